@@ -1,0 +1,12 @@
+# SLUICE_SANITIZE="address;undefined" builds every target with ASan+UBSan.
+set(SLUICE_SANITIZE "" CACHE STRING "Sanitizers to enable: address;undefined")
+foreach(s IN LISTS SLUICE_SANITIZE)
+  if(NOT s MATCHES "^(address|undefined)$")
+    message(FATAL_ERROR "SLUICE_SANITIZE: unknown sanitizer '${s}' (use address;undefined)")
+  endif()
+  add_compile_options(-fsanitize=${s} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${s})
+endforeach()
+if(SLUICE_SANITIZE MATCHES "undefined")
+  add_compile_options(-fno-sanitize-recover=undefined)
+endif()

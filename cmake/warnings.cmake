@@ -1,0 +1,6 @@
+# Warnings for every sluice target (the brief: -Wall -Wextra on).
+add_compile_options(-Wall -Wextra -Wpedantic)
+option(SLUICE_WERROR "Treat warnings as errors" OFF)
+if(SLUICE_WERROR)
+  add_compile_options(-Werror)
+endif()

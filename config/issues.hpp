@@ -1,0 +1,37 @@
+// Configuration problems, each with the YAML path and line it came from, collected
+// so a user sees every problem in one run (like `nginx -t`), not one per attempt.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sluice::config {
+
+struct issue {
+  std::string path;  // "routes[1].upstream.port"; empty for whole-file problems
+  int line = 0;      // 1-based; 0 when unknown
+  std::string message;
+  bool warning = false;
+
+  // "routes[1].upstream.port (line 14): must be 1..65535"
+  std::string str() const;
+};
+
+class issue_list {
+ public:
+  void error(std::string path, int line, std::string message);
+  void warn(std::string path, int line, std::string message);
+  bool has_errors() const;
+  const std::vector<issue>& all() const { return items_; }
+  std::string str() const;  // one per line
+
+ private:
+  std::vector<issue> items_;
+};
+
+// Damerau-free Levenshtein distance; used to suggest the key a typo meant.
+size_t edit_distance(std::string_view a, std::string_view b);
+// Nearest candidate within a sensible distance, or empty.
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace sluice::config

@@ -1,0 +1,395 @@
+#include "config/load.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/validate.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace sluice::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class loader {
+ public:
+  loader(issue_list& issues, std::string base_dir) : issues_(issues), base_(std::move(base_dir)) {}
+
+  void read(const YAML::Node& root, settings& s) {
+    map_reader top(root, "", issues_);
+    if (!top.ok()) return;
+    s.region = top.str_or("region", "default");
+    for (auto& a : top.str_list("public_addresses")) {
+      if (!ip_address::parse(a)) {
+        issues_.error("public_addresses", top.line_of_key("public_addresses"),
+                      "'" + a + "' is not an IP address");
+      }
+      s.public_addresses.push_back(a);
+    }
+    s.workers = static_cast<uint32_t>(top.integer("workers", 0, 0, 256));
+    s.shutdown_grace = top.dur("shutdown_grace", s.shutdown_grace);
+    if (top.has("admin")) s.admin = read_admin(top.child("admin"));
+    if (top.has("ingest")) s.ingest = read_ingest(top.child("ingest"));
+    read_allowlists(top.child("allowlists"), s);
+    read_list(top.child("listeners"), "listeners", [&](const YAML::Node& n, const std::string& p) {
+      s.listeners.push_back(read_listener(n, p));
+    });
+    read_list(top.child("tunnels"), "tunnels", [&](const YAML::Node& n, const std::string& p) {
+      s.tunnels.push_back(read_tunnel(n, p));
+    });
+    read_list(top.child("routes"), "routes", [&](const YAML::Node& n, const std::string& p) {
+      s.routes.push_back(read_route(n, p));
+    });
+    read_list(top.child("syncs"), "syncs", [&](const YAML::Node& n, const std::string& p) {
+      s.syncs.push_back(read_sync(n, p));
+    });
+    top.finish();
+  }
+
+ private:
+  template <class F>
+  void read_list(const YAML::Node& n, const std::string& path, F each) {
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsSequence()) {
+      issues_.error(path, line_of(n), "expected a list of entries (each starting with '- ')");
+      return;
+    }
+    for (size_t i = 0; i < n.size(); ++i) each(n[i], path + "[" + std::to_string(i) + "]");
+  }
+
+  std::string file(map_reader& r, std::string_view key, bool required = false) {
+    auto v = r.str(key, required);
+    if (!v || v->empty()) return {};
+    fs::path p(*v);
+    if (p.is_relative()) p = fs::path(base_) / p;
+    return p.lexically_normal().string();
+  }
+
+  std::optional<cert_key> read_cert_key(const YAML::Node& n, const std::string& path) {
+    map_reader r(n, path, issues_);
+    cert_key ck;
+    ck.cert = file(r, "cert", true);
+    ck.key = file(r, "key", true);
+    r.finish();
+    return ck;
+  }
+
+  admin_settings read_admin(const YAML::Node& n) {
+    map_reader r(n, "admin", issues_);
+    admin_settings a;
+    if (auto hp = r.address("listen")) a.listen = *hp;
+    a.token_file = file(r, "token_file");
+    if (r.has("tls")) a.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    r.finish();
+    return a;
+  }
+
+  ingest_settings read_ingest(const YAML::Node& n) {
+    map_reader r(n, "ingest", issues_);
+    ingest_settings in;
+    if (auto hp = r.address("listen", true)) in.listen = *hp;
+    if (r.has("tls")) in.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    in.allow = r.str_list("allow");
+    in.max_batch_bytes = r.size("max_batch_bytes", in.max_batch_bytes);
+    in.queue_depth = static_cast<uint32_t>(r.integer("queue_depth", in.queue_depth, 1, 1024));
+    r.finish();
+    return in;
+  }
+
+  void read_allowlists(const YAML::Node& n, settings& s) {
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsMap()) {
+      issues_.error("allowlists", line_of(n), "expected a mapping of name: [CIDR, ...]");
+      return;
+    }
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      auto name = it->first.as<std::string>();
+      auto path = "allowlists." + name;
+      std::vector<cidr> blocks;
+      const YAML::Node& list = it->second;
+      if (!list.IsSequence()) {
+        issues_.error(path, line_of(it->first), "expected a list of CIDR blocks like [10.0.0.0/8]");
+        continue;
+      }
+      for (size_t i = 0; i < list.size(); ++i) {
+        std::string why;
+        auto c = list[i].IsScalar() ? cidr::parse(list[i].Scalar(), &why) : std::nullopt;
+        if (!c) {
+          issues_.error(path + "[" + std::to_string(i) + "]", line_of(list[i]),
+                        why.empty() ? "expected a CIDR block" : why);
+          continue;
+        }
+        blocks.push_back(*c);
+      }
+      s.allowlists[name] = std::move(blocks);
+    }
+  }
+
+  listener read_listener(const YAML::Node& n, const std::string& path) {
+    map_reader r(n, path, issues_);
+    listener l;
+    l.line = r.line();
+    l.name = r.str_or("name", "");
+    if (l.name.empty()) issues_.error(path_with("name", r), r.line(), "is required");
+    if (auto hp = r.address("listen", true)) l.listen = *hp;
+    if (r.has("tls")) {
+      map_reader t(r.child("tls"), r.path_of("tls"), issues_);
+      listener_tls tls;
+      tls.mode = t.choice("mode", {{"terminate", tls_mode::terminate},
+                                   {"passthrough", tls_mode::passthrough}},
+                          tls_mode::terminate);
+      const bool terminate = tls.mode == tls_mode::terminate;
+      tls.cert = file(t, "cert", terminate);
+      tls.key = file(t, "key", terminate);
+      read_list(t.child("sni"), t.path_of("sni"), [&](const YAML::Node& sn, const std::string& sp) {
+        map_reader e(sn, sp, issues_);
+        sni_cert c;
+        c.names = e.str_list("names");
+        if (c.names.empty()) issues_.error(e.path_of("names"), e.line(), "is required");
+        c.cert = file(e, "cert", true);
+        c.key = file(e, "key", true);
+        e.finish();
+        tls.sni.push_back(std::move(c));
+      });
+      t.finish();
+      l.tls = std::move(tls);
+    }
+    l.client_tls = r.choice("client_tls",
+                            {{"required", client_tls_policy::required},
+                             {"optional", client_tls_policy::optional},
+                             {"disabled", client_tls_policy::disabled}},
+                            l.tls ? client_tls_policy::required : client_tls_policy::disabled);
+    l.allow = r.str_list("allow");
+    l.enforce_on_reload = r.boolean("enforce_on_reload", false);
+    if (r.has("proxy_protocol")) {
+      map_reader p(r.child("proxy_protocol"), r.path_of("proxy_protocol"), issues_);
+      proxy_protocol pp;
+      for (auto& t : p.str_list("trusted")) {
+        std::string why;
+        if (auto c = cidr::parse(t, &why)) pp.trusted.push_back(*c);
+        else issues_.error(p.path_of("trusted"), p.line_of_key("trusted"), why);
+      }
+      if (pp.trusted.empty()) {
+        issues_.error(p.path_of("trusted"), p.line(),
+                      "list the load balancers' CIDR blocks allowed to send PROXY headers");
+      }
+      pp.required = p.boolean("required", true);
+      p.finish();
+      l.proxy = std::move(pp);
+    }
+    l.startup_timeout = r.dur("startup_timeout", l.startup_timeout);
+    l.max_connections =
+        static_cast<uint32_t>(r.integer("max_connections", l.max_connections, 1, 10'000'000));
+    r.finish();
+    return l;
+  }
+
+  tunnel read_tunnel(const YAML::Node& n, const std::string& path) {
+    map_reader r(n, path, issues_);
+    tunnel t;
+    t.line = r.line();
+    t.name = r.str_or("name", "");
+    if (t.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    t.host = r.str_or("host", "");
+    if (t.host.empty()) issues_.error(r.path_of("host"), r.line(), "is required");
+    t.port = static_cast<uint16_t>(r.integer("port", 22, 1, 65535));
+    t.user = r.str_or("user", "");
+    if (t.user.empty()) issues_.error(r.path_of("user"), r.line(), "is required");
+    t.private_key = file(r, "private_key", true);
+    t.secondary_key = file(r, "secondary_key");
+    t.host_key = r.str_or("host_key", "");
+    t.known_hosts = file(r, "known_hosts");
+    if (t.host_key.empty() && t.known_hosts.empty()) {
+      issues_.error(r.path_of("host_key"), r.line(),
+                    "host key verification is mandatory: set host_key: \"SHA256:...\" "
+                    "(see `sluice tunnel fingerprint HOST:PORT`) or known_hosts: FILE");
+    } else if (!t.host_key.empty() && t.host_key.rfind("SHA256:", 0) != 0) {
+      issues_.error(r.path_of("host_key"), r.line_of_key("host_key"),
+                    "must be an OpenSSH SHA256 fingerprint like \"SHA256:4Hn0bX3f...\"");
+    }
+    if (r.has("keepalive")) {
+      map_reader k(r.child("keepalive"), r.path_of("keepalive"), issues_);
+      t.keepalive.interval = k.dur("interval", t.keepalive.interval);
+      t.keepalive.max_missed = static_cast<uint32_t>(k.integer("max_missed", 3, 1, 100));
+      k.finish();
+    }
+    if (r.has("reconnect")) {
+      map_reader b(r.child("reconnect"), r.path_of("reconnect"), issues_);
+      t.reconnect.initial = b.dur("initial", t.reconnect.initial);
+      t.reconnect.max = b.dur("max", t.reconnect.max);
+      if (t.reconnect.max < t.reconnect.initial) {
+        issues_.error(b.path_of("max"), b.line_of_key("max"), "must be at least reconnect.initial");
+      }
+      b.finish();
+    }
+    t.connect_timeout = r.dur("connect_timeout", t.connect_timeout);
+    t.wait_for_up = r.dur("wait_for_up", t.wait_for_up);
+    t.max_channels = static_cast<uint32_t>(r.integer("max_channels", t.max_channels, 1, 16384));
+    t.sessions = static_cast<uint32_t>(r.integer("sessions", t.sessions, 1, 16));
+    r.finish();
+    return t;
+  }
+
+  upstream_tls read_upstream_tls(map_reader& r) {
+    upstream_tls tls;
+    tls.mode = read_sslmode(r, tls.mode);
+    tls.negotiation = r.choice("sslnegotiation",
+                               {{"postgres", sslnegotiation::postgres},
+                                {"direct", sslnegotiation::direct}},
+                               sslnegotiation::postgres);
+    tls.ca = file(r, "ca");
+    tls.cert = file(r, "cert");
+    tls.key = file(r, "key");
+    if (tls.cert.empty() != tls.key.empty()) {
+      issues_.error(r.path_of(tls.cert.empty() ? "cert" : "key"), r.line(),
+                    "a client certificate needs both cert and key");
+    }
+    return tls;
+  }
+
+  sslmode read_sslmode(map_reader& r, sslmode def) {
+    return r.choice("sslmode",
+                    {{"disable", sslmode::disable},
+                     {"allow", sslmode::allow},
+                     {"prefer", sslmode::prefer},
+                     {"require", sslmode::require},
+                     {"verify-ca", sslmode::verify_ca},
+                     {"verify-full", sslmode::verify_full}},
+                    def);
+  }
+
+  route read_route(const YAML::Node& n, const std::string& path) {
+    map_reader r(n, path, issues_);
+    route rt;
+    rt.line = r.line();
+    rt.name = r.str_or("name", "");
+    if (rt.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    if (r.has("match")) {
+      map_reader m(r.child("match"), r.path_of("match"), issues_);
+      rt.match.listener = m.str_or("listener", "");
+      rt.match.sni = m.str_or("sni", "");
+      rt.match.database = m.str_or("database", "");
+      rt.match.user = m.str_or("user", "");
+      m.finish();
+    }
+    rt.allow = r.str_list("allow");
+    rt.idle_timeout = r.dur("idle_timeout", rt.idle_timeout);
+    if (r.has("rewrite")) {
+      map_reader w(r.child("rewrite"), r.path_of("rewrite"), issues_);
+      rt.rewrite_database = w.str_or("database", "");
+      rt.rewrite_user = w.str_or("user", "");
+      w.finish();
+    }
+    map_reader u(r.child("upstream"), r.path_of("upstream"), issues_);
+    if (u.ok()) {
+      rt.upstream.host = u.str_or("host", "");
+      if (rt.upstream.host.empty()) issues_.error(u.path_of("host"), u.line(), "is required");
+      rt.upstream.port = static_cast<uint16_t>(u.integer("port", 5432, 1, 65535));
+      rt.upstream.via = u.str_or("via", "");
+      rt.upstream.connect_timeout = u.dur("connect_timeout", rt.upstream.connect_timeout);
+      if (u.has("tls")) {
+        map_reader t(u.child("tls"), u.path_of("tls"), issues_);
+        rt.upstream.tls = read_upstream_tls(t);
+        t.finish();
+      }
+      u.finish();
+    }
+    r.finish();
+    return rt;
+  }
+
+  sync read_sync(const YAML::Node& n, const std::string& path) {
+    map_reader r(n, path, issues_);
+    sync s;
+    s.line = r.line();
+    s.name = r.str_or("name", "");
+    if (s.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    map_reader d(r.child("destination"), r.path_of("destination"), issues_);
+    if (d.ok()) {
+      auto& dst = s.destination;
+      dst.route = d.str_or("route", "");
+      dst.host = d.str_or("host", "");
+      dst.port = static_cast<uint16_t>(d.integer("port", 5432, 1, 65535));
+      dst.via = d.str_or("via", "");
+      dst.database = d.str_or("database", "");
+      if (dst.database.empty()) issues_.error(d.path_of("database"), d.line(), "is required");
+      dst.user = d.str_or("user", "");
+      if (dst.user.empty()) issues_.error(d.path_of("user"), d.line(), "is required");
+      dst.password_file = file(d, "password_file");
+      dst.mode = read_sslmode(d, sslmode::prefer);
+      dst.ca = file(d, "ca");
+      if (dst.route.empty() && dst.host.empty()) {
+        issues_.error(d.path(), d.line(), "set either route: NAME or host: HOST");
+      } else if (!dst.route.empty() && (!dst.host.empty() || !dst.via.empty())) {
+        issues_.error(d.path(), d.line(),
+                      "route: reuses that route's host, port and tunnel; drop host/via or route");
+      }
+      d.finish();
+    }
+    s.schema = r.str_or("schema", "");
+    if (s.schema.empty()) issues_.error(r.path_of("schema"), r.line(), "is required");
+    if (r.has("read_role")) {
+      map_reader rr(r.child("read_role"), r.path_of("read_role"), issues_);
+      s.read_role.name = rr.str_or("name", "");
+      if (s.read_role.name.empty()) issues_.error(rr.path_of("name"), rr.line(), "is required");
+      s.read_role.grant_to = rr.str_list("grant_to");
+      rr.finish();
+    }
+    s.events = r.boolean("events", true);
+    s.deletes = r.choice("deletes", {{"hard", delete_mode::hard}, {"soft", delete_mode::soft}},
+                         delete_mode::hard);
+    if (r.has("ingest")) {
+      map_reader in(r.child("ingest"), r.path_of("ingest"), issues_);
+      s.ingest_token_file = file(in, "token_file", true);
+      in.finish();
+    }
+    r.finish();
+    return s;
+  }
+
+  std::string path_with(std::string_view key, map_reader& r) { return r.path_of(key); }
+
+  issue_list& issues_;
+  std::string base_;
+};
+
+}  // namespace
+
+load_result load_string(const std::string& yaml, const std::string& base_dir,
+                        const load_options& opts) {
+  load_result result;
+  auto s = std::make_shared<settings>();
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    result.issues.error("", e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                        "YAML syntax error: " + e.msg);
+    return result;
+  }
+  loader(result.issues, base_dir).read(root, *s);
+  validate(*s, result.issues, opts.check_files);
+  if (!result.issues.has_errors()) result.settings = std::move(s);
+  return result;
+}
+
+load_result load_file(const std::string& path, const load_options& opts) {
+  std::ifstream in(path);
+  if (!in) {
+    load_result r;
+    r.issues.error("", 0, "cannot read configuration file " + path + ": " +
+                              std::strerror(errno));
+    return r;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto dir = fs::absolute(fs::path(path)).parent_path().string();
+  auto r = load_string(buf.str(), dir, opts);
+  if (r.settings) std::const_pointer_cast<settings>(r.settings)->source_path = path;
+  return r;
+}
+
+}  // namespace sluice::config

@@ -1,0 +1,27 @@
+// Entry points: YAML text or file -> validated settings snapshot, plus every issue.
+#pragma once
+
+#include <string>
+
+#include "config/issues.hpp"
+#include "config/settings.hpp"
+
+namespace sluice::config {
+
+struct load_options {
+  // Check that referenced files exist, are readable and keys are private. Tests of
+  // pure parsing turn this off; `run` and `check-config` leave it on.
+  bool check_files = true;
+};
+
+struct load_result {
+  settings_ptr settings;  // null when issues has errors
+  issue_list issues;
+};
+
+load_result load_file(const std::string& path, const load_options& opts = {});
+// `base_dir` resolves relative file paths (the config file's folder when loading a file).
+load_result load_string(const std::string& yaml, const std::string& base_dir = ".",
+                        const load_options& opts = {});
+
+}  // namespace sluice::config

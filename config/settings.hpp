@@ -1,0 +1,200 @@
+// Immutable, typed form of sluice.yaml. Built once per (re)load by config::load_*,
+// shared as settings_ptr; nothing here is mutated after loading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/cidr.hpp"
+
+namespace sluice::config {
+
+using duration = std::chrono::milliseconds;
+
+// "host:port", "[v6]:port" or "0.0.0.0:port"; host is kept as written (no brackets).
+struct host_port {
+  std::string host;
+  uint16_t port = 0;
+  std::string str() const;
+  bool operator==(const host_port&) const = default;
+};
+
+struct cert_key {
+  std::string cert;
+  std::string key;
+};
+
+struct sni_cert {
+  std::vector<std::string> names;  // exact names or "*.suffix" wildcards
+  std::string cert;
+  std::string key;
+};
+
+enum class tls_mode { terminate, passthrough };
+enum class client_tls_policy { required, optional, disabled };
+
+struct listener_tls {
+  tls_mode mode = tls_mode::terminate;
+  std::string cert;
+  std::string key;
+  std::vector<sni_cert> sni;
+};
+
+struct proxy_protocol {
+  std::vector<cidr> trusted;
+  bool required = true;
+};
+
+struct listener {
+  std::string name;
+  host_port listen;
+  std::optional<listener_tls> tls;
+  client_tls_policy client_tls = client_tls_policy::optional;
+  std::vector<std::string> allow;  // allowlist names; empty = everyone
+  bool enforce_on_reload = false;
+  std::optional<proxy_protocol> proxy;
+  duration startup_timeout{10'000};
+  uint32_t max_connections = 20'000;
+  int line = 0;
+};
+
+struct keepalive_settings {
+  duration interval{15'000};
+  uint32_t max_missed = 3;
+};
+
+struct backoff {
+  duration initial{1'000};
+  duration max{60'000};
+};
+
+struct tunnel {
+  std::string name;
+  std::string host;
+  uint16_t port = 22;
+  std::string user;
+  std::string private_key;
+  std::string secondary_key;
+  std::string host_key;     // "SHA256:..." pin
+  std::string known_hosts;  // or an OpenSSH known_hosts file
+  keepalive_settings keepalive;
+  backoff reconnect;
+  duration connect_timeout{10'000};
+  duration wait_for_up{15'000};  // how long a new connection waits for a down tunnel
+  uint32_t max_channels = 1000;
+  uint32_t sessions = 1;  // sessions per tunnel (pool) when one is not enough
+  int line = 0;
+};
+
+enum class sslmode { disable, allow, prefer, require, verify_ca, verify_full };
+enum class sslnegotiation { postgres, direct };
+
+struct upstream_tls {
+  sslmode mode = sslmode::prefer;
+  sslnegotiation negotiation = sslnegotiation::postgres;
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+
+struct upstream_settings {
+  std::string host;
+  uint16_t port = 5432;
+  std::string via;  // tunnel name, empty = direct
+  upstream_tls tls;
+  duration connect_timeout{10'000};
+};
+
+struct route_match {
+  std::string listener;  // empty = any
+  std::string sni;       // exact or "*.suffix"; empty = any
+  std::string database;
+  std::string user;
+};
+
+struct route {
+  std::string name;
+  route_match match;
+  std::vector<std::string> allow;
+  duration idle_timeout{0};  // 0 = none
+  upstream_settings upstream;
+  std::string rewrite_database;  // optional: database name sent upstream
+  std::string rewrite_user;
+  int line = 0;
+};
+
+struct sync_destination {
+  std::string route;  // reuse a route's upstream (host, port, via, tls)
+  std::string host;
+  uint16_t port = 5432;
+  std::string via;
+  std::string database;
+  std::string user;
+  std::string password_file;
+  sslmode mode = sslmode::prefer;
+  std::string ca;
+};
+
+enum class delete_mode { hard, soft };
+
+struct read_role_settings {
+  std::string name;
+  std::vector<std::string> grant_to;
+};
+
+struct sync {
+  std::string name;
+  sync_destination destination;
+  std::string schema;
+  read_role_settings read_role;
+  bool events = true;
+  delete_mode deletes = delete_mode::hard;
+  std::string ingest_token_file;
+  int line = 0;
+};
+
+struct ingest_settings {
+  host_port listen;
+  std::optional<cert_key> tls;
+  std::vector<std::string> allow;
+  uint64_t max_batch_bytes = 16ull << 20;
+  uint32_t queue_depth = 8;  // batches waiting per sync before 429
+};
+
+struct admin_settings {
+  host_port listen{"127.0.0.1", 9187};
+  std::string token_file;
+  std::optional<cert_key> tls;
+};
+
+struct settings {
+  std::string source_path;  // file it was loaded from (for messages)
+  std::string region;
+  std::vector<std::string> public_addresses;
+  uint32_t workers = 0;  // 0 = one per core
+  duration shutdown_grace{30'000};
+  std::optional<admin_settings> admin;
+  std::optional<ingest_settings> ingest;
+  std::map<std::string, std::vector<cidr>> allowlists;
+  std::vector<listener> listeners;
+  std::vector<tunnel> tunnels;
+  std::vector<route> routes;
+  std::vector<sync> syncs;
+
+  const listener* find_listener(std::string_view name) const;
+  const tunnel* find_tunnel(std::string_view name) const;
+  const route* find_route(std::string_view name) const;
+  const sync* find_sync(std::string_view name) const;
+};
+
+using settings_ptr = std::shared_ptr<const settings>;
+
+std::string_view to_string(sslmode m);
+std::string_view to_string(client_tls_policy p);
+
+}  // namespace sluice::config

@@ -1,0 +1,24 @@
+// sluice: regional PostgreSQL gateway. Subcommands live in gateway/cmd_*.cpp.
+#include <openssl/ssl.h>
+
+#include "gateway/commands.hpp"
+
+int main(int argc, char** argv) {
+  OPENSSL_init_ssl(0, nullptr);
+  CLI::App app{"sluice: a regional PostgreSQL gateway (TLS, allowlists, routing, SSH tunnels, sync)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(SLUICE_VERSION));
+  int exit_code = 0;
+  sluice::cmd::add_run(app, exit_code);
+  sluice::cmd::add_check_config(app, exit_code);
+  sluice::cmd::add_version(app, exit_code);
+  sluice::cmd::add_tunnel(app, exit_code);
+  sluice::cmd::add_sync(app, exit_code);
+  sluice::cmd::add_doctor(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

@@ -1,0 +1,61 @@
+// SSH tunnels to bastion hosts (libssh2 1.10), kept up, watched and repaired by the
+// gateway. The manager owns its own thread and io_context; every libssh2 session is
+// pinned to it. Other threads reach it only through the thread-safe calls below.
+#pragma once
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "config/settings.hpp"
+
+namespace sluice::tunnel {
+
+struct channel_result {
+  // A connected stream socket (one end of a socketpair) whose bytes travel over a
+  // direct-tcpip channel; the caller owns it. -1 on failure.
+  int fd = -1;
+  // On failure: the stage that failed ("tcp-connect", "ssh-handshake", "host-key",
+  // "auth", "channel-open", "tunnel-down", "unknown-tunnel") and a human message.
+  std::string stage;
+  std::string error;
+};
+
+class manager {
+ public:
+  manager();
+  ~manager();
+  manager(const manager&) = delete;
+  manager& operator=(const manager&) = delete;
+
+  // Starts, updates or stops tunnels to match the snapshot (first load and reloads).
+  void apply(config::settings_ptr s);
+  void stop();
+
+  // Callable from any executor: waits up to the tunnel's wait_for_up for it to be up,
+  // opens a channel to host:port and resumes on the caller's executor.
+  boost::asio::awaitable<channel_result> open_channel(std::string tunnel, std::string host,
+                                                      uint16_t port);
+
+  // For libpq users (the sync writer): a 127.0.0.1 port, accepting only in-process
+  // users, that opens a channel to host:port per accepted connection. Thread-safe;
+  // returns the same port for the same (tunnel, host, port).
+  std::optional<config::host_port> loopback_forward(const std::string& tunnel,
+                                                    const std::string& host, uint16_t port,
+                                                    std::string& error);
+
+  // [{name, state, since, last_error, open_channels, bytes_in, bytes_out, reconnects}]
+  nlohmann::json status() const;
+  // True when every configured tunnel is up (for /readyz).
+  bool all_up() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sluice::tunnel

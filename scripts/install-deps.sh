@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sluice needs to build, test and demo, when missing.
+# As root it uses apt-get directly; otherwise sudo if available.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git
+  libboost-dev libssl-dev libssh2-1-dev libpq-dev libyaml-cpp-dev catch2 libcli11-dev
+  nlohmann-json3-dev libsystemd-dev
+  postgresql-15 postgresql-client-15 openssh-server openssh-client openssl
+  python3 python3-psycopg2 procps iproute2 curl
+)
+# Extra packages a caller needs (e.g. benchmarks: pgbouncer haproxy).
+packages+=("$@")
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  apt=(apt-get)
+elif command -v sudo >/dev/null; then
+  apt=(sudo apt-get)
+else
+  echo "missing packages (${missing[*]}) and not root: install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${apt[@]}" update -qq
+# Do not let package scripts start services (postgresql, ssh) on the host.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,42 @@
+// The embedded sync writer as the gateway sees it: the ingest HTTP API plus one
+// writer per configured sync, on the service's own threads. The gateway hands it a
+// way to reach destinations through tunnels (a loopback forward for libpq).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "config/settings.hpp"
+
+namespace sluice::sync {
+
+// Returns 127.0.0.1:port forwarding to host:port through `tunnel`, or nullopt with
+// `error` filled in.
+using forward_fn = std::function<std::optional<config::host_port>(
+    const std::string& tunnel, const std::string& host, uint16_t port, std::string& error)>;
+
+class service {
+ public:
+  explicit service(forward_fn forward);
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // First load: binds the ingest listener (throws std::runtime_error if it cannot),
+  // starts writers. Reloads: picks up tokens, allowlists and syncs.
+  void start(config::settings_ptr s);
+  void apply(config::settings_ptr s);
+  void stop();
+
+  // [{name, schema, last_sequence, lag_seconds, batches, records, last_error}]
+  nlohmann::json status() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sluice::sync

@@ -1,0 +1,73 @@
+// A throwaway PostgreSQL 15 cluster on 127.0.0.1 and a random port, for integration
+// tests. initdb runs once per machine into a cached template (under a file lock); each
+// cluster is a copy of it, so starting one costs about a second. As root, every server
+// command runs as the `postgres` user, because Postgres refuses to run as root.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace sluice::test {
+
+struct pg_options {
+  bool ssl = false;
+  std::string cert, key;  // server certificate when ssl (copied into the data dir)
+  std::string ca;         // CA for client certificates (optional)
+  // pg_hba.conf lines; empty = local trust + host scram-sha-256 on loopback.
+  std::vector<std::string> hba;
+  std::vector<std::string> conf;  // extra postgresql.conf lines
+};
+
+class pg_cluster {
+ public:
+  static constexpr const char* kSuperuser = "postgres";
+  static constexpr const char* kPassword = "postgres-test-pw";
+
+  explicit pg_cluster(pg_options opts = {});
+  ~pg_cluster();
+  pg_cluster(const pg_cluster&) = delete;
+  pg_cluster& operator=(const pg_cluster&) = delete;
+
+  int port() const { return port_; }
+  std::string host() const { return "127.0.0.1"; }
+  const std::string& data_dir() const { return data_; }
+  const std::string& socket_dir() const { return dir_.path(); }
+
+  // Superuser SQL over the Unix socket (trust): -At output, ON_ERROR_STOP.
+  run_result psql(const std::string& sql, const std::string& db = "postgres") const;
+  // Same, but fails the calling test (throws) unless it succeeds.
+  std::string sql(const std::string& sql, const std::string& db = "postgres") const;
+
+  void start();
+  void stop(const char* mode = "fast");
+  void restart() { stop(); start(); }
+  std::string log() const;
+
+ private:
+  std::string as_postgres(const std::string& cmd) const;
+  temp_dir dir_{"sluice-pg"};
+  std::string data_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+// Test PKI made with the openssl CLI: a CA, a server certificate for localhost and
+// 127.0.0.1 (plus extra DNS names), and a client certificate. Keys are mode 0600.
+struct test_pki {
+  explicit test_pki(const std::string& dir, std::vector<std::string> extra_names = {});
+  std::string ca_cert, ca_key;
+  std::string server_cert, server_key;
+  std::string client_cert, client_key;  // CN=client
+  // Another certificate, signed by the same CA, for `names` (for SNI tests).
+  std::pair<std::string, std::string> issue(const std::string& base,
+                                            const std::vector<std::string>& names) const;
+
+ private:
+  std::string dir_;
+};
+
+bool running_as_root();
+
+}  // namespace sluice::test
