@@ -4,3 +4,5 @@ option(SLUICE_WERROR "Treat warnings as errors" OFF)
 if(SLUICE_WERROR)
   add_compile_options(-Werror)
 endif()
+# GCC 12 misreads Asio 1.18's recycled coroutine-frame allocator as a new/delete mismatch.
+add_compile_options(-Wno-mismatched-new-delete)

@@ -56,7 +56,8 @@ std::string ip_address::str() const {
 
 std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
   auto fail = [&](std::string reason) -> std::optional<cidr> {
-    if (why) *why = std::move(reason);
+    if (why)
+      *why = std::move(reason);
     return std::nullopt;
   };
   auto slash = text.find('/');
@@ -95,7 +96,8 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
     masked.base.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
   }
   if (!(masked.base == c.base)) {
-    return fail("'" + std::string(text) + "' has host bits set; did you mean " + masked.str() + "?");
+    return fail("'" + std::string(text) + "' has host bits set; did you mean " + masked.str() +
+                "?");
   }
   return c;
 }
@@ -116,7 +118,9 @@ bool cidr::contains(const ip_address& a) const {
   return (a.bytes[full] & mask) == (base.bytes[full] & mask);
 }
 
-std::string cidr::str() const { return base.str() + "/" + std::to_string(prefix); }
+std::string cidr::str() const {
+  return base.str() + "/" + std::to_string(prefix);
+}
 
 }  // namespace sluice::config
 
@@ -130,7 +134,8 @@ bool host_pattern_matches(std::string_view pattern, std::string_view name) {
   };
   if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
     auto suffix = pattern.substr(1);  // ".example.com"
-    if (name.size() <= suffix.size()) return false;
+    if (name.size() <= suffix.size())
+      return false;
     auto head = name.substr(0, name.size() - suffix.size());
     return head.find('.') == std::string_view::npos &&
            iequal(name.substr(name.size() - suffix.size()), suffix);

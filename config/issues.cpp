@@ -9,7 +9,8 @@ std::string issue::str() const {
   std::string out = warning ? "warning: " : "";
   if (!path.empty()) {
     out += path;
-    if (line > 0) out += " (line " + std::to_string(line) + ")";
+    if (line > 0)
+      out += " (line " + std::to_string(line) + ")";
     out += ": ";
   } else if (line > 0) {
     out += "line " + std::to_string(line) + ": ";
@@ -31,7 +32,8 @@ bool issue_list::has_errors() const {
 
 std::string issue_list::str() const {
   std::string out;
-  for (const auto& i : items_) out += i.str() + "\n";
+  for (const auto& i : items_)
+    out += i.str() + "\n";
   return out;
 }
 

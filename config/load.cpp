@@ -20,7 +20,8 @@ class loader {
 
   void read(const YAML::Node& root, settings& s) {
     map_reader top(root, "", issues_);
-    if (!top.ok()) return;
+    if (!top.ok())
+      return;
     s.region = top.str_or("region", "default");
     for (auto& a : top.str_list("public_addresses")) {
       if (!ip_address::parse(a)) {
@@ -31,8 +32,10 @@ class loader {
     }
     s.workers = static_cast<uint32_t>(top.integer("workers", 0, 0, 256));
     s.shutdown_grace = top.dur("shutdown_grace", s.shutdown_grace);
-    if (top.has("admin")) s.admin = read_admin(top.child("admin"));
-    if (top.has("ingest")) s.ingest = read_ingest(top.child("ingest"));
+    if (top.has("admin"))
+      s.admin = read_admin(top.child("admin"));
+    if (top.has("ingest"))
+      s.ingest = read_ingest(top.child("ingest"));
     read_allowlists(top.child("allowlists"), s);
     read_list(top.child("listeners"), "listeners", [&](const YAML::Node& n, const std::string& p) {
       s.listeners.push_back(read_listener(n, p));
@@ -52,19 +55,23 @@ class loader {
  private:
   template <class F>
   void read_list(const YAML::Node& n, const std::string& path, F each) {
-    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsDefined() || n.IsNull())
+      return;
     if (!n.IsSequence()) {
       issues_.error(path, line_of(n), "expected a list of entries (each starting with '- ')");
       return;
     }
-    for (size_t i = 0; i < n.size(); ++i) each(n[i], path + "[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < n.size(); ++i)
+      each(n[i], path + "[" + std::to_string(i) + "]");
   }
 
   std::string file(map_reader& r, std::string_view key, bool required = false) {
     auto v = r.str(key, required);
-    if (!v || v->empty()) return {};
+    if (!v || v->empty())
+      return {};
     fs::path p(*v);
-    if (p.is_relative()) p = fs::path(base_) / p;
+    if (p.is_relative())
+      p = fs::path(base_) / p;
     return p.lexically_normal().string();
   }
 
@@ -80,9 +87,11 @@ class loader {
   admin_settings read_admin(const YAML::Node& n) {
     map_reader r(n, "admin", issues_);
     admin_settings a;
-    if (auto hp = r.address("listen")) a.listen = *hp;
+    if (auto hp = r.address("listen"))
+      a.listen = *hp;
     a.token_file = file(r, "token_file");
-    if (r.has("tls")) a.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    if (r.has("tls"))
+      a.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
     r.finish();
     return a;
   }
@@ -90,8 +99,10 @@ class loader {
   ingest_settings read_ingest(const YAML::Node& n) {
     map_reader r(n, "ingest", issues_);
     ingest_settings in;
-    if (auto hp = r.address("listen", true)) in.listen = *hp;
-    if (r.has("tls")) in.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    if (auto hp = r.address("listen", true))
+      in.listen = *hp;
+    if (r.has("tls"))
+      in.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
     in.allow = r.str_list("allow");
     in.max_batch_bytes = r.size("max_batch_bytes", in.max_batch_bytes);
     in.queue_depth = static_cast<uint32_t>(r.integer("queue_depth", in.queue_depth, 1, 1024));
@@ -100,7 +111,8 @@ class loader {
   }
 
   void read_allowlists(const YAML::Node& n, settings& s) {
-    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsDefined() || n.IsNull())
+      return;
     if (!n.IsMap()) {
       issues_.error("allowlists", line_of(n), "expected a mapping of name: [CIDR, ...]");
       return;
@@ -133,14 +145,16 @@ class loader {
     listener l;
     l.line = r.line();
     l.name = r.str_or("name", "");
-    if (l.name.empty()) issues_.error(path_with("name", r), r.line(), "is required");
-    if (auto hp = r.address("listen", true)) l.listen = *hp;
+    if (l.name.empty())
+      issues_.error(path_with("name", r), r.line(), "is required");
+    if (auto hp = r.address("listen", true))
+      l.listen = *hp;
     if (r.has("tls")) {
       map_reader t(r.child("tls"), r.path_of("tls"), issues_);
       listener_tls tls;
-      tls.mode = t.choice("mode", {{"terminate", tls_mode::terminate},
-                                   {"passthrough", tls_mode::passthrough}},
-                          tls_mode::terminate);
+      tls.mode = t.choice(
+          "mode", {{"terminate", tls_mode::terminate}, {"passthrough", tls_mode::passthrough}},
+          tls_mode::terminate);
       const bool terminate = tls.mode == tls_mode::terminate;
       tls.cert = file(t, "cert", terminate);
       tls.key = file(t, "key", terminate);
@@ -148,7 +162,8 @@ class loader {
         map_reader e(sn, sp, issues_);
         sni_cert c;
         c.names = e.str_list("names");
-        if (c.names.empty()) issues_.error(e.path_of("names"), e.line(), "is required");
+        if (c.names.empty())
+          issues_.error(e.path_of("names"), e.line(), "is required");
         c.cert = file(e, "cert", true);
         c.key = file(e, "key", true);
         e.finish();
@@ -169,8 +184,10 @@ class loader {
       proxy_protocol pp;
       for (auto& t : p.str_list("trusted")) {
         std::string why;
-        if (auto c = cidr::parse(t, &why)) pp.trusted.push_back(*c);
-        else issues_.error(p.path_of("trusted"), p.line_of_key("trusted"), why);
+        if (auto c = cidr::parse(t, &why))
+          pp.trusted.push_back(*c);
+        else
+          issues_.error(p.path_of("trusted"), p.line_of_key("trusted"), why);
       }
       if (pp.trusted.empty()) {
         issues_.error(p.path_of("trusted"), p.line(),
@@ -192,12 +209,15 @@ class loader {
     tunnel t;
     t.line = r.line();
     t.name = r.str_or("name", "");
-    if (t.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    if (t.name.empty())
+      issues_.error(r.path_of("name"), r.line(), "is required");
     t.host = r.str_or("host", "");
-    if (t.host.empty()) issues_.error(r.path_of("host"), r.line(), "is required");
+    if (t.host.empty())
+      issues_.error(r.path_of("host"), r.line(), "is required");
     t.port = static_cast<uint16_t>(r.integer("port", 22, 1, 65535));
     t.user = r.str_or("user", "");
-    if (t.user.empty()) issues_.error(r.path_of("user"), r.line(), "is required");
+    if (t.user.empty())
+      issues_.error(r.path_of("user"), r.line(), "is required");
     t.private_key = file(r, "private_key", true);
     t.secondary_key = file(r, "secondary_key");
     t.host_key = r.str_or("host_key", "");
@@ -236,10 +256,10 @@ class loader {
   upstream_tls read_upstream_tls(map_reader& r) {
     upstream_tls tls;
     tls.mode = read_sslmode(r, tls.mode);
-    tls.negotiation = r.choice("sslnegotiation",
-                               {{"postgres", sslnegotiation::postgres},
-                                {"direct", sslnegotiation::direct}},
-                               sslnegotiation::postgres);
+    tls.negotiation =
+        r.choice("sslnegotiation",
+                 {{"postgres", sslnegotiation::postgres}, {"direct", sslnegotiation::direct}},
+                 sslnegotiation::postgres);
     tls.ca = file(r, "ca");
     tls.cert = file(r, "cert");
     tls.key = file(r, "key");
@@ -266,7 +286,8 @@ class loader {
     route rt;
     rt.line = r.line();
     rt.name = r.str_or("name", "");
-    if (rt.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    if (rt.name.empty())
+      issues_.error(r.path_of("name"), r.line(), "is required");
     if (r.has("match")) {
       map_reader m(r.child("match"), r.path_of("match"), issues_);
       rt.match.listener = m.str_or("listener", "");
@@ -286,7 +307,8 @@ class loader {
     map_reader u(r.child("upstream"), r.path_of("upstream"), issues_);
     if (u.ok()) {
       rt.upstream.host = u.str_or("host", "");
-      if (rt.upstream.host.empty()) issues_.error(u.path_of("host"), u.line(), "is required");
+      if (rt.upstream.host.empty())
+        issues_.error(u.path_of("host"), u.line(), "is required");
       rt.upstream.port = static_cast<uint16_t>(u.integer("port", 5432, 1, 65535));
       rt.upstream.via = u.str_or("via", "");
       rt.upstream.connect_timeout = u.dur("connect_timeout", rt.upstream.connect_timeout);
@@ -306,7 +328,8 @@ class loader {
     sync s;
     s.line = r.line();
     s.name = r.str_or("name", "");
-    if (s.name.empty()) issues_.error(r.path_of("name"), r.line(), "is required");
+    if (s.name.empty())
+      issues_.error(r.path_of("name"), r.line(), "is required");
     map_reader d(r.child("destination"), r.path_of("destination"), issues_);
     if (d.ok()) {
       auto& dst = s.destination;
@@ -315,9 +338,11 @@ class loader {
       dst.port = static_cast<uint16_t>(d.integer("port", 5432, 1, 65535));
       dst.via = d.str_or("via", "");
       dst.database = d.str_or("database", "");
-      if (dst.database.empty()) issues_.error(d.path_of("database"), d.line(), "is required");
+      if (dst.database.empty())
+        issues_.error(d.path_of("database"), d.line(), "is required");
       dst.user = d.str_or("user", "");
-      if (dst.user.empty()) issues_.error(d.path_of("user"), d.line(), "is required");
+      if (dst.user.empty())
+        issues_.error(d.path_of("user"), d.line(), "is required");
       dst.password_file = file(d, "password_file");
       dst.mode = read_sslmode(d, sslmode::prefer);
       dst.ca = file(d, "ca");
@@ -330,11 +355,13 @@ class loader {
       d.finish();
     }
     s.schema = r.str_or("schema", "");
-    if (s.schema.empty()) issues_.error(r.path_of("schema"), r.line(), "is required");
+    if (s.schema.empty())
+      issues_.error(r.path_of("schema"), r.line(), "is required");
     if (r.has("read_role")) {
       map_reader rr(r.child("read_role"), r.path_of("read_role"), issues_);
       s.read_role.name = rr.str_or("name", "");
-      if (s.read_role.name.empty()) issues_.error(rr.path_of("name"), rr.line(), "is required");
+      if (s.read_role.name.empty())
+        issues_.error(rr.path_of("name"), rr.line(), "is required");
       s.read_role.grant_to = rr.str_list("grant_to");
       rr.finish();
     }
@@ -366,13 +393,13 @@ load_result load_string(const std::string& yaml, const std::string& base_dir,
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    result.issues.error("", e.mark.line >= 0 ? e.mark.line + 1 : 0,
-                        "YAML syntax error: " + e.msg);
+    result.issues.error("", e.mark.line >= 0 ? e.mark.line + 1 : 0, "YAML syntax error: " + e.msg);
     return result;
   }
   loader(result.issues, base_dir).read(root, *s);
   validate(*s, result.issues, opts.check_files);
-  if (!result.issues.has_errors()) result.settings = std::move(s);
+  if (!result.issues.has_errors())
+    result.settings = std::move(s);
   return result;
 }
 
@@ -380,15 +407,15 @@ load_result load_file(const std::string& path, const load_options& opts) {
   std::ifstream in(path);
   if (!in) {
     load_result r;
-    r.issues.error("", 0, "cannot read configuration file " + path + ": " +
-                              std::strerror(errno));
+    r.issues.error("", 0, "cannot read configuration file " + path + ": " + std::strerror(errno));
     return r;
   }
   std::stringstream buf;
   buf << in.rdbuf();
   auto dir = fs::absolute(fs::path(path)).parent_path().string();
   auto r = load_string(buf.str(), dir, opts);
-  if (r.settings) std::const_pointer_cast<settings>(r.settings)->source_path = path;
+  if (r.settings)
+    std::const_pointer_cast<settings>(r.settings)->source_path = path;
   return r;
 }
 

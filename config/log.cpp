@@ -16,8 +16,12 @@ std::atomic<int> g_min{static_cast<int>(level::info)};
 const bool g_timestamps = std::getenv("JOURNAL_STREAM") == nullptr;
 }  // namespace
 
-void set_min_level(level l) { g_min = static_cast<int>(l); }
-bool enabled(level l) { return static_cast<int>(l) <= g_min.load(std::memory_order_relaxed); }
+void set_min_level(level l) {
+  g_min = static_cast<int>(l);
+}
+bool enabled(level l) {
+  return static_cast<int>(l) <= g_min.load(std::memory_order_relaxed);
+}
 
 void append_kv(std::string& out, std::string_view key, std::string_view value) {
   out += ' ';
@@ -37,11 +41,21 @@ void append_kv(std::string& out, std::string_view key, std::string_view value) {
   out += '"';
   for (char c : value) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -56,7 +70,8 @@ void append_kv(std::string& out, std::string_view key, std::string_view value) {
 }
 
 line::line(level l, std::string_view event) : level_(l), on_(enabled(l)) {
-  if (!on_) return;
+  if (!on_)
+    return;
   text_.reserve(256);
   text_ += '<';
   text_ += static_cast<char>('0' + static_cast<int>(l));
@@ -70,7 +85,8 @@ line::line(level l, std::string_view event) : level_(l), on_(enabled(l)) {
     gmtime_r(&t, &tm);
     char buf[64];
     std::snprintf(buf, sizeof buf, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
     text_ += buf;
   }
   const char* names[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
@@ -80,22 +96,26 @@ line::line(level l, std::string_view event) : level_(l), on_(enabled(l)) {
 }
 
 line::~line() {
-  if (!on_) return;
+  if (!on_)
+    return;
   text_ += '\n';
   // One write per line; a failed log write has nowhere better to go.
   [[maybe_unused]] auto n = ::write(STDERR_FILENO, text_.data(), text_.size());
 }
 
 line& line::kv(std::string_view key, std::string_view value) {
-  if (on_) append_kv(text_, key, value);
+  if (on_)
+    append_kv(text_, key, value);
   return *this;
 }
 line& line::kv(std::string_view key, int64_t value) {
-  if (on_) append_kv(text_, key, std::to_string(value));
+  if (on_)
+    append_kv(text_, key, std::to_string(value));
   return *this;
 }
 line& line::kv(std::string_view key, uint64_t value) {
-  if (on_) append_kv(text_, key, std::to_string(value));
+  if (on_)
+    append_kv(text_, key, std::to_string(value));
   return *this;
 }
 line& line::kv(std::string_view key, double value) {

@@ -25,14 +25,18 @@ class line {
   line& operator=(const line&) = delete;
 
   line& kv(std::string_view key, std::string_view value);
-  line& kv(std::string_view key, const std::string& value) { return kv(key, std::string_view(value)); }
+  line& kv(std::string_view key, const std::string& value) {
+    return kv(key, std::string_view(value));
+  }
   line& kv(std::string_view key, const char* value) { return kv(key, std::string_view(value)); }
   line& kv(std::string_view key, int64_t value);
   line& kv(std::string_view key, uint64_t value);
   line& kv(std::string_view key, int value) { return kv(key, static_cast<int64_t>(value)); }
   line& kv(std::string_view key, unsigned value) { return kv(key, static_cast<uint64_t>(value)); }
   line& kv(std::string_view key, long long value) { return kv(key, static_cast<int64_t>(value)); }
-  line& kv(std::string_view key, unsigned long long value) { return kv(key, static_cast<uint64_t>(value)); }
+  line& kv(std::string_view key, unsigned long long value) {
+    return kv(key, static_cast<uint64_t>(value));
+  }
   line& kv(std::string_view key, double value);
   line& kv(std::string_view key, bool value) { return kv(key, value ? "true" : "false"); }
 
@@ -42,10 +46,20 @@ class line {
   std::string text_;
 };
 
-inline line info(std::string_view event) { return line(level::info, event); }
-inline line notice(std::string_view event) { return line(level::notice, event); }
-inline line warn(std::string_view event) { return line(level::warning, event); }
-inline line error(std::string_view event) { return line(level::error, event); }
-inline line debug(std::string_view event) { return line(level::debug, event); }
+inline line info(std::string_view event) {
+  return line(level::info, event);
+}
+inline line notice(std::string_view event) {
+  return line(level::notice, event);
+}
+inline line warn(std::string_view event) {
+  return line(level::warning, event);
+}
+inline line error(std::string_view event) {
+  return line(level::error, event);
+}
+inline line debug(std::string_view event) {
+  return line(level::debug, event);
+}
 
 }  // namespace sluice::log

@@ -8,7 +8,8 @@ namespace sluice::config {
 namespace {
 template <class T>
 std::optional<T> fail(std::string* why, std::string reason) {
-  if (why) *why = std::move(reason);
+  if (why)
+    *why = std::move(reason);
   return std::nullopt;
 }
 }  // namespace
@@ -21,28 +22,35 @@ std::optional<duration> parse_duration(std::string_view text, std::string* why) 
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+      ++i;
     if (start == i) {
-      return fail<duration>(why, "'" + std::string(text) +
-                                     "' is not a duration; write it like 10s, 500ms or 5m");
+      return fail<duration>(
+          why, "'" + std::string(text) + "' is not a duration; write it like 10s, 500ms or 5m");
     }
     int64_t n = 0;
     std::from_chars(text.data() + start, text.data() + i, n);
     size_t unit_start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
+      ++i;
     auto unit = text.substr(unit_start, i - unit_start);
     int64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
     else if (unit.empty()) {
-      return fail<duration>(why, "'" + std::string(text) +
-                                     "' has no unit; write it like " + std::string(text) + "s");
+      return fail<duration>(
+          why, "'" + std::string(text) + "' has no unit; write it like " + std::string(text) + "s");
     } else {
-      return fail<duration>(why, "'" + std::string(text) + "': unknown unit '" +
-                                     std::string(unit) + "' (use ms, s, m, h or d)");
+      return fail<duration>(why, "'" + std::string(text) + "': unknown unit '" + std::string(unit) +
+                                     "' (use ms, s, m, h or d)");
     }
     if (n > (int64_t{1} << 40) / scale) {
       return fail<duration>(why, "'" + std::string(text) + "' is too long");
@@ -54,23 +62,32 @@ std::optional<duration> parse_duration(std::string_view text, std::string* why) 
 
 std::optional<uint64_t> parse_size(std::string_view text, std::string* why) {
   size_t i = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+    ++i;
   if (i == 0) {
-    return fail<uint64_t>(why, "'" + std::string(text) +
-                                   "' is not a size; write it like 16MiB, 512KiB or 1048576");
+    return fail<uint64_t>(
+        why, "'" + std::string(text) + "' is not a size; write it like 16MiB, 512KiB or 1048576");
   }
   uint64_t n = 0;
   std::from_chars(text.data(), text.data() + i, n);
   auto unit = text.substr(i);
-  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.remove_prefix(1);
   uint64_t scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = 1ull << 10;
-  else if (unit == "MiB") scale = 1ull << 20;
-  else if (unit == "GiB") scale = 1ull << 30;
-  else if (unit == "kB" || unit == "KB") scale = 1000;
-  else if (unit == "MB") scale = 1000 * 1000;
-  else if (unit == "GB") scale = 1000 * 1000 * 1000;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = 1ull << 10;
+  else if (unit == "MiB")
+    scale = 1ull << 20;
+  else if (unit == "GiB")
+    scale = 1ull << 30;
+  else if (unit == "kB" || unit == "KB")
+    scale = 1000;
+  else if (unit == "MB")
+    scale = 1000 * 1000;
+  else if (unit == "GB")
+    scale = 1000 * 1000 * 1000;
   else {
     return fail<uint64_t>(why, "'" + std::string(text) + "': unknown unit '" + std::string(unit) +
                                    "' (use B, KiB, MiB, GiB, kB, MB or GB)");
@@ -115,15 +132,20 @@ std::optional<host_port> parse_host_port(std::string_view text, std::string* why
 
 std::string format_duration(duration d) {
   auto ms = d.count();
-  if (ms != 0 && ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
-  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  if (ms != 0 && ms % 86'400'000 == 0)
+    return std::to_string(ms / 86'400'000) + "d";
+  if (ms != 0 && ms % 3'600'000 == 0)
+    return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0)
+    return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
 }
 
 std::string host_port::str() const {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  if (host.find(':') != std::string::npos)
+    return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
 }
 

@@ -15,7 +15,8 @@ bool is_wildcard(const std::string& host) {
 }
 
 bool same_socket(const host_port& a, const host_port& b) {
-  if (a.port != b.port || a.port == 0) return false;
+  if (a.port != b.port || a.port == 0)
+    return false;
   return a.host == b.host || is_wildcard(a.host) || is_wildcard(b.host);
 }
 
@@ -30,7 +31,8 @@ template <class T>
 void check_unique(const std::vector<T>& items, const char* section, issue_list& issues) {
   std::set<std::string> seen;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].name.empty()) continue;
+    if (items[i].name.empty())
+      continue;
     if (!seen.insert(items[i].name).second) {
       issues.error(std::string(section) + "[" + std::to_string(i) + "].name", items[i].line,
                    "duplicate name '" + items[i].name + "'");
@@ -41,9 +43,11 @@ void check_unique(const std::vector<T>& items, const char* section, issue_list& 
 }  // namespace
 
 std::string private_file_problem(const std::string& path) {
-  if (auto p = readable_problem(path); !p.empty()) return p;
+  if (auto p = readable_problem(path); !p.empty())
+    return p;
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return "cannot stat " + path;
+  if (stat(path.c_str(), &st) != 0)
+    return "cannot stat " + path;
   if (st.st_mode & 077) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -60,9 +64,11 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
 
   auto check_lists = [&](const std::vector<std::string>& names, const std::string& path, int line) {
     std::vector<std::string> known;
-    for (const auto& [k, v] : s.allowlists) known.push_back(k);
+    for (const auto& [k, v] : s.allowlists)
+      known.push_back(k);
     for (const auto& n : names) {
-      if (s.allowlists.count(n)) continue;
+      if (s.allowlists.count(n))
+        continue;
       auto hint = nearest(n, known);
       issues.error(path, line,
                    "unknown allowlist '" + n + "'" +
@@ -71,9 +77,11 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     }
   };
   auto check_tunnel = [&](const std::string& via, const std::string& path, int line) {
-    if (via.empty() || s.find_tunnel(via)) return;
+    if (via.empty() || s.find_tunnel(via))
+      return;
     std::vector<std::string> known;
-    for (const auto& t : s.tunnels) known.push_back(t.name);
+    for (const auto& t : s.tunnels)
+      known.push_back(t.name);
     auto hint = nearest(via, known);
     issues.error(path, line,
                  "unknown tunnel '" + via + "'" +
@@ -81,12 +89,16 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
                                    : "; did you mean '" + hint + "'?"));
   };
   auto check_file = [&](const std::string& f, const std::string& path, int line) {
-    if (!check_files || f.empty()) return;
-    if (auto p = readable_problem(f); !p.empty()) issues.error(path, line, p);
+    if (!check_files || f.empty())
+      return;
+    if (auto p = readable_problem(f); !p.empty())
+      issues.error(path, line, p);
   };
   auto check_private = [&](const std::string& f, const std::string& path, int line) {
-    if (!check_files || f.empty()) return;
-    if (auto p = private_file_problem(f); !p.empty()) issues.error(path, line, p);
+    if (!check_files || f.empty())
+      return;
+    if (auto p = private_file_problem(f); !p.empty())
+      issues.error(path, line, p);
   };
 
   // Sockets sluice binds must not collide with each other.
@@ -95,14 +107,16 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     binds.emplace_back("listeners[" + std::to_string(i) + "] (" + s.listeners[i].name + ")",
                        s.listeners[i].listen);
   }
-  if (s.admin) binds.emplace_back("admin", s.admin->listen);
-  if (s.ingest) binds.emplace_back("ingest", s.ingest->listen);
+  if (s.admin)
+    binds.emplace_back("admin", s.admin->listen);
+  if (s.ingest)
+    binds.emplace_back("ingest", s.ingest->listen);
   for (size_t i = 0; i < binds.size(); ++i) {
     for (size_t j = i + 1; j < binds.size(); ++j) {
       if (same_socket(binds[i].second, binds[j].second)) {
-        issues.error(binds[j].first + ".listen", 0,
-                     binds[j].second.str() + " overlaps " + binds[i].first + " on " +
-                         binds[i].second.str());
+        issues.error(
+            binds[j].first + ".listen", 0,
+            binds[j].second.str() + " overlaps " + binds[i].first + " on " + binds[i].second.str());
       }
     }
   }
@@ -144,7 +158,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
       const auto* l = s.find_listener(r.match.listener);
       if (!l) {
         std::vector<std::string> known;
-        for (const auto& x : s.listeners) known.push_back(x.name);
+        for (const auto& x : s.listeners)
+          known.push_back(x.name);
         auto hint = nearest(r.match.listener, known);
         issues.error(p + ".match.listener", r.line,
                      "unknown listener '" + r.match.listener + "'" +
@@ -190,7 +205,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     const auto& d = y.destination;
     if (!d.route.empty() && !s.find_route(d.route)) {
       std::vector<std::string> known;
-      for (const auto& r : s.routes) known.push_back(r.name);
+      for (const auto& r : s.routes)
+        known.push_back(r.name);
       auto hint = nearest(d.route, known);
       issues.error(p + ".destination.route", y.line,
                    "unknown route '" + d.route + "'" +
@@ -218,7 +234,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
 std::vector<std::string> restart_required(const settings& before, const settings& after) {
   std::vector<std::string> out;
   std::set<std::string> names;
-  for (const auto& l : before.listeners) names.insert(l.name);
+  for (const auto& l : before.listeners)
+    names.insert(l.name);
   for (const auto& l : after.listeners) {
     const auto* old = before.find_listener(l.name);
     if (!old) {
@@ -229,11 +246,15 @@ std::vector<std::string> restart_required(const settings& before, const settings
     }
     names.erase(l.name);
   }
-  for (const auto& n : names) out.push_back("listener '" + n + "' was removed");
-  if (before.workers != after.workers) out.push_back("workers changed");
+  for (const auto& n : names)
+    out.push_back("listener '" + n + "' was removed");
+  if (before.workers != after.workers)
+    out.push_back("workers changed");
   auto addr = [](const auto& o) { return o ? o->listen.str() : std::string("-"); };
-  if (addr(before.admin) != addr(after.admin)) out.push_back("admin.listen changed");
-  if (addr(before.ingest) != addr(after.ingest)) out.push_back("ingest.listen changed");
+  if (addr(before.admin) != addr(after.admin))
+    out.push_back("admin.listen changed");
+  if (addr(before.ingest) != addr(after.ingest))
+    out.push_back("ingest.listen changed");
   return out;
 }
 

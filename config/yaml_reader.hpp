@@ -66,10 +66,12 @@ template <class E>
 E map_reader::choice(std::string_view key, std::initializer_list<std::pair<const char*, E>> options,
                      E def) {
   auto value = str(key);
-  if (!value) return def;
+  if (!value)
+    return def;
   std::string names;
   for (const auto& [name, e] : options) {
-    if (*value == name) return e;
+    if (*value == name)
+      return e;
     names += names.empty() ? "" : ", ";
     names += name;
   }

@@ -7,12 +7,14 @@ namespace sluice::cmd {
 
 void add_check_config(CLI::App& app, int& exit_code) {
   auto* sub = app.add_subcommand(
-      "check-config", "Validate a configuration file; print every problem (exit 0 valid, 1 invalid)");
+      "check-config",
+      "Validate a configuration file; print every problem (exit 0 valid, 1 invalid)");
   static std::string path;
   sub->add_option("-c,--config", path, "Configuration file")->required();
   sub->callback([&exit_code] {
     auto r = config::load_file(path);
-    for (const auto& i : r.issues.all()) std::cerr << path << ": " << i.str() << "\n";
+    for (const auto& i : r.issues.all())
+      std::cerr << path << ": " << i.str() << "\n";
     if (!r.settings) {
       std::cerr << path << ": configuration is invalid ("
                 << std::count_if(r.issues.all().begin(), r.issues.all().end(),

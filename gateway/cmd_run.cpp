@@ -1,7 +1,137 @@
+// `sluice run`: load the configuration (fatal if invalid), start tunnels, the sync
+// writer and the data plane, then serve signals: SIGHUP reloads (a bad file keeps the
+// old snapshot), SIGTERM/SIGINT drain for shutdown_grace and exit.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <iostream>
+
+#include "config/load.hpp"
+#include "config/log.hpp"
+#include "config/validate.hpp"
 #include "gateway/commands.hpp"
+#include "gateway/server.hpp"
+#include "gateway/tunnel/manager.hpp"
+#include "sync/service.hpp"
+
 namespace sluice::cmd {
-void add_run(CLI::App& app, int& exit_code) {
-  auto* sub = app.add_subcommand("run", "Run the gateway");
-  sub->callback([&exit_code] { exit_code = 2; });
+
+namespace {
+
+config::settings_ptr load_or_report(const std::string& path, const char* event) {
+  auto r = config::load_file(path);
+  for (const auto& i : r.issues.all()) {
+    log::line(i.warning ? log::level::warning : log::level::error, event)
+        .kv("file", path)
+        .kv("problem", i.str());
+  }
+  return r.settings;
 }
+
+int run_gateway(const std::string& path) {
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGHUP, SIGTERM, SIGINT})
+    sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto settings = load_or_report(path, "config_invalid");
+  if (!settings) {
+    std::cerr << "sluice: " << path << " is invalid; not starting (see the problems above, or run "
+              << "`sluice check-config -c " << path << "`)\n";
+    return 1;
+  }
+  uint64_t generation = 1;
+  gateway::runtime_ptr rt;
+  try {
+    rt = gateway::runtime::build(settings, generation);
+  } catch (const std::exception& e) {
+    log::error("startup_failed").kv("error", e.what());
+    return 1;
+  }
+
+  tunnel::manager tunnels;
+  tunnels.apply(settings);
+  sync::service writer(
+      [&tunnels](const std::string& t, const std::string& host, uint16_t port, std::string& error) {
+        return tunnels.loopback_forward(t, host, port, error);
+      });
+  gateway::server srv(rt, &tunnels);
+  try {
+    writer.start(settings);
+    srv.start();
+  } catch (const std::exception& e) {
+    log::error("startup_failed").kv("error", e.what());
+    writer.stop();
+    tunnels.stop();
+    return 1;
+  }
+  log::notice("ready")
+      .kv("region", settings->region)
+      .kv("config", path)
+      .kv("workers", static_cast<uint64_t>(srv.workers().size()));
+  sd_notify(0, "READY=1\nSTATUS=serving");
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGHUP) {
+      sd_notify(0, "RELOADING=1");
+      log::notice("reload_started").kv("config", path);
+      auto next = load_or_report(path, "reload_config_invalid");
+      if (!next) {
+        log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
+      } else {
+        try {
+          auto next_rt = gateway::runtime::build(next, generation + 1);
+          for (const auto& why : config::restart_required(*settings, *next)) {
+            log::warn("reload_needs_restart").kv("change", why);
+          }
+          srv.apply(next_rt);
+          tunnels.apply(next);
+          writer.apply(next);
+          settings = next;
+          ++generation;
+          log::notice("reload_done").kv("generation", generation);
+        } catch (const std::exception& e) {
+          log::error("reload_failed").kv("error", e.what()).kv("kept_generation", generation);
+        }
+      }
+      sd_notify(0, "READY=1\nSTATUS=serving");
+      continue;
+    }
+    sd_notify(0, "STOPPING=1");
+    log::notice("shutdown_started").kv("signal", sig == SIGTERM ? "TERM" : "INT");
+    srv.drain(settings->shutdown_grace);
+    writer.stop();
+    tunnels.stop();
+    srv.stop();
+    log::notice("shutdown_done");
+    return 0;
+  }
+}
+
+}  // namespace
+
+void add_run(CLI::App& app, int& exit_code) {
+  auto* sub =
+      app.add_subcommand("run", "Run the gateway (SIGHUP reloads, SIGTERM drains and stops)");
+  static std::string path;
+  static std::string level = "info";
+  sub->add_option("-c,--config", path, "Configuration file")->required();
+  sub->add_option("--log-level", level, "error, warning, notice, info or debug")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}));
+  sub->callback([&exit_code] {
+    const std::map<std::string, log::level> levels{{"error", log::level::error},
+                                                   {"warning", log::level::warning},
+                                                   {"notice", log::level::notice},
+                                                   {"info", log::level::info},
+                                                   {"debug", log::level::debug}};
+    log::set_min_level(levels.at(level));
+    exit_code = run_gateway(path);
+  });
+}
+
 }  // namespace sluice::cmd

@@ -10,7 +10,8 @@
 namespace sluice::cmd {
 
 void add_version(CLI::App& app, int& exit_code) {
-  auto* sub = app.add_subcommand("version", "Print the version and the libraries it was built with");
+  auto* sub =
+      app.add_subcommand("version", "Print the version and the libraries it was built with");
   sub->callback([&exit_code] {
     std::cout << "sluice " << SLUICE_VERSION << "\n"
               << "  boost " << BOOST_VERSION / 100000 << "." << BOOST_VERSION / 100 % 1000 << "\n"

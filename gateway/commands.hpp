@@ -9,8 +9,8 @@ namespace sluice::cmd {
 void add_run(CLI::App& app, int& exit_code);           // gateway/cmd_run.cpp
 void add_check_config(CLI::App& app, int& exit_code);  // gateway/cmd_check_config.cpp
 void add_version(CLI::App& app, int& exit_code);       // gateway/cmd_version.cpp
-void add_tunnel(CLI::App& app, int& exit_code);        // gateway/tunnel/cmd_tunnel.cpp (keygen, tunnel *)
-void add_sync(CLI::App& app, int& exit_code);          // gateway/cmd_sync.cpp (sync *)
-void add_doctor(CLI::App& app, int& exit_code);        // gateway/cmd_doctor.cpp
+void add_tunnel(CLI::App& app, int& exit_code);  // gateway/tunnel/cmd_tunnel.cpp (keygen, tunnel *)
+void add_sync(CLI::App& app, int& exit_code);    // gateway/cmd_sync.cpp (sync *)
+void add_doctor(CLI::App& app, int& exit_code);  // gateway/cmd_doctor.cpp
 
 }  // namespace sluice::cmd

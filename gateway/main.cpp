@@ -5,7 +5,8 @@
 
 int main(int argc, char** argv) {
   OPENSSL_init_ssl(0, nullptr);
-  CLI::App app{"sluice: a regional PostgreSQL gateway (TLS, allowlists, routing, SSH tunnels, sync)"};
+  CLI::App app{
+      "sluice: a regional PostgreSQL gateway (TLS, allowlists, routing, SSH tunnels, sync)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(SLUICE_VERSION));
   int exit_code = 0;

@@ -11,12 +11,15 @@ namespace {
 bool matches(const config::route& r, const route_request& req, const std::string& database,
              const std::string& user) {
   const auto& m = r.match;
-  if (!m.listener.empty() && m.listener != req.listener) return false;
+  if (!m.listener.empty() && m.listener != req.listener)
+    return false;
   if (!m.sni.empty() && (req.sni.empty() || !config::host_pattern_matches(m.sni, req.sni))) {
     return false;
   }
-  if (!m.database.empty() && m.database != database) return false;
-  if (!m.user.empty() && m.user != user) return false;
+  if (!m.database.empty() && m.database != database)
+    return false;
+  if (!m.user.empty() && m.user != user)
+    return false;
   return true;
 }
 
@@ -32,9 +35,11 @@ std::string take_endpoint(std::string& options) {
         break;
       }
     }
-    if (!token.empty()) rest += (rest.empty() ? "" : " ") + token;
+    if (!token.empty())
+      rest += (rest.empty() ? "" : " ") + token;
   }
-  if (!endpoint.empty()) options = rest;
+  if (!endpoint.empty())
+    options = rest;
   return endpoint;
 }
 
@@ -75,9 +80,11 @@ route_choice pick_route(const config::settings& s, const route_request& req) {
   //    defaulted the database to the full user name, so strip it there too.
   for (char sep : {'@', '.'}) {
     auto at = req.user.rfind(sep);
-    if (at == std::string::npos || at == 0 || at + 1 == req.user.size()) continue;
+    if (at == std::string::npos || at == 0 || at + 1 == req.user.size())
+      continue;
     const auto* r = s.find_route(req.user.substr(at + 1));
-    if (!r) continue;
+    if (!r)
+      continue;
     std::string user = req.user.substr(0, at);
     std::string database = req.database == req.user ? user : req.database;
     route_request stripped{req.listener, r->match.sni, database, user, options};

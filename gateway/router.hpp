@@ -15,7 +15,7 @@ struct route_request {
   std::string sni;       // empty when the client sent none or used no TLS
   std::string database;  // as sent (libpq defaults it to the user name)
   std::string user;
-  std::string options;   // the startup "options" parameter
+  std::string options;  // the startup "options" parameter
 };
 
 struct route_choice {

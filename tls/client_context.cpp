@@ -55,13 +55,15 @@ client_context::client_context(const config::upstream_tls& cfg, bool alpn_postgr
 }
 
 bool client_context::prepare(SSL* ssl, const std::string& host) const {
-  if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) return false;
+  if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1)
+    return false;
   if (mode_ == config::sslmode::verify_full) {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     int ok = is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
                                  : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-    if (ok != 1) return false;
+    if (ok != 1)
+      return false;
   }
   return true;
 }

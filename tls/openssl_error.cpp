@@ -10,7 +10,8 @@ std::string last_openssl_error() {
     char buf[256];
     ERR_error_string_n(e, buf, sizeof buf);
     const char* reason = ERR_reason_error_string(e);
-    if (!out.empty()) out += "; ";
+    if (!out.empty())
+      out += "; ";
     out += reason ? reason : buf;
   }
   return out.empty() ? "unknown TLS error" : out;

@@ -39,8 +39,8 @@ std::shared_ptr<ssl::context> make_server_ssl_context(const std::string& cert,
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle sessions should not pin 2x16 KiB of record buffers each.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_cipher_list(native, kCiphers);
@@ -54,7 +54,8 @@ std::shared_ptr<ssl::context> make_server_ssl_context(const std::string& cert,
   if (SSL_CTX_check_private_key(native) != 1) {
     throw std::runtime_error("private key " + key + " does not match certificate " + cert);
   }
-  if (alpn_postgresql) SSL_CTX_set_alpn_select_cb(native, on_alpn, nullptr);
+  if (alpn_postgresql)
+    SSL_CTX_set_alpn_select_cb(native, on_alpn, nullptr);
   return ctx;
 }
 
@@ -77,7 +78,8 @@ bool server_context::sni_matches(std::string_view pattern, std::string_view name
 int server_context::on_servername(SSL* ssl, int*, void* arg) {
   auto* self = static_cast<server_context*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  if (!name) return SSL_TLSEXT_ERR_NOACK;
+  if (!name)
+    return SSL_TLSEXT_ERR_NOACK;
   for (const auto& e : self->sni_) {
     for (const auto& pattern : e.names) {
       if (sni_matches(pattern, name)) {

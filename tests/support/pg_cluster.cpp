@@ -27,7 +27,9 @@ void check(const run_result& r, const std::string& what) {
 
 }  // namespace
 
-bool running_as_root() { return geteuid() == 0; }
+bool running_as_root() {
+  return geteuid() == 0;
+}
 
 std::string pg_cluster::as_postgres(const std::string& cmd) const {
   return running_as_root() ? "runuser -u postgres -- /bin/sh -c " + shell_quote(cmd) : cmd;
@@ -44,12 +46,13 @@ pg_cluster::pg_cluster(pg_options opts) {
       std::filesystem::create_directories(tmpl);
       std::string pw = tmpl + ".pw";
       run("printf '%s' " + shell_quote(kPassword) + " > " + pw + " && chmod 644 " + pw);
-      if (running_as_root()) run("chown postgres:postgres " + tmpl + " " + pw);
+      if (running_as_root())
+        run("chown postgres:postgres " + tmpl + " " + pw);
       check(run(as_postgres(kBin + "initdb -D " + tmpl + " -U " + kSuperuser + " --pwfile=" + pw +
                             " -A scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8"
                             " --no-sync >/dev/null"),
                 std::chrono::seconds(120)),
-          "initdb");
+            "initdb");
     }
     close(lock);
   }
@@ -58,8 +61,8 @@ pg_cluster::pg_cluster(pg_options opts) {
   check(run("cp -a " + tmpl + " " + data_), "copy template");
   port_ = free_port();
   std::string conf = "port = " + std::to_string(port_) +
-                     "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '" +
-                     dir_.path() + "'\nfsync = off\nsynchronous_commit = off\n" +
+                     "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '" + dir_.path() +
+                     "'\nfsync = off\nsynchronous_commit = off\n" +
                      "full_page_writes = off\nmax_connections = 200\nshared_buffers = 64MB\n";
   if (opts.ssl) {
     run("cp " + opts.cert + " " + data_ + "/server.crt && cp " + opts.key + " " + data_ +
@@ -70,17 +73,21 @@ pg_cluster::pg_cluster(pg_options opts) {
       conf += "ssl_ca_file = 'root.crt'\n";
     }
   }
-  for (const auto& c : opts.conf) conf += c + "\n";
+  for (const auto& c : opts.conf)
+    conf += c + "\n";
   dir_.write("data/postgresql.auto.conf", conf, 0600);
   std::string hba;
   if (opts.hba.empty()) {
-    hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-          "host all all ::1/128 scram-sha-256\n";
+    hba =
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        "host all all ::1/128 scram-sha-256\n";
   } else {
-    for (const auto& h : opts.hba) hba += h + "\n";
+    for (const auto& h : opts.hba)
+      hba += h + "\n";
   }
   dir_.write("data/pg_hba.conf", hba, 0600);
-  if (running_as_root()) run("chown -R postgres:postgres " + dir_.path());
+  if (running_as_root())
+    run("chown -R postgres:postgres " + dir_.path());
   start();
 }
 
@@ -100,13 +107,16 @@ void pg_cluster::start() {
 }
 
 void pg_cluster::stop(const char* mode) {
-  if (!running_) return;
+  if (!running_)
+    return;
   run(as_postgres(kBin + "pg_ctl -D " + data_ + " -m " + mode + " -w -t 60 stop >/dev/null"),
       std::chrono::seconds(90));
   running_ = false;
 }
 
-std::string pg_cluster::log() const { return read_file(dir_.path() + "/postgres.log"); }
+std::string pg_cluster::log() const {
+  return read_file(dir_.path() + "/postgres.log");
+}
 
 run_result pg_cluster::psql(const std::string& sql, const std::string& db) const {
   return run("psql -X -h " + dir_.path() + " -p " + std::to_string(port_) + " -U " + kSuperuser +
@@ -116,7 +126,8 @@ run_result pg_cluster::psql(const std::string& sql, const std::string& db) const
 std::string pg_cluster::sql(const std::string& sql, const std::string& db) const {
   auto r = psql(sql, db);
   check(r, "psql: " + sql);
-  while (!r.output.empty() && r.output.back() == '\n') r.output.pop_back();
+  while (!r.output.empty() && r.output.back() == '\n')
+    r.output.pop_back();
   return r.output;
 }
 
@@ -124,8 +135,8 @@ test_pki::test_pki(const std::string& dir, std::vector<std::string> extra_names)
   ca_cert = dir + "/ca.crt";
   ca_key = dir + "/ca.key";
   check(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 "
-            "-subj '/CN=sluice test CA' -keyout " + ca_key + " -out " + ca_cert +
-            " && chmod 600 " + ca_key),
+            "-subj '/CN=sluice test CA' -keyout " +
+            ca_key + " -out " + ca_cert + " && chmod 600 " + ca_key),
         "make CA");
   std::vector<std::string> names = {"localhost"};
   names.insert(names.end(), extra_names.begin(), extra_names.end());
@@ -135,8 +146,11 @@ test_pki::test_pki(const std::string& dir, std::vector<std::string> extra_names)
   client_cert = dir + "/client.crt";
   client_key = dir + "/client.key";
   check(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "
-            "'/CN=client' -keyout " + client_key + " -out " + dir + "/client.csr && openssl x509 "
-            "-req -in " + dir + "/client.csr -CA " + ca_cert + " -CAkey " + ca_key +
+            "'/CN=client' -keyout " +
+            client_key + " -out " + dir +
+            "/client.csr && openssl x509 "
+            "-req -in " +
+            dir + "/client.csr -CA " + ca_cert + " -CAkey " + ca_key +
             " -CAcreateserial -days 30 -out " + client_cert + " && chmod 600 " + client_key),
         "make client cert");
 }
@@ -145,7 +159,8 @@ std::pair<std::string, std::string> test_pki::issue(const std::string& base,
                                                     const std::vector<std::string>& names) const {
   std::string crt = dir_ + "/" + base + ".crt", key = dir_ + "/" + base + ".key";
   std::string san = "subjectAltName=IP:127.0.0.1";
-  for (const auto& n : names) san += ",DNS:" + n;
+  for (const auto& n : names)
+    san += ",DNS:" + n;
   std::string ext = dir_ + "/" + base + ".ext";
   run("printf '%s\\n' " + shell_quote(san) + " > " + ext);
   check(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=" +

@@ -42,7 +42,10 @@ class pg_cluster {
 
   void start();
   void stop(const char* mode = "fast");
-  void restart() { stop(); start(); }
+  void restart() {
+    stop();
+    start();
+  }
   std::string log() const;
 
  private:

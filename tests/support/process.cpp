@@ -23,8 +23,10 @@ namespace sluice::test {
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -35,10 +37,12 @@ run_result run(const std::string& cmd, std::chrono::seconds timeout) {
                      shell_quote(cmd) + " 2>&1 </dev/null";
   run_result r;
   FILE* p = popen(full.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  if (!p)
+    throw std::runtime_error("popen failed: " + cmd);
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    r.output.append(buf, n);
   int st = pclose(p);
   r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
@@ -48,7 +52,8 @@ background_process::background_process(std::vector<std::string> argv, std::strin
                                        std::map<std::string, std::string> env)
     : log_path_(std::move(log_path)) {
   pid_ = fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ < 0)
+    throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     setpgid(0, 0);
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -58,10 +63,13 @@ background_process::background_process(std::vector<std::string> argv, std::strin
       close(fd);
     }
     int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    if (devnull >= 0)
+      dup2(devnull, 0);
+    for (const auto& [k, v] : env)
+      setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
+    for (auto& a : argv)
+      args.push_back(a.data());
     args.push_back(nullptr);
     execvp(args[0], args.data());
     std::fprintf(stderr, "exec %s failed: %s\n", args[0], std::strerror(errno));
@@ -70,7 +78,8 @@ background_process::background_process(std::vector<std::string> argv, std::strin
 }
 
 background_process::~background_process() {
-  if (pid_ > 0) stop(std::chrono::milliseconds(3000));
+  if (pid_ > 0)
+    stop(std::chrono::milliseconds(3000));
 }
 
 background_process::background_process(background_process&& o) noexcept
@@ -80,7 +89,8 @@ background_process::background_process(background_process&& o) noexcept
 
 background_process& background_process::operator=(background_process&& o) noexcept {
   if (this != &o) {
-    if (pid_ > 0) stop();
+    if (pid_ > 0)
+      stop();
     pid_ = o.pid_;
     status_ = o.status_;
     log_path_ = std::move(o.log_path_);
@@ -90,7 +100,8 @@ background_process& background_process::operator=(background_process&& o) noexce
 }
 
 bool background_process::running() {
-  if (pid_ <= 0) return false;
+  if (pid_ <= 0)
+    return false;
   int st;
   pid_t r = waitpid(pid_, &st, WNOHANG);
   if (r == pid_) {
@@ -102,20 +113,23 @@ bool background_process::running() {
 }
 
 void background_process::signal(int sig) {
-  if (pid_ > 0) ::kill(pid_, sig);
+  if (pid_ > 0)
+    ::kill(pid_, sig);
 }
 
 int background_process::wait(std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (running()) {
-    if (std::chrono::steady_clock::now() >= until) return -1;
+    if (std::chrono::steady_clock::now() >= until)
+      return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return status_;
 }
 
 void background_process::stop(std::chrono::milliseconds grace) {
-  if (!running()) return;
+  if (!running())
+    return;
   ::kill(pid_, SIGTERM);
   if (wait(grace) == -1 && pid_ > 0) {
     ::kill(-pid_, SIGKILL);
@@ -124,7 +138,9 @@ void background_process::stop(std::chrono::milliseconds grace) {
   }
 }
 
-std::string background_process::log() const { return read_file(log_path_); }
+std::string background_process::log() const {
+  return read_file(log_path_);
+}
 
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
@@ -145,7 +161,8 @@ bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds 
       ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     }
     close(fd);
-    if (ok) return true;
+    if (ok)
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
@@ -170,13 +187,15 @@ int free_port() {
 temp_dir::temp_dir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  if (!mkdtemp(tmpl.data()))
+    throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
   chmod(path_.c_str(), 0755);
 }
 
 temp_dir::~temp_dir() {
-  if (std::getenv("SLUICE_KEEP_TEST_DIRS")) return;
+  if (std::getenv("SLUICE_KEEP_TEST_DIRS"))
+    return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

@@ -55,7 +55,8 @@ template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
+    if (pred())
+      return true;
     run("sleep 0.05");
   }
   return pred();
@@ -75,7 +76,8 @@ class temp_dir {
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   // Writes content to name with the given mode; returns the full path.
-  std::string write(const std::string& name, const std::string& content, unsigned mode = 0644) const;
+  std::string write(const std::string& name, const std::string& content,
+                    unsigned mode = 0644) const;
 
  private:
   std::string path_;

@@ -1,0 +1,40 @@
+// Follows typed-message boundaries in a byte stream without buffering it, so the
+// relay can tell whether injecting an ErrorResponse would land between messages.
+// Pure; fed with whatever chunks the socket returns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace sluice::gateway {
+
+class frame_tracker {
+ public:
+  void feed(std::span<const uint8_t> chunk) {
+    size_t i = 0;
+    while (i < chunk.size()) {
+      if (remaining_ > 0) {
+        size_t take = std::min<size_t>(remaining_, chunk.size() - i);
+        remaining_ -= take;
+        i += take;
+        continue;
+      }
+      header_[have_++] = chunk[i++];
+      if (have_ == 5) {
+        uint32_t len = (uint32_t{header_[1]} << 24) | (uint32_t{header_[2]} << 16) |
+                       (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
+        remaining_ = len >= 4 ? len - 4 : 0;
+        have_ = 0;
+      }
+    }
+  }
+  bool at_boundary() const { return remaining_ == 0 && have_ == 0; }
+
+ private:
+  uint64_t remaining_ = 0;
+  uint8_t header_[5] = {};
+  uint8_t have_ = 0;
+};
+
+}  // namespace sluice::gateway

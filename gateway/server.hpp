@@ -1,0 +1,63 @@
+// The data plane: N worker threads, each with its own io_context and an acceptor per
+// listener (SO_REUSEPORT, so the kernel spreads connections), the current runtime
+// snapshot, reloads and graceful drain.
+#pragma once
+
+#include <utility>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/runtime.hpp"
+#include "gateway/worker.hpp"
+
+namespace sluice::tunnel {
+class manager;
+}
+
+namespace sluice::gateway {
+
+class server {
+ public:
+  server(runtime_ptr initial, tunnel::manager* tunnels);
+  ~server();
+
+  // Binds every listener on every worker and starts the threads. Throws on bind errors.
+  void start();
+  // Swaps in a new snapshot; sessions on listeners with enforce_on_reload are checked.
+  void apply(runtime_ptr next);
+  // Stops accepting, waits up to `grace` for sessions to end, then terminates the rest.
+  void drain(std::chrono::milliseconds grace);
+  void stop();
+
+  runtime_ptr current() const { return std::atomic_load(&current_); }
+  uint64_t active_sessions() const;
+  // Actual bound port of a listener (useful when configured with port 0).
+  uint16_t bound_port(const std::string& listener) const;
+  const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
+
+ private:
+  struct bound_listener {
+    std::string name;
+    std::unique_ptr<std::atomic<uint32_t>> active = std::make_unique<std::atomic<uint32_t>>(0);
+    uint16_t port = 0;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors;  // one per worker
+  };
+  void accept_loop(worker& w, bound_listener& bl, boost::asio::ip::tcp::acceptor& acceptor);
+
+  runtime_ptr current_;
+  tunnel::manager* tunnels_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<bound_listener>> listeners_;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,571 @@
+#include "gateway/session.hpp"
+
+#include <openssl/ssl.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "config/log.hpp"
+#include "config/units.hpp"
+#include "gateway/router.hpp"
+#include "gateway/upstream.hpp"
+
+namespace sluice::gateway {
+
+namespace {
+
+constexpr size_t kRelayBuffer = 16 * 1024;
+constexpr size_t kAuthPhaseMax = 1
+                                 << 20;  // a backend's auth-phase message larger than this is bogus
+
+// Shared by every plaintext relay on this thread: a chunk only lives here between a
+// read and the non-blocking write that follows it, never across a suspension.
+std::array<uint8_t, 64 * 1024>& thread_scratch() {
+  static thread_local std::array<uint8_t, 64 * 1024> buf;
+  return buf;
+}
+
+config::ip_address to_ip(const net::ip::address& a) {
+  if (a.is_v4())
+    return config::ip_address::from_v4(a.to_v4().to_bytes());
+  return config::ip_address::from_v6(a.to_v6().to_bytes());
+}
+
+bool would_block(const error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
+}  // namespace
+
+session::session(tcp::socket client, runtime_ptr rt, std::string listener, session_env env,
+                 uint64_t id)
+    : client_(std::move(client)),
+      rt_(std::move(rt)),
+      listener_(std::move(listener)),
+      env_(env),
+      id_(id),
+      timer_(client_.socket().get_executor()) {
+  env_.home->sessions.insert(this);
+  env_.home->active.fetch_add(1, std::memory_order_relaxed);
+  if (env_.listener_active)
+    env_.listener_active->fetch_add(1, std::memory_order_relaxed);
+}
+
+session::~session() {
+  env_.home->sessions.erase(this);
+  env_.home->active.fetch_sub(1, std::memory_order_relaxed);
+  if (env_.listener_active)
+    env_.listener_active->fetch_sub(1, std::memory_order_relaxed);
+  env_.home->counters.bytes_client_to_server.fetch_add(bytes_in_, std::memory_order_relaxed);
+  env_.home->counters.bytes_server_to_client.fetch_add(bytes_out_, std::memory_order_relaxed);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started_)
+                .count();
+  const bool normal = reason_ == "client_closed" || reason_ == "server_closed";
+  log::line(normal ? log::level::info : log::level::notice, "connection_closed")
+      .kv("conn", id_)
+      .kv("peer", peer_)
+      .kv("listener", listener_)
+      .kv("route", route_.empty() ? "-" : route_)
+      .kv("user", user_.empty() ? "-" : user_)
+      .kv("database", database_.empty() ? "-" : database_)
+      .kv("client_tls", client_.is_tls())
+      .kv("upstream_tls", upstream_tls_)
+      .kv("bytes_in", bytes_in_)
+      .kv("bytes_out", bytes_out_)
+      .kv("duration_ms", static_cast<int64_t>(ms))
+      .kv("reason", reason_)
+      .kv("message", detail_.empty() ? "-" : detail_);
+}
+
+void session::start() {
+  auto self = shared_from_this();
+  net::co_spawn(
+      client_.socket().get_executor(), [self] { return self->run(); }, net::detached);
+}
+
+void session::close_all() {
+  if (closed_)
+    return;
+  closed_ = true;
+  timer_.cancel();
+  client_.close();
+  if (server_)
+    server_->close();
+}
+
+net::awaitable<void> session::reject(const std::string& reason, const std::string& sqlstate,
+                                     const std::string& message, const std::string& hint) {
+  reason_ = reason;
+  detail_ = message;
+  auto bytes = pg::encode_error({"FATAL", sqlstate, message, {}, hint});
+  error_code ec;
+  co_await client_.write_all(net::buffer(bytes), ec);
+  close_all();
+}
+
+net::awaitable<void> session::run() {
+  auto self = shared_from_this();
+  try {
+    error_code ec;
+    auto ep = client_.socket().remote_endpoint(ec);
+    if (ec) {
+      reason_ = "client_closed";
+      co_return;
+    }
+    peer_addr_ = to_ip(ep.address());
+    peer_ = peer_addr_.str() + ":" + std::to_string(ep.port());
+    client_.socket().set_option(tcp::no_delay(true), ec);
+    const auto* l = rt_->listener(listener_);
+
+    // Startup phase, bounded in time: negotiation, TLS and the startup packet.
+    timer_.expires_after(l->cfg->startup_timeout);
+    timer_.async_wait([self](error_code e) {
+      if (e || self->relaying_ || self->closed_)
+        return;
+      self->reason_ = "startup_timeout";
+      self->detail_ =
+          "no complete startup packet within " +
+          config::format_duration(self->rt_->listener(self->listener_)->cfg->startup_timeout);
+      self->close_all();
+    });
+    pg::startup_message startup;
+    if (!co_await negotiate(startup)) {
+      close_all();
+      co_return;
+    }
+    timer_.cancel();
+    user_ = startup.get("user");
+    database_ = startup.get("database").empty() ? user_ : startup.get("database");
+
+    // The listener allowlist is checked once the client can be told why (after TLS).
+    if (auto d = l->allow.check(peer_addr_); !d.allowed) {
+      co_await reject("rejected_allowlist", "28000",
+                      "connection from " + peer_addr_.str() +
+                          " refused: the address is not on the allowlist of listener \"" +
+                          listener_ + "\" (" + l->allow.describe() + ")",
+                      "ask the gateway's network team to add " + peer_addr_.str() +
+                          " to one of those allowlists");
+      co_return;
+    }
+    if (!client_.is_tls() && l->cfg->client_tls == config::client_tls_policy::required) {
+      co_await reject("tls_required", "28000",
+                      "listener \"" + listener_ + "\" requires TLS; this connection is unencrypted",
+                      "connect with sslmode=require (or verify-full)");
+      co_return;
+    }
+
+    route_request req{listener_, sni_, database_, user_, startup.get("options")};
+    auto choice = pick_route(*rt_->settings, req);
+    if (!choice.route) {
+      co_await reject("no_route", "08004", choice.error,
+                      "check the host name (SNI), database and user you connect with");
+      co_return;
+    }
+    route_ = choice.route->name;
+    const route_runtime* rr = rt_->route(route_);
+    if (auto d = rr->allow.check(peer_addr_); !d.allowed) {
+      co_await reject("rejected_route_allowlist", "28000",
+                      "connection from " + peer_addr_.str() +
+                          " refused: the address is not on the allowlist of route \"" + route_ +
+                          "\" (" + rr->allow.describe() + ")",
+                      "ask the gateway's network team to add " + peer_addr_.str() +
+                          " to one of those allowlists");
+      co_return;
+    }
+    user_ = choice.user;
+    database_ = choice.database;
+    startup.set("user", choice.user);
+    startup.set("database", choice.database);
+    if (choice.options.empty())
+      startup.erase("options");
+    else
+      startup.set("options", choice.options);
+
+    upstream_connection up;
+    if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up)) {
+      log::warn("upstream_failed")
+          .kv("conn", id_)
+          .kv("route", route_)
+          .kv("reason", f->reason)
+          .kv("message", f->message);
+      co_await reject(f->reason, f->sqlstate, f->message, f->hint);
+      co_return;
+    }
+    if (closed_)
+      co_return;  // terminated (reload, shutdown) while connecting
+    server_ = std::move(up.stream);
+    upstream_tls_ = up.tls;
+    relaying_ = true;
+    idle_timeout_ = choice.route->idle_timeout;
+    if (!client_early_.empty()) {
+      co_await server_->write_all(net::buffer(client_early_), ec);
+      client_early_.clear();
+    }
+    // Client -> server flows blindly from now on (password messages included).
+    ++pumps_;
+    net::co_spawn(
+        client_.socket().get_executor(), [self] { return self->pump(true); }, net::detached);
+    arm_idle_timer();
+    if (!co_await auth_phase(std::move(up.pending))) {
+      close_all();
+      co_return;
+    }
+    ++pumps_;
+    co_await pump(false);
+  } catch (const std::exception& e) {
+    // Nothing may escape a session; classify what was not expected.
+    reason_ = "internal_error";
+    detail_ = e.what();
+    close_all();
+  }
+}
+
+net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
+  const auto* l = rt_->listener(listener_);
+  const bool tls_offered = l->tls && l->cfg->client_tls != config::client_tls_policy::disabled;
+  pg::bytes buf;
+  std::array<uint8_t, 2048> chunk;
+  error_code ec;
+  bool tls_done = false;
+
+  // Direct TLS (PostgreSQL 17 sslnegotiation=direct): the first byte is a TLS
+  // handshake record. Peek, so the ClientHello stays in the socket for OpenSSL.
+  co_await client_.socket().async_wait(tcp::socket::wait_read,
+                                       net::redirect_error(net::use_awaitable, ec));
+  uint8_t first = 0;
+  if (!ec)
+    client_.socket().receive(net::buffer(&first, 1), tcp::socket::message_peek, ec);
+  if (ec) {
+    reason_ = closed_ ? reason_ : "client_closed";
+    co_return false;
+  }
+  if (first == pg::kTlsHandshakeByte) {
+    if (!tls_offered) {
+      reason_ = "protocol_violation";
+      detail_ = "direct TLS on a listener without TLS";
+      co_return false;
+    }
+    client_.start_tls(l->tls->native());
+    co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
+                                           net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      reason_ = closed_ ? reason_ : "tls_handshake_failed";
+      detail_ = ec.message();
+      co_return false;
+    }
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(client_.ssl().native_handle(), &alpn, &alpn_len);
+    if (alpn_len == 0) {
+      co_await reject("protocol_violation", "08P01",
+                      "direct TLS connections must negotiate ALPN protocol \"postgresql\"");
+      co_return false;
+    }
+    tls_done = true;
+  }
+
+  for (;;) {
+    auto p = pg::parse_first_packet(buf);
+    if (p.kind == pg::first_kind::need_more) {
+      size_t n = co_await client_.read_some(net::buffer(chunk), ec);
+      if (ec) {
+        reason_ = closed_ ? reason_ : "client_closed";
+        if (!closed_)
+          detail_ = "client disconnected during startup";
+        co_return false;
+      }
+      buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+      continue;
+    }
+    const bool leftover = buf.size() > p.consumed;
+    switch (p.kind) {
+      case pg::first_kind::gssenc_request:
+      case pg::first_kind::ssl_request: {
+        const bool ssl = p.kind == pg::first_kind::ssl_request;
+        if (tls_done) {
+          co_await reject("protocol_violation", "08P01",
+                          std::string(ssl ? "SSLRequest" : "GSSENCRequest") + " inside TLS");
+          co_return false;
+        }
+        if (leftover) {
+          // Bytes sent before our answer would be trusted as if they were encrypted
+          // (CVE-2021-23214): refuse them.
+          co_await reject("protocol_violation", "08P01",
+                          std::string("received unencrypted data after ") +
+                              (ssl ? "SSL" : "GSSENC") + " request");
+          co_return false;
+        }
+        buf.clear();
+        const char answer = ssl && tls_offered ? 'S' : 'N';
+        co_await client_.write_all(net::buffer(&answer, 1), ec);
+        if (ec) {
+          reason_ = "client_closed";
+          co_return false;
+        }
+        if (answer == 'S') {
+          client_.start_tls(l->tls->native());
+          co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
+                                                 net::redirect_error(net::use_awaitable, ec));
+          if (ec) {
+            reason_ = closed_ ? reason_ : "tls_handshake_failed";
+            detail_ = ec.message();
+            co_return false;
+          }
+          tls_done = true;
+        }
+        continue;
+      }
+      case pg::first_kind::cancel_request:
+        reason_ = "cancel_request";
+        detail_ = "cancel requests are not forwarded by this build";
+        co_return false;
+      case pg::first_kind::startup:
+        if (leftover) {
+          client_early_.assign(buf.begin() + static_cast<std::ptrdiff_t>(p.consumed), buf.end());
+        }
+        if (tls_done) {
+          const char* name =
+              SSL_get_servername(client_.ssl().native_handle(), TLSEXT_NAMETYPE_host_name);
+          if (name)
+            sni_ = name;
+        }
+        startup = std::move(p.startup);
+        co_return true;
+      case pg::first_kind::invalid:
+        co_await reject("protocol_violation", "08P01", "invalid startup packet: " + p.error);
+        co_return false;
+      case pg::first_kind::need_more:
+        break;
+    }
+  }
+}
+
+net::awaitable<bool> session::auth_phase(pg::bytes buf) {
+  std::array<uint8_t, 8192> chunk;
+  pg::bytes out;
+  error_code ec;
+  bytes_out_ += buf.size();
+  for (;;) {
+    size_t off = 0;
+    bool ready = false;
+    out.clear();
+    for (;;) {
+      pg::message_view m;
+      size_t used = 0;
+      auto st = pg::next_message(pg::byte_span(buf).subspan(off), m, used, kAuthPhaseMax);
+      if (st == pg::frame_status::need_more)
+        break;
+      if (st == pg::frame_status::invalid) {
+        reason_ = "protocol_violation";
+        detail_ = "upstream sent an invalid message during authentication";
+        co_return false;
+      }
+      if (m.type == 'R') {
+        // The client's TLS ends here, so a SCRAM-SHA-256-PLUS binding would name this
+        // gateway's certificate and the backend would refuse it: offer plain SCRAM.
+        if (auto mechs = pg::parse_sasl_mechanisms(m.body)) {
+          std::vector<std::string> kept;
+          for (auto& mech : *mechs) {
+            if (mech.find("-PLUS") == std::string::npos)
+              kept.push_back(std::move(mech));
+          }
+          auto enc = pg::encode_sasl_mechanisms(kept);
+          out.insert(out.end(), enc.begin(), enc.end());
+          off += used;
+          continue;
+        }
+      }
+      if (m.type == 'E' && !upstream_tls_) {
+        auto e = pg::parse_error(m.body);
+        if (e && e->code == "28000" && e->message.find("no encryption") != std::string::npos) {
+          e->hint = "route \"" + route_ +
+                    "\" connects to the server without TLS, which it refuses; set "
+                    "upstream.tls.sslmode: require (or prefer) on the route";
+          auto enc = pg::encode_error(*e);
+          out.insert(out.end(), enc.begin(), enc.end());
+          off += used;
+          continue;
+        }
+      }
+      out.insert(out.end(), buf.begin() + static_cast<std::ptrdiff_t>(off),
+                 buf.begin() + static_cast<std::ptrdiff_t>(off + used));
+      off += used;
+      if (m.type == 'Z') {
+        ready = true;
+        break;
+      }
+    }
+    if (ready) {
+      pg::byte_span rest = pg::byte_span(buf).subspan(off);
+      to_client_frames_.feed(rest);
+      out.insert(out.end(), rest.begin(), rest.end());
+      off = buf.size();
+    }
+    buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+    if (!out.empty()) {
+      co_await client_.write_all(net::buffer(out), ec);
+      if (ec) {
+        if (!closed_)
+          reason_ = "client_closed";
+        co_return false;
+      }
+    }
+    if (ready)
+      co_return true;
+    size_t n = co_await server_->read_some(net::buffer(chunk), ec);
+    if (ec) {
+      // A failed login ends here: the backend sent its ErrorResponse and closed.
+      if (!closed_)
+        reason_ = "server_closed";
+      co_return false;
+    }
+    bytes_out_ += n;
+    last_activity_ = std::chrono::steady_clock::now();
+    buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
+net::awaitable<void> session::pump(bool client_to_server) {
+  auto self = shared_from_this();
+  pg_stream& from = client_to_server ? client_ : *server_;
+  pg_stream& to = client_to_server ? *server_ : client_;
+  uint64_t& counter = client_to_server ? bytes_in_ : bytes_out_;
+  error_code ec;
+  if (!from.is_tls() && !to.is_tls()) {
+    // Plaintext both ways: wait for readability, read into the thread's scratch buffer,
+    // write without blocking; only a partial write needs a buffer of its own. An idle
+    // session holds no relay buffer at all.
+    from.socket().non_blocking(true, ec);
+    to.socket().non_blocking(true, ec);
+    auto& scratch = thread_scratch();
+    pg::bytes overflow;
+    for (;;) {
+      co_await from.socket().async_wait(tcp::socket::wait_read,
+                                        net::redirect_error(net::use_awaitable, ec));
+      if (ec)
+        break;
+      size_t n = from.socket().read_some(net::buffer(scratch), ec);
+      if (would_block(ec))
+        continue;
+      if (ec)
+        break;
+      counter += n;
+      last_activity_ = std::chrono::steady_clock::now();
+      if (!client_to_server)
+        to_client_frames_.feed({scratch.data(), n});
+      size_t w = to.socket().write_some(net::buffer(scratch.data(), n), ec);
+      if (would_block(ec)) {
+        w = 0;
+        ec = {};
+      }
+      if (ec)
+        break;
+      if (w < n) {
+        overflow.assign(scratch.begin() + static_cast<std::ptrdiff_t>(w),
+                        scratch.begin() + static_cast<std::ptrdiff_t>(n));
+        if (!client_to_server)
+          client_write_busy_ = true;
+        co_await net::async_write(to.socket(), net::buffer(overflow),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (!client_to_server)
+          client_write_busy_ = false;
+        if (ec)
+          break;
+      }
+    }
+  } else {
+    pg::bytes buf(kRelayBuffer);
+    for (;;) {
+      size_t n = co_await from.read_some(net::buffer(buf), ec);
+      if (ec)
+        break;
+      counter += n;
+      last_activity_ = std::chrono::steady_clock::now();
+      if (!client_to_server) {
+        to_client_frames_.feed({buf.data(), n});
+        client_write_busy_ = true;
+      }
+      co_await to.write_all(net::buffer(buf.data(), n), ec);
+      if (!client_to_server)
+        client_write_busy_ = false;
+      if (ec)
+        break;
+    }
+  }
+  if (!closed_ && !terminating_)
+    reason_ = client_to_server ? "client_closed" : "server_closed";
+  if (!terminating_)
+    close_all();
+}
+
+void session::arm_idle_timer() {
+  if (idle_timeout_.count() <= 0 || closed_)
+    return;
+  timer_.expires_at(last_activity_ + idle_timeout_);
+  auto self = shared_from_this();
+  timer_.async_wait([self](error_code ec) {
+    if (ec || self->closed_)
+      return;
+    if (std::chrono::steady_clock::now() - self->last_activity_ >= self->idle_timeout_) {
+      self->terminate("idle_timeout", "57P05",
+                      "terminating connection: idle for " +
+                          config::format_duration(self->idle_timeout_) + " (route \"" +
+                          self->route_ + "\" idle_timeout)");
+      return;
+    }
+    self->arm_idle_timer();
+  });
+}
+
+void session::terminate(const std::string& reason, const std::string& sqlstate,
+                        const std::string& message) {
+  if (closed_ || terminating_)
+    return;
+  reason_ = reason;
+  detail_ = message;
+  if (!relaying_ || !to_client_frames_.at_boundary() || client_write_busy_) {
+    // Mid-message (or before the client expects messages): closing is all we can do.
+    close_all();
+    return;
+  }
+  terminating_ = true;
+  if (server_)
+    server_->close();
+  auto self = shared_from_this();
+  net::co_spawn(
+      client_.socket().get_executor(),
+      [self, sqlstate, message]() -> net::awaitable<void> {
+        auto bytes = pg::encode_error({"FATAL", sqlstate, message, {}, {}});
+        error_code ec;
+        co_await self->client_.write_all(net::buffer(bytes), ec);
+        self->close_all();
+      },
+      net::detached);
+}
+
+void session::on_reload(const runtime_ptr& next) {
+  const auto* l = next->listener(listener_);
+  if (!l || !l->cfg->enforce_on_reload || closed_)
+    return;
+  const std::string after = "connection closed by sluice: address " + peer_addr_.str() +
+                            " is no longer on the allowlist of ";
+  if (!l->allow.check(peer_addr_).allowed) {
+    terminate("reload_disallowed", "28000",
+              after + "listener \"" + listener_ + "\" after a configuration reload");
+    return;
+  }
+  if (route_.empty())
+    return;
+  const auto* r = next->route(route_);
+  if (r && !r->allow.check(peer_addr_).allowed) {
+    terminate("reload_disallowed", "28000",
+              after + "route \"" + route_ + "\" after a configuration reload");
+  }
+}
+
+}  // namespace sluice::gateway

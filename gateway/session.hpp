@@ -1,0 +1,82 @@
+// One client connection from accept to close: startup negotiation (GSSENC/SSL/direct
+// TLS), allowlists, routing, upstream connect, the inspected authentication phase and
+// the blind relay. Lives on one worker thread; no exception escapes it; exactly one
+// log line records how it ended.
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/cidr.hpp"
+#include "gateway/frame_tracker.hpp"
+#include "gateway/pg_stream.hpp"
+#include "gateway/pg_wire.hpp"
+#include "gateway/runtime.hpp"
+#include "gateway/worker.hpp"
+
+namespace sluice::tunnel {
+class manager;
+}
+
+namespace sluice::gateway {
+
+struct session_env {
+  worker* home = nullptr;
+  tunnel::manager* tunnels = nullptr;
+  std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket client, runtime_ptr rt, std::string listener, session_env env, uint64_t id);
+  ~session();
+
+  void start();
+  // On the session's thread after a reload: close it if its address is no longer allowed
+  // (listeners with enforce_on_reload).
+  void on_reload(const runtime_ptr& next);
+  // Ends the session, telling the client why when the stream is at a message boundary.
+  void terminate(const std::string& reason, const std::string& sqlstate,
+                 const std::string& message);
+
+ private:
+  net::awaitable<void> run();
+  net::awaitable<bool> negotiate(pg::startup_message& startup);
+  net::awaitable<void> reject(const std::string& reason, const std::string& sqlstate,
+                              const std::string& message, const std::string& hint = {});
+  net::awaitable<bool> auth_phase(pg::bytes pending);
+  net::awaitable<void> pump(bool client_to_server);
+  void arm_idle_timer();
+  void close_all();
+
+  pg_stream client_;
+  std::unique_ptr<pg_stream> server_;
+  runtime_ptr rt_;
+  std::string listener_;
+  session_env env_;
+  uint64_t id_;
+  config::ip_address peer_addr_;
+  std::string peer_;
+  std::string route_, user_, database_, sni_;
+  std::string reason_ = "client_closed";
+  bool relaying_ = false;
+  bool upstream_tls_ = false;
+  bool closed_ = false;
+  bool terminating_ = false;        // an ErrorResponse is being written before closing
+  bool client_write_busy_ = false;  // the server->client pump is mid-write
+  std::string detail_;              // human-readable close message for the log
+  pg::bytes client_early_;          // bytes the client sent right after its startup packet
+  int pumps_ = 0;
+  frame_tracker to_client_frames_;
+  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_activity_ = started_;
+  config::duration idle_timeout_{0};
+  net::steady_timer timer_;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,44 @@
+// Reaching a route's backend: TCP (direct, or a channel of an SSH tunnel), then TLS
+// with libpq's sslmode semantics, then the client's startup packet. Failures come back
+// classified, with the words a user needs: timeout vs refused vs DNS, the four TLS
+// mismatches, certificate problems.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gateway/pg_stream.hpp"
+#include "gateway/pg_wire.hpp"
+#include "gateway/runtime.hpp"
+
+namespace sluice::tunnel {
+class manager;
+}
+
+namespace sluice::gateway {
+
+struct upstream_failure {
+  std::string reason;    // log tag: upstream_timeout, upstream_refused, upstream_dns,
+                         // upstream_tls_unsupported, upstream_tls_handshake,
+                         // upstream_certificate, tunnel, upstream_io
+  std::string sqlstate;  // sent to the client
+  std::string message;
+  std::string hint;
+};
+
+struct upstream_connection {
+  std::unique_ptr<pg_stream> stream;
+  bool tls = false;
+  // Backend bytes already read while negotiating (sslmode=allow reads the first
+  // reply to decide); the relay sends them to the client first.
+  pg::bytes pending;
+};
+
+// On success returns the connection with the startup packet already sent.
+net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_runtime& route,
+                                                                 tunnel::manager* tunnels,
+                                                                 const pg::bytes& startup,
+                                                                 upstream_connection& out);
+
+}  // namespace sluice::gateway

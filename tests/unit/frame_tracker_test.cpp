@@ -1,0 +1,27 @@
+#include <catch2/catch.hpp>
+
+#include "gateway/frame_tracker.hpp"
+#include "gateway/pg_wire.hpp"
+
+using sluice::gateway::frame_tracker;
+
+TEST_CASE("frame tracker follows message boundaries across any chunking", "[wire]") {
+  // Three backend messages: DataRow-ish 'D' (10-byte body), CommandComplete, ReadyForQuery.
+  sluice::pg::bytes stream = {'D', 0,   0,   0,   14, 1,   2, 3,  4,   5,   6,   7,
+                              8,   9,   10,  'C', 0,  0,   0, 13, 'S', 'E', 'L', 'E',
+                              'C', 'T', ' ', '1', 0,  'Z', 0, 0,  0,   5,   'I'};
+  const size_t boundaries[] = {0, 15, 29, 35};
+  for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+    frame_tracker t;
+    size_t fed = 0;
+    while (fed < stream.size()) {
+      size_t n = std::min(chunk, stream.size() - fed);
+      t.feed({stream.data() + fed, n});
+      fed += n;
+      bool expected =
+          std::find(std::begin(boundaries), std::end(boundaries), fed) != std::end(boundaries);
+      INFO("chunk " << chunk << " fed " << fed);
+      CHECK(t.at_boundary() == expected);
+    }
+  }
+}
