@@ -33,6 +33,8 @@ class service {
 
   // [{name, schema, last_sequence, lag_seconds, batches, records, last_error}]
   nlohmann::json status() const;
+  // The bound ingest port (useful with listen port 0 in tests); 0 without a listener.
+  uint16_t ingest_port() const;
 
  private:
   struct impl;

@@ -1,0 +1,33 @@
+// Applies one batch in one transaction: cursor check, COPY into a temporary stage,
+// merge with a version guard and IS DISTINCT FROM, deletes, _sync_event rows and
+// NOTIFY, the new cursor in _sync_state, COMMIT. Nothing is reported applied that was
+// not committed; a batch at or below the cursor is a duplicate and changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config/settings.hpp"
+#include "sync/batch.hpp"
+#include "sync/pg_conn.hpp"
+#include "sync/schema_manager.hpp"
+
+namespace sluice::sync {
+
+struct apply_result {
+  enum class kind { applied, duplicate, gap } outcome = kind::applied;
+  int64_t stored_sequence = 0;  // the cursor before this batch
+  uint64_t applied = 0;         // rows inserted, updated or deleted
+  uint64_t skipped = 0;         // records older than, or equal to, what is stored
+  uint64_t events = 0;
+};
+
+// The stored cursor (0 when the sync never wrote).
+int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string& sync);
+
+// Throws pg_error or schema_conflict; the transaction is rolled back and the catalog
+// invalidated on any failure.
+apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
+                         std::vector<record> records);
+
+}  // namespace sluice::sync

@@ -1,0 +1,74 @@
+#include "sync/destination.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace sluice::sync {
+
+namespace {
+
+std::string read_secret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read password_file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+destination resolve_destination(const config::settings& s, const config::sync& sync,
+                                const forward_fn& forward) {
+  const auto& d = sync.destination;
+  std::string host = d.host, via = d.via, ca = d.ca, cert, key;
+  uint16_t port = d.port;
+  config::sslmode mode = d.mode;
+  if (!d.route.empty()) {
+    const auto* r = s.find_route(d.route);
+    if (!r) throw std::runtime_error("destination route '" + d.route + "' is not configured");
+    host = r->upstream.host;
+    port = r->upstream.port;
+    via = r->upstream.via;
+    mode = r->upstream.tls.mode;
+    ca = r->upstream.tls.ca;
+    cert = r->upstream.tls.cert;
+    key = r->upstream.tls.key;
+  }
+  destination out;
+  auto& p = out.params;
+  p["dbname"] = d.database;
+  p["user"] = d.user;
+  if (!d.password_file.empty()) p["password"] = read_secret(d.password_file);
+  p["sslmode"] = std::string(config::to_string(mode));
+  if (!ca.empty()) p["sslrootcert"] = ca;
+  if (!cert.empty()) p["sslcert"] = cert;
+  if (!key.empty()) p["sslkey"] = key;
+  p["application_name"] = "sluice-sync/" + sync.name;
+  p["connect_timeout"] = "10";
+  // Dead links must surface as errors, not hang a batch forever.
+  p["keepalives"] = "1";
+  p["keepalives_idle"] = "10";
+  p["keepalives_interval"] = "5";
+  p["keepalives_count"] = "3";
+  p["tcp_user_timeout"] = "30000";
+  p["host"] = host;
+  p["port"] = std::to_string(port);
+  if (!via.empty()) {
+    if (!forward) throw std::runtime_error("destination is reached through tunnel '" + via +
+                                           "', which only the running gateway provides");
+    std::string err;
+    auto fwd = forward(via, host, port, err);
+    if (!fwd) throw std::runtime_error("tunnel '" + via + "': " + err);
+    // host stays the real name so TLS checks it; the bytes go to the forward.
+    p["hostaddr"] = fwd->host;
+    p["port"] = std::to_string(fwd->port);
+  }
+  out.describe = d.user + "@" + host + ":" + std::to_string(port) + "/" + d.database +
+                 (via.empty() ? "" : " via " + via);
+  return out;
+}
+
+}  // namespace sluice::sync

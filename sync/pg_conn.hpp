@@ -1,0 +1,74 @@
+// RAII over libpq: one connection, results that free themselves, errors that carry
+// the SQLSTATE and the statement that failed (never the connection string).
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sluice::sync {
+
+class pg_error : public std::runtime_error {
+ public:
+  pg_error(std::string message, std::string sqlstate, std::string sql)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), sql_(std::move(sql)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+  const std::string& sql() const { return sql_; }
+  // Connection loss, admin shutdown, serialization failure, deadlock: worth retrying.
+  bool transient() const;
+
+ private:
+  std::string sqlstate_;
+  std::string sql_;
+};
+
+struct result_deleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+
+class pg_result {
+ public:
+  explicit pg_result(PGresult* r) : r_(r) {}
+  int rows() const { return PQntuples(r_.get()); }
+  bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  std::string get(int row, int col) const { return PQgetvalue(r_.get(), row, col); }
+  int64_t get_int(int row, int col) const { return std::stoll(get(row, col)); }
+  PGresult* native() const { return r_.get(); }
+
+ private:
+  std::unique_ptr<PGresult, result_deleter> r_;
+};
+
+class pg_conn {
+ public:
+  // Keyword/value connection parameters (libpq's PQconnectdbParams). Throws pg_error.
+  explicit pg_conn(const std::map<std::string, std::string>& params);
+  ~pg_conn();
+  pg_conn(const pg_conn&) = delete;
+  pg_conn& operator=(const pg_conn&) = delete;
+
+  bool ok() const;
+  PGconn* native() const { return c_; }
+
+  pg_result exec(const std::string& sql);
+  pg_result exec(const std::string& sql, const std::vector<std::string>& params);
+  // COPY ... FROM STDIN with `data` already in COPY text format.
+  void copy_in(const std::string& copy_sql, const std::string& data);
+
+  std::string quote_ident(const std::string& s) const;
+  std::string quote_literal(const std::string& s) const;
+
+ private:
+  [[noreturn]] void fail(PGresult* r, const std::string& sql);
+  PGconn* c_ = nullptr;
+};
+
+// Identifier quoting without a connection (always double quotes; UTF-8 safe).
+std::string quote_ident(const std::string& s);
+std::string quote_literal(const std::string& s);
+
+}  // namespace sluice::sync

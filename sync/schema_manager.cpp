@@ -1,0 +1,188 @@
+#include "sync/schema_manager.hpp"
+
+#include "config/log.hpp"
+
+namespace sluice::sync {
+
+std::string grant_select_sql(const config::sync& s, const std::string& qualified_table) {
+  if (s.read_role.name.empty()) return "";
+  return "grant select on " + qualified_table + " to " + quote_ident(s.read_role.name);
+}
+
+void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
+  const std::string q = quote_ident(schema);
+  c.exec("begin");
+  try {
+    c.exec("create schema if not exists " + q);
+    c.exec("create table if not exists " + q +
+           "._sync_state (sync text primary key, sequence bigint not null default 0, "
+           "updated_at timestamptz not null default now(), moved_to text)");
+    c.exec("create table if not exists " + q +
+           "._sync_event (id bigserial primary key, inserted_at timestamptz not null default "
+           "now(), event_type text not null, object_type text not null, record_id text not "
+           "null, payload jsonb not null)");
+    // Versions of deleted ids, so an older upsert arriving late cannot resurrect a row.
+    c.exec("create table if not exists " + q +
+           "._sync_deleted (object_type text, record_id text, version bigint not null, "
+           "primary key (object_type, record_id))");
+    if (!s.read_role.name.empty()) {
+      const std::string role = quote_ident(s.read_role.name);
+      auto owned = c.exec(
+          "select pg_get_userbyid(nspowner) = current_user from pg_namespace where nspname = $1",
+          {schema});
+      // GRANT USAGE needs ownership (or a grant option) of the schema; in a schema the
+      // sync user does not own, verify warns and the owner grants it.
+      if (owned.rows() == 1 && owned.get(0, 0) == "t") c.exec("grant usage on schema " + q + " to " + role);
+      auto tables = c.exec(
+          "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
+          "c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and "
+          "pg_get_userbyid(c.relowner) = current_user",
+          {schema});
+      for (int i = 0; i < tables.rows(); ++i) {
+        c.exec("grant select on " + q + "." + tables.get(i, 0) + " to " + role);
+      }
+      c.exec("alter default privileges in schema " + q + " grant select on tables to " + role);
+      for (const auto& u : s.read_role.grant_to) {
+        auto m = c.exec("select pg_has_role($1, $2, 'MEMBER')", {u, s.read_role.name});
+        if (m.get(0, 0) != "t") c.exec("grant " + role + " to " + quote_ident(u));
+      }
+    }
+    c.exec("commit");
+  } catch (...) {
+    try {
+      c.exec("rollback");
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+void catalog::load(pg_conn& c) {
+  tables_ = {};
+  info_.clear();
+  foreign_.clear();
+  auto r = c.exec(
+      "select c.relname, coalesce(obj_description(c.oid, 'pg_class'), ''), "
+      "pg_get_userbyid(c.relowner), pg_get_userbyid(c.relowner) = current_user, "
+      "a.attname, format_type(a.atttypid, a.atttypmod), coalesce(col_description(c.oid, "
+      "a.attnum), ''), c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
+      "where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f') order by c.relname, "
+      "a.attnum",
+      {schema_});
+  const std::string prefix = kTableComment;
+  for (int i = 0; i < r.rows(); ++i) {
+    std::string rel = r.get(i, 0), comment = r.get(i, 1);
+    bool ours = r.get(i, 3) == "t" && r.get(i, 7) == "r" && comment.rfind(prefix, 0) == 0;
+    if (!ours) {
+      foreign_[rel] = r.get(i, 2);
+      continue;
+    }
+    std::string coll = comment.substr(prefix.size());
+    tables_.remember(coll, rel);
+    auto& t = info_[coll];
+    t.ident = rel;
+    if (r.null(i, 4)) continue;
+    std::string col = r.get(i, 4);
+    if (col == "id" || col.rfind("_sync_", 0) == 0) continue;
+    auto type = from_sql_name(r.get(i, 5)).value_or(col_type::text);
+    std::string field = r.get(i, 6).empty() ? col : r.get(i, 6);
+    t.fields.remember(field, col);
+    t.cols[col] = type;
+    t.order.push_back(col);
+    t.order_fields.push_back(field);
+  }
+  loaded_ = true;
+}
+
+table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_batch& cb) {
+  const std::string sq = quote_ident(schema_);
+  std::string err;
+  auto it = info_.find(cb.collection);
+  if (it == info_.end()) {
+    auto ident = tables_.add(cb.collection, err);
+    if (!ident) throw schema_conflict("collection " + err);
+    if (ident->rfind("_sync_", 0) == 0) {
+      throw schema_conflict("collection '" + cb.collection + "' uses the reserved prefix _sync_");
+    }
+    if (auto f = foreign_.find(*ident); f != foreign_.end()) {
+      throw schema_conflict("collection '" + cb.collection + "' needs table " + schema_ + "." +
+                            *ident + ", but a table or view of that name owned by " + f->second +
+                            " (not created by sluice) is in the way; the writer never touches it");
+    }
+    std::string qt = sq + "." + quote_ident(*ident);
+    c.exec("create table " + qt +
+           " (id text primary key, _sync_version bigint not null, _sync_updated_at timestamptz "
+           "not null default now()" +
+           (s.deletes == config::delete_mode::soft ? ", _sync_deleted_at timestamptz" : "") + ")");
+    c.exec("comment on table " + qt + " is " + quote_literal(kTableComment + cb.collection));
+    if (auto g = grant_select_sql(s, qt); !g.empty()) c.exec(g);
+    it = info_.emplace(cb.collection, table_info{}).first;
+    it->second.ident = *ident;
+    it->second.empty_at_load = true;
+  }
+  auto& t = it->second;
+  const std::string qt = sq + "." + quote_ident(t.ident);
+
+  // The type each field needs: declared, else inferred, widened across the batch and
+  // against the column already there.
+  std::map<std::string, col_type> need;
+  std::vector<std::string> new_order;
+  for (const auto& r : cb.records) {
+    if (r.operation != op::upsert) continue;
+    for (auto f = r.data.begin(); f != r.data.end(); ++f) {
+      auto decl = r.declared.find(f.key());
+      std::optional<col_type> vt = infer(f.value());
+      auto cur = need.find(f.key());
+      if (cur == need.end()) {
+        std::optional<col_type> start;
+        if (const auto* ident = t.fields.find(f.key())) {
+          start = t.cols[*ident];
+        } else if (decl != r.declared.end()) {
+          start = decl->second;
+        } else {
+          start = vt;
+        }
+        if (!start) continue;  // only nulls so far: no column needed yet
+        cur = need.emplace(f.key(), *start).first;
+        new_order.push_back(f.key());
+      }
+      if (!fits(f.value(), cur->second)) cur->second = widen(cur->second, *vt);
+    }
+  }
+  for (const auto& field : new_order) {
+    col_type want = need[field];
+    if (const auto* ident = t.fields.find(field)) {
+      col_type have = t.cols[*ident];
+      if (have == want) continue;
+      // Widen in place; the table is ours (checked at load), so ALTER is allowed.
+      c.exec("alter table " + qt + " alter column " + quote_ident(*ident) + " type " +
+             std::string(sql_name(want)) + " using " + quote_ident(*ident) +
+             "::" + std::string(sql_name(want)));
+      log::notice("sync_column_widened")
+          .kv("sync", s.name)
+          .kv("table", t.ident)
+          .kv("column", *ident)
+          .kv("from", sql_name(have))
+          .kv("to", sql_name(want));
+      t.cols[*ident] = want;
+      continue;
+    }
+    auto ident = t.fields.add(field, err);
+    if (!ident) throw schema_conflict("collection '" + cb.collection + "': field " + err);
+    if (*ident == "id" || ident->rfind("_sync_", 0) == 0) {
+      throw schema_conflict("field '" + field + "' maps to a reserved column name");
+    }
+    c.exec("alter table " + qt + " add column " + quote_ident(*ident) + " " +
+           std::string(sql_name(want)));
+    if (*ident != field) {
+      c.exec("comment on column " + qt + "." + quote_ident(*ident) + " is " + quote_literal(field));
+    }
+    t.cols[*ident] = want;
+    t.order.push_back(*ident);
+    t.order_fields.push_back(field);
+  }
+  return t;
+}
+
+}  // namespace sluice::sync

@@ -1,0 +1,67 @@
+// The managed schema: setup (schema, _sync_state, _sync_event, _sync_deleted, grants to
+// the read role), the catalog of collection tables the writer owns, and the DDL that
+// creates tables, adds columns and widens types. It only ever alters tables it created
+// and owns; it never drops anything and never uses CASCADE.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "sync/batch.hpp"
+#include "sync/naming.hpp"
+#include "sync/pg_conn.hpp"
+#include "sync/types.hpp"
+
+namespace sluice::sync {
+
+// Raised for conflicts a retry cannot fix (a user's table in the way, a collision).
+class schema_conflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr const char* kTableComment = "sluice collection: ";
+
+// Idempotent: CREATE ... IF NOT EXISTS and GRANTs. Runs in its own transaction.
+void setup(pg_conn& c, const config::sync& s, const std::string& schema);
+// Grants the read role SELECT on one table the writer created.
+std::string grant_select_sql(const config::sync& s, const std::string& qualified_table);
+
+struct column {
+  std::string ident;
+  col_type type;
+};
+
+struct table_info {
+  std::string ident;
+  bool empty_at_load = false;
+  name_map fields;                      // field -> column identifier
+  std::map<std::string, col_type> cols;  // column identifier -> type (data columns only)
+  std::vector<std::string> order;        // data column identifiers in table order
+  std::vector<std::string> order_fields;  // the field name of each, same order
+  bool tombstones = false;               // _sync_deleted has rows for this collection
+};
+
+class catalog {
+ public:
+  explicit catalog(std::string schema) : schema_(std::move(schema)) {}
+  const std::string& schema() const { return schema_; }
+  void load(pg_conn& c);
+  void invalidate() { loaded_ = false; }
+  bool loaded() const { return loaded_; }
+
+  // Inside the caller's transaction: creates the collection's table or adds and widens
+  // columns so every value in `cb` fits. Throws schema_conflict or pg_error.
+  table_info& ensure(pg_conn& c, const config::sync& s, const collection_batch& cb);
+
+ private:
+  std::string schema_;
+  bool loaded_ = false;
+  name_map tables_;                           // collection -> table identifier
+  std::map<std::string, table_info> info_;    // by collection
+  std::map<std::string, std::string> foreign_;  // identifiers of tables/views not ours -> owner
+};
+
+}  // namespace sluice::sync

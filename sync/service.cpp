@@ -1,0 +1,273 @@
+#include "sync/service.hpp"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "config/allowlist.hpp"
+#include "config/log.hpp"
+#include "sync/batch.hpp"
+#include "sync/checks.hpp"
+#include "sync/ingest_server.hpp"
+#include "sync/writer.hpp"
+#include "tls/server_context.hpp"
+
+namespace sluice::sync {
+
+namespace {
+
+std::string read_token(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) {
+    log::error("sync_token_unreadable").kv("file", path);
+    return "";
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  return t;
+}
+
+bool token_matches(const std::string& expected, const std::string& header) {
+  const std::string prefix = "Bearer ";
+  if (expected.empty() || header.size() != prefix.size() + expected.size() ||
+      header.compare(0, prefix.size(), prefix) != 0) {
+    return false;
+  }
+  return CRYPTO_memcmp(header.data() + prefix.size(), expected.data(), expected.size()) == 0;
+}
+
+// "/v1/syncs/NAME/batches?sequence=7" -> path parts and query parameters.
+struct target {
+  std::vector<std::string> parts;
+  std::map<std::string, std::string> query;
+};
+
+target split_target(const std::string& t) {
+  target out;
+  auto q = t.find('?');
+  std::string path = t.substr(0, q);
+  std::stringstream ps(path);
+  for (std::string p; std::getline(ps, p, '/');) {
+    if (!p.empty()) out.parts.push_back(p);
+  }
+  if (q != std::string::npos) {
+    std::stringstream qs(t.substr(q + 1));
+    for (std::string kv; std::getline(qs, kv, '&');) {
+      auto eq = kv.find('=');
+      out.query[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    }
+  }
+  return out;
+}
+
+reply error_reply(int status, const std::string& msg) { return {status, {{"error", msg}}, 0}; }
+
+}  // namespace
+
+struct service::impl {
+  forward_fn forward;
+  mutable std::mutex mu;
+  config::settings_ptr settings;
+  std::map<std::string, std::shared_ptr<writer>> writers;
+  std::map<std::string, std::string> tokens;
+  std::unique_ptr<ingest_server> server;
+
+  void handle(http_request req, std::function<void(reply)> done);
+  void configure(const config::settings_ptr& s);
+  void verify_in_background(std::shared_ptr<writer> w, std::string name);
+};
+
+void service::impl::verify_in_background(std::shared_ptr<writer> w, std::string name) {
+  // Connecting may take the connect timeout; never hold up start-up for it.
+  std::thread([w, name] {
+    auto checks = w->verify_now();
+    for (const auto& c : checks) {
+      if (c.status == check_status::pass) continue;
+      auto l = c.status == check_status::fail ? log::error("sync_check_failed")
+                                              : log::warn("sync_check_warning");
+      l.kv("sync", name).kv("check", c.name).kv("detail", c.detail);
+      if (!c.fix_sql.empty()) l.kv("fix", c.fix_sql);
+    }
+    if (all_pass(checks)) log::info("sync_checks_passed").kv("sync", name);
+  }).detach();
+}
+
+void service::impl::configure(const config::settings_ptr& s) {
+  std::map<std::string, std::shared_ptr<writer>> old;
+  {
+    std::lock_guard g(mu);
+    old = writers;
+  }
+  uint32_t depth = s->ingest ? s->ingest->queue_depth : 8;
+  std::map<std::string, std::shared_ptr<writer>> next;
+  std::map<std::string, std::string> next_tokens;
+  std::vector<std::shared_ptr<writer>> fresh;
+  for (const auto& sc : s->syncs) {
+    next_tokens[sc.name] = read_token(sc.ingest_token_file);
+    if (auto it = old.find(sc.name); it != old.end()) {
+      it->second->update(sc, s, depth);
+      next[sc.name] = it->second;
+    } else {
+      next[sc.name] = std::make_shared<writer>(sc, s, forward, depth);
+      log::info("sync_started").kv("sync", sc.name).kv("schema", sc.schema);
+    }
+    verify_in_background(next[sc.name], sc.name);
+  }
+  std::vector<std::shared_ptr<writer>> removed;
+  for (auto& [name, w] : old) {
+    if (!next.count(name)) {
+      removed.push_back(w);
+      log::info("sync_removed").kv("sync", name);
+    }
+  }
+  {
+    std::lock_guard g(mu);
+    writers = std::move(next);
+    tokens = std::move(next_tokens);
+    settings = s;
+  }
+  removed.clear();  // joins their threads outside the lock
+}
+
+void service::impl::handle(http_request req, std::function<void(reply)> done) {
+  auto t = split_target(req.target);
+  if (t.parts.size() < 3 || t.parts[0] != "v1" || t.parts[1] != "syncs") {
+    return done(error_reply(404, "no such endpoint; use /v1/syncs/{name}/batches"));
+  }
+  const std::string& name = t.parts[2];
+  std::shared_ptr<writer> w;
+  std::string token;
+  {
+    std::lock_guard g(mu);
+    if (auto it = writers.find(name); it != writers.end()) w = it->second;
+    if (auto it = tokens.find(name); it != tokens.end()) token = it->second;
+  }
+  if (!w) return done(error_reply(404, "unknown sync '" + name + "'"));
+  if (!token_matches(token, req.authorization)) {
+    log::warn("ingest_unauthorized").kv("sync", name).kv("peer", req.peer);
+    return done(error_reply(401, "missing or wrong bearer token for sync '" + name + "'"));
+  }
+  if (t.parts.size() == 3 && req.method == "GET") return done({200, w->status(), 0});
+  if (t.parts.size() == 4 && t.parts[3] == "verify" && req.method == "GET") {
+    std::thread([w, done] {
+      auto checks = w->verify_now();
+      done({all_pass(checks) ? 200 : 503,
+            {{"ok", all_pass(checks)}, {"checks", to_json(checks)}, {"text", render(checks)}},
+            0});
+    }).detach();
+    return;
+  }
+  if (t.parts.size() != 4 || t.parts[3] != "batches") {
+    return done(error_reply(404, "no such endpoint; use /v1/syncs/{name}/batches"));
+  }
+  if (req.method != "POST") return done(error_reply(405, "use POST for batches"));
+  auto parsed = parse_batch(req.body);
+  if (auto* e = std::get_if<parse_error>(&parsed)) {
+    reply r{400, {{"error", "malformed batch"}, {"reason", e->reason}}, 0};
+    if (e->line) r.body["line"] = e->line;
+    return done(std::move(r));
+  }
+  auto& b = std::get<batch>(parsed);
+  std::optional<int64_t> seq = b.sequence;
+  if (auto q = t.query.find("sequence"); q != t.query.end()) {
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(q->second.data(), q->second.data() + q->second.size(), v);
+    if (ec != std::errc() || p != q->second.data() + q->second.size() || v < 1) {
+      return done(error_reply(400, "?sequence= must be a positive integer"));
+    }
+    if (seq && *seq != v) return done(error_reply(400, "sequence in the URL and the body differ"));
+    seq = v;
+  }
+  if (!seq) {
+    return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
+  }
+  job j{*seq, std::move(b.records), done};
+  if (!w->submit(std::move(j))) {
+    return done({429, {{"error", "queue for sync '" + name + "' is full; retry later"}}, 1});
+  }
+}
+
+service::service(forward_fn forward) : impl_(std::make_unique<impl>()) {
+  impl_->forward = std::move(forward);
+}
+
+service::~service() { stop(); }
+
+namespace {
+
+std::shared_ptr<boost::asio::ssl::context> ingest_tls(const config::settings& s) {
+  if (!s.ingest || !s.ingest->tls) return nullptr;
+  return tls::make_server_ssl_context(s.ingest->tls->cert, s.ingest->tls->key, false);
+}
+
+config::allowlist ingest_allow(const config::settings& s) {
+  if (!s.ingest || s.ingest->allow.empty()) return {};
+  return config::allowlist(s.ingest->allow, s.allowlists);
+}
+
+}  // namespace
+
+void service::start(config::settings_ptr s) {
+  if (!s) return;
+  if (s->ingest) {
+    auto* self = impl_.get();
+    impl_->server = std::make_unique<ingest_server>(
+        *s->ingest, ingest_tls(*s), ingest_allow(*s),
+        [self](http_request r, std::function<void(reply)> done) {
+          self->handle(std::move(r), std::move(done));
+        });
+    impl_->server->start();
+  }
+  impl_->configure(s);
+}
+
+void service::apply(config::settings_ptr s) {
+  if (!s) return;
+  if (impl_->server && s->ingest) {
+    try {
+      impl_->server->update(*s->ingest, ingest_tls(*s), ingest_allow(*s));
+    } catch (const std::exception& e) {
+      log::error("ingest_reload_failed").kv("error", e.what());
+    }
+    auto old = impl_->settings;
+    if (old && old->ingest && !(old->ingest->listen == s->ingest->listen)) {
+      log::warn("ingest_listen_changed").kv("note", "a new ingest.listen takes effect on restart");
+    }
+  } else if (!impl_->server && s->ingest) {
+    start(s);
+    return;
+  }
+  impl_->configure(s);
+}
+
+void service::stop() {
+  std::map<std::string, std::shared_ptr<writer>> ws;
+  {
+    std::lock_guard g(impl_->mu);
+    ws.swap(impl_->writers);
+  }
+  ws.clear();  // writers first: their last replies are posted to the server's executor
+  if (impl_->server) {
+    impl_->server->stop();
+    impl_->server.reset();
+  }
+}
+
+nlohmann::json service::status() const {
+  auto arr = nlohmann::json::array();
+  std::lock_guard g(impl_->mu);
+  for (const auto& [name, w] : impl_->writers) arr.push_back(w->status());
+  return arr;
+}
+
+uint16_t service::ingest_port() const { return impl_->server ? impl_->server->port() : 0; }
+
+}  // namespace sluice::sync

@@ -1,0 +1,30 @@
+// Column types inferred from JSON values, how they widen on conflict, and how a value
+// is written in COPY text format for a column of a given type. Pure; unit-tested.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::sync {
+
+enum class col_type { boolean, bigint, numeric, text, timestamptz, jsonb };
+
+// nullopt for JSON null (says nothing about the type).
+std::optional<col_type> infer(const nlohmann::json& v);
+// The narrowest type both fit in: bigint+numeric -> numeric, anything else mixed -> text.
+col_type widen(col_type a, col_type b);
+std::string_view sql_name(col_type t);
+// From format_type() output; nullopt for types the writer does not manage.
+std::optional<col_type> from_sql_name(std::string_view s);
+// Declared type names accepted in a record's "types" map.
+std::optional<col_type> from_declared(std::string_view s);
+// Does `v` fit a column of type `t` as is (null always fits)?
+bool fits(const nlohmann::json& v, col_type t);
+
+// Appends `v` (which fits `t`) in COPY text format: \N for null, escapes for \ \t \n \r.
+void append_copy_value(std::string& out, const nlohmann::json& v, col_type t);
+void append_copy_text(std::string& out, std::string_view s);
+
+}  // namespace sluice::sync

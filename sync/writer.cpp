@@ -1,0 +1,371 @@
+#include "sync/writer.hpp"
+
+#include "config/log.hpp"
+#include "sync/apply.hpp"
+#include "sync/destination.hpp"
+#include "sync/rename.hpp"
+#include "sync/schema_manager.hpp"
+
+namespace sluice::sync {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// The grant that most likely fixes a permission error, from its message.
+std::string grant_hint(const std::string& msg, const config::sync& s) {
+  const auto& d = s.destination;
+  const std::string user = quote_ident(d.user);
+  if (msg.find("schema") != std::string::npos) {
+    return "grant usage, create on schema " + quote_ident(s.schema) + " to " + user + ";";
+  }
+  if (msg.find("database") != std::string::npos) {
+    return "grant connect, create on database " + quote_ident(d.database) + " to " + user + ";";
+  }
+  if (msg.find("role") != std::string::npos && !s.read_role.name.empty()) {
+    return "grant " + quote_ident(s.read_role.name) + " to " + user + " with admin option;";
+  }
+  return "-- the table is not owned by " + d.user +
+         "; the writer only writes tables it created (move or rename the other table)";
+}
+
+}  // namespace
+
+struct writer::state {
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  config::sync cfg;
+  config::settings_ptr settings;
+  forward_fn forward;
+  uint32_t depth = 8;
+  std::deque<job> queue;
+  bool stopping = false;
+  bool reconnect = false;  // settings changed: drop the connection
+  // Status (under mu).
+  bool stopped = false;  // a non-retryable error: needs a fix and a reload
+  std::string last_error;
+  int64_t last_sequence = -1;
+  uint64_t batches = 0, records = 0;
+  clock::time_point last_commit{};
+  bool connected = false;
+  bool waiting_for_lock = false;
+  // Writer-thread only.
+  std::unique_ptr<pg_conn> conn;
+  std::unique_ptr<catalog> cat;
+  std::chrono::milliseconds backoff{500};
+};
+
+writer::writer(config::sync cfg, config::settings_ptr settings, forward_fn forward,
+               uint32_t depth)
+    : st_(std::make_unique<state>()) {
+  st_->cfg = std::move(cfg);
+  st_->settings = std::move(settings);
+  st_->forward = std::move(forward);
+  st_->depth = depth;
+  thread_ = std::thread([this] { run(); });
+}
+
+writer::~writer() {
+  {
+    std::lock_guard lk(st_->mu);
+    st_->stopping = true;
+  }
+  st_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Whatever is still queued was never committed: tell the clients to retry.
+  for (auto& j : st_->queue) {
+    j.done({503, {{"error", "gateway shutting down; re-send this batch"}}, 1});
+  }
+}
+
+bool writer::submit(job j) {
+  {
+    std::lock_guard lk(st_->mu);
+    if (st_->queue.size() >= st_->depth) return false;
+    st_->queue.push_back(std::move(j));
+  }
+  st_->cv.notify_all();
+  return true;
+}
+
+void writer::update(config::sync cfg, config::settings_ptr settings, uint32_t depth) {
+  {
+    std::lock_guard lk(st_->mu);
+    st_->cfg = std::move(cfg);
+    st_->settings = std::move(settings);
+    st_->depth = depth;
+    st_->reconnect = true;
+    st_->stopped = false;
+  }
+  st_->cv.notify_all();
+}
+
+nlohmann::json writer::status() const {
+  std::lock_guard lk(st_->mu);
+  double lag = 0;
+  if (!st_->queue.empty()) {
+    lag = st_->last_commit == clock::time_point{}
+              ? 0
+              : std::chrono::duration<double>(clock::now() - st_->last_commit).count();
+  }
+  return {{"name", st_->cfg.name},
+          {"schema", st_->cfg.schema},
+          {"last_sequence", st_->last_sequence},
+          {"lag_seconds", lag},
+          {"queued", st_->queue.size()},
+          {"batches", st_->batches},
+          {"records", st_->records},
+          {"connected", st_->connected},
+          {"waiting_for_lock", st_->waiting_for_lock},
+          {"stopped", st_->stopped},
+          {"last_error", st_->last_error}};
+}
+
+std::vector<check> writer::verify_now() const {
+  config::sync cfg;
+  config::settings_ptr settings;
+  forward_fn fwd;
+  {
+    std::lock_guard lk(st_->mu);
+    cfg = st_->cfg;
+    settings = st_->settings;
+    fwd = st_->forward;
+  }
+  try {
+    auto dst = resolve_destination(*settings, cfg, fwd);
+    pg_conn c(dst.params);
+    return verify(c, cfg);
+  } catch (const pg_error& e) {
+    return {connection_check(e, cfg)};
+  } catch (const std::exception& e) {
+    return {check{"resolve destination", check_status::fail, e.what(), ""}};
+  }
+}
+
+void writer::sleep_for(std::chrono::milliseconds d) {
+  std::unique_lock lk(st_->mu);
+  st_->cv.wait_for(lk, d, [this] { return st_->stopping || st_->reconnect; });
+}
+
+// Connects, takes the advisory lock (waiting while another instance holds it), runs
+// setup and a pending schema move. Called without the mutex held; returns false to retry.
+bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
+  config::sync cfg = st_->cfg;
+  auto settings = st_->settings;
+  auto fwd = st_->forward;
+  st_->reconnect = false;
+  lk.unlock();
+  std::string error;
+  try {
+    auto dst = resolve_destination(*settings, cfg, fwd);
+    auto conn = std::make_unique<pg_conn>(dst.params);
+    // One writer per sync across instances: a session lock, released when the
+    // connection (or the instance holding it) dies.
+    const std::string key = "select pg_try_advisory_lock(hashtext('sluice-sync'), hashtext(" +
+                            quote_literal(cfg.name) + "))";
+    bool logged = false;
+    while (conn->exec(key).get(0, 0) != "t") {
+      if (!logged) {
+        log::notice("sync_waiting_for_lock").kv("sync", cfg.name).kv("destination", dst.describe);
+        logged = true;
+      }
+      {
+        std::lock_guard g(st_->mu);
+        st_->waiting_for_lock = true;
+      }
+      sleep_for(std::chrono::milliseconds(1000));
+      std::lock_guard g(st_->mu);
+      if (st_->stopping || st_->reconnect) {
+        st_->waiting_for_lock = false;
+        lk.lock();
+        return false;
+      }
+    }
+    setup(*conn, cfg, cfg.schema);
+    if (auto old = previous_schema(*conn, cfg, cfg.schema)) {
+      auto drop = move_schema(*conn, cfg, *old, cfg.schema);
+      log::notice("sync_schema_moved")
+          .kv("sync", cfg.name)
+          .kv("from", *old)
+          .kv("to", cfg.schema)
+          .kv("old_schema_kept", true)
+          .kv("to_drop_it_run", drop);
+    }
+    auto cat = std::make_unique<catalog>(cfg.schema);
+    cat->load(*conn);
+    int64_t seq = stored_sequence(*conn, cfg.schema, cfg.name);
+    log::info("sync_connected").kv("sync", cfg.name).kv("destination", dst.describe).kv("sequence", seq);
+    st_->conn = std::move(conn);
+    st_->cat = std::move(cat);
+    lk.lock();
+    st_->connected = true;
+    st_->waiting_for_lock = false;
+    st_->last_sequence = seq;
+    st_->backoff = std::chrono::milliseconds(500);
+    if (!st_->last_error.empty() && !st_->stopped) st_->last_error.clear();
+    return true;
+  } catch (const pg_error& e) {
+    error = e.what();
+    if (!e.transient() && (e.sqlstate() == "42501" || e.sqlstate() == "28P01")) {
+      error += e.sql().empty() ? "" : " (SQL: " + e.sql() + ")";
+      error += "; fix: " + connection_check(e, cfg).fix_sql;
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  log::warn("sync_connect_failed").kv("sync", cfg.name).kv("error", error);
+  lk.lock();
+  st_->connected = false;
+  st_->last_error = error;
+  return false;
+}
+
+void writer::run() {
+  std::unique_lock lk(st_->mu);
+  while (true) {
+    st_->cv.wait(lk, [this] { return st_->stopping || !st_->queue.empty() || st_->reconnect; });
+    if (st_->stopping) return;
+    if (st_->reconnect) {
+      lk.unlock();
+      st_->conn.reset();
+      st_->cat.reset();
+      lk.lock();
+      st_->connected = false;
+      st_->reconnect = false;
+      // Connect eagerly so setup, the lock and a schema move happen before traffic.
+    }
+    if (st_->stopped) {
+      while (!st_->queue.empty()) {
+        job j = std::move(st_->queue.front());
+        st_->queue.pop_front();
+        lk.unlock();
+        fail_stopped(j);
+        lk.lock();
+      }
+      continue;
+    }
+    if (!st_->conn || !st_->conn->ok()) {
+      if (!connect_locked(lk)) {
+        auto wait = st_->backoff;
+        st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
+        lk.unlock();
+        sleep_for(wait);
+        lk.lock();
+        continue;
+      }
+    }
+    if (st_->queue.empty()) continue;
+    job& j = st_->queue.front();
+    lk.unlock();
+    handle(j);
+    lk.lock();
+  }
+}
+
+void writer::fail_stopped(job& j) {
+  std::string err;
+  {
+    std::lock_guard g(st_->mu);
+    err = st_->last_error;
+  }
+  j.done({503, {{"error", "sync stopped: " + err}}, 30});
+}
+
+// Applies the head of the queue; pops it unless the failure is worth retrying.
+void writer::handle(job& j) {
+  config::sync cfg;
+  {
+    std::lock_guard g(st_->mu);
+    cfg = st_->cfg;
+  }
+  reply rep;
+  bool retry = false, stop = false;
+  std::string error;
+  size_t n_records = j.records.size();
+  try {
+    // apply_batch consumes the records; keep a copy only for a retry.
+    auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.records);
+    switch (res.outcome) {
+      case apply_result::kind::duplicate:
+        rep = {200,
+               {{"sequence", j.sequence}, {"duplicate", true}, {"applied", 0}, {"skipped", n_records}}};
+        break;
+      case apply_result::kind::gap:
+        rep = {409,
+               {{"error", "sequence gap"},
+                {"expected_sequence", res.stored_sequence + 1},
+                {"stored_sequence", res.stored_sequence}}};
+        break;
+      case apply_result::kind::applied:
+        rep = {200,
+               {{"sequence", j.sequence},
+                {"duplicate", false},
+                {"applied", res.applied},
+                {"skipped", res.skipped},
+                {"events", res.events}}};
+        log::info("batch_applied")
+            .kv("sync", cfg.name)
+            .kv("sequence", static_cast<int64_t>(j.sequence))
+            .kv("records", static_cast<uint64_t>(n_records))
+            .kv("applied", res.applied)
+            .kv("skipped", res.skipped);
+        break;
+    }
+    std::lock_guard g(st_->mu);
+    if (res.outcome == apply_result::kind::applied) {
+      st_->last_sequence = j.sequence;
+      st_->batches++;
+      st_->records += n_records;
+      st_->last_commit = clock::now();
+    } else {
+      st_->last_sequence = std::max(st_->last_sequence, res.stored_sequence);
+    }
+  } catch (const pg_error& e) {
+    error = e.what();
+    if (e.transient() || !st_->conn->ok()) {
+      retry = true;
+    } else if (e.sqlstate().rfind("22", 0) == 0) {
+      // Bad data (an invalid timestamp, say): this batch is refused, the sync goes on.
+      rep = {422, {{"error", error}, {"sqlstate", e.sqlstate()}}};
+    } else {
+      stop = true;
+      std::string fix = e.sqlstate() == "42501" ? grant_hint(error, cfg) : "";
+      error += "; failing SQL: " + e.sql().substr(0, 2000);
+      if (!fix.empty()) error += "; fix: " + fix;
+    }
+  } catch (const schema_conflict& e) {
+    stop = true;
+    error = e.what();
+  } catch (const std::exception& e) {
+    stop = true;
+    error = e.what();
+  }
+  if (retry) {
+    log::warn("sync_retry").kv("sync", cfg.name).kv("sequence", static_cast<int64_t>(j.sequence)).kv("error", error);
+    st_->conn.reset();  // reconnect (and re-check the lock) before the next attempt
+    std::unique_lock lk(st_->mu);
+    st_->connected = false;
+    st_->last_error = error;
+    auto wait = st_->backoff;
+    st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
+    lk.unlock();
+    sleep_for(wait);
+    return;  // the job stays at the head of the queue
+  }
+  if (stop) {
+    log::error("sync_stopped").kv("sync", cfg.name).kv("error", error);
+    rep = {500, {{"error", "sync stopped: " + error}}};
+    std::lock_guard g(st_->mu);
+    st_->stopped = true;
+    st_->last_error = error;
+  }
+  job done;
+  {
+    std::lock_guard g(st_->mu);
+    done = std::move(st_->queue.front());
+    st_->queue.pop_front();
+  }
+  done.done(std::move(rep));
+}
+
+}  // namespace sluice::sync

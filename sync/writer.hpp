@@ -1,0 +1,66 @@
+// One writer per sync: a bounded queue of batches and a thread that applies them in
+// order on its own connection, holding the sync's advisory lock on the destination.
+// Connection loss, tunnel drops and serialization failures are retried with backoff
+// (the batch stays at the head of the queue); constraint and permission errors stop
+// the sync with the failing SQL and the grant that would fix it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "config/settings.hpp"
+#include "sync/batch.hpp"
+#include "sync/checks.hpp"
+#include "sync/service.hpp"
+
+namespace sluice::sync {
+
+struct reply {
+  int status = 200;
+  nlohmann::json body;
+  int retry_after = 0;  // seconds, for 429/503
+};
+
+struct job {
+  int64_t sequence = 0;
+  std::vector<record> records;
+  std::function<void(reply)> done;  // called once, on the writer thread
+};
+
+class writer {
+ public:
+  writer(config::sync cfg, config::settings_ptr settings, forward_fn forward, uint32_t depth);
+  ~writer();
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
+  // False when the queue is full (the caller answers 429 with Retry-After).
+  bool submit(job j);
+  // A reload: new settings for the same sync name; reconnects if the destination or
+  // schema changed and clears a stopped state.
+  void update(config::sync cfg, config::settings_ptr settings, uint32_t depth);
+  nlohmann::json status() const;
+  // Runs the checklist on a fresh connection (used at start and by the HTTP API).
+  std::vector<check> verify_now() const;
+
+ private:
+  void run();
+  bool connect_locked(std::unique_lock<std::mutex>& lk);
+  void handle(job& j);
+  void fail_stopped(job& j);
+  void sleep_for(std::chrono::milliseconds d);
+
+  struct state;
+  std::unique_ptr<state> st_;
+  std::thread thread_;
+};
+
+}  // namespace sluice::sync
