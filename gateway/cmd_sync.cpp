@@ -1,16 +1,245 @@
-#include <iostream>
+// `sluice sync verify|setup|push|status|serve`: the sync writer from the command line.
+// verify and setup connect to the destination directly as the sync user; push and
+// status go through the ingest HTTP API of a running gateway; serve runs only the sync
+// service (ingest API + writers) in the foreground, without listeners or tunnels.
+#include <signal.h>
 
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "config/load.hpp"
+#include "config/log.hpp"
 #include "gateway/commands.hpp"
+#include "sync/checks.hpp"
+#include "sync/destination.hpp"
+#include "sync/http_client.hpp"
+#include "sync/pg_conn.hpp"
+#include "sync/schema_manager.hpp"
+#include "sync/service.hpp"
 
 namespace sluice::cmd {
 
-// Replaced by the sync writer work (issue 4).
+namespace {
+
+struct sync_opts {
+  std::string config;
+  std::string name;
+  std::string file;
+  int64_t sequence = 0;
+  std::string url;  // host:port override for push/status
+  std::string ca;
+  int retries = 30;
+};
+
+config::settings_ptr load(const std::string& path) {
+  auto r = config::load_file(path);
+  for (const auto& i : r.issues.all()) std::cerr << path << ": " << i.str() << "\n";
+  if (!r.settings) throw std::runtime_error("configuration is invalid");
+  return r.settings;
+}
+
+const config::sync& find(const config::settings& s, const std::string& name) {
+  const auto* sc = s.find_sync(name);
+  if (!sc) {
+    std::string known;
+    for (const auto& x : s.syncs) known += (known.empty() ? "" : ", ") + x.name;
+    throw std::runtime_error("no sync named '" + name + "' in syncs: (" +
+                             (known.empty() ? "none" : known) + ")");
+  }
+  return *sc;
+}
+
+// Runs the checklist; prints it; returns true when everything passed.
+bool run_verify(const config::settings& s, const config::sync& sc) {
+  std::vector<sync::check> checks;
+  try {
+    auto dst = sync::resolve_destination(s, sc, nullptr);
+    std::cout << "sync " << sc.name << ": " << dst.describe << ", schema " << sc.schema << "\n";
+    sync::pg_conn c(dst.params);
+    checks = sync::verify(c, sc);
+  } catch (const sync::pg_error& e) {
+    checks = {sync::connection_check(e, sc)};
+  }
+  std::cout << sync::render(checks);
+  bool ok = sync::all_pass(checks);
+  std::cout << (ok ? "all checks passed\n"
+                   : "some checks failed: run each fix as a superuser or the database owner, "
+                     "then verify again\n");
+  return ok;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+sync::http_target ingest_target(const config::settings& s, const sync_opts& o) {
+  sync::http_target t;
+  std::string hp = o.url;
+  if (hp.empty()) {
+    if (!s.ingest) throw std::runtime_error("no ingest: section in the configuration (or --url)");
+    t.host = s.ingest->listen.host;
+    t.port = s.ingest->listen.port;
+    t.tls = s.ingest->tls.has_value();
+    if (t.host == "0.0.0.0" || t.host.empty()) t.host = "127.0.0.1";
+    if (t.host == "::") t.host = "::1";
+  } else {
+    auto colon = hp.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("--url must be HOST:PORT");
+    t.host = hp.substr(0, colon);
+    t.port = static_cast<uint16_t>(std::stoi(hp.substr(colon + 1)));
+    t.tls = s.ingest && s.ingest->tls.has_value();
+  }
+  t.ca = o.ca;
+  return t;
+}
+
+std::string token_of(const config::sync& sc) {
+  if (sc.ingest_token_file.empty()) {
+    throw std::runtime_error("sync '" + sc.name + "' has no ingest.token_file");
+  }
+  auto t = read_all(sc.ingest_token_file);
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  return t;
+}
+
+int run_push(const sync_opts& o) {
+  auto s = load(o.config);
+  const auto& sc = find(*s, o.name);
+  auto body = read_all(o.file);
+  auto target = ingest_target(*s, o);
+  std::string path = "/v1/syncs/" + sc.name + "/batches";
+  if (o.sequence > 0) path += "?sequence=" + std::to_string(o.sequence);
+  auto token = token_of(sc);
+  for (int attempt = 0;; ++attempt) {
+    auto r = sync::http_request(target, "POST", path, token, body);
+    if ((r.status == 429 || r.status == 503) && attempt < o.retries) {
+      int wait = r.retry_after.empty() ? 1 : std::max(1, std::atoi(r.retry_after.c_str()));
+      std::cerr << "HTTP " << r.status << ", retrying in " << wait << "s\n";
+      std::this_thread::sleep_for(std::chrono::seconds(wait));
+      continue;
+    }
+    std::cout << r.body;
+    if (r.status != 200) std::cerr << "HTTP " << r.status << "\n";
+    return r.status == 200 ? 0 : 1;
+  }
+}
+
+int run_status(const sync_opts& o) {
+  auto s = load(o.config);
+  const auto& sc = find(*s, o.name);
+  auto r = sync::http_request(ingest_target(*s, o), "GET", "/v1/syncs/" + sc.name, token_of(sc), "");
+  std::cout << r.body;
+  return r.status == 200 ? 0 : 1;
+}
+
+int run_serve(const sync_opts& o) {
+  // Block the stop signals before any thread starts, then wait for one here.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  auto s = load(o.config);
+  sync::service svc(nullptr);
+  svc.start(s);
+  log::info("sync_serve_ready").kv("ingest_port", static_cast<unsigned>(svc.ingest_port()));
+  while (true) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    try {
+      svc.apply(load(o.config));
+      log::info("sync_reloaded");
+    } catch (const std::exception& e) {
+      log::error("sync_reload_failed").kv("error", e.what());
+    }
+  }
+  svc.stop();
+  return 0;
+}
+
+template <class F>
+void guarded(int& exit_code, F f) {
+  try {
+    exit_code = f();
+  } catch (const std::exception& e) {
+    std::cerr << "sluice sync: " << e.what() << "\n";
+    exit_code = 1;
+  }
+}
+
+}  // namespace
+
 void add_sync(CLI::App& app, int& exit_code) {
-  auto* sub = app.add_subcommand("sync", "Sync writer commands (not yet available)");
-  sub->callback([&exit_code] {
-    std::cerr << "sluice sync is not implemented in this build yet\n";
-    exit_code = 2;
+  static sync_opts o;
+  auto* sub = app.add_subcommand("sync", "Sync writer: verify and set up destinations, push batches");
+  sub->require_subcommand(1);
+
+  auto* verify = sub->add_subcommand(
+      "verify", "Check the destination; print a checklist with the SQL that fixes each failure "
+                "(exit 0 only when all pass)");
+  verify->add_option("name", o.name, "Sync name")->required();
+  verify->add_option("-c,--config", o.config, "Configuration file")->required();
+  verify->callback([&exit_code] {
+    guarded(exit_code, [] {
+      auto s = load(o.config);
+      return run_verify(*s, find(*s, o.name)) ? 0 : 1;
+    });
   });
+
+  auto* setup = sub->add_subcommand(
+      "setup", "Create the schema, _sync_state, _sync_event and the read role's grants "
+               "(idempotent)");
+  setup->add_option("name", o.name, "Sync name")->required();
+  setup->add_option("-c,--config", o.config, "Configuration file")->required();
+  setup->callback([&exit_code] {
+    guarded(exit_code, [] {
+      auto s = load(o.config);
+      const auto& sc = find(*s, o.name);
+      if (!run_verify(*s, sc)) return 1;
+      auto dst = sync::resolve_destination(*s, sc, nullptr);
+      sync::pg_conn c(dst.params);
+      sync::setup(c, sc, sc.schema);
+      std::cout << "schema " << sc.schema << " is set up"
+                << (sc.read_role.name.empty() ? "" : "; read role " + sc.read_role.name +
+                                                         " can read it")
+                << "\n";
+      return 0;
+    });
+  });
+
+  auto* push = sub->add_subcommand(
+      "push", "Send a batch file (NDJSON, JSON array or {sequence, records}) through the "
+              "ingest API with the sync's token");
+  push->add_option("name", o.name, "Sync name")->required();
+  push->add_option("file", o.file, "Batch file")->required()->check(CLI::ExistingFile);
+  push->add_option("-c,--config", o.config, "Configuration file")->required();
+  push->add_option("-s,--sequence", o.sequence,
+                   "Batch sequence number (else the file's {\"sequence\": N})");
+  push->add_option("--url", o.url, "Ingest HOST:PORT (default: ingest.listen)");
+  push->add_option("--ca", o.ca, "CA to verify the ingest certificate");
+  push->add_option("--retries", o.retries, "Retries on 429/503 (default 30)");
+  push->callback([&exit_code] { guarded(exit_code, [] { return run_push(o); }); });
+
+  auto* status = sub->add_subcommand("status", "Show a sync's cursor and counters (ingest API)");
+  status->add_option("name", o.name, "Sync name")->required();
+  status->add_option("-c,--config", o.config, "Configuration file")->required();
+  status->add_option("--url", o.url, "Ingest HOST:PORT (default: ingest.listen)");
+  status->add_option("--ca", o.ca, "CA to verify the ingest certificate");
+  status->callback([&exit_code] { guarded(exit_code, [] { return run_status(o); }); });
+
+  auto* serve = sub->add_subcommand(
+      "serve", "Run only the sync service (ingest API and writers) in the foreground; "
+               "no tunnels");
+  serve->add_option("-c,--config", o.config, "Configuration file")->required();
+  serve->callback([&exit_code] { guarded(exit_code, [] { return run_serve(o); }); });
 }
 
 }  // namespace sluice::cmd
