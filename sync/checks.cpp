@@ -62,7 +62,7 @@ std::vector<check> verify(pg_conn& c, const config::sync& s) {
     out.push_back(make("schema " + s.schema, true, "exists, owned by " + d.user));
   } else {
     const std::string sq = quote_ident(s.schema);
-    out.push_back(check{"schema " + s.schema + " is owned by " + d.user, check_status::warn,
+    out.push_back(check{"schema " + s.schema + " already exists", check_status::warn,
                         "owned by " + sch.get(0, 1) +
                             ": syncing into an existing schema risks data loss; a new schema "
                             "is recommended",
@@ -91,11 +91,11 @@ std::vector<check> verify(pg_conn& c, const config::sync& s) {
                          a.get(0, 0) == "t" || super, "",
                          "grant " + rq + " to " + user + " with admin option;"));
     }
-    for (const auto& g : s.read_role.grant_to) {
-      auto gr = c.exec("select 1 from pg_roles where rolname = $1", {g});
-      out.push_back(make("user " + g + " (read_role.grant_to) exists", gr.rows() == 1, "",
-                         "create user " + quote_ident(g) + " with encrypted password '...';"));
-    }
+  }
+  for (const auto& g : s.read_role.grant_to) {
+    auto gr = c.exec("select 1 from pg_roles where rolname = $1", {g});
+    out.push_back(make("read_role.grant_to user " + g + " exists", gr.rows() == 1, "",
+                       "create user " + quote_ident(g) + " with encrypted password '...';"));
   }
   return out;
 }

@@ -1,0 +1,78 @@
+// Shared setup for the sync integration tests: a throwaway PostgreSQL cluster with a
+// database `app` prepared the way docs/sync.md tells customers, a sluice.yaml with one
+// sync, and helpers to post batches through the real ingest API.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "config/load.hpp"
+#include "sync/http_client.hpp"
+#include "tests/support/paths.hpp"
+#include "tests/support/pg_cluster.hpp"
+#include "tests/support/process.hpp"
+
+namespace sluice::test {
+
+inline constexpr const char* kSyncPassword = "sync-pw-1";
+inline constexpr const char* kToken = "tok-acme-0123456789";
+
+struct sync_env {
+  pg_cluster pg;
+  temp_dir dir{"sluice-sync"};
+  int ingest_port = free_port();
+  std::string schema = "stripe";
+  std::string deletes = "hard";
+  uint32_t queue_depth = 8;
+  std::string max_batch = "16MiB";
+
+  // The customer's side of the setup (docs/sync.md).
+  void prepare_database(bool with_read_role = true) {
+    pg.sql("create database app");
+    pg.sql(std::string("create user sync_user with encrypted password '") + kSyncPassword + "'");
+    pg.sql("grant connect, create on database app to sync_user");
+    if (with_read_role) pg.sql("create role sync_read with admin sync_user");
+    pg.sql("create user analyst with encrypted password 'analyst-pw'");
+  }
+
+  std::string config_path() {
+    std::string pw = dir.write("sync.pw", kSyncPassword, 0600);
+    std::string tok = dir.write("acme.token", std::string(kToken) + "\n", 0600);
+    std::string yaml =
+        "ingest:\n  listen: 127.0.0.1:" + std::to_string(ingest_port) +
+        "\n  max_batch_bytes: " + max_batch + "\n  queue_depth: " + std::to_string(queue_depth) +
+        "\nsyncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
+        std::to_string(pg.port()) +
+        "\n      database: app\n      user: sync_user\n      password_file: " + pw +
+        "\n      sslmode: disable\n    schema: " + schema +
+        "\n    read_role: {name: sync_read, grant_to: [analyst]}\n    events: true\n"
+        "    deletes: " + deletes + "\n    ingest:\n      token_file: " + tok + "\n";
+    return dir.write("sluice.yaml", yaml, 0600);
+  }
+
+  config::settings_ptr settings() {
+    auto r = config::load_file(config_path());
+    if (!r.settings) throw std::runtime_error("config: " + r.issues.str());
+    return r.settings;
+  }
+
+  sync::http_response post(const std::string& body, int64_t sequence,
+                           const std::string& token = kToken, const std::string& name = "acme") {
+    sync::http_target t;
+    t.port = static_cast<uint16_t>(ingest_port);
+    std::string path = "/v1/syncs/" + name + "/batches";
+    if (sequence > 0) path += "?sequence=" + std::to_string(sequence);
+    return sync::http_request(t, "POST", path, token, body);
+  }
+
+  std::string app(const std::string& sql) { return pg.sql(sql, "app"); }
+};
+
+inline std::string ndjson(const std::vector<nlohmann::json>& records) {
+  std::string out;
+  for (const auto& r : records) out += r.dump() + "\n";
+  return out;
+}
+
+}  // namespace sluice::test
