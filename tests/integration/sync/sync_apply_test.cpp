@@ -1,0 +1,121 @@
+#include <catch2/catch.hpp>
+
+#include "sync/service.hpp"
+#include "sync_fixture.hpp"
+#include "sync_model.hpp"
+
+using namespace sluice::test;
+using json = nlohmann::json;
+
+namespace {
+
+std::string joined(const std::vector<std::string>& rows) {
+  std::string out;
+  for (const auto& r : rows) out += (out.empty() ? "" : "\n") + r;
+  return out;
+}
+
+void compare_with_model(sync_env& env, const sync_model& model, const std::string& schema) {
+  for (const char* coll : {"customer", "invoice"}) {
+    INFO("collection " << coll);
+    auto got = env.app(std::string(kRowsSql) + schema + "." + coll);
+    CHECK(got == joined(model_rows(model, coll)));
+  }
+  CHECK(env.app("select count(*) from " + schema + "._sync_event") ==
+        std::to_string(model.events));
+}
+
+}  // namespace
+
+TEST_CASE("apply: 100,000 records with updates, out-of-order versions, duplicates and deletes",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  auto stream = make_stream(10, 10'000, 6'000);
+  sync_model model;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    auto r = env.post(ndjson(stream[i]), static_cast<int64_t>(i + 1));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto body = json::parse(r.body);
+    CHECK(body["duplicate"] == false);
+    model.apply(stream[i]);
+  }
+  compare_with_model(env, model, "stripe");
+  // Types: amount widened from bigint to numeric; meta is jsonb; a late field added.
+  CHECK(env.app("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                "'stripe.customer'::regclass and attname = 'amount'") == "numeric");
+  CHECK(env.app("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                "'stripe.customer'::regclass and attname = 'meta'") == "jsonb");
+  CHECK(env.app("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                "'stripe.customer'::regclass and attname = 'active'") == "boolean");
+  CHECK(env.app("select count(distinct event_type) from stripe._sync_event") == "3");
+  CHECK(env.app("select count(*) from stripe._sync_event where event_type = 'update' and not "
+                "payload ? 'changes'") == "0");
+
+  {  // Re-sending every batch is acknowledged as a duplicate and changes nothing.
+    auto events = env.app("select count(*) from stripe._sync_event");
+    for (size_t i = 0; i < stream.size(); ++i) {
+      auto r = env.post(ndjson(stream[i]), static_cast<int64_t>(i + 1));
+      REQUIRE(r.status == 200);
+      CHECK(json::parse(r.body)["duplicate"] == true);
+    }
+    CHECK(env.app("select count(*) from stripe._sync_event") == events);
+    compare_with_model(env, model, "stripe");
+  }
+  {  // A gap is refused with 409 naming the expected sequence.
+    auto r = env.post(ndjson(stream[0]), 13);
+    CHECK(r.status == 409);
+    CHECK(json::parse(r.body)["expected_sequence"] == 11);
+  }
+}
+
+TEST_CASE("ingest API: status codes", "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  env.max_batch = "4KiB";
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  json rec{{"collection", "customer"}, {"id", "c1"}, {"op", "upsert"}, {"version", 1},
+           {"data", {{"name", "A"}}}};
+  CHECK(env.post(ndjson({rec}), 1, "wrong-token").status == 401);
+  CHECK(env.post(ndjson({rec}), 1, kToken, "nope").status == 404);
+  auto bad = env.post(ndjson({rec}) + "{\"collection\": \"x\", \"id\": }\n", 1);
+  CHECK(bad.status == 400);
+  CHECK(json::parse(bad.body)["line"] == 2);
+  CHECK(env.post(ndjson({rec}), 0).status == 400);  // no sequence
+  CHECK(env.post(std::string(8192, ' ') + ndjson({rec}), 1).status == 413);
+  auto ok = env.post(ndjson({rec}), 1);
+  INFO(ok.body);
+  CHECK(ok.status == 200);
+  CHECK(json::parse(ok.body)["applied"] == 1);
+  auto gap = env.post(ndjson({rec}), 5);
+  CHECK(gap.status == 409);
+  CHECK(json::parse(gap.body)["expected_sequence"] == 2);
+  // The same record again (next sequence, same version): skipped, no event.
+  auto same = env.post(ndjson({rec}), 2);
+  CHECK(json::parse(same.body)["skipped"] == 1);
+  CHECK(env.app("select count(*) from stripe._sync_event") == "1");
+  CHECK(svc.status()[0]["last_sequence"] == 2);
+}
+
+TEST_CASE("apply: soft deletes keep the row with _sync_deleted_at", "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  env.deletes = "soft";
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  json up{{"collection", "customer"}, {"id", "c1"}, {"version", 1}, {"data", {{"name", "A"}}}};
+  json del{{"collection", "customer"}, {"id", "c1"}, {"op", "delete"}, {"version", 2}};
+  REQUIRE(env.post(ndjson({up}), 1).status == 200);
+  REQUIRE(env.post(ndjson({del}), 2).status == 200);
+  CHECK(env.app("select name, _sync_deleted_at is not null, _sync_version from stripe.customer") ==
+        "A|t|2");
+  up["version"] = 3;
+  REQUIRE(env.post(ndjson({up}), 3).status == 200);
+  CHECK(env.app("select _sync_deleted_at is null from stripe.customer") == "t");
+  CHECK(env.app("select string_agg(event_type, ',' order by id) from stripe._sync_event") ==
+        "insert,delete,update");
+}
