@@ -32,6 +32,9 @@ pg_conn::pg_conn(const std::map<std::string, std::string>& params) {
     c_ = nullptr;
     throw pg_error(msg, state, "");
   }
+  // NOTICEs ("already exists, skipping") are expected from idempotent DDL: keep stderr
+  // for the gateway's own log lines.
+  PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
 }
 
 pg_conn::~pg_conn() {

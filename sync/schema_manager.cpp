@@ -110,6 +110,20 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
                             *ident + ", but a table or view of that name owned by " + f->second +
                             " (not created by sluice) is in the way; the writer never touches it");
     }
+    // The catalog may predate a table someone added since: ask before creating.
+    auto other = c.exec(
+        "select pg_get_userbyid(c.relowner) from pg_class c join pg_namespace n on n.oid = "
+        "c.relnamespace where n.nspname = $1 and c.relname = $2",
+        {schema_, *ident});
+    if (other.rows()) {
+      foreign_[*ident] = other.get(0, 0);
+      tables_ = {};
+      invalidate();
+      throw schema_conflict("collection '" + cb.collection + "' needs table " + schema_ + "." +
+                            *ident + ", but a table or view of that name owned by " +
+                            other.get(0, 0) +
+                            " (not created by sluice) is in the way; the writer never touches it");
+    }
     std::string qt = sq + "." + quote_ident(*ident);
     c.exec("create table " + qt +
            " (id text primary key, _sync_version bigint not null, _sync_updated_at timestamptz "
