@@ -1,16 +1,267 @@
-#include <iostream>
+// `sluice keygen` and `sluice tunnel {pubkey,fingerprint,status}`: the operator's tools
+// for setting up a bastion (key to install, host key to pin) and watching tunnels.
+#include <utility>  // before Asio
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "config/load.hpp"
 #include "gateway/commands.hpp"
+#include "gateway/tunnel/keys.hpp"
+#include "gateway/tunnel/link.hpp"
+#include "gateway/tunnel/manager.hpp"
 
 namespace sluice::cmd {
 
-// Replaced by the tunnel work (issue 3).
-void add_tunnel(CLI::App& app, int& exit_code) {
-  auto* sub = app.add_subcommand("tunnel", "SSH tunnel commands (not yet available)");
+namespace {
+
+namespace tn = sluice::tunnel;
+
+config::settings_ptr load_or_report(const std::string& path, bool check_files, int& exit_code) {
+  config::load_options opts;
+  opts.check_files = check_files;
+  auto r = config::load_file(path, opts);
+  for (const auto& i : r.issues.all()) std::cerr << path << ": " << i.str() << "\n";
+  if (!r.settings) exit_code = 1;
+  return r.settings;
+}
+
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+  port = 22;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos) return false;
+    host = s.substr(1, close - 1);
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':') return false;
+      port = static_cast<uint16_t>(std::stoul(s.substr(close + 2)));
+    }
+    return !host.empty();
+  }
+  auto colon = s.rfind(':');
+  if (colon != std::string::npos && s.find(':') == colon) {
+    host = s.substr(0, colon);
+    try {
+      auto p = std::stoul(s.substr(colon + 1));
+      if (p < 1 || p > 65535) return false;
+      port = static_cast<uint16_t>(p);
+    } catch (...) {
+      return false;
+    }
+  } else {
+    host = s;
+  }
+  return !host.empty();
+}
+
+std::string public_line_of(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read " + path;
+    return {};
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  auto info = tn::public_key_from_private(s.str(), error);
+  if (!error.empty()) return {};
+  return info.line("sluice") + "\n    (" + info.fingerprint() + ")";
+}
+
+void add_keygen(CLI::App& app, int& exit_code) {
+  auto* sub = app.add_subcommand(
+      "keygen", "Create an SSH key pair for tunnels (private key 0600 + PATH.pub for authorized_keys)");
+  static std::string out, comment = "sluice", type = "ed25519";
+  sub->add_option("--out", out, "Private key file to create (refuses to overwrite)")->required();
+  sub->add_option("--comment", comment, "Comment at the end of the public key line");
+  sub->add_option("--type", type, "ed25519 (default), ecdsa (P-256) or rsa");
   sub->callback([&exit_code] {
-    std::cerr << "sluice tunnel is not implemented in this build yet\n";
-    exit_code = 2;
+    tn::key_type kt;
+    if (type == "ed25519") {
+      kt = tn::key_type::ed25519;
+    } else if (type == "ecdsa") {
+      kt = tn::key_type::ecdsa;
+    } else if (type == "rsa") {
+      std::cerr << "sluice keygen: " << tn::rsa_refusal_message() << "\n";
+      exit_code = 2;
+      return;
+    } else {
+      std::cerr << "sluice keygen: unknown --type '" << type << "' (ed25519 or ecdsa)\n";
+      exit_code = 2;
+      return;
+    }
+    tn::generated_key k;
+    try {
+      k = tn::generate_key(kt, comment);
+    } catch (const std::exception& e) {
+      std::cerr << "sluice keygen: " << e.what() << "\n";
+      exit_code = 1;
+      return;
+    }
+    const auto pub_path = out + ".pub";
+    if (::access(out.c_str(), F_OK) == 0) {
+      std::cerr << "sluice keygen: " << out << " already exists; refusing to overwrite it\n";
+      exit_code = 1;
+      return;
+    }
+    if (::access(pub_path.c_str(), F_OK) == 0) {
+      std::cerr << "sluice keygen: " << pub_path << " already exists; refusing to overwrite it\n";
+      exit_code = 1;
+      return;
+    }
+    if (auto e = tn::write_new_private_file(out, k.private_pem, 0600); !e.empty()) {
+      std::cerr << "sluice keygen: " << e << "\n";
+      exit_code = 1;
+      return;
+    }
+    if (auto e = tn::write_new_private_file(pub_path, k.public_line + "\n", 0644); !e.empty()) {
+      std::cerr << "sluice keygen: " << e << "\n";
+      exit_code = 1;
+      return;
+    }
+    std::cout << "wrote private key " << out << " (mode 0600) and public key " << pub_path
+              << "\nadd this line to ~USER/.ssh/authorized_keys on the bastion:\n"
+              << k.public_line << "\n";
+    exit_code = 0;
   });
+}
+
+void add_pubkey(CLI::App* tunnel, int& exit_code) {
+  auto* sub = tunnel->add_subcommand("pubkey", "Print a tunnel's public keys (primary and secondary)");
+  static std::string name, path;
+  sub->add_option("name", name, "Tunnel name")->required();
+  sub->add_option("-c,--config", path, "Configuration file")->required();
+  sub->callback([&exit_code] {
+    auto s = load_or_report(path, false, exit_code);
+    if (!s) return;
+    const auto* t = s->find_tunnel(name);
+    if (!t) {
+      std::cerr << "no tunnel named '" << name << "' in " << path << "\n";
+      exit_code = 1;
+      return;
+    }
+    exit_code = 0;
+    std::cout << "# tunnel " << t->name << ": add to ~" << t->user << "/.ssh/authorized_keys on "
+              << t->host << " (keep both lines while rotating)\n";
+    for (auto [label, file] : {std::pair{"primary", t->private_key},
+                               std::pair{"secondary", t->secondary_key}}) {
+      if (file.empty()) continue;
+      std::string error;
+      auto line = public_line_of(file, error);
+      if (!error.empty()) {
+        std::cerr << label << " key " << file << ": " << error << "\n";
+        exit_code = 1;
+        continue;
+      }
+      std::cout << "# " << label << " (" << file << ")\n" << line << "\n";
+    }
+  });
+}
+
+void add_fingerprint(CLI::App* tunnel, int& exit_code) {
+  auto* sub = tunnel->add_subcommand(
+      "fingerprint", "Connect to a bastion and print its host key fingerprints to pin");
+  static std::string target;
+  static int timeout_s = 10;
+  sub->add_option("target", target, "HOST[:PORT] of the bastion (port 22 by default)")->required();
+  sub->add_option("--timeout", timeout_s, "Seconds to wait for the connection");
+  sub->callback([&exit_code] {
+    std::string host;
+    uint16_t port = 22;
+    if (!split_host_port(target, host, port)) {
+      std::cerr << "sluice tunnel fingerprint: expected HOST[:PORT], got '" << target << "'\n";
+      exit_code = 2;
+      return;
+    }
+    boost::asio::io_context ioc;
+    std::vector<tn::offered_key> keys;
+    tn::tunnel_error err;
+    boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+          err = co_await tn::probe_host_keys(host, port, std::chrono::seconds(timeout_s), keys);
+        },
+        boost::asio::detached);
+    ioc.run();
+    if (keys.empty()) {
+      std::cerr << "sluice tunnel fingerprint: " << err.stage << ": " << err.message << "\n";
+      exit_code = 1;
+      return;
+    }
+    std::cout << "bastion " << host << ":" << port << " host keys:\n";
+    for (const auto& k : keys) std::cout << "  " << k.type << " " << k.fingerprint << "\n";
+    std::cout << "\nCheck the fingerprint with the bastion's administrator (on the bastion: "
+                 "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then put this in the "
+                 "tunnel's config:\n"
+              << "  host_key: \"" << keys.front().fingerprint << "\"\n";
+    exit_code = 0;
+  });
+}
+
+void add_status(CLI::App* tunnel, int& exit_code) {
+  auto* sub = tunnel->add_subcommand("status", "Connect the configured tunnels and print their state");
+  static std::string path;
+  static int wait_s = 0;
+  static bool json = false;
+  sub->add_option("-c,--config", path, "Configuration file")->required();
+  sub->add_option("--wait", wait_s, "Seconds to wait for tunnels to come up (default: connect_timeout + 2)");
+  sub->add_flag("--json", json, "Print the status as JSON");
+  sub->callback([&exit_code] {
+    auto s = load_or_report(path, true, exit_code);
+    if (!s) return;
+    std::chrono::milliseconds wait{wait_s * 1000};
+    if (wait_s <= 0) {
+      for (const auto& t : s->tunnels) wait = std::max(wait, t.connect_timeout * 2 + std::chrono::seconds(2));
+    }
+    tn::manager m;
+    m.apply(s);
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (!m.all_up() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    auto st = m.status();
+    m.stop();
+    if (json) {
+      std::cout << st.dump(2) << "\n";
+    } else {
+      for (const auto& t : st) {
+        std::cout << t["name"].get<std::string>() << "  " << t["state"].get<std::string>()
+                  << "  bastion=" << t["bastion"].get<std::string>();
+        if (!t["host_key"].get<std::string>().empty()) {
+          std::cout << "  host_key=\"" << t["host_key"].get<std::string>() << "\""
+                    << "  key=" << t["key"].get<std::string>();
+        }
+        std::cout << "\n";
+        if (t["state"] != "up" && !t["last_error"].get<std::string>().empty()) {
+          std::cout << "  " << t["last_error_stage"].get<std::string>() << ": "
+                    << t["last_error"].get<std::string>() << "\n";
+        }
+      }
+      if (st.empty()) std::cout << "no tunnels configured in " << path << "\n";
+    }
+    exit_code = 0;
+    for (const auto& t : st) {
+      if (t["state"] != "up") exit_code = 1;
+    }
+  });
+}
+
+}  // namespace
+
+void add_tunnel(CLI::App& app, int& exit_code) {
+  add_keygen(app, exit_code);
+  auto* sub = app.add_subcommand("tunnel", "SSH tunnels to bastion hosts");
+  sub->require_subcommand(1);
+  add_pubkey(sub, exit_code);
+  add_fingerprint(sub, exit_code);
+  add_status(sub, exit_code);
 }
 
 }  // namespace sluice::cmd
