@@ -380,14 +380,9 @@ net::awaitable<bool> session::auth_phase(pg::bytes buf) {
           continue;
         }
       }
-      if (m.type == 'E' && !upstream_tls_) {
-        auto e = pg::parse_error(m.body);
-        if (e && e->code == "28000" && e->message.find("no encryption") != std::string::npos) {
-          e->hint = "route \"" + route_ +
-                    "\" connects to the server without TLS, which it refuses; set "
-                    "upstream.tls.sslmode: require (or prefer) on the route";
-          auto enc = pg::encode_error(*e);
-          out.insert(out.end(), enc.begin(), enc.end());
+      if (m.type == 'E') {
+        if (auto hinted = explain_backend_error(m.body); !hinted.empty()) {
+          out.insert(out.end(), hinted.begin(), hinted.end());
           off += used;
           continue;
         }
@@ -428,6 +423,29 @@ net::awaitable<bool> session::auth_phase(pg::bytes buf) {
     last_activity_ = std::chrono::steady_clock::now();
     buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
   }
+}
+
+pg::bytes session::explain_backend_error(pg::byte_span body) const {
+  auto e = pg::parse_error(body);
+  if (!e)
+    return {};
+  if (!upstream_tls_ && e->code == "28000" &&
+      e->message.find("no encryption") != std::string::npos) {
+    e->hint = "route \"" + route_ +
+              "\" connects to the server without TLS, which it refuses; set "
+              "upstream.tls.sslmode: require (or prefer) on the route";
+    return pg::encode_error(*e);
+  }
+  if (e->message.find("channel binding negotiation error") != std::string::npos) {
+    // The client's TLS ends at sluice, so it cannot bind to the database's certificate;
+    // a database reached over TLS must refuse the resulting "y" flag.
+    e->hint =
+        "sluice terminates your TLS connection, so SCRAM channel binding cannot reach "
+        "the database. Connect with channel_binding=disable, or use a listener with "
+        "tls.mode: passthrough for end-to-end TLS (docs/security.md)";
+    return pg::encode_error(*e);
+  }
+  return {};
 }
 
 net::awaitable<void> session::pump(bool client_to_server) {

@@ -50,6 +50,8 @@ class session : public std::enable_shared_from_this<session> {
                               const std::string& message, const std::string& hint = {});
   net::awaitable<bool> auth_phase(pg::bytes pending);
   net::awaitable<void> pump(bool client_to_server);
+  // A backend ErrorResponse with a hint saying what to change, or empty to pass it as is.
+  pg::bytes explain_backend_error(pg::byte_span body) const;
   void arm_idle_timer();
   void close_all();
 

@@ -1,0 +1,37 @@
+// Shared set-up for gateway integration tests: a test PKI, a throwaway PostgreSQL and
+// a config builder for a gateway in front of it.
+#pragma once
+
+#include <string>
+
+#include "tests/support/gateway_process.hpp"
+#include "tests/support/pg_cluster.hpp"
+
+namespace sluice::test {
+
+inline const std::string kPw = pg_cluster::kPassword;
+
+// A listener "pg" with the test PKI's certificate, allowing `allow` CIDRs, and a route
+// "db" to `pg_port` with the given upstream sslmode. `extra` is appended verbatim.
+inline std::string gateway_yaml(const test_pki& pki, int listen_port, int pg_port,
+                                const std::string& allow = "127.0.0.1/32",
+                                const std::string& client_tls = "optional",
+                                const std::string& sslmode = "disable",
+                                const std::string& listener_extra = "",
+                                const std::string& route_extra = "") {
+  return "region: test\nshutdown_grace: 10s\nallowlists:\n  clients: [" + allow +
+         "]\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(listen_port) +
+         "\n    tls: {cert: " + pki.server_cert + ", key: " + pki.server_key +
+         "}\n    client_tls: " + client_tls + "\n    allow: [clients]\n" + listener_extra +
+         "routes:\n  - name: db\n" + route_extra +
+         "    upstream:\n      host: 127.0.0.1\n      port: " + std::to_string(pg_port) +
+         "\n      connect_timeout: 2s\n      tls: {sslmode: " + sslmode + ", ca: " + pki.ca_cert +
+         "}\n";
+}
+
+inline std::string through(int port, const std::string& extra = "sslmode=require") {
+  return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port) +
+         " user=postgres dbname=postgres " + extra;
+}
+
+}  // namespace sluice::test

@@ -1,0 +1,187 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "config/load.hpp"
+#include "config/validate.hpp"
+#include "tests/support/paths.hpp"
+
+using namespace sluice::config;
+
+namespace {
+load_result parse(const std::string& yaml) {
+  return load_string(yaml, "/etc/sluice", {false});
+}
+std::string problems(const std::string& yaml) {
+  return parse(yaml).issues.str();
+}
+
+const char* kMinimal = R"(
+region: test
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+routes:
+  - name: db
+    upstream: {host: 127.0.0.1, port: 5432}
+)";
+}  // namespace
+
+TEST_CASE("a minimal config loads with documented defaults", "[config]") {
+  auto r = parse(kMinimal);
+  INFO(r.issues.str());
+  REQUIRE(r.settings);
+  const auto& s = *r.settings;
+  CHECK(s.region == "test");
+  REQUIRE(s.listeners.size() == 1);
+  CHECK(s.listeners[0].startup_timeout == duration{10'000});
+  CHECK(s.listeners[0].max_connections == 20'000);
+  CHECK(s.routes[0].upstream.tls.mode == sslmode::prefer);
+  CHECK(s.routes[0].upstream.connect_timeout == duration{10'000});
+  CHECK(s.shutdown_grace == duration{30'000});
+}
+
+TEST_CASE("the shipped example configuration parses", "[config]") {
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::string(sluice::test::kSourceDir) + "/config/examples")) {
+    if (entry.path().extension() != ".yaml")
+      continue;
+    INFO(entry.path());
+    auto r = load_file(entry.path().string(), {false});
+    INFO(r.issues.str());
+    CHECK(r.settings);
+  }
+}
+
+TEST_CASE("config errors name the path and line, exactly", "[config]") {
+  struct row {
+    const char* yaml;
+    const char* expected;
+  };
+  const row rows[] = {
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+routes:
+  - name: db
+    upstream:
+      host: db
+      port: 70000
+)",
+       "routes[0].upstream.port (line 10): must be 1..65535\n"},
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+    alow: [office]
+)",
+       "listeners[0].alow (line 6): unknown key; did you mean 'allow'?\n"},
+      {R"(
+regoin: x
+)",
+       "regoin (line 2): unknown key; did you mean 'region'?\n"},
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+    allow: [ofice]
+allowlists:
+  office: [198.51.100.0/24]
+)",
+       "listeners[0].allow (line 3): unknown allowlist 'ofice'; did you mean 'office'?\n"},
+      {R"(
+allowlists:
+  office: [198.51.100.1/24, banana]
+)",
+       "allowlists.office[0] (line 3): '198.51.100.1/24' has host bits set; did you mean "
+       "198.51.100.0/24?\nallowlists.office[1] (line 3): 'banana' is not an IPv4 or IPv6 address "
+       "or CIDR block\n"},
+      {R"(
+listeners:
+  - name: pg
+    listen: 0.0.0.0:5432
+    client_tls: disabled
+  - name: pg
+    listen: 127.0.0.1:5432
+    client_tls: disabled
+)",
+       "listeners[1].name (line 6): duplicate name 'pg'\nlisteners[1] (pg).listen: 127.0.0.1:5432 "
+       "overlaps listeners[0] (pg) on 0.0.0.0:5432\n"},
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:5432
+    client_tls: required
+    startup_timeout: 10
+)",
+       "listeners[0].startup_timeout (line 6): '10' has no unit; write it like 10s\n"
+       "listeners[0].client_tls (line 3): client_tls: required needs a tls: section with cert and "
+       "key (or set client_tls: disabled)\n"},
+      {R"(
+routes:
+  - name: r
+    match: {listener: pgg}
+    upstream: {host: db, via: bastion, tls: {sslmode: verify_full}}
+)",
+       "routes[0].upstream.tls.sslmode (line 5): 'verify_full' is not one of: disable, allow, "
+       "prefer, require, verify-ca, verify-full\nroutes[0].upstream.via (line 3): unknown tunnel "
+       "'bastion'; define it under tunnels:\nroutes[0].match.listener (line 3): unknown listener "
+       "'pgg'\n"},
+      {R"(
+tunnels:
+  - name: b
+    host: bastion.example.com
+    user: sluice
+    private_key: /k
+)",
+       "tunnels[0].host_key (line 3): host key verification is mandatory: set host_key: "
+       "\"SHA256:...\" (see `sluice tunnel fingerprint HOST:PORT`) or known_hosts: FILE\n"},
+      {R"(
+listeners: {name: pg}
+)",
+       "listeners (line 2): expected a list of entries (each starting with '- ')\n"},
+      {"listeners: [\n", nullptr},  // syntax error: checked separately below
+  };
+  for (const auto& r : rows) {
+    if (!r.expected)
+      continue;
+    INFO(r.yaml);
+    CHECK(problems(r.yaml) == r.expected);
+  }
+  auto syntax = parse("listeners: [\n");
+  CHECK_FALSE(syntax.settings);
+  CHECK(syntax.issues.str().rfind("line ", 0) == 0);
+  CHECK(syntax.issues.str().find("YAML syntax error") != std::string::npos);
+}
+
+TEST_CASE("key files readable by group or others are refused", "[config]") {
+  auto dir = std::filesystem::temp_directory_path() / "sluice-config-test";
+  std::filesystem::create_directories(dir);
+  auto key = (dir / "k.key").string();
+  FILE* f = fopen(key.c_str(), "w");
+  fputs("x", f);
+  fclose(f);
+  std::filesystem::permissions(key, std::filesystem::perms(0644));
+  CHECK(private_file_problem(key) ==
+        key + " is readable by group/others (mode 0644); run: chmod 600 " + key);
+  std::filesystem::permissions(key, std::filesystem::perms(0600));
+  CHECK(private_file_problem(key).empty());
+  CHECK(private_file_problem((dir / "missing").string()).find("No such file") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reload reports what needs a restart", "[config]") {
+  auto a = parse(kMinimal).settings;
+  std::string moved = kMinimal;
+  moved.replace(moved.find("6432"), 4, "7432");
+  auto b = parse(moved).settings;
+  REQUIRE(a);
+  REQUIRE(b);
+  auto why = restart_required(*a, *b);
+  REQUIRE(why.size() == 1);
+  CHECK(why[0] == "listener 'pg' moved from 127.0.0.1:6432 to 127.0.0.1:7432");
+}
