@@ -1,5 +1,7 @@
 #include "sync/apply.hpp"
 
+#include <unordered_map>
+
 #include "config/log.hpp"
 
 namespace sluice::sync {
@@ -11,19 +13,26 @@ std::string stage_rows(const table_info& t, const collection_batch& cb) {
   std::string out;
   out.reserve(cb.records.size() * 512);
   static const nlohmann::json null_value;
-  for (const auto& r : cb.records) {
-    out += r.operation == op::remove ? "t\t" : "f\t";
-    append_copy_text(out, r.id);
+  // Field name -> column position, so each record is one pass over its own fields.
+  std::unordered_map<std::string_view, size_t> pos;
+  for (size_t i = 0; i < t.order_fields.size(); ++i) pos.emplace(t.order_fields[i], i);
+  std::vector<col_type> types;
+  for (const auto& ident : t.order) types.push_back(t.cols.at(ident));
+  std::vector<const nlohmann::json*> values(t.order.size());
+  for (const auto* r : cb.records) {
+    out += r->operation == op::remove ? "t\t" : "f\t";
+    append_copy_text(out, r->id);
     out += '\t';
-    out += std::to_string(r.version);
-    for (size_t i = 0; i < t.order.size(); ++i) {
-      out += '\t';
-      if (r.operation == op::remove) {
-        out += "\\N";
-        continue;
+    out += std::to_string(r->version);
+    std::fill(values.begin(), values.end(), &null_value);
+    if (r->operation == op::upsert) {
+      for (auto f = r->data.begin(); f != r->data.end(); ++f) {
+        if (auto p = pos.find(f.key()); p != pos.end()) values[p->second] = &f.value();
       }
-      auto f = r.data.find(t.order_fields[i]);
-      append_copy_value(out, f == r.data.end() ? null_value : *f, t.cols.at(t.order[i]));
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      out += '\t';
+      append_copy_value(out, *values[i], types[i]);
     }
     out += '\n';
   }
@@ -145,7 +154,7 @@ int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string
 }
 
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         std::vector<record> records) {
+                         const std::vector<record>& records) {
   apply_result res;
   const std::string sq = quote_ident(cat.schema());
   c.exec("begin");
@@ -164,7 +173,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     if (!cat.loaded()) cat.load(c);
     size_t total = records.size();
     size_t dropped = 0;
-    auto groups = dedupe(std::move(records), dropped);
+    auto groups = dedupe(records, dropped);
     for (const auto& cb : groups) {
       auto& t = cat.ensure(c, s, cb);
       auto ts = c.exec("select exists (select 1 from " + sq +
@@ -178,7 +187,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
       c.exec("create temp table _stage (" + cols + ") on commit drop");
       c.copy_in("copy pg_temp._stage from stdin", stage_rows(t, cb));
       bool any_up = false, any_del = false;
-      for (const auto& r : cb.records) (r.operation == op::upsert ? any_up : any_del) = true;
+      for (const auto* r : cb.records) (r->operation == op::upsert ? any_up : any_del) = true;
       counts total_counts;
       if (any_up) {
         auto n = merge_upserts(c, s, sq, t, cb.collection);

@@ -28,6 +28,6 @@ int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string
 // Throws pg_error or schema_conflict; the transaction is rolled back and the catalog
 // invalidated on any failure.
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         std::vector<record> records);
+                         const std::vector<record>& records);
 
 }  // namespace sluice::sync

@@ -143,12 +143,12 @@ std::variant<batch, parse_error> parse_batch(std::string_view body) {
   return b;
 }
 
-std::vector<collection_batch> dedupe(std::vector<record> records, size_t& dropped) {
+std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped) {
   std::vector<collection_batch> out;
   std::unordered_map<std::string, size_t> coll_index;
-  std::vector<std::unordered_map<std::string, size_t>> id_index;
+  std::vector<std::unordered_map<std::string_view, size_t>> id_index;
   dropped = 0;
-  for (auto& r : records) {
+  for (const auto& r : records) {
     auto [cit, cnew] = coll_index.try_emplace(r.collection, out.size());
     if (cnew) {
       out.push_back({r.collection, {}});
@@ -158,12 +158,12 @@ std::vector<collection_batch> dedupe(std::vector<record> records, size_t& droppe
     auto& ids = id_index[cit->second];
     auto [it, fresh] = ids.try_emplace(r.id, cb.records.size());
     if (fresh) {
-      cb.records.push_back(std::move(r));
+      cb.records.push_back(&r);
       continue;
     }
     ++dropped;
     auto& kept = cb.records[it->second];
-    if (r.version >= kept.version) kept = std::move(r);
+    if (r.version >= kept->version) kept = &r;
   }
   return out;
 }

@@ -44,10 +44,10 @@ std::variant<batch, parse_error> parse_batch(std::string_view body);
 // one on a tie), in first-seen order.
 struct collection_batch {
   std::string collection;
-  std::vector<record> records;
+  std::vector<const record*> records;  // into the batch's records, which must outlive it
 };
 
 // Groups by collection and dedupes; `dropped` counts records superseded in the batch.
-std::vector<collection_batch> dedupe(std::vector<record> records, size_t& dropped);
+std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped);
 
 }  // namespace sluice::sync

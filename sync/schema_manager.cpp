@@ -142,7 +142,8 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
   // against the column already there.
   std::map<std::string, col_type> need;
   std::vector<std::string> new_order;
-  for (const auto& r : cb.records) {
+  for (const auto* rp : cb.records) {
+    const auto& r = *rp;
     if (r.operation != op::upsert) continue;
     for (auto f = r.data.begin(); f != r.data.end(); ++f) {
       auto decl = r.declared.find(f.key());

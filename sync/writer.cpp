@@ -284,7 +284,9 @@ void writer::handle(job& j) {
   size_t n_records = j.records.size();
   try {
     // apply_batch consumes the records; keep a copy only for a retry.
+    auto t0 = clock::now();
     auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.records);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
     switch (res.outcome) {
       case apply_result::kind::duplicate:
         rep = {200,
@@ -308,7 +310,8 @@ void writer::handle(job& j) {
             .kv("sequence", static_cast<int64_t>(j.sequence))
             .kv("records", static_cast<uint64_t>(n_records))
             .kv("applied", res.applied)
-            .kv("skipped", res.skipped);
+            .kv("skipped", res.skipped)
+            .kv("ms", static_cast<int64_t>(ms));
         break;
     }
     std::lock_guard g(st_->mu);

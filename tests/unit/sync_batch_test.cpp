@@ -73,7 +73,7 @@ TEST_CASE("batch: dedupe keeps the highest version, the later on ties", "[sync]"
   REQUIRE(out.size() == 2);
   CHECK(out[0].collection == "a");
   REQUIRE(out[0].records.size() == 2);
-  CHECK(out[0].records[0].operation == op::remove);  // tie at v5: the later one wins
-  CHECK(out[0].records[1].data["tag"] == 6);
+  CHECK(out[0].records[0]->operation == op::remove);  // tie at v5: the later one wins
+  CHECK(out[0].records[1]->data["tag"] == 6);
   CHECK(out[1].records.size() == 1);
 }
