@@ -122,6 +122,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
             continue;
           }
           w.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+          ++w.stats.accepted[bl.name];
           auto rt = current();
           const auto* lr = rt->listener(bl.name);
           if (!lr)
@@ -166,6 +167,20 @@ void server::apply(runtime_ptr next) {
       }
     });
   }
+}
+
+metrics server::collect_metrics() {
+  metrics total;
+  for (auto& w : workers_) {
+    // Copy on the worker's own thread; a stopped worker is read directly (no writer left).
+    std::promise<metrics> copy;
+    auto fut = copy.get_future();
+    net::post(w->ioc, [wp = w.get(), &copy] { copy.set_value(wp->stats); });
+    if (fut.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
+      total.merge(fut.get());
+    }
+  }
+  return total;
 }
 
 uint64_t server::active_sessions() const {

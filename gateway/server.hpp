@@ -38,6 +38,8 @@ class server {
 
   runtime_ptr current() const { return std::atomic_load(&current_); }
   uint64_t active_sessions() const;
+  // Sum of every worker's metrics, each copied on its own thread. Not for the data plane.
+  metrics collect_metrics();
   // Actual bound port of a listener (useful when configured with port 0).
   uint16_t bound_port(const std::string& listener) const;
   const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }

@@ -35,6 +35,10 @@ config::ip_address to_ip(const net::ip::address& a) {
   return config::ip_address::from_v6(a.to_v6().to_bytes());
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 bool would_block(const error_code& ec) {
   return ec == net::error::would_block || ec == net::error::try_again;
 }
@@ -65,6 +69,14 @@ session::~session() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started_)
                 .count();
+  auto& stats = env_.home->stats;
+  ++stats.closed[{listener_, reason_}];
+  if (!route_.empty()) {
+    auto& r = stats.routes[route_];
+    ++r.sessions;
+    r.bytes_client_to_server += bytes_in_;
+    r.bytes_server_to_client += bytes_out_;
+  }
   const bool normal = reason_ == "client_closed" || reason_ == "server_closed";
   log::line(normal ? log::level::info : log::level::notice, "connection_closed")
       .kv("conn", id_)
@@ -139,6 +151,7 @@ net::awaitable<void> session::run() {
       co_return;
     }
     timer_.cancel();
+    env_.home->stats.handshake_seconds.observe(seconds_since(started_));
     user_ = startup.get("user");
     database_ = startup.get("database").empty() ? user_ : startup.get("database");
 
@@ -187,6 +200,7 @@ net::awaitable<void> session::run() {
       startup.set("options", choice.options);
 
     upstream_connection up;
+    const auto connect_started = std::chrono::steady_clock::now();
     if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up)) {
       log::warn("upstream_failed")
           .kv("conn", id_)
@@ -196,8 +210,9 @@ net::awaitable<void> session::run() {
       co_await reject(f->reason, f->sqlstate, f->message, f->hint);
       co_return;
     }
-    if (closed_)
-      co_return;  // terminated (reload, shutdown) while connecting
+    // Terminated (reload, shutdown) while connecting.
+    if (closed_) co_return;
+    env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
     server_ = std::move(up.stream);
     upstream_tls_ = up.tls;
     relaying_ = true;

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <unordered_set>
 
+#include "gateway/metrics.hpp"
+
 namespace sluice::gateway {
 
 class session;
@@ -26,6 +28,7 @@ struct worker {
   std::unordered_set<session*> sessions;  // this thread only
   std::atomic<uint64_t> active{0};        // read by other threads (drain, status)
   worker_counters counters;
+  metrics stats;  // this thread only; read by posting to ioc (server::collect_metrics)
   // Declared last so it is destroyed first: sessions still queued in it unregister
   // themselves from the members above as they are destroyed.
   boost::asio::io_context ioc{1};
