@@ -9,7 +9,7 @@ namespace sluice::sync {
 namespace {
 
 // The stage's COPY text: _del, id, _sync_version, then every data column in order.
-std::string stage_rows(const table_info& t, const collection_batch& cb) {
+std::string stage_rows(const table_info& t, const collection_batch& cb, bool with_op = true) {
   std::string out;
   out.reserve(cb.records.size() * 512);
   static const nlohmann::json null_value;
@@ -20,7 +20,7 @@ std::string stage_rows(const table_info& t, const collection_batch& cb) {
   for (const auto& ident : t.order) types.push_back(t.cols.at(ident));
   std::vector<const nlohmann::json*> values(t.order.size());
   for (const auto* r : cb.records) {
-    out += r->operation == op::remove ? "t\t" : "f\t";
+    if (with_op) out += r->operation == op::remove ? "t\t" : "f\t";
     append_copy_text(out, r->id);
     out += '\t';
     out += std::to_string(r->version);
@@ -180,14 +180,32 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
                            "._sync_deleted where object_type = $1)",
                        {cb.collection});
       t.tombstones = ts.get(0, 0) == "t";
+      bool any_up = false, any_del = false;
+      for (const auto* r : cb.records) (r->operation == op::upsert ? any_up : any_del) = true;
+      // First loads: COPY straight into the table while it only ever received new ids.
+      // A duplicate key rolls back to the savepoint and the batch takes the merge path.
+      if (t.fast_insert && !t.tombstones && !any_del && !s.events) {
+        std::string cols = "id, _sync_version";
+        for (const auto& ident : t.order) cols += ", " + quote_ident(ident);
+        c.exec("savepoint sluice_fast_insert");
+        try {
+          c.copy_in("copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin",
+                    stage_rows(t, cb, false));
+          c.exec("release savepoint sluice_fast_insert");
+          res.applied += cb.records.size();
+          continue;
+        } catch (const pg_error& e) {
+          if (e.sqlstate() != "23505" || !c.ok()) throw;
+          c.exec("rollback to savepoint sluice_fast_insert");
+          t.fast_insert = false;
+        }
+      }
       std::string cols = "_del boolean, id text, _sync_version bigint";
       for (const auto& ident : t.order) {
         cols += ", " + quote_ident(ident) + " " + std::string(sql_name(t.cols.at(ident)));
       }
       c.exec("create temp table _stage (" + cols + ") on commit drop");
       c.copy_in("copy pg_temp._stage from stdin", stage_rows(t, cb));
-      bool any_up = false, any_del = false;
-      for (const auto* r : cb.records) (r->operation == op::upsert ? any_up : any_del) = true;
       counts total_counts;
       if (any_up) {
         auto n = merge_upserts(c, s, sq, t, cb.collection);

@@ -1,6 +1,7 @@
 #include "sync/ingest_server.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -179,19 +180,20 @@ void ingest_server::start() {
   }
   port_ = acceptor_.local_endpoint().port();
   accept();
-  thread_ = std::thread([this] { io_.run(); });
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
   log::info("ingest_listening").kv("listen", listen_.host + ":" + std::to_string(port_))
       .kv("tls", sh_->tls != nullptr);
 }
 
 void ingest_server::stop() {
-  if (!thread_.joinable()) return;
+  if (threads_.empty()) return;
   asio::post(io_, [this] {
     beast::error_code ec;
     acceptor_.close(ec);
   });
   io_.stop();
-  thread_.join();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 void ingest_server::update(const config::ingest_settings& cfg,
@@ -203,7 +205,8 @@ void ingest_server::update(const config::ingest_settings& cfg,
 }
 
 void ingest_server::accept() {
-  acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
+  // Each connection on its own strand: two io threads, one handler at a time per stream.
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket sock) {
     if (ec) {
       if (ec != asio::error::operation_aborted) accept();
       return;

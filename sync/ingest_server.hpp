@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/allowlist.hpp"
 #include "config/settings.hpp"
@@ -56,7 +57,7 @@ class ingest_server {
   boost::asio::ip::tcp::acceptor acceptor_;
   config::host_port listen_;
   uint16_t port_ = 0;
-  std::thread thread_;
+  std::vector<std::thread> threads_;  // two: one parses a batch while another accepts
 };
 
 }  // namespace sluice::sync

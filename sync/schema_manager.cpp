@@ -92,6 +92,11 @@ void catalog::load(pg_conn& c) {
     t.order.push_back(col);
     t.order_fields.push_back(field);
   }
+  for (auto& [coll, t] : info_) {
+    auto e = c.exec("select not exists (select 1 from " + quote_ident(schema_) + "." +
+                    quote_ident(t.ident) + ")");
+    t.fast_insert = e.get(0, 0) == "t";
+  }
   loaded_ = true;
 }
 
@@ -133,7 +138,7 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     if (auto g = grant_select_sql(s, qt); !g.empty()) c.exec(g);
     it = info_.emplace(cb.collection, table_info{}).first;
     it->second.ident = *ident;
-    it->second.empty_at_load = true;
+    it->second.fast_insert = true;
   }
   auto& t = it->second;
   const std::string qt = sq + "." + quote_ident(t.ident);

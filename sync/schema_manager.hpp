@@ -36,7 +36,7 @@ struct column {
 
 struct table_info {
   std::string ident;
-  bool empty_at_load = false;
+  bool fast_insert = false;  // only new ids so far: try COPY straight into the table
   name_map fields;                      // field -> column identifier
   std::map<std::string, col_type> cols;  // column identifier -> type (data columns only)
   std::vector<std::string> order;        // data column identifiers in table order

@@ -1,5 +1,7 @@
 #include "sync/writer.hpp"
 
+#include <algorithm>
+
 #include "config/log.hpp"
 #include "sync/apply.hpp"
 #include "sync/destination.hpp"
@@ -82,7 +84,11 @@ bool writer::submit(job j) {
   {
     std::lock_guard lk(st_->mu);
     if (st_->queue.size() >= st_->depth) return false;
-    st_->queue.push_back(std::move(j));
+    j.queued_at = clock::now();
+    // Ordered by sequence (stable), so pipelined senders need not arrive in order.
+    auto pos = std::upper_bound(st_->queue.begin(), st_->queue.end(), j.sequence,
+                                [](int64_t seq, const job& q) { return seq < q.sequence; });
+    st_->queue.insert(pos, std::move(j));
   }
   st_->cv.notify_all();
   return true;
@@ -255,10 +261,18 @@ void writer::run() {
       }
     }
     if (st_->queue.empty()) continue;
-    job& j = st_->queue.front();
+    const job& head = st_->queue.front();
+    if (st_->last_sequence >= 0 && head.sequence > st_->last_sequence + 1 &&
+        clock::now() < head.queued_at + kReorderWindow) {
+      st_->cv.wait_until(lk, head.queued_at + kReorderWindow);
+      continue;
+    }
+    job j = std::move(st_->queue.front());
+    st_->queue.pop_front();
     lk.unlock();
-    handle(j);
+    bool finished = handle(j);
     lk.lock();
+    if (!finished) st_->queue.push_front(std::move(j));
   }
 }
 
@@ -271,8 +285,8 @@ void writer::fail_stopped(job& j) {
   j.done({503, {{"error", "sync stopped: " + err}}, 30});
 }
 
-// Applies the head of the queue; pops it unless the failure is worth retrying.
-void writer::handle(job& j) {
+// Applies one batch and answers it, unless the failure is worth retrying (false).
+bool writer::handle(job& j) {
   config::sync cfg;
   {
     std::lock_guard g(st_->mu);
@@ -353,7 +367,7 @@ void writer::handle(job& j) {
     st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
     lk.unlock();
     sleep_for(wait);
-    return;  // the job stays at the head of the queue
+    return false;
   }
   if (stop) {
     log::error("sync_stopped").kv("sync", cfg.name).kv("error", error);
@@ -362,13 +376,8 @@ void writer::handle(job& j) {
     st_->stopped = true;
     st_->last_error = error;
   }
-  job done;
-  {
-    std::lock_guard g(st_->mu);
-    done = std::move(st_->queue.front());
-    st_->queue.pop_front();
-  }
-  done.done(std::move(rep));
+  j.done(std::move(rep));
+  return true;
 }
 
 }  // namespace sluice::sync

@@ -33,7 +33,12 @@ struct job {
   int64_t sequence = 0;
   std::vector<record> records;
   std::function<void(reply)> done;  // called once, on the writer thread
+  std::chrono::steady_clock::time_point queued_at{};
 };
+
+// Batches may arrive slightly out of order over several connections: one ahead of the
+// cursor waits this long for the missing ones before it is refused with 409.
+inline constexpr std::chrono::milliseconds kReorderWindow{2000};
 
 class writer {
  public:
@@ -54,7 +59,7 @@ class writer {
  private:
   void run();
   bool connect_locked(std::unique_lock<std::mutex>& lk);
-  void handle(job& j);
+  bool handle(job& j);  // false: retry later (the job goes back to the queue)
   void fail_stopped(job& j);
   void sleep_for(std::chrono::milliseconds d);
 

@@ -7,7 +7,10 @@
 //
 // It starts its own PostgreSQL 15 cluster with fsync, synchronous_commit and
 // full_page_writes ON (the test clusters turn them off), connecting over TCP.
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -31,6 +34,7 @@ struct opts {
   int batch = 10'000;
   int copy_batch = 50'000;
   bool events = false;
+  int senders = 2;
 };
 
 // ~400 bytes per record once in a row: 14 scalar fields and 2 small objects.
@@ -81,8 +85,9 @@ int main(int argc, char** argv) {
     else if (a == "--batch") o.batch = next();
     else if (a == "--copy-batch") o.copy_batch = next();
     else if (a == "--events") o.events = true;
+    else if (a == "--senders") o.senders = std::max(1, next());
     else {
-      std::cerr << "usage: sync_bench [--rows N] [--batch N] [--copy-batch N] [--events]\n";
+      std::cerr << "usage: sync_bench [--rows N] [--batch N] [--copy-batch N] [--events] [--senders N]\n";
       return 2;
     }
   }
@@ -96,7 +101,7 @@ int main(int argc, char** argv) {
   test::temp_dir dir("sluice-bench");
   int port = test::free_port();
   std::string yaml = "ingest:\n  listen: 127.0.0.1:" + std::to_string(port) +
-                     "\n  max_batch_bytes: 256MiB\nsyncs:\n  - name: bench\n    destination:\n"
+                     "\n  max_batch_bytes: 256MiB\n  queue_depth: 16\nsyncs:\n  - name: bench\n    destination:\n"
                      "      host: 127.0.0.1\n      port: " + std::to_string(pg.port()) +
                      "\n      database: bench\n      user: sync_user\n      password_file: " +
                      dir.write("pw", "bench-pw", 0600) +
@@ -154,18 +159,39 @@ int main(int argc, char** argv) {
   sync::http_target target;
   target.port = static_cast<uint16_t>(port);
   int64_t seq = 0;
+  // Bodies are built before the clock starts; `senders` connections post them in
+  // turn (batch k on connection k % senders), so parsing overlaps applying, as a
+  // sync worker with several requests in flight would.
   auto run_pass = [&](int version) {
-    double total = 0;
+    std::vector<std::string> bodies;
     for (int from = 0; from < o.rows; from += o.batch) {
-      std::string body = batch_body(from, std::min(o.rows, from + o.batch), version);
-      auto t0 = std::chrono::steady_clock::now();
-      auto r = sync::http_request(target, "POST",
-                                  "/v1/syncs/bench/batches?sequence=" + std::to_string(++seq),
-                                  "bench-token", body);
-      total += seconds(std::chrono::steady_clock::now() - t0).count();
-      if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status) + ": " + r.body);
+      bodies.push_back(batch_body(from, std::min(o.rows, from + o.batch), version));
     }
-    return total;
+    int64_t base = seq;
+    seq += static_cast<int64_t>(bodies.size());
+    std::atomic<bool> failed{false};
+    std::string error;
+    std::mutex error_mu;
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> senders;
+    for (int k = 0; k < o.senders; ++k) {
+      senders.emplace_back([&, k] {
+        for (size_t b = static_cast<size_t>(k); b < bodies.size() && !failed;
+             b += static_cast<size_t>(o.senders)) {
+          auto r = sync::http_request(
+              target, "POST", "/v1/syncs/bench/batches?sequence=" + std::to_string(base + 1 + static_cast<int64_t>(b)),
+              "bench-token", bodies[b]);
+          if (r.status != 200) {
+            std::lock_guard g(error_mu);
+            error = "HTTP " + std::to_string(r.status) + ": " + r.body;
+            failed = true;
+          }
+        }
+      });
+    }
+    for (auto& t : senders) t.join();
+    if (failed) throw std::runtime_error(error);
+    return seconds(std::chrono::steady_clock::now() - t0).count();
   };
   double first_s = run_pass(1);
   double update_s = run_pass(2);
@@ -183,9 +209,10 @@ int main(int argc, char** argv) {
     std::printf("| %s | %d | %.2f | %.0f | %.0f%% |\n", what, o.rows, s, rate,
                 100.0 * rate / (o.rows / copy_s));
   };
-  std::printf("\nrows ~%zu bytes each in COPY text; sync batches of %d, COPY batches of %d, "
-              "events %s\n\n",
-              bytes / static_cast<size_t>(o.rows), o.batch, o.copy_batch, o.events ? "on" : "off");
+  std::printf("\nrows ~%zu bytes each in COPY text; sync batches of %d (%d connections), COPY "
+              "batches of %d, events %s\n\n",
+              bytes / static_cast<size_t>(o.rows), o.batch, o.senders, o.copy_batch,
+              o.events ? "on" : "off");
   std::printf("| path | rows | seconds | rows/s | vs plain COPY |\n|---|---|---|---|---|\n");
   line("plain COPY into an empty table (PK, one tx per COPY batch)", copy_s);
   line("sync writer, first load (HTTP + stage + merge)", first_s);

@@ -119,3 +119,37 @@ TEST_CASE("apply: soft deletes keep the row with _sync_deleted_at", "[sync][inte
   CHECK(env.app("select string_agg(event_type, ',' order by id) from stripe._sync_event") ==
         "insert,delete,update");
 }
+
+TEST_CASE("apply: first loads COPY straight into the table, and fall back on a known id",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  env.events = false;  // the direct path is used only without events
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  // Batch 1: only new ids (direct COPY). Batch 2 overlaps it (duplicate key: falls back
+  // to the merge). Batch 3: new ids again, through the merge from then on.
+  auto upserts = [](int from, int to, int64_t version) {
+    std::vector<json> b;
+    for (int i = from; i < to; ++i) {
+      b.push_back({{"collection", "customer"}, {"id", "cus_" + std::to_string(i)}, {"op", "upsert"},
+                   {"version", version},
+                   {"data", {{"name", "n" + std::to_string(i * version)}, {"active", true},
+                             {"amount", i}, {"plan", "p"}, {"meta", {{"k", version}}}}}});
+    }
+    return b;
+  };
+  std::vector<std::vector<json>> stream{upserts(0, 1000, 1), upserts(500, 1500, 2),
+                                        upserts(2000, 2500, 1)};
+  sync_model model;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    auto r = env.post(ndjson(stream[i]), static_cast<int64_t>(i + 1));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(json::parse(r.body)["applied"] == stream[i].size());
+    model.apply(stream[i]);
+  }
+  CHECK(env.app(std::string(kRowsSql) + "stripe.customer") ==
+        joined(model_rows(model, "customer")));
+  CHECK(env.app("select count(*) from stripe._sync_event") == "0");
+}

@@ -26,6 +26,7 @@ struct sync_env {
   std::string deletes = "hard";
   uint32_t queue_depth = 8;
   std::string max_batch = "16MiB";
+  bool events = true;
 
   // The customer's side of the setup (docs/sync.md).
   void prepare_database(bool with_read_role = true) {
@@ -46,8 +47,8 @@ struct sync_env {
         std::to_string(pg.port()) +
         "\n      database: app\n      user: sync_user\n      password_file: " + pw +
         "\n      sslmode: disable\n    schema: " + schema +
-        "\n    read_role: {name: sync_read, grant_to: [analyst]}\n    events: true\n"
-        "    deletes: " + deletes + "\n    ingest:\n      token_file: " + tok + "\n";
+        "\n    read_role: {name: sync_read, grant_to: [analyst]}\n    events: " +
+        (events ? "true" : "false") + "\n    deletes: " + deletes + "\n    ingest:\n      token_file: " + tok + "\n";
     return dir.write("sluice.yaml", yaml, 0600);
   }
 
