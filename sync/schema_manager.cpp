@@ -84,6 +84,7 @@ void catalog::load(pg_conn& c) {
     t.ident = rel;
     if (r.null(i, 4)) continue;
     std::string col = r.get(i, 4);
+    if (col == "_sync_deleted_at") t.has_deleted_at = true;
     if (col == "id" || col.rfind("_sync_", 0) == 0) continue;
     auto type = from_sql_name(r.get(i, 5)).value_or(col_type::text);
     std::string field = r.get(i, 6).empty() ? col : r.get(i, 6);
@@ -139,9 +140,15 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     it = info_.emplace(cb.collection, table_info{}).first;
     it->second.ident = *ident;
     it->second.fast_insert = true;
+    it->second.has_deleted_at = s.deletes == config::delete_mode::soft;
   }
   auto& t = it->second;
   const std::string qt = sq + "." + quote_ident(t.ident);
+  if (s.deletes == config::delete_mode::soft && !t.has_deleted_at) {
+    // Switched from hard to soft deletes: the table is ours, so it gets the column.
+    c.exec("alter table " + qt + " add column if not exists _sync_deleted_at timestamptz");
+    t.has_deleted_at = true;
+  }
 
   // The type each field needs: declared, else inferred, widened across the batch and
   // against the column already there.

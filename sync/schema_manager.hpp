@@ -41,7 +41,8 @@ struct table_info {
   std::map<std::string, col_type> cols;  // column identifier -> type (data columns only)
   std::vector<std::string> order;        // data column identifiers in table order
   std::vector<std::string> order_fields;  // the field name of each, same order
-  bool tombstones = false;               // _sync_deleted has rows for this collection
+  bool tombstones = false;
+  bool has_deleted_at = false;           // _sync_deleted_at exists (soft deletes)               // _sync_deleted has rows for this collection
 };
 
 class catalog {

@@ -64,6 +64,7 @@ writer::writer(config::sync cfg, config::settings_ptr settings, forward_fn forwa
   st_->settings = std::move(settings);
   st_->forward = std::move(forward);
   st_->depth = depth;
+  st_->reconnect = true;  // connect (lock, setup, schema move) before the first batch
   thread_ = std::thread([this] { run(); });
 }
 
