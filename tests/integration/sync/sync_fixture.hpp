@@ -27,6 +27,8 @@ struct sync_env {
   uint32_t queue_depth = 8;
   std::string max_batch = "16MiB";
   bool events = true;
+  std::string ingest_extra;   // more ingest: keys (tls, allow), already indented
+  std::string top_extra;      // more top-level YAML (allowlists)
 
   // The customer's side of the setup (docs/sync.md).
   void prepare_database(bool with_read_role = true) {
@@ -43,7 +45,7 @@ struct sync_env {
     std::string yaml =
         "ingest:\n  listen: 127.0.0.1:" + std::to_string(ingest_port) +
         "\n  max_batch_bytes: " + max_batch + "\n  queue_depth: " + std::to_string(queue_depth) +
-        "\nsyncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
+        "\n" + ingest_extra + top_extra + "syncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
         std::to_string(pg.port()) +
         "\n      database: app\n      user: sync_user\n      password_file: " + pw +
         "\n      sslmode: disable\n    schema: " + schema +
