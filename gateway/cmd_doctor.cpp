@@ -1,17 +1,72 @@
+// `sluice doctor -c FILE route|tunnel|sync NAME`: walks the path to a route's upstream,
+// a tunnel's bastion or a sync's destination from this machine, stage by stage, and
+// stops at the first failure with its cause and fix. Exit 0 when every stage passed,
+// 1 on a failed stage, 2 on a bad invocation or configuration.
 #include <iostream>
 
+#include "config/load.hpp"
 #include "gateway/commands.hpp"
+#include "gateway/doctor/walk.hpp"
 
 namespace sluice::cmd {
 
-// Replaced by the doctor (issue 6); registered now so --help lists it honestly.
+namespace {
+
+int run_doctor(const std::string& path, const std::string& kind, const std::string& name,
+               const doctor::credentials& creds) {
+  auto loaded = config::load_file(path);
+  if (!loaded.settings) {
+    std::cerr << "sluice doctor: " << path << " is invalid:\n" << loaded.issues.str();
+    return 2;
+  }
+  const auto& s = *loaded.settings;
+  doctor::report out(std::cout);
+  std::cout << "sluice doctor: " << kind << " " << name << " (from this machine"
+            << (s.region.empty() ? "" : ", region " + s.region) << ")\n";
+  bool ok = false;
+  if (kind == "route") {
+    const auto* r = s.find_route(name);
+    if (!r) {
+      std::cerr << "sluice doctor: no route named '" << name << "' in " << path << "\n";
+      return 2;
+    }
+    ok = doctor::walk_route(s, *r, creds, out);
+  } else if (kind == "tunnel") {
+    const auto* t = s.find_tunnel(name);
+    if (!t) {
+      std::cerr << "sluice doctor: no tunnel named '" << name << "' in " << path << "\n";
+      return 2;
+    }
+    ok = doctor::walk_tunnel(s, *t, out);
+  } else {
+    const auto* y = s.find_sync(name);
+    if (!y) {
+      std::cerr << "sluice doctor: no sync named '" << name << "' in " << path << "\n";
+      return 2;
+    }
+    ok = doctor::walk_sync(s, *y, out);
+  }
+  ok = ok && !out.failed();
+  std::cout << (ok ? "all stages passed\n" : "stopped at the first failure above\n");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
 void add_doctor(CLI::App& app, int& exit_code) {
   auto* sub = app.add_subcommand(
-      "doctor", "Diagnose the path to a route, tunnel or sync (not yet available)");
-  sub->callback([&exit_code] {
-    std::cerr << "sluice doctor is not implemented in this build yet\n";
-    exit_code = 2;
-  });
+      "doctor", "Walk the network path to a route, tunnel or sync and explain the first failure");
+  static std::string path, kind, name;
+  static doctor::credentials creds;
+  sub->add_option("-c,--config", path, "Configuration file")->required();
+  sub->add_option("kind", kind, "route, tunnel or sync")
+      ->required()
+      ->check(CLI::IsMember({"route", "tunnel", "sync"}));
+  sub->add_option("name", name, "Name of the route, tunnel or sync")->required();
+  sub->add_option("--user", creds.user, "Routes: database user to log in as");
+  sub->add_option("--password-file", creds.password_file, "Routes: file holding the password");
+  sub->add_option("--database", creds.database, "Routes: database to log in to");
+  sub->callback([&exit_code] { exit_code = run_doctor(path, kind, name, creds); });
 }
 
 }  // namespace sluice::cmd

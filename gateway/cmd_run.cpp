@@ -5,10 +5,14 @@
 #include <systemd/sd-daemon.h>
 
 #include <iostream>
+#include <mutex>
 
 #include "config/load.hpp"
 #include "config/log.hpp"
 #include "config/validate.hpp"
+#include "gateway/admin/http_server.hpp"
+#include "gateway/admin/watchdog.hpp"
+#include "gateway/admin/wiring.hpp"
 #include "gateway/commands.hpp"
 #include "gateway/server.hpp"
 #include "gateway/tunnel/manager.hpp"
@@ -59,51 +63,85 @@ int run_gateway(const std::string& path) {
         return tunnels.loopback_forward(t, host, port, error);
       });
   gateway::server srv(rt, &tunnels);
+
+  // One reload path for SIGHUP and POST /v1/reload; the mutex serialises them.
+  std::mutex reload_mu;
+  auto reload = [&]() -> admin::reload_result {
+    std::lock_guard lk(reload_mu);
+    admin::reload_result res;
+    sd_notify(0, "RELOADING=1");
+    log::notice("reload_started").kv("config", path);
+    auto r = config::load_file(path);
+    for (const auto& i : r.issues.all()) {
+      log::line(i.warning ? log::level::warning : log::level::error, "reload_config_invalid")
+          .kv("file", path)
+          .kv("problem", i.str());
+      res.problems.push_back(i.str());
+    }
+    if (!r.settings) {
+      log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
+    } else {
+      try {
+        auto next_rt = gateway::runtime::build(r.settings, generation + 1);
+        for (const auto& why : config::restart_required(*settings, *r.settings)) {
+          log::warn("reload_needs_restart").kv("change", why);
+          res.problems.push_back("needs a restart to take effect: " + why);
+        }
+        srv.apply(next_rt);
+        tunnels.apply(r.settings);
+        writer.apply(r.settings);
+        settings = r.settings;
+        ++generation;
+        res.ok = true;
+        log::notice("reload_done").kv("generation", generation);
+      } catch (const std::exception& e) {
+        res.problems.push_back(e.what());
+        log::error("reload_failed").kv("error", e.what()).kv("kept_generation", generation);
+      }
+    }
+    res.generation = generation;
+    sd_notify(0, "READY=1\nSTATUS=serving");
+    return res;
+  };
+
+  std::unique_ptr<admin::http_server> admin_api;
   try {
     writer.start(settings);
     srv.start();
+    if (settings->admin) {
+      admin_api = std::make_unique<admin::http_server>(
+          *settings->admin, admin::make_handlers(srv, tunnels, writer, reload));
+      admin_api->start();
+    }
   } catch (const std::exception& e) {
     log::error("startup_failed").kv("error", e.what());
     writer.stop();
     tunnels.stop();
     return 1;
   }
-  log::notice("ready")
-      .kv("region", settings->region)
-      .kv("config", path)
-      .kv("workers", static_cast<uint64_t>(srv.workers().size()));
+  admin::watchdog dog(srv.workers());
+  {
+    auto ready = log::notice("ready");  // written when this scope ends
+    ready.kv("region", settings->region)
+        .kv("config", path)
+        .kv("workers", static_cast<uint64_t>(srv.workers().size()));
+    if (admin_api)
+      ready.kv("admin", config::host_port{settings->admin->listen.host, admin_api->port()}.str());
+  }
   sd_notify(0, "READY=1\nSTATUS=serving");
 
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
     if (sig == SIGHUP) {
-      sd_notify(0, "RELOADING=1");
-      log::notice("reload_started").kv("config", path);
-      auto next = load_or_report(path, "reload_config_invalid");
-      if (!next) {
-        log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
-      } else {
-        try {
-          auto next_rt = gateway::runtime::build(next, generation + 1);
-          for (const auto& why : config::restart_required(*settings, *next)) {
-            log::warn("reload_needs_restart").kv("change", why);
-          }
-          srv.apply(next_rt);
-          tunnels.apply(next);
-          writer.apply(next);
-          settings = next;
-          ++generation;
-          log::notice("reload_done").kv("generation", generation);
-        } catch (const std::exception& e) {
-          log::error("reload_failed").kv("error", e.what()).kv("kept_generation", generation);
-        }
-      }
-      sd_notify(0, "READY=1\nSTATUS=serving");
+      reload();
       continue;
     }
     sd_notify(0, "STOPPING=1");
     log::notice("shutdown_started").kv("signal", sig == SIGTERM ? "TERM" : "INT");
+    if (admin_api)
+      admin_api->stop();
+    std::unique_lock lk(reload_mu);  // no reload may run while we drain
     srv.drain(settings->shutdown_grace);
     writer.stop();
     tunnels.stop();

@@ -9,6 +9,8 @@ packages=(
   nlohmann-json3-dev libsystemd-dev
   postgresql-15 postgresql-client-15 openssh-server openssh-client openssl
   python3 python3-psycopg2 procps iproute2 curl
+  # headless Chromium for the status-page test (tests/integration/ops/status_page_test.cpp)
+  chromium
 )
 # Extra packages a caller needs (e.g. benchmarks: pgbouncer haproxy).
 packages+=("$@")

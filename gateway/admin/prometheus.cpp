@@ -1,0 +1,158 @@
+#include "gateway/admin/prometheus.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace sluice::admin {
+
+namespace {
+
+// Shortest text that reads back as the same double ("0.0005", not "0.00050000000000000001").
+std::string num(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v)
+      break;
+  }
+  return buf;
+}
+
+void header(std::ostringstream& o, const char* name, const char* type, const char* help) {
+  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+void render_histogram(std::ostringstream& o, const char* name, const char* help,
+                      const gateway::histogram& h) {
+  header(o, name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < gateway::histogram::kBounds.size(); ++i) {
+    cumulative += h.counts[i];
+    o << name << "_bucket{le=\"" << num(gateway::histogram::kBounds[i]) << "\"} " << cumulative
+      << '\n';
+  }
+  cumulative += h.counts.back();
+  o << name << "_bucket{le=\"+Inf\"} " << cumulative << '\n';
+  o << name << "_sum " << num(h.sum) << '\n' << name << "_count " << h.count << '\n';
+}
+
+// A number from a status document, or `fallback` when absent or not numeric.
+double field(const nlohmann::json& j, const char* key, double fallback = 0) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
+std::string text(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string escape_label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += '\\', out += c;
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string render_prometheus(const scrape_input& in) {
+  static const gateway::metrics empty;
+  const gateway::metrics& m = in.data ? *in.data : empty;
+  std::ostringstream o;
+
+  header(o, "sluice_config_generation", "gauge", "Configuration generation being served.");
+  o << "sluice_config_generation " << in.generation << '\n';
+
+  header(o, "sluice_connections_accepted_total", "counter",
+         "Client connections accepted, by listener.");
+  for (const auto& [listener, n] : m.accepted)
+    o << "sluice_connections_accepted_total{listener=\"" << escape_label(listener) << "\"} " << n
+      << '\n';
+
+  header(o, "sluice_connections_closed_total", "counter",
+         "Client sessions ended, by listener and reason (rejections included).");
+  for (const auto& [key, n] : m.closed)
+    o << "sluice_connections_closed_total{listener=\"" << escape_label(key.first) << "\",reason=\""
+      << escape_label(key.second) << "\"} " << n << '\n';
+
+  header(o, "sluice_active_sessions", "gauge", "Client sessions open now.");
+  o << "sluice_active_sessions " << in.active_sessions << '\n';
+
+  header(o, "sluice_cancel_requests_total", "counter", "CancelRequest packets received.");
+  o << "sluice_cancel_requests_total " << m.cancel_requests << '\n';
+
+  header(o, "sluice_route_sessions_total", "counter", "Sessions routed, by route.");
+  for (const auto& [route, t] : m.routes)
+    o << "sluice_route_sessions_total{route=\"" << escape_label(route) << "\"} " << t.sessions
+      << '\n';
+  header(o, "sluice_route_bytes_total", "counter",
+         "Bytes relayed, by route and direction (client_to_server, server_to_client).");
+  for (const auto& [route, t] : m.routes) {
+    auto r = escape_label(route);
+    o << "sluice_route_bytes_total{route=\"" << r << "\",direction=\"client_to_server\"} "
+      << t.bytes_client_to_server << '\n';
+    o << "sluice_route_bytes_total{route=\"" << r << "\",direction=\"server_to_client\"} "
+      << t.bytes_server_to_client << '\n';
+  }
+
+  render_histogram(o, "sluice_handshake_seconds", "Accept to startup packet parsed (TLS included).",
+                   m.handshake_seconds);
+  render_histogram(o, "sluice_upstream_connect_seconds",
+                   "Route chosen to upstream ready (TCP, TLS, tunnel channel).",
+                   m.upstream_connect_seconds);
+
+  header(o, "sluice_tunnel_up", "gauge", "1 when the SSH tunnel is up, else 0.");
+  for (const auto& t : in.tunnels)
+    o << "sluice_tunnel_up{tunnel=\"" << escape_label(text(t, "name")) << "\"} "
+      << (text(t, "state") == "up" ? 1 : 0) << '\n';
+  header(o, "sluice_tunnel_reconnects_total", "counter", "SSH tunnel reconnections.");
+  for (const auto& t : in.tunnels)
+    o << "sluice_tunnel_reconnects_total{tunnel=\"" << escape_label(text(t, "name")) << "\"} "
+      << num(field(t, "reconnects")) << '\n';
+  header(o, "sluice_tunnel_open_channels", "gauge", "Channels open on the tunnel now.");
+  for (const auto& t : in.tunnels)
+    o << "sluice_tunnel_open_channels{tunnel=\"" << escape_label(text(t, "name")) << "\"} "
+      << num(field(t, "open_channels")) << '\n';
+  header(o, "sluice_tunnel_bytes_total", "counter", "Bytes through the tunnel, by direction.");
+  for (const auto& t : in.tunnels) {
+    auto name = escape_label(text(t, "name"));
+    o << "sluice_tunnel_bytes_total{tunnel=\"" << name << "\",direction=\"in\"} "
+      << num(field(t, "bytes_in")) << '\n';
+    o << "sluice_tunnel_bytes_total{tunnel=\"" << name << "\",direction=\"out\"} "
+      << num(field(t, "bytes_out")) << '\n';
+  }
+
+  header(o, "sluice_sync_batches_total", "counter", "Sync batches applied.");
+  for (const auto& s : in.syncs)
+    o << "sluice_sync_batches_total{sync=\"" << escape_label(text(s, "name")) << "\"} "
+      << num(field(s, "batches")) << '\n';
+  header(o, "sluice_sync_records_total", "counter", "Sync records applied.");
+  for (const auto& s : in.syncs)
+    o << "sluice_sync_records_total{sync=\"" << escape_label(text(s, "name")) << "\"} "
+      << num(field(s, "records")) << '\n';
+  header(o, "sluice_sync_last_sequence", "gauge", "Last batch sequence applied.");
+  for (const auto& s : in.syncs)
+    o << "sluice_sync_last_sequence{sync=\"" << escape_label(text(s, "name")) << "\"} "
+      << num(field(s, "last_sequence")) << '\n';
+  header(o, "sluice_sync_lag_seconds", "gauge",
+         "Seconds since the last commit while batches are waiting (0 when idle).");
+  for (const auto& s : in.syncs)
+    o << "sluice_sync_lag_seconds{sync=\"" << escape_label(text(s, "name")) << "\"} "
+      << num(field(s, "lag_seconds")) << '\n';
+  header(o, "sluice_sync_healthy", "gauge", "1 when the sync has no current error, else 0.");
+  for (const auto& s : in.syncs)
+    o << "sluice_sync_healthy{sync=\"" << escape_label(text(s, "name")) << "\"} "
+      << (text(s, "last_error").empty() ? 1 : 0) << '\n';
+  return o.str();
+}
+
+}  // namespace sluice::admin

@@ -1,0 +1,95 @@
+#include "gateway/admin/status.hpp"
+
+namespace sluice::admin {
+
+namespace {
+
+const char* tls_name(const config::listener& l) {
+  if (!l.tls)
+    return "none";
+  return l.tls->mode == config::tls_mode::terminate ? "terminate" : "passthrough";
+}
+
+const char* sslmode_name(config::sslmode m) {
+  switch (m) {
+    case config::sslmode::disable:
+      return "disable";
+    case config::sslmode::allow:
+      return "allow";
+    case config::sslmode::prefer:
+      return "prefer";
+    case config::sslmode::require:
+      return "require";
+    case config::sslmode::verify_ca:
+      return "verify-ca";
+    case config::sslmode::verify_full:
+      return "verify-full";
+  }
+  return "?";
+}
+
+}  // namespace
+
+nlohmann::json build_status(const status_input& in) {
+  static const gateway::metrics empty;
+  const gateway::metrics& m = in.data ? *in.data : empty;
+  nlohmann::json j;
+  const config::settings* s = in.rt ? in.rt->settings.get() : nullptr;
+  j["ready"] = in.ready;
+  j["generation"] = in.rt ? in.rt->generation : 0;
+  j["region"] = s ? s->region : "";
+  j["public_addresses"] = s ? s->public_addresses : std::vector<std::string>{};
+  j["config"] = s ? s->source_path : "";
+
+  uint64_t accepted = 0, closed = 0;
+  for (const auto& [_, n] : m.accepted)
+    accepted += n;
+  for (const auto& [_, n] : m.closed)
+    closed += n;
+  j["connections"] = {{"active", in.active_sessions},
+                      {"accepted", accepted},
+                      {"closed", closed},
+                      {"cancel_requests", m.cancel_requests}};
+
+  auto listeners = nlohmann::json::array();
+  auto routes = nlohmann::json::array();
+  if (s) {
+    for (const auto& l : s->listeners) {
+      uint16_t port = in.bound_port ? in.bound_port(l.name) : l.listen.port;
+      nlohmann::json closes = nlohmann::json::object();
+      for (const auto& [key, n] : m.closed)
+        if (key.first == l.name)
+          closes[key.second] = n;
+      auto acc = m.accepted.find(l.name);
+      listeners.push_back({{"name", l.name},
+                           {"address", config::host_port{l.listen.host, port}.str()},
+                           {"tls", tls_name(l)},
+                           {"allow", l.allow},
+                           {"accepted", acc == m.accepted.end() ? 0 : acc->second},
+                           {"closed", closes}});
+    }
+    for (const auto& r : s->routes) {
+      auto t = m.routes.find(r.name);
+      gateway::route_traffic traffic = t == m.routes.end() ? gateway::route_traffic{} : t->second;
+      routes.push_back({{"name", r.name},
+                        {"match",
+                         {{"listener", r.match.listener},
+                          {"sni", r.match.sni},
+                          {"database", r.match.database},
+                          {"user", r.match.user}}},
+                        {"upstream", config::host_port{r.upstream.host, r.upstream.port}.str()},
+                        {"via", r.upstream.via},
+                        {"sslmode", sslmode_name(r.upstream.tls.mode)},
+                        {"sessions", traffic.sessions},
+                        {"bytes_client_to_server", traffic.bytes_client_to_server},
+                        {"bytes_server_to_client", traffic.bytes_server_to_client}});
+    }
+  }
+  j["listeners"] = std::move(listeners);
+  j["routes"] = std::move(routes);
+  j["tunnels"] = in.tunnels;
+  j["syncs"] = in.syncs;
+  return j;
+}
+
+}  // namespace sluice::admin

@@ -1,0 +1,28 @@
+// The /v1/status document: what the gateway is serving and how each part is doing.
+// Pure: built from a runtime snapshot, merged metrics and the tunnel/sync documents.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "gateway/metrics.hpp"
+#include "gateway/runtime.hpp"
+
+namespace sluice::admin {
+
+struct status_input {
+  const gateway::runtime* rt = nullptr;
+  const gateway::metrics* data = nullptr;
+  uint64_t active_sessions = 0;
+  bool ready = false;
+  nlohmann::json tunnels = nlohmann::json::array();
+  nlohmann::json syncs = nlohmann::json::array();
+  // Bound port of a listener (differs from the configured one when that is 0).
+  std::function<uint16_t(const std::string&)> bound_port;
+};
+
+nlohmann::json build_status(const status_input& in);
+
+}  // namespace sluice::admin
