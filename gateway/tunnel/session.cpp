@@ -483,23 +483,27 @@ void ssh_session::tick(clock::time_point now) {
         "s with data waiting (stalled, e.g. during a rekey); reconnecting");
     return;
   }
+  // Liveness is checked four times per interval so a silent peer is declared dead
+  // close to interval x max_missed after its last byte, not a whole interval later.
   if (now < next_tick_) return;
-  next_tick_ = now + interval;
+  next_tick_ = now + std::max(interval / 4, std::chrono::milliseconds(50));
   const uint64_t inbound = link_->inbound_bytes();
   if (inbound != last_inbound_) {
     last_inbound_ = inbound;
-    missed_ = 0;
-    last_progress_ = std::max(last_progress_, now - interval);
-  } else if (probe_sent_) {
-    ++missed_;
+    last_inbound_at_ = now;
+    unanswered_ = 0;
   }
-  if (missed_ >= cfg_.keepalive.max_missed) {
-    die("bastion " + where + " did not answer " + std::to_string(missed_) +
-        " keepalives (interval " + std::to_string(interval.count()) +
-        "ms): the peer or the network path is silent");
+  const uint32_t limit = std::max<uint32_t>(cfg_.keepalive.max_missed, 1);
+  if (unanswered_ >= limit && now - last_inbound_at_ >= interval * limit) {
+    die("bastion " + where + " answered none of " + std::to_string(unanswered_) +
+        " keepalives in " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - last_inbound_at_).count()) +
+        "ms (interval " + std::to_string(interval.count()) + "ms x max_missed " +
+        std::to_string(limit) + "): the peer or the network path is silent");
     return;
   }
-  probe_sent_ = false;
+  if (now < next_probe_) return;
+  next_probe_ = now + interval;
   if (owner_ == op::none && !blocked_out()) {
     int outq = 0, sndbuf = 0;
     socklen_t l = sizeof sndbuf;
@@ -514,7 +518,7 @@ void ssh_session::tick(clock::time_point now) {
         die("SSH session to bastion " + where + " lost (keepalive): " + link_->last_error());
         return;
       }
-      probe_sent_ = true;
+      ++unanswered_;
     }
   }
   // Idle sessions have no channel reading the socket: drain replies and server requests
@@ -535,8 +539,10 @@ asio::awaitable<void> ssh_session::run() {
   const auto start = clock::now();
   last_progress_ = start;
   last_drain_ = start;
-  next_tick_ = start + std::max(cfg_.keepalive.interval, std::chrono::milliseconds(200));
+  next_tick_ = start;
+  next_probe_ = start + std::max(cfg_.keepalive.interval, std::chrono::milliseconds(200));
   last_inbound_ = link_->inbound_bytes();
+  last_inbound_at_ = start;
   while (!dead_ && !stopping_) {
     tick(clock::now());
     if (dead_ || stopping_) break;

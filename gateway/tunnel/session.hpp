@@ -108,9 +108,10 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   clock::time_point next_tick_;
   clock::time_point last_progress_;
   clock::time_point last_drain_;
+  clock::time_point next_probe_;
+  clock::time_point last_inbound_at_;
   uint64_t last_inbound_ = 0;
-  uint32_t missed_ = 0;
-  bool probe_sent_ = false;
+  uint32_t unanswered_ = 0;  // keepalives sent since the last inbound byte
 };
 
 }  // namespace sluice::tunnel

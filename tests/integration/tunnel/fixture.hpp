@@ -94,7 +94,10 @@ class sshd_server {
     std::ofstream(dir_.file("authorized_keys"), std::ios::app) << pub_line << "\n";
   }
   void start() {
-    std::string conf = "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
+    // sshd keeps the first value of most keywords: extra lines go first to override.
+    std::string conf;
+    for (const auto& l : opts_.extra) conf += l + "\n";
+    conf += "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
                        host_key_ + "\nPidFile none\nUsePAM no\nStrictModes no\n"
                        "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
                        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
@@ -102,7 +105,6 @@ class sshd_server {
                        "\nAllowTcpForwarding " + (opts_.allow_tcp_forwarding ? "yes" : "no") +
                        "\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n";
     if (!opts_.rekey_limit.empty()) conf += "RekeyLimit " + opts_.rekey_limit + "\n";
-    for (const auto& l : opts_.extra) conf += l + "\n";
     auto cfg = dir_.write("sshd_config", conf);
     proc_ = background_process({"/usr/sbin/sshd", "-D", "-e", "-f", cfg}, dir_.file("sshd.log"));
     REQUIRE(wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)));
