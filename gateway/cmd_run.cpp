@@ -76,7 +76,7 @@ int run_gateway(const std::string& path) {
       log::line(i.warning ? log::level::warning : log::level::error, "reload_config_invalid")
           .kv("file", path)
           .kv("problem", i.str());
-      res.problems.push_back(i.str());
+      res.problems.push_back(path + ": " + i.str());
     }
     if (!r.settings) {
       log::error("reload_failed").kv("config", path).kv("kept_generation", generation);

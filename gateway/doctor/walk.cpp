@@ -36,7 +36,8 @@ std::string public_hint(const config::settings& s) {
 
 // DNS then TCP to host:port; on success returns a connected fd (caller closes), else -1.
 int reach(const config::settings& s, const std::string& what, const std::string& host,
-          uint16_t port, std::chrono::milliseconds timeout, report& out) {
+          uint16_t port, std::chrono::milliseconds timeout, report& out,
+          std::string* connected = nullptr) {
   auto r = resolve(host);
   if (!r.error.empty() || r.addresses.empty())
     return out.fail("DNS", "cannot resolve " + host + ": " + r.error,
@@ -52,6 +53,8 @@ int reach(const config::settings& s, const std::string& what, const std::string&
     auto t = tcp_connect(addr, port, timeout);
     std::string where = addr + ":" + std::to_string(port);
     if (t.outcome == tcp_outcome::connected) {
+      if (connected)
+        *connected = addr;
       out.pass("TCP", "connected to " + where);
       return t.fd;
     }
@@ -70,9 +73,12 @@ int reach(const config::settings& s, const std::string& what, const std::string&
                       "the host answered but nothing listens on port " + std::to_string(port) +
                           " (wrong host or port, or the server is down / listen_addresses "
                           "excludes this interface)",
-                      "check host and port in " + what +
-                          " against the server's port and "
-                          "listen_addresses"),
+                      what.rfind("tunnel ", 0) == 0
+                          ? "check host and port in " + what +
+                                " against the bastion's sshd (Port in sshd_config; is sshd "
+                                "running?)"
+                          : "check host and port in " + what +
+                                " against the server's port and listen_addresses"),
              -1;
     return out.fail("TCP", "connecting to " + where + ": " + t.error,
                     "the gateway has no route to " + addr,
@@ -189,6 +195,8 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
   close(fd);
   if (!ok)
     return false;
+  if (params.count("_login_elsewhere"))
+    return true;  // the caller logs in with its own parameters (syncs)
   if (!params.count("user")) {
     out.note("authentication not tested: pass --user (and --password-file, --database) to log in");
     return true;
@@ -203,11 +211,6 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
     params["sslcert"] = tls.cert, params["sslkey"] = tls.key;
   params["connect_timeout"] = "10";
   return authenticate(params, where, out);
-}
-
-std::string first_address(const std::string& host) {
-  auto r = resolve(host);
-  return r.addresses.empty() ? host : r.addresses.front();
 }
 
 // The upstream stages through a tunnel: SSH up, then a loopback forward to host:port.
@@ -292,10 +295,11 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
              " is reached through tunnel " + t->name + " (" + t->host + ")");
     return via_tunnel(s, *t, u.host, u.port, u.tls, params, where, out);
   }
-  int fd = reach(s, where, u.host, u.port, u.connect_timeout, out);
+  std::string addr;
+  int fd = reach(s, where, u.host, u.port, u.connect_timeout, out, &addr);
   if (fd < 0)
     return false;
-  return postgres_stages(fd, u.host, first_address(u.host), u.port, u.tls, params, where, out);
+  return postgres_stages(fd, u.host, addr, u.port, u.tls, params, where, out);
 }
 
 bool walk_tunnel(const config::settings& s, const config::tunnel& t, report& out) {
@@ -333,7 +337,7 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                       "tunnel that does not exist",
                       "add it under tunnels: or fix via");
     // Network stages through the tunnel; the login below uses the sync's own path.
-    if (!via_tunnel(s, *t, host, port, tls, {}, where, out))
+    if (!via_tunnel(s, *t, host, port, tls, {{"_login_elsewhere", "1"}}, where, out))
       return false;
     mgr = std::make_unique<tunnel::manager>();
     auto only = std::make_shared<config::settings>(s);
@@ -341,10 +345,11 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
     only->syncs.clear();
     mgr->apply(only);
   } else {
-    int fd = reach(s, where, host, port, std::chrono::seconds(10), out);
+    std::string addr;
+    int fd = reach(s, where, host, port, std::chrono::seconds(10), out, &addr);
     if (fd < 0)
       return false;
-    if (!postgres_stages(fd, host, first_address(host), port, tls, {}, where, out))
+    if (!postgres_stages(fd, host, addr, port, tls, {{"_login_elsewhere", "1"}}, where, out))
       return false;
   }
   sync::forward_fn fwd;
@@ -368,7 +373,7 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
           if (c.status == sync::check_status::fail)
             fixes += (fixes.empty() ? "" : "\n              ") +
                      (c.fix_sql.empty() ? c.detail : c.fix_sql);
-        out.fail("privileges", "\n" + sync::render(checks),
+        out.fail("privileges", "some sync checks failed:\n" + sync::render(checks),
                  "the sync user " + d.user + " lacks what the sync needs on " + d.database,
                  "run as the database owner or a superuser:\n              " + fixes);
       }
