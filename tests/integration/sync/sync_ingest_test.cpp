@@ -76,3 +76,26 @@ TEST_CASE("ingest: a full queue answers 429 with Retry-After; nothing is acknowl
   CHECK(s3 == 200);
   CHECK(env.app("select _sync_version from stripe.customer") == "3");
 }
+
+TEST_CASE("sync push and sync status go through the ingest API with the sync's token",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  auto cfg = env.config_path();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  auto file = env.dir.write("batch.ndjson", "{\"sequence\": 1}\n" + one(1));
+  auto r = run(std::string(kSluiceBin) + " sync push acme " + file + " -c " + cfg);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("\"applied\":1") != std::string::npos);
+  auto again = run(std::string(kSluiceBin) + " sync push acme " + file + " -c " + cfg);
+  CHECK(again.exit_code == 0);
+  CHECK(again.output.find("\"duplicate\":true") != std::string::npos);
+  auto array = env.dir.write("batch.json", "[" + one(2).substr(0, one(2).size() - 1) + "]");
+  auto r2 = run(std::string(kSluiceBin) + " sync push acme " + array + " --sequence 2 -c " + cfg);
+  CHECK(r2.exit_code == 0);
+  auto st = run(std::string(kSluiceBin) + " sync status acme -c " + cfg);
+  CHECK(st.exit_code == 0);
+  CHECK(json::parse(st.output)["last_sequence"] == 2);
+}
