@@ -84,6 +84,10 @@ std::string render_prometheus(const scrape_input& in) {
     o << "sluice_connections_closed_total{listener=\"" << escape_label(key.first) << "\",reason=\""
       << escape_label(key.second) << "\"} " << n << '\n';
 
+  header(o, "sluice_connections_over_limit_total", "counter",
+         "Connections refused at accept because the listener was at max_connections.");
+  o << "sluice_connections_over_limit_total " << in.over_limit << '\n';
+
   header(o, "sluice_active_sessions", "gauge", "Client sessions open now.");
   o << "sluice_active_sessions " << in.active_sessions << '\n';
 

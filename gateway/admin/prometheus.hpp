@@ -14,6 +14,7 @@ struct scrape_input {
   const gateway::metrics* data = nullptr;
   uint64_t active_sessions = 0;
   uint64_t generation = 0;
+  uint64_t over_limit = 0;  // refused at accept: listener at max_connections (all listeners)
   nlohmann::json tunnels = nlohmann::json::array();  // tunnel::manager::status()
   nlohmann::json syncs = nlohmann::json::array();    // sync::service::status()
 };

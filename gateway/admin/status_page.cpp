@@ -21,6 +21,7 @@ th { background: #f0f0f0; font-weight: 600; }
 .bad { color: #c0141c; font-weight: 600; }
 .dot { display: inline-block; width: .7em; height: .7em; border-radius: 50%; margin-right: .4em; }
 .dot.ok { background: #18a53c; } .dot.bad { background: #d8262e; }
+td.state { white-space: nowrap; }
 .err { color: #c0141c; font-family: ui-monospace, monospace; font-size: .9em; }
 .muted { color: #777; }
 #meta span { margin-right: 1.2em; }
@@ -57,6 +58,7 @@ function cell(tr, text, cls) {
 }
 function stateCell(tr, good, label) {
   const td = document.createElement('td');
+  td.className = 'state';
   const dot = document.createElement('span');
   dot.className = 'dot ' + (good ? 'ok' : 'bad');
   td.appendChild(dot);
@@ -112,7 +114,7 @@ function render(s) {
   fill('syncs', s.syncs, 'sync-row', (sr, y) => {
     const good = !y.last_error && y.connected !== false;
     cell(sr, y.name); stateCell(sr, good, good ? 'ok' : (y.connected === false ? 'disconnected' : 'error'));
-    cell(sr, y.schema); cell(sr, y.last_sequence); cell(sr, Number(y.lag_seconds || 0).toFixed(1));
+    cell(sr, y.schema); cell(sr, y.last_sequence >= 0 ? y.last_sequence : '—'); cell(sr, Number(y.lag_seconds || 0).toFixed(1));
     cell(sr, y.batches); cell(sr, y.records); cell(sr, y.last_error, 'err');
   });
 }

@@ -47,6 +47,8 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.data = &m;
     in.active_sessions = srv.active_sessions();
     in.generation = rt ? rt->generation : 0;
+    for (const auto& w : srv.workers())
+      in.over_limit += w->counters.rejected.load(std::memory_order_relaxed);
     in.tunnels = tunnels.status();
     in.syncs = syncs.status();
     return render_prometheus(in);

@@ -33,6 +33,7 @@ TEST_CASE("prometheus text has counters by label, cumulative histograms, tunnel 
   in.data = &m;
   in.active_sessions = 4;
   in.generation = 3;
+  in.over_limit = 6;
   in.tunnels = nlohmann::json::array(
       {{{"name", "bastion"}, {"state", "up"}, {"reconnects", 2}, {"open_channels", 1}},
        {{"name", "down\"one"}, {"state", "connecting"}, {"reconnects", 9}}});
@@ -49,6 +50,7 @@ TEST_CASE("prometheus text has counters by label, cumulative histograms, tunnel 
                  "sluice_connections_closed_total{listener=\"main\",reason=\"not_allowed\"} 2\n"));
   CHECK_THAT(text, Catch::Contains("sluice_active_sessions 4\n"));
   CHECK_THAT(text, Catch::Contains("sluice_config_generation 3\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_connections_over_limit_total 6\n"));
   CHECK_THAT(
       text,
       Catch::Contains(

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/ops/ops_fixture.hpp"
+#include "tests/support/pg_cluster.hpp"
 
 using namespace sluice::test;
 
@@ -101,4 +102,24 @@ TEST_CASE("POST /v1/reload needs the bearer token and reports the problems of a 
   gw.rewrite(c.yaml);
   gw.reload();
   CHECK_THAT(curl(admin_url(c, "/v1/status")).output, Catch::Contains("\"generation\": 3"));
+}
+
+TEST_CASE("admin API serves HTTPS when admin.tls is set") {
+  temp_dir dir;
+  test_pki pki(dir.path());
+  auto c = make_ops_config(dir, false);
+  auto yaml = c.yaml;
+  auto at = yaml.find("\nlisteners:");
+  yaml.insert(at, "\n  tls: {cert: " + pki.server_cert + ", key: " + pki.server_key + "}");
+  gateway_process gw(dir, yaml);
+  INFO(gw.log());
+  auto https = "https://127.0.0.1:" + std::to_string(c.admin_port);
+  auto ok = curl("--cacert " + shell_quote(pki.ca_cert) + " " + https + "/healthz");
+  CHECK(ok.output == "ok\n\nHTTP 200");
+  auto reload = curl("--cacert " + shell_quote(pki.ca_cert) +
+                     " -X POST -H 'Authorization: Bearer t0ken-for-tests' " + https + "/v1/reload");
+  CHECK_THAT(reload.output, Catch::EndsWith("HTTP 200"));
+  // Plain HTTP on the TLS port gets no answer it could mistake for success.
+  auto plain = curl("http://127.0.0.1:" + std::to_string(c.admin_port) + "/healthz");
+  CHECK_THAT(plain.output, !Catch::Contains("HTTP 200"));
 }
