@@ -27,7 +27,8 @@ gateway::metrics sample_metrics() {
 
 }  // namespace
 
-TEST_CASE("prometheus text has counters by label, cumulative histograms, tunnel and sync gauges") {
+TEST_CASE(
+    "prometheus text has labelled counters and cumulative histograms and tunnel and sync gauges") {
   auto m = sample_metrics();
   admin::scrape_input in;
   in.data = &m;
@@ -80,7 +81,7 @@ TEST_CASE("prometheus text has counters by label, cumulative histograms, tunnel 
   }
 }
 
-TEST_CASE("escape_label escapes quotes, backslashes and newlines") {
+TEST_CASE("escape_label escapes quotes and backslashes and newlines") {
   CHECK(admin::escape_label("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
 }
 

@@ -8,7 +8,7 @@
 
 using namespace sluice::test;
 
-TEST_CASE("admin API answers health, readiness, metrics and status") {
+TEST_CASE("admin API answers health readiness metrics and status") {
   temp_dir dir;
   auto c = make_ops_config(dir);
   gateway_process gw(dir, c.yaml);

@@ -243,7 +243,7 @@ TEST_CASE("doctor sync reports a missing privilege with the SQL that fixes it") 
   CHECK_THAT(fixed.output, Catch::Contains("[ok]   privileges"));
 }
 
-TEST_CASE("doctor tunnel stages: not SSH, host key mismatch, key refused, then up") {
+TEST_CASE("doctor tunnel stages: not SSH then host key mismatch then key refused then up") {
   doctor_env e;
   tunnel_setup keys;
   sshd_server sshd;

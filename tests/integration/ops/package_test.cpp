@@ -18,7 +18,8 @@ std::string build_dir() {
 
 }  // namespace
 
-TEST_CASE("cpack builds a .deb with binary, unit, sysusers, tmpfiles, examples and docs") {
+TEST_CASE(
+    "cpack builds a .deb with binary and unit and sysusers and tmpfiles and examples and docs") {
   temp_dir dir;
   auto out = dir.path() + "/out";
   auto built = run("cd " + shell_quote(build_dir()) + " && cpack -G DEB -B " + shell_quote(out) +
