@@ -32,6 +32,8 @@ class loader {
     }
     s.workers = static_cast<uint32_t>(top.integer("workers", 0, 0, 256));
     s.shutdown_grace = top.dur("shutdown_grace", s.shutdown_grace);
+    if (top.has("cancel"))
+      s.cancel = read_cancel(top.child("cancel"));
     if (top.has("admin"))
       s.admin = read_admin(top.child("admin"));
     if (top.has("ingest"))
@@ -82,6 +84,32 @@ class loader {
     ck.key = file(r, "key", true);
     r.finish();
     return ck;
+  }
+
+  cancel_settings read_cancel(const YAML::Node& n) {
+    map_reader r(n, "cancel", issues_);
+    cancel_settings c;
+    c.instance_id = static_cast<uint32_t>(r.integer("instance_id", 0, 0, 127));
+    c.rate_per_second = static_cast<uint32_t>(r.integer("rate_per_second", 10, 1, 100000));
+    read_list(r.child("peers"), r.path_of("peers"),
+              [&](const YAML::Node& pn, const std::string& pp) {
+                map_reader p(pn, pp, issues_);
+                cancel_peer peer;
+                peer.instance_id = static_cast<uint32_t>(p.integer("instance_id", 0, 0, 127));
+                if (!p.has("instance_id"))
+                  issues_.error(p.path_of("instance_id"), p.line(), "is required");
+                if (auto hp = p.address("address", true))
+                  peer.address = *hp;
+                if (peer.instance_id == c.instance_id && p.has("instance_id")) {
+                  issues_.error(
+                      p.path_of("instance_id"), p.line(),
+                      "a peer cannot share this instance's id " + std::to_string(c.instance_id));
+                }
+                p.finish();
+                c.peers.push_back(peer);
+              });
+    r.finish();
+    return c;
   }
 
   admin_settings read_admin(const YAML::Node& n) {

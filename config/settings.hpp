@@ -172,12 +172,26 @@ struct admin_settings {
   std::optional<cert_key> tls;
 };
 
+struct cancel_peer {
+  uint32_t instance_id = 0;
+  host_port address;  // the peer's Postgres listener, reached in plaintext
+};
+
+struct cancel_settings {
+  // Names this instance inside the cancel keys it mints (0..127), so a cancel that a
+  // load balancer delivers to another instance can be forwarded here.
+  uint32_t instance_id = 0;
+  std::vector<cancel_peer> peers;
+  uint32_t rate_per_second = 10;  // cancel requests per client address
+};
+
 struct settings {
   std::string source_path;  // file it was loaded from (for messages)
   std::string region;
   std::vector<std::string> public_addresses;
   uint32_t workers = 0;  // 0 = one per core
   duration shutdown_grace{30'000};
+  cancel_settings cancel;
   std::optional<admin_settings> admin;
   std::optional<ingest_settings> ingest;
   std::map<std::string, std::vector<cidr>> allowlists;

@@ -39,7 +39,9 @@ tcp::endpoint resolve_bind(const config::host_port& hp) {
 }  // namespace
 
 server::server(runtime_ptr initial, tunnel::manager* tunnels)
-    : current_(std::move(initial)), tunnels_(tunnels) {
+    : current_(std::move(initial)),
+      tunnels_(tunnels),
+      cancels_(current_->settings->cancel.instance_id) {
   unsigned n = current_->settings->workers;
   if (n == 0)
     n = std::max(1u, std::thread::hardware_concurrency());
@@ -144,7 +146,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
                 .kv("reason", "max_connections");
             continue;
           }
-          session_env env{&w, tunnels_, bl.active.get()};
+          session_env env{&w, &cancels_, tunnels_, bl.active.get()};
           std::make_shared<session>(std::move(sock), std::move(rt), bl.name, env,
                                     next_id_.fetch_add(1, std::memory_order_relaxed))
               ->start();

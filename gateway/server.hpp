@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/cancel.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/worker.hpp"
 
@@ -43,6 +44,7 @@ class server {
   // Actual bound port of a listener (useful when configured with port 0).
   uint16_t bound_port(const std::string& listener) const;
   const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
+  cancel_registry& cancels() { return cancels_; }
 
  private:
   struct bound_listener {
@@ -55,6 +57,7 @@ class server {
 
   runtime_ptr current_;
   tunnel::manager* tunnels_;
+  cancel_registry cancels_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<bound_listener>> listeners_;
   std::vector<std::thread> threads_;

@@ -4,13 +4,19 @@
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <set>
 
 #include "config/log.hpp"
 #include "config/units.hpp"
+#include "gateway/cancel.hpp"
+#include "gateway/client_hello.hpp"
+#include "gateway/proxy_header.hpp"
 #include "gateway/router.hpp"
 #include "gateway/upstream.hpp"
 
@@ -60,6 +66,8 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
 }
 
 session::~session() {
+  if (minted_key_ && env_.cancels)
+    env_.cancels->forget(*minted_key_);
   env_.home->sessions.erase(this);
   env_.home->active.fetch_sub(1, std::memory_order_relaxed);
   if (env_.listener_active)
@@ -82,10 +90,13 @@ session::~session() {
       .kv("conn", id_)
       .kv("peer", peer_)
       .kv("listener", listener_)
+      .kv("balancer", balancer_.empty() ? "-" : balancer_)
       .kv("route", route_.empty() ? "-" : route_)
       .kv("user", user_.empty() ? "-" : user_)
       .kv("database", database_.empty() ? "-" : database_)
-      .kv("client_tls", client_.is_tls())
+      .kv("client_tls", passthrough_       ? "passthrough"
+                        : client_.is_tls() ? "true"
+                                           : "false")
       .kv("upstream_tls", upstream_tls_)
       .kv("bytes_in", bytes_in_)
       .kv("bytes_out", bytes_out_)
@@ -145,6 +156,10 @@ net::awaitable<void> session::run() {
           config::format_duration(self->rt_->listener(self->listener_)->cfg->startup_timeout);
       self->close_all();
     });
+    if (l->cfg->proxy && !co_await read_proxy_header(*l)) {
+      close_all();
+      co_return;
+    }
     pg::startup_message startup;
     if (!co_await negotiate(startup)) {
       close_all();
@@ -211,7 +226,8 @@ net::awaitable<void> session::run() {
       co_return;
     }
     // Terminated (reload, shutdown) while connecting.
-    if (closed_) co_return;
+    if (closed_)
+      co_return;
     env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
     server_ = std::move(up.stream);
     upstream_tls_ = up.tls;
@@ -257,6 +273,12 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
     client_.socket().receive(net::buffer(&first, 1), tcp::socket::message_peek, ec);
   if (ec) {
     reason_ = closed_ ? reason_ : "client_closed";
+    co_return false;
+  }
+  const bool pass = l->cfg->tls && l->cfg->tls->mode == config::tls_mode::passthrough &&
+                    l->cfg->client_tls != config::client_tls_policy::disabled;
+  if (first == pg::kTlsHandshakeByte && pass) {
+    co_await passthrough({});
     co_return false;
   }
   if (first == pg::kTlsHandshakeByte) {
@@ -316,6 +338,13 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
           co_return false;
         }
         buf.clear();
+        if (ssl && pass) {
+          const char yes = 'S';
+          co_await client_.write_all(net::buffer(&yes, 1), ec);
+          if (!ec)
+            co_await passthrough({});
+          co_return false;
+        }
         const char answer = ssl && tls_offered ? 'S' : 'N';
         co_await client_.write_all(net::buffer(&answer, 1), ec);
         if (ec) {
@@ -336,8 +365,7 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
         continue;
       }
       case pg::first_kind::cancel_request:
-        reason_ = "cancel_request";
-        detail_ = "cancel requests are not forwarded by this build";
+        co_await handle_cancel(p.cancel);
         co_return false;
       case pg::first_kind::startup:
         if (leftover) {
@@ -402,6 +430,16 @@ net::awaitable<bool> session::auth_phase(pg::bytes buf) {
           continue;
         }
       }
+      if (m.type == 'K' && env_.cancels && !minted_key_) {
+        // The client gets a key minted here; the backend's stays with the gateway.
+        if (auto k = pg::parse_backend_key_data(m.body)) {
+          minted_key_ = env_.cancels->mint(*k, route_, rt_);
+          auto enc = pg::encode_backend_key_data(*minted_key_);
+          out.insert(out.end(), enc.begin(), enc.end());
+          off += used;
+          continue;
+        }
+      }
       out.insert(out.end(), buf.begin() + static_cast<std::ptrdiff_t>(off),
                  buf.begin() + static_cast<std::ptrdiff_t>(off + used));
       off += used;
@@ -438,6 +476,218 @@ net::awaitable<bool> session::auth_phase(pg::bytes buf) {
     last_activity_ = std::chrono::steady_clock::now();
     buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
   }
+}
+
+net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
+  // A cancel carries no reply; whatever happens, the client just sees the close.
+  ++env_.home->stats.cancel_requests;
+  const auto& cfg = rt_->settings->cancel;
+  if (!rt_->listener(listener_)->allow.check(peer_addr_).allowed) {
+    reason_ = "cancel_rejected_allowlist";
+    co_return;
+  }
+  if (!env_.cancels || !env_.cancels->admit(peer_addr_, cfg.rate_per_second)) {
+    reason_ = "cancel_rate_limited";
+    co_return;
+  }
+  if (auto target = env_.cancels->find(c)) {
+    route_ = target->route;
+    const route_runtime* rr = target->rt->route(target->route);
+    pg::cancel_request backend{target->backend.pid, target->backend.key};
+    upstream_connection up;
+    auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_cancel_request(backend), up);
+    reason_ = f ? "cancel_failed" : "cancel_forwarded";
+    if (f)
+      detail_ = f->message;
+    if (up.stream)
+      up.stream->close();
+    co_return;
+  }
+  const uint32_t instance = cancel_registry::instance_of(c.pid);
+  if (instance != env_.cancels->instance_id()) {
+    for (const auto& peer : cfg.peers) {
+      if (peer.instance_id != instance)
+        continue;
+      // The key names another instance: hand the request to it unchanged.
+      auto ex = co_await net::this_coro::executor;
+      tcp::resolver resolver(ex);
+      error_code ec;
+      auto results =
+          co_await resolver.async_resolve(peer.address.host, std::to_string(peer.address.port),
+                                          net::redirect_error(net::use_awaitable, ec));
+      tcp::socket sock(ex);
+      if (!ec)
+        co_await net::async_connect(sock, results, net::redirect_error(net::use_awaitable, ec));
+      auto bytes = pg::encode_cancel_request(c);
+      if (!ec)
+        co_await net::async_write(sock, net::buffer(bytes),
+                                  net::redirect_error(net::use_awaitable, ec));
+      reason_ = ec ? "cancel_peer_failed" : "cancel_to_peer";
+      detail_ = "instance " + std::to_string(instance) + " at " + peer.address.str() +
+                (ec ? ": " + ec.message() : "");
+      co_return;
+    }
+  }
+  const auto* l = rt_->listener(listener_);
+  if (l->cfg->tls && l->cfg->tls->mode == config::tls_mode::passthrough) {
+    // Passthrough sessions never showed us their key (it travels inside the client's
+    // TLS), so the client sends the backend's own. Offer it to each backend this
+    // listener routes to; PostgreSQL ignores keys that are not its own.
+    std::set<std::string> tried;
+    for (const auto& r : rt_->settings->routes) {
+      if (!r.match.listener.empty() && r.match.listener != listener_)
+        continue;
+      auto where = r.upstream.host + ":" + std::to_string(r.upstream.port) + "/" + r.upstream.via;
+      if (!tried.insert(where).second)
+        continue;
+      upstream_connection up;
+      co_await connect_upstream(*rt_->route(r.name), env_.tunnels, pg::encode_cancel_request(c),
+                                up);
+      if (up.stream)
+        up.stream->close();
+    }
+    reason_ = "cancel_broadcast";
+    detail_ = std::to_string(tried.size()) + " backend(s) of passthrough listener";
+    co_return;
+  }
+  // Unknown keys are dropped silently, as PostgreSQL does.
+  reason_ = "cancel_unknown_key";
+}
+
+net::awaitable<bool> session::read_proxy_header(const listener_runtime& l) {
+  bool trusted = false;
+  for (const auto& c : l.proxy_trusted)
+    trusted = trusted || c.contains(peer_addr_);
+  std::array<uint8_t, 536> peek;  // 16-byte v2 header + addresses + generous TLVs
+  error_code ec;
+  net::steady_timer pause(client_.socket().get_executor());
+  for (;;) {
+    co_await client_.socket().async_wait(tcp::socket::wait_read,
+                                         net::redirect_error(net::use_awaitable, ec));
+    size_t n = ec ? 0 : client_.socket().receive(net::buffer(peek), tcp::socket::message_peek, ec);
+    if (ec || n == 0) {
+      if (!closed_)
+        reason_ = "client_closed";
+      co_return false;
+    }
+    auto h = parse_proxy_header({peek.data(), n});
+    if (h.status == proxy_status::not_proxy) {
+      if (trusted && l.cfg->proxy->required) {
+        reason_ = "proxy_header_missing";
+        detail_ =
+            "peer " + peer_addr_.str() + " is a trusted load balancer but sent no PROXY header";
+        co_return false;
+      }
+      co_return true;
+    }
+    if (!trusted) {
+      reason_ = "proxy_header_untrusted";
+      detail_ =
+          "PROXY header from " + peer_addr_.str() + ", which is not in proxy_protocol.trusted";
+      co_return false;
+    }
+    if (h.status == proxy_status::invalid ||
+        (h.status == proxy_status::need_more && n == peek.size())) {
+      reason_ = "proxy_header_invalid";
+      detail_ = h.error.empty() ? "PROXY header too long" : h.error;
+      co_return false;
+    }
+    if (h.status == proxy_status::need_more) {
+      // The rest of the header is in flight; peeking again at once would spin.
+      pause.expires_after(std::chrono::milliseconds(5));
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
+    }
+    co_await net::async_read(client_.socket(), net::buffer(peek.data(), h.consumed),
+                             net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      reason_ = "client_closed";
+      co_return false;
+    }
+    if (h.status == proxy_status::ok) {
+      balancer_ = peer_;
+      peer_addr_ = h.source;
+      peer_ = h.source.str() + ":" + std::to_string(h.source_port);
+    }
+    co_return true;
+  }
+}
+
+net::awaitable<void> session::passthrough(pg::bytes buf) {
+  passthrough_ = true;
+  const auto* l = rt_->listener(listener_);
+  std::array<uint8_t, 4096> chunk;
+  error_code ec;
+  client_hello_info hello;
+  for (;;) {
+    hello = parse_client_hello(buf);
+    if (hello.status != hello_status::need_more)
+      break;
+    size_t n = co_await client_.read_some(net::buffer(chunk), ec);
+    if (ec) {
+      if (!closed_)
+        reason_ = "client_closed";
+      co_return;
+    }
+    buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  if (hello.status == hello_status::invalid) {
+    reason_ = "protocol_violation";
+    detail_ = "passthrough: " + hello.error;
+    co_return;
+  }
+  timer_.cancel();
+  env_.home->stats.handshake_seconds.observe(seconds_since(started_));
+  sni_ = hello.sni;
+  // The client is mid-handshake: refusals cannot be put into words it would see, so
+  // they are logged with the reason only.
+  if (!l->allow.check(peer_addr_).allowed) {
+    reason_ = "rejected_allowlist";
+    detail_ = "connection from " + peer_addr_.str() + " refused by the allowlist of listener \"" +
+              listener_ + "\" (passthrough: the client sees a closed connection)";
+    co_return;
+  }
+  auto choice = pick_route(*rt_->settings, {listener_, sni_, "", "", ""});
+  if (!choice.route) {
+    reason_ = "no_route";
+    detail_ = choice.error;
+    co_return;
+  }
+  route_ = choice.route->name;
+  const route_runtime* rr = rt_->route(route_);
+  if (!rr->allow.check(peer_addr_).allowed) {
+    reason_ = "rejected_route_allowlist";
+    detail_ = "connection from " + peer_addr_.str() + " refused by the allowlist of route \"" +
+              route_ + "\"";
+    co_return;
+  }
+  upstream_connection up;
+  const auto connect_started = std::chrono::steady_clock::now();
+  if (auto f = co_await connect_passthrough(*rr, env_.tunnels, up)) {
+    reason_ = f->reason;
+    detail_ = f->message;
+    co_return;
+  }
+  if (closed_)
+    co_return;
+  env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
+  server_ = std::move(up.stream);
+  upstream_tls_ = true;  // end to end, between the client and the database
+  co_await server_->write_all(net::buffer(buf), ec);
+  if (ec) {
+    reason_ = "server_closed";
+    co_return;
+  }
+  bytes_in_ += buf.size();
+  relaying_ = true;
+  idle_timeout_ = choice.route->idle_timeout;
+  auto self = shared_from_this();
+  ++pumps_;
+  net::co_spawn(
+      client_.socket().get_executor(), [self] { return self->pump(true); }, net::detached);
+  arm_idle_timer();
+  ++pumps_;
+  co_await pump(false);
 }
 
 pg::bytes session::explain_backend_error(pg::byte_span body) const {
@@ -561,7 +811,7 @@ void session::terminate(const std::string& reason, const std::string& sqlstate,
     return;
   reason_ = reason;
   detail_ = message;
-  if (!relaying_ || !to_client_frames_.at_boundary() || client_write_busy_) {
+  if (!relaying_ || passthrough_ || !to_client_frames_.at_boundary() || client_write_busy_) {
     // Mid-message (or before the client expects messages): closing is all we can do.
     close_all();
     return;

@@ -24,8 +24,11 @@ class manager;
 
 namespace sluice::gateway {
 
+class cancel_registry;
+
 struct session_env {
   worker* home = nullptr;
+  cancel_registry* cancels = nullptr;
   tunnel::manager* tunnels = nullptr;
   std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
 };
@@ -49,6 +52,11 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> reject(const std::string& reason, const std::string& sqlstate,
                               const std::string& message, const std::string& hint = {});
   net::awaitable<bool> auth_phase(pg::bytes pending);
+  net::awaitable<void> handle_cancel(const pg::cancel_request& c);
+  // PROXY v1/v2 from a trusted load balancer: replaces the peer address. False = close.
+  net::awaitable<bool> read_proxy_header(const listener_runtime& l);
+  // Passthrough: routes on the ClientHello's SNI and relays the TLS bytes untouched.
+  net::awaitable<void> passthrough(pg::bytes hello_prefix);
   net::awaitable<void> pump(bool client_to_server);
   // A backend ErrorResponse with a hint saying what to change, or empty to pass it as is.
   pg::bytes explain_backend_error(pg::byte_span body) const;
@@ -66,12 +74,17 @@ class session : public std::enable_shared_from_this<session> {
   std::string route_, user_, database_, sni_;
   std::string reason_ = "client_closed";
   bool relaying_ = false;
+  bool passthrough_ = false;  // relayed bytes are TLS records: never inject messages
+  std::string balancer_;      // the load balancer's address when PROXY protocol was used
   bool upstream_tls_ = false;
   bool closed_ = false;
   bool terminating_ = false;        // an ErrorResponse is being written before closing
   bool client_write_busy_ = false;  // the server->client pump is mid-write
   std::string detail_;              // human-readable close message for the log
-  pg::bytes client_early_;          // bytes the client sent right after its startup packet
+  pg::bytes client_early_;
+  std::optional<pg::backend_key_data>
+      minted_key_;  // registered in env_.cancels          // bytes the client sent right after its
+                    // startup packet
   int pumps_ = 0;
   frame_tracker to_client_frames_;
   uint64_t bytes_in_ = 0, bytes_out_ = 0;

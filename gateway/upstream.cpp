@@ -242,4 +242,40 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
   co_return std::nullopt;
 }
 
+net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_runtime& rt,
+                                                                    tunnel::manager* tunnels,
+                                                                    upstream_connection& out) {
+  const auto& r = *rt.cfg;
+  auto ex = co_await net::this_coro::executor;
+  out.stream = std::make_unique<pg_stream>(tcp::socket(ex));
+  if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket()))
+    co_return f;
+  if (r.upstream.tls.negotiation == config::sslnegotiation::direct)
+    co_return std::nullopt;
+  deadline guard(out.stream->socket(), r.upstream.connect_timeout);
+  error_code ec;
+  auto req = pg::encode_ssl_request();
+  co_await out.stream->write_all(net::buffer(req), ec);
+  char answer = 0;
+  if (!ec) {
+    co_await net::async_read(out.stream->socket(), net::buffer(&answer, 1),
+                             net::redirect_error(net::use_awaitable, ec));
+  }
+  if (guard.fired()) {
+    co_return fail("upstream_timeout", "upstream " + where(r) +
+                                           " did not answer the SSLRequest within " +
+                                           config::format_duration(r.upstream.connect_timeout));
+  }
+  if (ec)
+    co_return fail("upstream_io",
+                   "upstream " + where(r) + " closed during TLS negotiation: " + ec.message());
+  if (answer != 'S') {
+    co_return fail("upstream_tls_unsupported",
+                   "upstream " + where(r) +
+                       " does not support TLS; a passthrough listener needs "
+                       "TLS on the database (ssl = on)");
+  }
+  co_return std::nullopt;
+}
+
 }  // namespace sluice::gateway

@@ -41,4 +41,10 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
                                                                  const pg::bytes& startup,
                                                                  upstream_connection& out);
 
+// Passthrough: TCP (or tunnel) plus, for sslnegotiation postgres, an SSLRequest that the
+// server must answer 'S'. The client's own TLS handshake then flows through untouched.
+net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_runtime& route,
+                                                                    tunnel::manager* tunnels,
+                                                                    upstream_connection& out);
+
 }  // namespace sluice::gateway

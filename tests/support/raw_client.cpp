@@ -94,6 +94,19 @@ bool raw_client::start_tls(const std::string& sni) {
   return SSL_connect(ssl_) == 1;
 }
 
+bool raw_client::start_direct_tls(bool alpn, const std::string& sni) {
+  ctx_ = SSL_CTX_new(TLS_client_method());
+  ssl_ = SSL_new(ctx_);
+  if (alpn) {
+    static const unsigned char proto[] = "\x0apostgresql";
+    SSL_set_alpn_protos(ssl_, proto, sizeof proto - 1);
+  }
+  if (!sni.empty())
+    SSL_set_tlsext_host_name(ssl_, sni.c_str());
+  SSL_set_fd(ssl_, fd_);
+  return SSL_connect(ssl_) == 1;
+}
+
 std::vector<uint8_t> raw_client::startup(const std::string& user, const std::string& database) {
   std::vector<uint8_t> out = {0, 0, 0, 0, 0, 3, 0, 0};
   auto put = [&](const std::string& s) {

@@ -24,6 +24,9 @@ class raw_client {
   std::string recv_all(int timeout_ms = 5000);
   // Sends SSLRequest, expects 'S', runs a TLS handshake (no verification).
   bool start_tls(const std::string& sni = "");
+  // Direct TLS (PostgreSQL 17 sslnegotiation=direct): a ClientHello as the first bytes,
+  // offering ALPN "postgresql" when `alpn`.
+  bool start_direct_tls(bool alpn, const std::string& sni = "");
   // True when the server closed the connection (EOF) within the timeout.
   bool closed_by_peer(int timeout_ms = 5000);
 

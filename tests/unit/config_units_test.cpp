@@ -10,9 +10,9 @@ TEST_CASE("durations parse with units and refuse bare numbers", "[config]") {
     const char* text;
     int64_t ms;
   };
-  for (auto [text, ms] : {row{"500ms", 500}, row{"10s", 10'000}, row{"30m", 1'800'000},
-                          row{"2h", 7'200'000}, row{"1d", 86'400'000}, row{"1m30s", 90'000},
-                          row{"0s", 0}}) {
+  for (auto [text, ms] :
+       {row{"500ms", 500}, row{"10s", 10'000}, row{"30m", 1'800'000}, row{"2h", 7'200'000},
+        row{"1d", 86'400'000}, row{"1m30s", 90'000}, row{"0s", 0}}) {
     INFO(text);
     auto d = parse_duration(text);
     REQUIRE(d);

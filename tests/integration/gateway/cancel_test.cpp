@@ -1,0 +1,133 @@
+// Cancel requests: psql's Ctrl-C through the gateway, across two gateway instances,
+// and unknown keys.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "tests/integration/gateway/fixture.hpp"
+#include "tests/support/raw_client.hpp"
+
+using namespace sluice::test;
+
+namespace {
+
+// Reads typed messages until ReadyForQuery; returns (pid, key) from BackendKeyData.
+std::pair<std::vector<uint8_t>, std::string> login_trust(raw_client& c) {
+  c.send(raw_client::startup("postgres", "postgres"));
+  std::string all;
+  for (int i = 0; i < 50 && all.find('Z') == std::string::npos; ++i)
+    all += c.recv_some(65536, 2000);
+  // Walk messages to find 'K'.
+  std::vector<uint8_t> key;
+  size_t pos = 0;
+  while (pos + 5 <= all.size()) {
+    char type = all[pos];
+    uint32_t len = (uint8_t(all[pos + 1]) << 24) | (uint8_t(all[pos + 2]) << 16) |
+                   (uint8_t(all[pos + 3]) << 8) | uint8_t(all[pos + 4]);
+    if (type == 'K')
+      key.assign(all.begin() + pos + 5, all.begin() + pos + 1 + len);
+    pos += 1 + len;
+  }
+  return {key, all};
+}
+
+std::vector<uint8_t> query(const std::string& sql) {
+  std::vector<uint8_t> q = {'Q', 0, 0, 0, 0};
+  q.insert(q.end(), sql.begin(), sql.end());
+  q.push_back(0);
+  uint32_t len = static_cast<uint32_t>(q.size() - 1);
+  q[1] = uint8_t(len >> 24), q[2] = uint8_t(len >> 16), q[3] = uint8_t(len >> 8),
+  q[4] = uint8_t(len);
+  return q;
+}
+
+std::vector<uint8_t> cancel_packet(const std::vector<uint8_t>& pid_and_key) {
+  std::vector<uint8_t> out = {0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e};
+  out.insert(out.end(), pid_and_key.begin(), pid_and_key.end());
+  out[3] = static_cast<uint8_t>(out.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("psql Ctrl-C through the gateway cancels the running statement", "[gateway][cancel]") {
+  temp_dir dir;
+  test_pki pki(dir.path());
+  pg_options opts;
+  opts.ssl = true;
+  opts.cert = pki.server_cert;
+  opts.key = pki.server_key;
+  pg_cluster pg(opts);
+  int port = free_port();
+  // TLS to the client and to the backend: the cancel must travel the same way.
+  gateway_process gw(dir,
+                     gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "required", "require"));
+  background_process q(
+      {"psql", "-X", "-At", through(port, "sslmode=require channel_binding=disable"), "-c",
+       "select pg_sleep(30)"},
+      dir.file("q.log"), {{"PGPASSWORD", kPw}});
+  REQUIRE(eventually(
+      [&] {
+        return pg.sql(
+                   "select count(*) from pg_stat_activity where query = "
+                   "'select pg_sleep(30)'") == "1";
+      },
+      std::chrono::seconds(10)));
+  auto sent = std::chrono::steady_clock::now();
+  q.signal(SIGINT);
+  int status = q.wait(std::chrono::seconds(5));
+  auto took = std::chrono::steady_clock::now() - sent;
+  INFO(q.log() << gw.log());
+  CHECK(status != 0);
+  CHECK(q.log().find("canceling statement due to user request") != std::string::npos);
+  CHECK(took < std::chrono::seconds(1));
+  CHECK(gw.log().find("reason=cancel_forwarded") != std::string::npos);
+}
+
+TEST_CASE(
+    "a cancel delivered to another gateway instance is forwarded to the one that minted the key",
+    "[gateway][cancel]") {
+  temp_dir dir_a, dir_b;
+  test_pki pki(dir_a.path());
+  pg_options opts;
+  opts.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
+  pg_cluster pg(opts);
+  int port_a = free_port(), port_b = free_port();
+  auto with_cancel = [&](int own, int peer_id, int peer_port) {
+    return gateway_yaml(pki, own, pg.port()) +
+           "cancel:\n  instance_id: " + std::to_string(own == port_a ? 1 : 2) +
+           "\n  peers:\n    - {instance_id: " + std::to_string(peer_id) +
+           ", address: 127.0.0.1:" + std::to_string(peer_port) + "}\n";
+  };
+  gateway_process a(dir_a, with_cancel(port_a, 2, port_b));
+  gateway_process b(dir_b, with_cancel(port_b, 1, port_a));
+
+  raw_client session(port_a);
+  auto [key, hello] = login_trust(session);
+  REQUIRE(key.size() == 8);
+  CHECK((key[0] & 0x7f) == 1);  // the minted pid names instance 1
+  session.send(query("select pg_sleep(30)"));
+  REQUIRE(eventually(
+      [&] {
+        return pg.sql(
+                   "select count(*) from pg_stat_activity where query = "
+                   "'select pg_sleep(30)'") == "1";
+      },
+      std::chrono::seconds(10)));
+  {
+    raw_client canceller(port_b);
+    canceller.send(cancel_packet(key));
+    CHECK(canceller.closed_by_peer());
+  }
+  auto reply = session.recv_some(65536, 5000);
+  CHECK(raw_client::error_message(reply) == "canceling statement due to user request");
+  CHECK(b.log().find("reason=cancel_to_peer") != std::string::npos);
+  CHECK(a.log().find("reason=cancel_forwarded") != std::string::npos);
+
+  // A made-up key is dropped silently, as PostgreSQL does.
+  raw_client bogus(port_a);
+  bogus.send(cancel_packet({1, 2, 3, 4, 5, 6, 7, 8}));
+  CHECK(bogus.closed_by_peer());
+  CHECK(eventually([&] { return a.log().find("reason=cancel_unknown_key") != std::string::npos; },
+                   std::chrono::seconds(3)));
+}
