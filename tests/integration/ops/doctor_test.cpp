@@ -280,3 +280,40 @@ TEST_CASE("doctor tunnel stages: not SSH then host key mismatch then key refused
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("[ok]   SSH: logged in"));
 }
+
+TEST_CASE("doctor route through a tunnel: forwarding refused then every stage passes") {
+  doctor_env e;
+  tunnel_setup keys;
+  pg_cluster pg;
+  pg.sql("create role app login password 'app-pw'");
+  auto pw = e.dir.write("app.pw", "app-pw\n", 0600);
+  auto yaml = [&](const sshd_server& s) {
+    return "public_addresses: [198.51.100.7]\ntunnels:\n  - name: t\n    host: 127.0.0.1\n"
+           "    port: " +
+           std::to_string(s.port()) + "\n    user: " + current_user() +
+           "\n    private_key: " + keys.key + "\n    host_key: \"" + s.fingerprint() +
+           "\"\n    connect_timeout: 3s\nroutes:\n  - name: r\n    match: {database: app}\n"
+           "    upstream: {host: 127.0.0.1, port: " +
+           std::to_string(pg.port()) + ", via: t, tls: {sslmode: disable}}\n";
+  };
+  const std::string login = "route r --user app --database postgres --password-file " + pw;
+  {
+    sshd_server no_forwarding(sshd_options{false, "", {}});
+    no_forwarding.authorize(keys.pub);
+    e.config = e.dir.write("sluice.yaml", yaml(no_forwarding));
+    auto r = e.doctor(login);
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("[ok]   SSH: logged in"));
+    CHECK_THAT(r.output, Catch::Contains("[FAIL] forwarding"));
+    CHECK_THAT(r.output, Catch::Contains("AllowTcpForwarding yes"));
+  }
+  sshd_server sshd;
+  sshd.authorize(keys.pub);
+  e.config = e.dir.write("sluice.yaml", yaml(sshd));
+  auto r = e.doctor(login);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("[ok]   forwarding"));
+  CHECK_THAT(r.output, Catch::Contains("[ok]   authentication: logged in as app"));
+}
