@@ -29,8 +29,10 @@ config::settings_ptr load_or_report(const std::string& path, bool check_files, i
   config::load_options opts;
   opts.check_files = check_files;
   auto r = config::load_file(path, opts);
-  for (const auto& i : r.issues.all()) std::cerr << path << ": " << i.str() << "\n";
-  if (!r.settings) exit_code = 1;
+  for (const auto& i : r.issues.all())
+    std::cerr << path << ": " << i.str() << "\n";
+  if (!r.settings)
+    exit_code = 1;
   return r.settings;
 }
 
@@ -38,10 +40,12 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
   port = 22;
   if (!s.empty() && s.front() == '[') {
     auto close = s.find(']');
-    if (close == std::string::npos) return false;
+    if (close == std::string::npos)
+      return false;
     host = s.substr(1, close - 1);
     if (close + 1 < s.size()) {
-      if (s[close + 1] != ':') return false;
+      if (s[close + 1] != ':')
+        return false;
       port = static_cast<uint16_t>(std::stoul(s.substr(close + 2)));
     }
     return !host.empty();
@@ -51,7 +55,8 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
     host = s.substr(0, colon);
     try {
       auto p = std::stoul(s.substr(colon + 1));
-      if (p < 1 || p > 65535) return false;
+      if (p < 1 || p > 65535)
+        return false;
       port = static_cast<uint16_t>(p);
     } catch (...) {
       return false;
@@ -71,13 +76,15 @@ std::string public_line_of(const std::string& path, std::string& error) {
   std::ostringstream s;
   s << in.rdbuf();
   auto info = tn::public_key_from_private(s.str(), error);
-  if (!error.empty()) return {};
+  if (!error.empty())
+    return {};
   return info.line("sluice") + "\n    (" + info.fingerprint() + ")";
 }
 
 void add_keygen(CLI::App& app, int& exit_code) {
   auto* sub = app.add_subcommand(
-      "keygen", "Create an SSH key pair for tunnels (private key 0600 + PATH.pub for authorized_keys)");
+      "keygen",
+      "Create an SSH key pair for tunnels (private key 0600 + PATH.pub for authorized_keys)");
   static std::string out, comment = "sluice", type = "ed25519";
   sub->add_option("--out", out, "Private key file to create (refuses to overwrite)")->required();
   sub->add_option("--comment", comment, "Comment at the end of the public key line");
@@ -134,13 +141,15 @@ void add_keygen(CLI::App& app, int& exit_code) {
 }
 
 void add_pubkey(CLI::App* tunnel, int& exit_code) {
-  auto* sub = tunnel->add_subcommand("pubkey", "Print a tunnel's public keys (primary and secondary)");
+  auto* sub =
+      tunnel->add_subcommand("pubkey", "Print a tunnel's public keys (primary and secondary)");
   static std::string name, path;
   sub->add_option("name", name, "Tunnel name")->required();
   sub->add_option("-c,--config", path, "Configuration file")->required();
   sub->callback([&exit_code] {
     auto s = load_or_report(path, false, exit_code);
-    if (!s) return;
+    if (!s)
+      return;
     const auto* t = s->find_tunnel(name);
     if (!t) {
       std::cerr << "no tunnel named '" << name << "' in " << path << "\n";
@@ -150,9 +159,10 @@ void add_pubkey(CLI::App* tunnel, int& exit_code) {
     exit_code = 0;
     std::cout << "# tunnel " << t->name << ": add to ~" << t->user << "/.ssh/authorized_keys on "
               << t->host << " (keep both lines while rotating)\n";
-    for (auto [label, file] : {std::pair{"primary", t->private_key},
-                               std::pair{"secondary", t->secondary_key}}) {
-      if (file.empty()) continue;
+    for (auto [label, file] :
+         {std::pair{"primary", t->private_key}, std::pair{"secondary", t->secondary_key}}) {
+      if (file.empty())
+        continue;
       std::string error;
       auto line = public_line_of(file, error);
       if (!error.empty()) {
@@ -196,7 +206,8 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
       return;
     }
     std::cout << "bastion " << host << ":" << port << " host keys:\n";
-    for (const auto& k : keys) std::cout << "  " << k.type << " " << k.fingerprint << "\n";
+    for (const auto& k : keys)
+      std::cout << "  " << k.type << " " << k.fingerprint << "\n";
     std::cout << "\nCheck the fingerprint with the bastion's administrator (on the bastion: "
                  "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then put this in the "
                  "tunnel's config:\n"
@@ -206,19 +217,23 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
 }
 
 void add_status(CLI::App* tunnel, int& exit_code) {
-  auto* sub = tunnel->add_subcommand("status", "Connect the configured tunnels and print their state");
+  auto* sub =
+      tunnel->add_subcommand("status", "Connect the configured tunnels and print their state");
   static std::string path;
   static int wait_s = 0;
   static bool json = false;
   sub->add_option("-c,--config", path, "Configuration file")->required();
-  sub->add_option("--wait", wait_s, "Seconds to wait for tunnels to come up (default: connect_timeout + 2)");
+  sub->add_option("--wait", wait_s,
+                  "Seconds to wait for tunnels to come up (default: connect_timeout + 2)");
   sub->add_flag("--json", json, "Print the status as JSON");
   sub->callback([&exit_code] {
     auto s = load_or_report(path, true, exit_code);
-    if (!s) return;
+    if (!s)
+      return;
     std::chrono::milliseconds wait{wait_s * 1000};
     if (wait_s <= 0) {
-      for (const auto& t : s->tunnels) wait = std::max(wait, t.connect_timeout * 2 + std::chrono::seconds(2));
+      for (const auto& t : s->tunnels)
+        wait = std::max(wait, t.connect_timeout * 2 + std::chrono::seconds(2));
     }
     tn::manager m;
     m.apply(s);
@@ -244,11 +259,13 @@ void add_status(CLI::App* tunnel, int& exit_code) {
                     << t["last_error"].get<std::string>() << "\n";
         }
       }
-      if (st.empty()) std::cout << "no tunnels configured in " << path << "\n";
+      if (st.empty())
+        std::cout << "no tunnels configured in " << path << "\n";
     }
     exit_code = 0;
     for (const auto& t : st) {
-      if (t["state"] != "up") exit_code = 1;
+      if (t["state"] != "up")
+        exit_code = 1;
     }
   });
 }

@@ -32,7 +32,8 @@ std::string bio_text(BIO* b) {
 std::string mpint_of(const BIGNUM* bn) {
   std::string v(static_cast<size_t>(BN_num_bytes(bn)), '\0');
   BN_bn2bin(bn, reinterpret_cast<unsigned char*>(v.data()));
-  if (!v.empty() && (uint8_t(v[0]) & 0x80)) v.insert(v.begin(), '\0');
+  if (!v.empty() && (uint8_t(v[0]) & 0x80))
+    v.insert(v.begin(), '\0');
   return v;
 }
 
@@ -70,8 +71,8 @@ public_key_info public_of(EVP_PKEY* pk, std::string& error) {
     }
     unsigned char point[200];
     size_t plen = 0;
-    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point,
-                                        &plen) != 1) {
+    if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &plen) !=
+        1) {
       error = "cannot read the ECDSA public point";
       return info;
     }
@@ -114,7 +115,8 @@ public_key_info public_of_openssh(const std::string& text, std::string& error) {
   }
   std::string b64;
   for (char c : text.substr(b + begin.size(), e - b - begin.size())) {
-    if (!std::isspace(static_cast<unsigned char>(c))) b64 += c;
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      b64 += c;
   }
   auto raw = base64_decode(b64);
   const std::string magic("openssh-key-v1\0", 15);
@@ -143,7 +145,9 @@ public_key_info public_of_openssh(const std::string& text, std::string& error) {
 
 }  // namespace
 
-bool rsa_supported() { return LIBSSH2_VERSION_NUM >= 0x010b00; }
+bool rsa_supported() {
+  return LIBSSH2_VERSION_NUM >= 0x010b00;
+}
 
 std::string rsa_refusal_message() {
   return std::string("RSA keys are not supported with libssh2 ") + LIBSSH2_VERSION +
@@ -153,27 +157,32 @@ std::string rsa_refusal_message() {
 
 std::string public_key_info::line(const std::string& comment) const {
   auto l = type + " " + base64_encode(blob);
-  if (!comment.empty()) l += " " + comment;
+  if (!comment.empty())
+    l += " " + comment;
   return l;
 }
 
-std::string public_key_info::fingerprint() const { return fingerprint_of_blob(blob); }
+std::string public_key_info::fingerprint() const {
+  return fingerprint_of_blob(blob);
+}
 
 generated_key generate_key(key_type type, const std::string& comment) {
   EVP_PKEY* raw = type == key_type::ed25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
                                             : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  if (!raw) throw std::runtime_error("OpenSSL could not generate the key");
+  if (!raw)
+    throw std::runtime_error("OpenSSL could not generate the key");
   pkey_ptr pk(raw, EVP_PKEY_free);
   bio_ptr bio(BIO_new(BIO_s_mem()), BIO_free);
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), pk.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), pk.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     throw std::runtime_error("OpenSSL could not encode the private key");
   }
   generated_key g;
   g.private_pem = bio_text(bio.get());
   std::string err;
   auto info = public_of(pk.get(), err);
-  if (!err.empty()) throw std::runtime_error(err);
+  if (!err.empty())
+    throw std::runtime_error(err);
   g.public_line = info.line(comment);
   return g;
 }
@@ -199,7 +208,8 @@ std::string write_new_private_file(const std::string& path, const std::string& c
                                    unsigned mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    if (errno == EEXIST) return path + " already exists; refusing to overwrite it";
+    if (errno == EEXIST)
+      return path + " already exists; refusing to overwrite it";
     return "cannot create " + path + ": " + std::strerror(errno);
   }
   ::fchmod(fd, mode);  // umask may have narrowed or widened nothing, but be explicit
@@ -207,14 +217,16 @@ std::string write_new_private_file(const std::string& path, const std::string& c
   while (off < content.size()) {
     auto n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       std::string e = "cannot write " + path + ": " + std::strerror(errno);
       ::close(fd);
       return e;
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return "cannot write " + path + ": " + std::strerror(errno);
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    return "cannot write " + path + ": " + std::strerror(errno);
   return {};
 }
 

@@ -11,7 +11,8 @@ namespace sluice::tunnel {
 namespace {
 
 std::string_view next_field(std::string_view& s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
   size_t end = s.find_first_of(" \t");
   auto f = s.substr(0, end);
   s.remove_prefix(end == std::string_view::npos ? s.size() : end);
@@ -20,13 +21,16 @@ std::string_view next_field(std::string_view& s) {
 
 // "|1|base64(salt)|base64(HMAC-SHA1(salt, name))"
 bool hashed_matches(std::string_view field, const std::string& name) {
-  if (field.rfind("|1|", 0) != 0) return false;
+  if (field.rfind("|1|", 0) != 0)
+    return false;
   field.remove_prefix(3);
   auto bar = field.find('|');
-  if (bar == std::string_view::npos) return false;
+  if (bar == std::string_view::npos)
+    return false;
   auto salt = base64_decode(field.substr(0, bar));
   auto mac = base64_decode(field.substr(bar + 1));
-  if (!salt || !mac) return false;
+  if (!salt || !mac)
+    return false;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
   HMAC(EVP_sha1(), salt->data(), static_cast<int>(salt->size()),
@@ -38,7 +42,8 @@ bool hashed_matches(std::string_view field, const std::string& name) {
 bool pattern_matches(std::string_view pattern, const std::string& name) {
   std::string p;
   for (char c : pattern) {
-    if (c == '[' || c == ']' || c == '\\') p += '\\';
+    if (c == '[' || c == ']' || c == '\\')
+      p += '\\';
     p += c;
   }
   return fnmatch(p.c_str(), name.c_str(), FNM_CASEFOLD) == 0;
@@ -47,23 +52,28 @@ bool pattern_matches(std::string_view pattern, const std::string& name) {
 }  // namespace
 
 std::string known_hosts_name(const std::string& host, uint16_t port) {
-  if (port == 22) return host;
+  if (port == 22)
+    return host;
   return "[" + host + "]:" + std::to_string(port);
 }
 
 bool known_hosts_field_matches(std::string_view field, const std::string& host, uint16_t port) {
   const auto name = known_hosts_name(host, port);
-  if (field.rfind("|1|", 0) == 0) return hashed_matches(field, name);
+  if (field.rfind("|1|", 0) == 0)
+    return hashed_matches(field, name);
   bool matched = false;
   while (!field.empty()) {
     auto comma = field.find(',');
     auto pat = field.substr(0, comma);
     field.remove_prefix(comma == std::string_view::npos ? field.size() : comma + 1);
-    if (pat.empty()) continue;
+    if (pat.empty())
+      continue;
     const bool negated = pat.front() == '!';
-    if (negated) pat.remove_prefix(1);
+    if (negated)
+      pat.remove_prefix(1);
     if (pattern_matches(pat, name)) {
-      if (negated) return false;  // an explicit exclusion wins, as in OpenSSH
+      if (negated)
+        return false;  // an explicit exclusion wins, as in OpenSSH
       matched = true;
     }
   }
@@ -71,11 +81,13 @@ bool known_hosts_field_matches(std::string_view field, const std::string& host, 
 }
 
 std::optional<known_host_entry> parse_known_hosts_line(std::string_view line, int line_no) {
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+    line.remove_suffix(1);
   known_host_entry e;
   e.line = line_no;
   auto first = next_field(line);
-  if (first.empty() || first.front() == '#') return std::nullopt;
+  if (first.empty() || first.front() == '#')
+    return std::nullopt;
   if (first.front() == '@') {
     if (first == "@revoked") {
       e.revoked = true;
@@ -87,9 +99,11 @@ std::optional<known_host_entry> parse_known_hosts_line(std::string_view line, in
   e.hosts = std::string(first);
   e.key_type = std::string(next_field(line));
   auto b64 = next_field(line);
-  if (e.hosts.empty() || e.key_type.empty() || b64.empty()) return std::nullopt;
+  if (e.hosts.empty() || e.key_type.empty() || b64.empty())
+    return std::nullopt;
   auto blob = base64_decode(b64);
-  if (!blob || blob_key_type(*blob) != e.key_type) return std::nullopt;
+  if (!blob || blob_key_type(*blob) != e.key_type)
+    return std::nullopt;
   e.key_blob = std::move(*blob);
   return e;
 }
@@ -101,7 +115,8 @@ std::vector<known_host_entry> parse_known_hosts(std::string_view text) {
     auto nl = text.find('\n');
     auto line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    if (auto e = parse_known_hosts_line(line, ++n)) out.push_back(std::move(*e));
+    if (auto e = parse_known_hosts_line(line, ++n))
+      out.push_back(std::move(*e));
   }
   return out;
 }
@@ -110,7 +125,8 @@ std::vector<known_host_entry> known_hosts_for(const std::vector<known_host_entry
                                               const std::string& host, uint16_t port) {
   std::vector<known_host_entry> out;
   for (const auto& e : all) {
-    if (known_hosts_field_matches(e.hosts, host, port)) out.push_back(e);
+    if (known_hosts_field_matches(e.hosts, host, port))
+      out.push_back(e);
   }
   return out;
 }

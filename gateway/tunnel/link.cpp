@@ -29,14 +29,16 @@ namespace {
 
 ssize_t recv_cb(libssh2_socket_t fd, void* buf, size_t len, int flags, void** abstract) {
   ssize_t n = ::recv(fd, buf, len, flags);
-  if (n < 0) return -errno;
+  if (n < 0)
+    return -errno;
   static_cast<io_counters*>(*abstract)->recv += static_cast<uint64_t>(n);
   return n;
 }
 
 ssize_t send_cb(libssh2_socket_t fd, const void* buf, size_t len, int flags, void** abstract) {
   ssize_t n = ::send(fd, buf, len, flags | MSG_NOSIGNAL);
-  if (n < 0) return -errno;
+  if (n < 0)
+    return -errno;
   static_cast<io_counters*>(*abstract)->sent += static_cast<uint64_t>(n);
   return n;
 }
@@ -76,12 +78,15 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
   boost::system::error_code ec;
   auto results = co_await resolver.async_resolve(host, std::to_string(port),
                                                  asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return tunnel_error{"tcp-connect", "cannot resolve bastion host " + host + ": " + ec.message()};
+  if (ec)
+    co_return tunnel_error{"tcp-connect",
+                           "cannot resolve bastion host " + host + ": " + ec.message()};
   const auto until = clock::now() + timeout;
   tunnel_error last{"tcp-connect", "no address for " + host};
   for (const auto& entry : results) {
     auto w = std::make_shared<waker>(ex);
-    auto result = std::make_shared<std::pair<bool, boost::system::error_code>>(false, boost::system::error_code{});
+    auto result = std::make_shared<std::pair<bool, boost::system::error_code>>(
+        false, boost::system::error_code{});
     boost::system::error_code oc;
     sock.close(oc);
     sock.open(entry.endpoint().protocol(), oc);
@@ -92,7 +97,8 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
     co_await w->wait_until(until);
     if (!result->first) {
       sock.close(oc);  // aborts the connect; wait for its handler before reusing the socket
-      while (!result->first) co_await w->wait_until(clock::now() + std::chrono::seconds(1));
+      while (!result->first)
+        co_await w->wait_until(clock::now() + std::chrono::seconds(1));
       co_return tunnel_error{"tcp-connect",
                              "TCP connect to bastion " + where + " timed out after " +
                                  seconds_text(timeout) +
@@ -137,12 +143,15 @@ const std::vector<std::string>& host_key_types() {
 ssh_link::ssh_link(const asio::any_io_executor& ex)
     : socket_(ex), counters_(std::make_unique<io_counters>()) {}
 
-ssh_link::~ssh_link() { close(false); }
+ssh_link::~ssh_link() {
+  close(false);
+}
 
 bool ssh_link::init(const std::string& hostkey_pref) {
   global_init();
   session_ = libssh2_session_init_ex(nullptr, nullptr, nullptr, counters_.get());
-  if (!session_) return false;
+  if (!session_)
+    return false;
   libssh2_session_callback_set(session_, LIBSSH2_CALLBACK_RECV, reinterpret_cast<void*>(&recv_cb));
   libssh2_session_callback_set(session_, LIBSSH2_CALLBACK_SEND, reinterpret_cast<void*>(&send_cb));
   libssh2_session_set_blocking(session_, 0);
@@ -155,12 +164,14 @@ bool ssh_link::init(const std::string& hostkey_pref) {
 
 uint64_t ssh_link::inbound_bytes() const {
   int queued = 0;
-  if (socket_.is_open()) ::ioctl(const_cast<ssh_link*>(this)->socket_.native_handle(), FIONREAD, &queued);
+  if (socket_.is_open())
+    ::ioctl(const_cast<ssh_link*>(this)->socket_.native_handle(), FIONREAD, &queued);
   return counters_->recv + static_cast<uint64_t>(queued > 0 ? queued : 0);
 }
 
 std::string ssh_link::last_error() const {
-  if (!session_) return "no session";
+  if (!session_)
+    return "no session";
   char* msg = nullptr;
   int len = 0;
   libssh2_session_last_error(session_, &msg, &len, 0);
@@ -171,7 +182,8 @@ asio::awaitable<bool> ssh_link::wait(clock::time_point until) {
   auto w = std::make_shared<waker>(socket_.get_executor());
   const int dirs = session_ ? libssh2_session_block_directions(session_) : 0;
   auto cb = [w](const boost::system::error_code&) { w->notify(); };
-  if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) socket_.async_wait(asio::socket_base::wait_write, cb);
+  if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+    socket_.async_wait(asio::socket_base::wait_write, cb);
   if ((dirs & LIBSSH2_SESSION_BLOCK_INBOUND) || dirs == 0) {
     socket_.async_wait(asio::socket_base::wait_read, cb);
   }
@@ -183,7 +195,8 @@ asio::awaitable<bool> ssh_link::wait(clock::time_point until) {
 
 void ssh_link::close(bool graceful) {
   if (session_) {
-    if (graceful) libssh2_session_disconnect(session_, "sluice closing tunnel");  // best effort
+    if (graceful)
+      libssh2_session_disconnect(session_, "sluice closing tunnel");  // best effort
     boost::system::error_code ec;
     // With the socket shut down, libssh2's pending sends fail fast instead of EAGAIN forever.
     socket_.shutdown(asio::socket_base::shutdown_both, ec);
@@ -201,7 +214,8 @@ asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::s
   const auto until = clock::now() + timeout;
   const auto where = host + ":" + std::to_string(port);
   auto err = co_await tcp_connect(link.socket(), host, port, timeout);
-  if (!err.empty()) co_return err;
+  if (!err.empty())
+    co_return err;
   if (!link.init(pref_for(type))) {
     co_return tunnel_error{"ssh-handshake", "libssh2 could not create a session"};
   }
@@ -215,18 +229,20 @@ asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::s
     }
   }
   if (rc == LIBSSH2_ERROR_KEX_FAILURE) {
-    co_return tunnel_error{"ssh-handshake", "SSH key exchange with " + where + " failed (host key type " +
-                                                type + "): " + link.last_error()};
+    co_return tunnel_error{"ssh-handshake", "SSH key exchange with " + where +
+                                                " failed (host key type " + type +
+                                                "): " + link.last_error()};
   }
   if (rc != 0) {
-    co_return tunnel_error{"ssh-handshake", "SSH handshake with " + where + " failed: " +
-                                                link.last_error() +
+    co_return tunnel_error{"ssh-handshake", "SSH handshake with " + where +
+                                                " failed: " + link.last_error() +
                                                 " (is this port an SSH server?)"};
   }
   size_t len = 0;
   int kt = 0;
   const char* blob = libssh2_session_hostkey(link.session(), &len, &kt);
-  if (!blob) co_return tunnel_error{"ssh-handshake", "bastion " + where + " sent no host key"};
+  if (!blob)
+    co_return tunnel_error{"ssh-handshake", "bastion " + where + " sent no host key"};
   link.host_key_blob.assign(blob, len);
   link.host_key_type = blob_key_type(link.host_key_blob);
   link.host_key_fingerprint = fingerprint_of_blob(link.host_key_blob);
@@ -244,7 +260,8 @@ struct trust {
 
 bool trusted(const trust& t, const ssh_link& l, bool& revoked) {
   revoked = false;
-  if (!t.pin.empty()) return same_fingerprint(t.pin, l.host_key_fingerprint);
+  if (!t.pin.empty())
+    return same_fingerprint(t.pin, l.host_key_fingerprint);
   for (const auto& e : t.entries) {
     if (e.key_blob == l.host_key_blob) {
       if (e.revoked) {
@@ -261,7 +278,8 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
                                            clock::time_point until) {
   const auto where = t.user + "@" + t.host + ":" + std::to_string(t.port);
   std::vector<std::pair<std::string, std::string>> keys{{"primary", t.private_key}};
-  if (!t.secondary_key.empty()) keys.emplace_back("secondary", t.secondary_key);
+  if (!t.secondary_key.empty())
+    keys.emplace_back("secondary", t.secondary_key);
   std::string tried;
   for (const auto& [which, path] : keys) {
     // Re-checked at every connect: the file may have changed since the config was loaded.
@@ -270,17 +288,19 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
     }
     std::string error;
     auto text = read_whole(path, error);
-    if (!error.empty()) co_return tunnel_error{"auth", which + " key: " + error};
+    if (!error.empty())
+      co_return tunnel_error{"auth", which + " key: " + error};
     auto pub = public_key_from_private(text, error);
-    if (!error.empty()) co_return tunnel_error{"auth", which + " key " + path + ": " + error};
+    if (!error.empty())
+      co_return tunnel_error{"auth", which + " key " + path + ": " + error};
     if (pub.type == "ssh-rsa" && !rsa_supported()) {
       co_return tunnel_error{"auth", which + " key " + path + ": " + rsa_refusal_message()};
     }
     const auto line = pub.line("sluice");
     int rc;
     while ((rc = libssh2_userauth_publickey_frommemory(
-                link.session(), t.user.data(), t.user.size(), line.data(), line.size(),
-                text.data(), text.size(), nullptr)) == LIBSSH2_ERROR_EAGAIN) {
+                link.session(), t.user.data(), t.user.size(), line.data(), line.size(), text.data(),
+                text.size(), nullptr)) == LIBSSH2_ERROR_EAGAIN) {
       if (!co_await link.wait(until)) {
         co_return tunnel_error{"auth", "authentication to " + where + " timed out"};
       }
@@ -293,21 +313,24 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
       co_return tunnel_error{"auth", "authentication to " + where + " failed with " + which +
                                          " key " + path + ": " + link.last_error()};
     }
-    if (!tried.empty()) tried += ", ";
+    if (!tried.empty())
+      tried += ", ";
     tried += which + " " + pub.fingerprint();
   }
   co_return tunnel_error{
       "auth", "bastion " + where + " refused public key authentication (tried " + tried +
                   "): the key is not in ~" + t.user +
                   "/.ssh/authorized_keys on the bastion (print it with `sluice tunnel pubkey " +
-                  t.name + " -c CONFIG`), or that file or its directory is writable by "
+                  t.name +
+                  " -c CONFIG`), or that file or its directory is writable by "
                   "group/others (chmod 700 ~/.ssh; chmod 600 ~/.ssh/authorized_keys), or the "
                   "user does not exist"};
 }
 
 }  // namespace
 
-asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t, std::unique_ptr<ssh_link>& out,
+asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
+                                             std::unique_ptr<ssh_link>& out,
                                              std::string& learned_type) {
   auto ex = co_await asio::this_coro::executor;
   const auto where = t.host + ":" + std::to_string(t.port);
@@ -318,7 +341,8 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t, std::uniqu
   } else {
     std::string error;
     auto text = read_whole(t.known_hosts, error);
-    if (!error.empty()) co_return tunnel_error{"host-key", error};
+    if (!error.empty())
+      co_return tunnel_error{"host-key", error};
     tr.entries = known_hosts_for(parse_known_hosts(text), t.host, t.port);
     for (const auto& type : host_key_types()) {
       for (const auto& e : tr.entries) {
@@ -334,12 +358,14 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t, std::uniqu
                                              " (libssh2 checks ssh-ed25519, ecdsa-sha2-* and "
                                              "ssh-rsa keys); add the bastion's key after "
                                              "verifying it, or pin host_key from `sluice tunnel "
-                                             "fingerprint " + where + "`"};
+                                             "fingerprint " +
+                                             where + "`"};
     }
   }
   if (!learned_type.empty()) {
     auto it = std::find(tr.types.begin(), tr.types.end(), learned_type);
-    if (it != tr.types.end()) std::rotate(tr.types.begin(), it, it + 1);
+    if (it != tr.types.end())
+      std::rotate(tr.types.begin(), it, it + 1);
   }
   std::vector<offered_key> offered;
   tunnel_error last_kex;
@@ -352,17 +378,20 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t, std::uniqu
       last_kex = err;  // the server does not offer this type; try the next one
       continue;
     }
-    if (!err.empty()) co_return err;
+    if (!err.empty())
+      co_return err;
     bool revoked = false;
     if (!trusted(tr, *link, revoked)) {
       revoked_seen = revoked_seen || revoked;
       offered.push_back({link->host_key_type, link->host_key_fingerprint});
-      if (!learned_type.empty() && type == learned_type) learned_type.clear();
+      if (!learned_type.empty() && type == learned_type)
+        learned_type.clear();
       continue;
     }
     learned_type = type;
     err = co_await authenticate(*link, t, until);
-    if (!err.empty()) co_return err;
+    if (!err.empty())
+      co_return err;
     out = std::move(link);
     co_return tunnel_error{};
   }
@@ -373,18 +402,21 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t, std::uniqu
   }
   std::string received;
   for (const auto& o : offered) {
-    if (!received.empty()) received += ", ";
+    if (!received.empty())
+      received += ", ";
     received += o.type + " " + o.fingerprint;
   }
   const std::string expected =
-      !tr.pin.empty() ? tr.pin : "a key listed for " + known_hosts_name(t.host, t.port) + " in " + t.known_hosts;
-  co_return tunnel_error{
-      "host-key", std::string(revoked_seen ? "REVOKED host key" : "host key mismatch") +
-                      " for bastion " + where + ": expected " + expected + ", received " +
-                      received +
-                      ". If the bastion's host key was changed on purpose, verify the new "
-                      "fingerprint with its administrator and update host_key; otherwise "
-                      "something is intercepting the connection. Not connecting."};
+      !tr.pin.empty()
+          ? tr.pin
+          : "a key listed for " + known_hosts_name(t.host, t.port) + " in " + t.known_hosts;
+  co_return tunnel_error{"host-key",
+                         std::string(revoked_seen ? "REVOKED host key" : "host key mismatch") +
+                             " for bastion " + where + ": expected " + expected + ", received " +
+                             received +
+                             ". If the bastion's host key was changed on purpose, verify the new "
+                             "fingerprint with its administrator and update host_key; otherwise "
+                             "something is intercepting the connection. Not connecting."};
 }
 
 asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t port,
@@ -395,7 +427,8 @@ asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t 
   for (const auto& type : host_key_types()) {
     ssh_link link(ex);
     auto err = co_await connect_and_handshake(link, host, port, type, timeout);
-    if (err.stage == "tcp-connect") co_return err;
+    if (err.stage == "tcp-connect")
+      co_return err;
     if (!err.empty()) {
       last = err;
       continue;
@@ -403,7 +436,8 @@ asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t 
     out.push_back({link.host_key_type, link.host_key_fingerprint});
     link.close(true);
   }
-  if (out.empty()) co_return last.empty() ? tunnel_error{"ssh-handshake", "no host key"} : last;
+  if (out.empty())
+    co_return last.empty() ? tunnel_error{"ssh-handshake", "no host key"} : last;
   co_return tunnel_error{};
 }
 

@@ -73,19 +73,19 @@ struct offered_key {
 
 // TCP connect + handshake with `type` preferred; fills link.host_key_*.
 boost::asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::string& host,
-                                                         uint16_t port, const std::string& type,
-                                                         std::chrono::milliseconds timeout);
+                                                           uint16_t port, const std::string& type,
+                                                           std::chrono::milliseconds timeout);
 
 // The full connection for a tunnel. `learned_type` remembers which host key type matched
 // last time so reconnects need one handshake.
 boost::asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
-                                                  std::unique_ptr<ssh_link>& out,
-                                                  std::string& learned_type);
+                                                    std::unique_ptr<ssh_link>& out,
+                                                    std::string& learned_type);
 
 // For `sluice tunnel fingerprint`: every host key type the server offers.
 boost::asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t port,
-                                                   std::chrono::milliseconds timeout,
-                                                   std::vector<offered_key>& out);
+                                                     std::chrono::milliseconds timeout,
+                                                     std::vector<offered_key>& out);
 
 void global_init();
 

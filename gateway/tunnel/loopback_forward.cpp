@@ -27,9 +27,12 @@ std::string loopback_forward::start() {
   boost::system::error_code ec;
   const asio::ip::tcp::endpoint ep(asio::ip::make_address_v4("127.0.0.1"), 0);
   acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return "cannot listen on 127.0.0.1 for tunnel '" + tunnel_ + "': " + ec.message();
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return "cannot listen on 127.0.0.1 for tunnel '" + tunnel_ + "': " + ec.message();
   port_ = acceptor_.local_endpoint(ec).port();
   asio::co_spawn(ioc_, accept_loop(), asio::detached);
   return {};
@@ -49,12 +52,14 @@ asio::awaitable<void> loopback_forward::accept_loop() {
     boost::system::error_code ec;
     auto s = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open())
+        break;
       continue;
     }
     // Only this host's processes can reach 127.0.0.1; refuse anything else defensively.
     auto peer = s.remote_endpoint(ec);
-    if (ec || !peer.address().is_loopback()) continue;
+    if (ec || !peer.address().is_loopback())
+      continue;
     asio::co_spawn(ioc_, serve(std::move(s)), asio::detached);
   }
 }
@@ -62,12 +67,16 @@ asio::awaitable<void> loopback_forward::accept_loop() {
 asio::awaitable<void> loopback_forward::serve(asio::ip::tcp::socket s) {
   auto self = shared_from_this();
   auto runner = lookup_();
-  if (!runner) co_return;
+  if (!runner)
+    co_return;
   const int fd = s.release();
   auto r = co_await runner->open(host_, target_port_, fd);
   if (!r.stage.empty()) {
-    log::warn("tunnel_forward_failed").kv("tunnel", tunnel_).kv("target", host_ + ":" + std::to_string(target_port_))
-        .kv("stage", r.stage).kv("error", r.error);
+    log::warn("tunnel_forward_failed")
+        .kv("tunnel", tunnel_)
+        .kv("target", host_ + ":" + std::to_string(target_port_))
+        .kv("stage", r.stage)
+        .kv("error", r.error);
   }
 }
 

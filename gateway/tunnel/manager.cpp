@@ -35,7 +35,9 @@ struct manager::impl {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<tunnel_runner>> runners;
   std::map<std::string, config::tunnel> configs;
-  std::map<std::tuple<std::string, std::string, uint16_t>, std::shared_ptr<tunnel::loopback_forward>> forwards;
+  std::map<std::tuple<std::string, std::string, uint16_t>,
+           std::shared_ptr<tunnel::loopback_forward>>
+      forwards;
   bool stopped = false;
 
   std::shared_ptr<tunnel_runner> find(const std::string& name) const {
@@ -50,12 +52,16 @@ manager::manager() : impl_(std::make_unique<impl>()) {
   impl_->thread = std::thread([this] { impl_->ioc.run(); });
 }
 
-manager::~manager() { stop(); }
+manager::~manager() {
+  stop();
+}
 
 void manager::apply(config::settings_ptr s) {
-  if (!s) return;
+  if (!s)
+    return;
   std::lock_guard lk(impl_->mu);
-  if (impl_->stopped) return;
+  if (impl_->stopped)
+    return;
   std::map<std::string, bool> wanted;
   for (const auto& t : s->tunnels) {
     wanted[t.name] = true;
@@ -66,10 +72,14 @@ void manager::apply(config::settings_ptr s) {
       continue;
     }
     if (it != impl_->runners.end()) {
-      log::info("tunnel_restart").kv("tunnel", t.name).kv("reason", "bastion host, port, user or sessions changed");
+      log::info("tunnel_restart")
+          .kv("tunnel", t.name)
+          .kv("reason", "bastion host, port, user or sessions changed");
       it->second->stop();
     } else {
-      log::info("tunnel_add").kv("tunnel", t.name).kv("bastion", t.host + ":" + std::to_string(t.port));
+      log::info("tunnel_add")
+          .kv("tunnel", t.name)
+          .kv("bastion", t.host + ":" + std::to_string(t.port));
     }
     auto r = std::make_shared<tunnel_runner>(impl_->ioc, t);
     impl_->runners[t.name] = r;
@@ -100,13 +110,15 @@ void manager::stop() {
   std::vector<std::shared_ptr<tunnel_runner>> runners;
   {
     std::lock_guard lk(impl_->mu);
-    if (impl_->stopped) return;
+    if (impl_->stopped)
+      return;
     impl_->stopped = true;
     for (auto& [_, r] : impl_->runners) {
       r->stop();
       runners.push_back(r);
     }
-    for (auto& [_, f] : impl_->forwards) f->stop();
+    for (auto& [_, f] : impl_->forwards)
+      f->stop();
     impl_->runners.clear();
     impl_->forwards.clear();
   }
@@ -119,7 +131,8 @@ void manager::stop() {
   }
   impl_->work.reset();
   impl_->ioc.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
 }
 
 asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::string host,
@@ -129,7 +142,8 @@ asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::s
     std::string known;
     {
       std::lock_guard lk(impl_->mu);
-      for (const auto& [name, _] : impl_->runners) known += (known.empty() ? "" : ", ") + name;
+      for (const auto& [name, _] : impl_->runners)
+        known += (known.empty() ? "" : ", ") + name;
     }
     co_return channel_result{-1, "unknown-tunnel",
                              "no tunnel named '" + tunnel + "' is configured" +
@@ -163,7 +177,9 @@ std::optional<config::host_port> manager::loopback_forward(const std::string& tu
     return std::nullopt;
   }
   impl_->forwards[key] = f;
-  log::info("tunnel_forward").kv("tunnel", tunnel).kv("target", host + ":" + std::to_string(port))
+  log::info("tunnel_forward")
+      .kv("tunnel", tunnel)
+      .kv("target", host + ":" + std::to_string(port))
       .kv("listen", "127.0.0.1:" + std::to_string(f->port()));
   return config::host_port{"127.0.0.1", f->port()};
 }
@@ -172,17 +188,20 @@ nlohmann::json manager::status() const {
   std::vector<std::shared_ptr<tunnel_runner>> runners;
   {
     std::lock_guard lk(impl_->mu);
-    for (const auto& [_, r] : impl_->runners) runners.push_back(r);
+    for (const auto& [_, r] : impl_->runners)
+      runners.push_back(r);
   }
   auto out = nlohmann::json::array();
-  for (const auto& r : runners) out.push_back(r->status());
+  for (const auto& r : runners)
+    out.push_back(r->status());
   return out;
 }
 
 bool manager::all_up() const {
   std::lock_guard lk(impl_->mu);
   for (const auto& [_, r] : impl_->runners) {
-    if (!r->up()) return false;
+    if (!r->up())
+      return false;
   }
   return true;
 }

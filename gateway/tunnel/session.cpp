@@ -60,7 +60,9 @@ ssh_session::ssh_session(std::unique_ptr<ssh_link> link, const config::tunnel& c
   libssh2_keepalive_config(link_->session(), 1, 1);
 }
 
-ssh_session::~ssh_session() { teardown(); }
+ssh_session::~ssh_session() {
+  teardown();
+}
 
 void ssh_session::stop() {
   stopping_ = true;
@@ -87,7 +89,8 @@ void ssh_session::set_owner(op o, chan* c, LIBSSH2_CHANNEL* ch) {
 }
 
 void ssh_session::die(const std::string& message) {
-  if (dead_) return;
+  if (dead_)
+    return;
   dead_ = true;
   death_ = {"tunnel-down", message};
   waker_->notify();
@@ -103,9 +106,12 @@ void ssh_session::fail(chan& c, int rc, const char* what) {
 }
 
 bool ssh_session::op_read(chan& c) {
-  if (c.remote_eof) return false;
-  if (c.tl_b == c.tl_e) c.tl_b = c.tl_e = 0;
-  if (c.tl_e == c.tl.size()) return false;
+  if (c.remote_eof)
+    return false;
+  if (c.tl_b == c.tl_e)
+    c.tl_b = c.tl_e = 0;
+  if (c.tl_e == c.tl.size())
+    return false;
   ssize_t n = libssh2_channel_read(c.ch, c.tl.data() + c.tl_e, c.tl.size() - c.tl_e);
   if (n > 0) {
     c.tl_e += static_cast<size_t>(n);
@@ -118,7 +124,8 @@ bool ssh_session::op_read(chan& c) {
       c.remote_eof = true;
       return true;
     }
-    if (n == LIBSSH2_ERROR_EAGAIN && blocked_out()) set_owner(op::read, &c, nullptr);
+    if (n == LIBSSH2_ERROR_EAGAIN && blocked_out())
+      set_owner(op::read, &c, nullptr);
     return false;
   }
   fail(c, static_cast<int>(n), "channel read");
@@ -126,7 +133,8 @@ bool ssh_session::op_read(chan& c) {
 }
 
 bool ssh_session::op_write(chan& c) {
-  if (c.tr_b == c.tr_e) return false;
+  if (c.tr_b == c.tr_e)
+    return false;
   ssize_t n = libssh2_channel_write(c.ch, c.tr.data() + c.tr_b, c.tr_e - c.tr_b);
   if (n > 0) {
     c.tr_b += static_cast<size_t>(n);
@@ -135,7 +143,8 @@ bool ssh_session::op_write(chan& c) {
     return true;
   }
   if (n == LIBSSH2_ERROR_EAGAIN) {
-    if (blocked_out()) set_owner(op::write, &c, nullptr);
+    if (blocked_out())
+      set_owner(op::write, &c, nullptr);
     return false;
   }
   fail(c, static_cast<int>(n), "channel write");
@@ -143,14 +152,16 @@ bool ssh_session::op_write(chan& c) {
 }
 
 bool ssh_session::op_eof(chan& c) {
-  if (!c.local_eof || c.eof_sent || c.tr_b != c.tr_e) return false;
+  if (!c.local_eof || c.eof_sent || c.tr_b != c.tr_e)
+    return false;
   int rc = libssh2_channel_send_eof(c.ch);
   if (rc == 0) {
     c.eof_sent = true;
     return true;
   }
   if (rc == LIBSSH2_ERROR_EAGAIN) {
-    if (blocked_out()) set_owner(op::eof, &c, nullptr);
+    if (blocked_out())
+      set_owner(op::eof, &c, nullptr);
     return false;
   }
   fail(c, rc, "channel eof");
@@ -176,23 +187,27 @@ bool ssh_session::op_local_send(chan& c) {
     c.want_local_write = true;
     return false;
   }
-  if (n < 0 && errno == EINTR) return true;
+  if (n < 0 && errno == EINTR)
+    return true;
   c.done = true;  // the local side went away
   return true;
 }
 
 bool ssh_session::op_local_recv(chan& c) {
-  if (c.local_eof) return false;
-  if (c.tr_b == c.tr_e) c.tr_b = c.tr_e = 0;
+  if (c.local_eof)
+    return false;
+  if (c.tr_b == c.tr_e)
+    c.tr_b = c.tr_e = 0;
   if (c.tr_e == c.tr.size()) {
-    if (c.tr_b == 0) return false;
+    if (c.tr_b == 0)
+      return false;
     std::copy(c.tr.begin() + static_cast<long>(c.tr_b), c.tr.begin() + static_cast<long>(c.tr_e),
               c.tr.begin());
     c.tr_e -= c.tr_b;
     c.tr_b = 0;
   }
-  ssize_t n = ::recv(c.local.native_handle(), c.tr.data() + c.tr_e, c.tr.size() - c.tr_e,
-                     MSG_DONTWAIT);
+  ssize_t n =
+      ::recv(c.local.native_handle(), c.tr.data() + c.tr_e, c.tr.size() - c.tr_e, MSG_DONTWAIT);
   if (n > 0) {
     c.tr_e += static_cast<size_t>(n);
     return true;
@@ -205,7 +220,8 @@ bool ssh_session::op_local_recv(chan& c) {
     c.want_local_read = true;
     return false;
   }
-  if (errno == EINTR) return true;
+  if (errno == EINTR)
+    return true;
   c.done = true;
   return true;
 }
@@ -214,13 +230,20 @@ bool ssh_session::step(const std::shared_ptr<chan>& cp) {
   chan& c = *cp;
   bool progress = false;
   progress |= op_read(c);
-  if (owner_ != op::none || dead_) return progress;
-  if (!c.done) progress |= op_local_send(c);
-  if (!c.done) progress |= op_local_recv(c);
-  if (!c.done) progress |= op_write(c);
-  if (owner_ != op::none || dead_) return progress;
-  if (!c.done) progress |= op_eof(c);
-  if (c.remote_eof && c.local_shut && c.eof_sent) c.done = true;
+  if (owner_ != op::none || dead_)
+    return progress;
+  if (!c.done)
+    progress |= op_local_send(c);
+  if (!c.done)
+    progress |= op_local_recv(c);
+  if (!c.done)
+    progress |= op_write(c);
+  if (owner_ != op::none || dead_)
+    return progress;
+  if (!c.done)
+    progress |= op_eof(c);
+  if (c.remote_eof && c.local_shut && c.eof_sent)
+    c.done = true;
   return progress;
 }
 
@@ -231,7 +254,8 @@ void ssh_session::fail_open(std::shared_ptr<open_request> r, tunnel_error e) {
   }
   r->error = std::move(e);
   r->done = true;
-  if (r->w) r->w->notify();
+  if (r->w)
+    r->w->notify();
 }
 
 void ssh_session::finish_open(LIBSSH2_CHANNEL* ch) {
@@ -240,7 +264,8 @@ void ssh_session::finish_open(LIBSSH2_CHANNEL* ch) {
   last_progress_ = clock::now();
   if (r->drain || r->abandoned) {
     closing_.push_back(ch);
-    if (r->local_fd >= 0) ::close(r->local_fd);
+    if (r->local_fd >= 0)
+      ::close(r->local_fd);
     r->local_fd = -1;
     r->done = true;
     return;
@@ -253,7 +278,8 @@ void ssh_session::finish_open(LIBSSH2_CHANNEL* ch) {
   stats_->open_channels += 1;
   stats_->channels_opened += 1;
   r->done = true;
-  if (r->w) r->w->notify();
+  if (r->w)
+    r->w->notify();
 }
 
 bool ssh_session::service_open() {
@@ -265,20 +291,21 @@ bool ssh_session::service_open() {
       inflight_.reset();
     }
   }
-  if (!inflight_) return false;
+  if (!inflight_)
+    return false;
   auto* s = link_->session();
-  LIBSSH2_CHANNEL* ch =
-      inflight_->drain
-          ? libssh2_channel_open_session(s)
-          : libssh2_channel_direct_tcpip_ex(s, inflight_->host.c_str(), inflight_->port,
-                                            "127.0.0.1", 22);
+  LIBSSH2_CHANNEL* ch = inflight_->drain
+                            ? libssh2_channel_open_session(s)
+                            : libssh2_channel_direct_tcpip_ex(s, inflight_->host.c_str(),
+                                                              inflight_->port, "127.0.0.1", 22);
   if (ch) {
     finish_open(ch);
     return true;
   }
   const int rc = libssh2_session_last_errno(s);
   if (rc == LIBSSH2_ERROR_EAGAIN) {
-    if (blocked_out()) set_owner(op::open, nullptr, nullptr);
+    if (blocked_out())
+      set_owner(op::open, nullptr, nullptr);
     return false;
   }
   auto r = std::move(inflight_);
@@ -291,7 +318,8 @@ bool ssh_session::service_open() {
   const auto msg = link_->last_error();
   if (rc != LIBSSH2_ERROR_CHANNEL_FAILURE) {
     fail_open(r, {"tunnel-down", "SSH session failed while opening a channel: " + msg});
-    die("SSH session to bastion " + where_of(cfg_.host, cfg_.port) + " lost (channel open): " + msg);
+    die("SSH session to bastion " + where_of(cfg_.host, cfg_.port) +
+        " lost (channel open): " + msg);
     return true;
   }
   const auto target = where_of(r->host, r->port);
@@ -300,13 +328,16 @@ bool ssh_session::service_open() {
   if (msg.find("administratively prohibited") != std::string::npos) {
     text = "bastion " + bastion + " refused to forward to " + target +
            " (administratively prohibited): set 'AllowTcpForwarding yes' in the bastion's "
-           "sshd_config, allow " + target + " in PermitOpen if PermitOpen is set, and remove "
+           "sshd_config, allow " +
+           target +
+           " in PermitOpen if PermitOpen is set, and remove "
            "'restrict'/'no-port-forwarding' from the key's line in authorized_keys";
   } else if (msg.find("connect failed") != std::string::npos) {
     text = "bastion " + bastion + " could not connect to " + target +
            " (connect failed): wrong database host/port, the database refused the connection, "
            "the bastion cannot resolve the name, or a firewall between bastion and database "
-           "blocks it; test on the bastion with: nc -vz " + r->host + " " + std::to_string(r->port);
+           "blocks it; test on the bastion with: nc -vz " +
+           r->host + " " + std::to_string(r->port);
   } else {
     text = "bastion " + bastion + " refused a channel to " + target + ": " + msg;
   }
@@ -358,10 +389,18 @@ bool ssh_session::pass() {
     LIBSSH2_CHANNEL* f = owner_free_;
     set_owner(op::none, nullptr, nullptr);
     switch (o) {
-      case op::read: progress |= op_read(*c); break;
-      case op::write: progress |= op_write(*c); break;
-      case op::eof: progress |= op_eof(*c); break;
-      case op::open: progress |= service_open(); break;
+      case op::read:
+        progress |= op_read(*c);
+        break;
+      case op::write:
+        progress |= op_write(*c);
+        break;
+      case op::eof:
+        progress |= op_eof(*c);
+        break;
+      case op::open:
+        progress |= service_open();
+        break;
       case op::free_: {
         int rc = libssh2_channel_free(f);
         if (rc == LIBSSH2_ERROR_EAGAIN && blocked_out()) {
@@ -372,16 +411,21 @@ bool ssh_session::pass() {
         }
         break;
       }
-      case op::none: break;
+      case op::none:
+        break;
     }
-    if (owner_ != op::none || dead_) return progress;
+    if (owner_ != op::none || dead_)
+      return progress;
   }
   progress |= service_open();
-  if (owner_ != op::none || dead_) return progress;
+  if (owner_ != op::none || dead_)
+    return progress;
   for (auto& c : chans_) {
-    if (c->done) continue;
+    if (c->done)
+      continue;
     progress |= step(c);
-    if (owner_ != op::none || dead_) return progress;
+    if (owner_ != op::none || dead_)
+      return progress;
   }
   retire_done();
   progress |= service_closing();
@@ -394,11 +438,15 @@ bool ssh_session::pass() {
 }
 
 bool ssh_session::want_read() const {
-  if (inflight_ || !queue_.empty() || !closing_.empty() || owner_ != op::none) return true;
+  if (inflight_ || !queue_.empty() || !closing_.empty() || owner_ != op::none)
+    return true;
   for (const auto& c : chans_) {
-    if (c->done) continue;
-    if (!c->remote_eof && c->tl_e < c->tl.size()) return true;
-    if (c->tr_b != c->tr_e || (c->local_eof && !c->eof_sent)) return true;
+    if (c->done)
+      continue;
+    if (!c->remote_eof && c->tl_e < c->tl.size())
+      return true;
+    if (c->tr_b != c->tr_e || (c->local_eof && !c->eof_sent))
+      return true;
   }
   return false;
 }
@@ -430,14 +478,17 @@ void ssh_session::arm() {
       idle_armed_ = true;
       sock.async_wait(asio::socket_base::wait_read, [self](const boost::system::error_code& ec) {
         self->idle_armed_ = false;
-        if (!ec) self->idle_readable_ = true;
+        if (!ec)
+          self->idle_readable_ = true;
         self->waker_->notify();
       });
     }
   }
-  if (owner_ != op::none) return;
+  if (owner_ != op::none)
+    return;
   for (auto& c : chans_) {
-    if (c->done) continue;
+    if (c->done)
+      continue;
     if (c->want_local_read && !c->rd_armed && !c->local_eof && c->tr_e < c->tr.size()) {
       c->rd_armed = true;
       c->local.async_wait(asio::posix::descriptor_base::wait_read,
@@ -474,18 +525,20 @@ void ssh_session::tick(clock::time_point now) {
   // Watchdog: work waiting on the bastion and nothing at all moving (e.g. libssh2 1.10
   // stuck in a rekey during a partial send) for keepalive.interval x max_missed.
   const auto stall_after = interval * std::max<uint32_t>(cfg_.keepalive.max_missed, 1);
-  const bool pending = owner_ != op::none || inflight_ ||
-                       std::any_of(chans_.begin(), chans_.end(),
-                                   [](const auto& c) { return c->tr_b != c->tr_e; });
+  const bool pending =
+      owner_ != op::none || inflight_ ||
+      std::any_of(chans_.begin(), chans_.end(), [](const auto& c) { return c->tr_b != c->tr_e; });
   if (pending && now - last_progress_ > stall_after) {
     die("no progress on the SSH session to " + where + " for " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count()) +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count()) +
         "s with data waiting (stalled, e.g. during a rekey); reconnecting");
     return;
   }
   // Liveness is checked four times per interval so a silent peer is declared dead
   // close to interval x max_missed after its last byte, not a whole interval later.
-  if (now < next_tick_) return;
+  if (now < next_tick_)
+    return;
   next_tick_ = now + std::max(interval / 4, std::chrono::milliseconds(50));
   const uint64_t inbound = link_->inbound_bytes();
   if (inbound != last_inbound_) {
@@ -497,12 +550,14 @@ void ssh_session::tick(clock::time_point now) {
   if (unanswered_ >= limit && now - last_inbound_at_ >= interval * limit) {
     die("bastion " + where + " answered none of " + std::to_string(unanswered_) +
         " keepalives in " +
-        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - last_inbound_at_).count()) +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_inbound_at_).count()) +
         "ms (interval " + std::to_string(interval.count()) + "ms x max_missed " +
         std::to_string(limit) + "): the peer or the network path is silent");
     return;
   }
-  if (now < next_probe_) return;
+  if (now < next_probe_)
+    return;
   next_probe_ = now + interval;
   if (owner_ == op::none && !blocked_out()) {
     int outq = 0, sndbuf = 0;
@@ -545,9 +600,11 @@ asio::awaitable<void> ssh_session::run() {
   last_inbound_at_ = start;
   while (!dead_ && !stopping_) {
     tick(clock::now());
-    if (dead_ || stopping_) break;
+    if (dead_ || stopping_)
+      break;
     const bool progress = pass();
-    if (dead_ || stopping_) break;
+    if (dead_ || stopping_)
+      break;
     if (progress) {
       idle_passes_ = 0;
       co_await asio::post(ex, asio::use_awaitable);  // let other coroutines on this thread run
@@ -566,7 +623,9 @@ asio::awaitable<void> ssh_session::run() {
     co_await waker_->wait_until(until);
   }
   if (dead_) {
-    log::warn("tunnel_session_lost").kv("tunnel", cfg_.name).kv("error", death_.message)
+    log::warn("tunnel_session_lost")
+        .kv("tunnel", cfg_.name)
+        .kv("error", death_.message)
         .kv("channels", static_cast<uint64_t>(chans_.size()));
   }
   teardown();
@@ -575,9 +634,11 @@ asio::awaitable<void> ssh_session::run() {
 void ssh_session::teardown() {
   const bool graceful = stopping_ && !dead_;
   tunnel_error e{"tunnel-down", dead_ ? death_.message : "tunnel stopped"};
-  for (auto& r : queue_) fail_open(r, e);
+  for (auto& r : queue_)
+    fail_open(r, e);
   queue_.clear();
-  if (inflight_) fail_open(std::move(inflight_), e);
+  if (inflight_)
+    fail_open(std::move(inflight_), e);
   inflight_.reset();
   for (auto& c : chans_) {
     boost::system::error_code ec;
@@ -588,7 +649,8 @@ void ssh_session::teardown() {
   chans_.clear();
   closing_.clear();  // freed with the session
   set_owner(op::none, nullptr, nullptr);
-  if (link_) link_->close(graceful);
+  if (link_)
+    link_->close(graceful);
 }
 
 }  // namespace sluice::tunnel

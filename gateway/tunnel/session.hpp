@@ -32,7 +32,7 @@ struct tunnel_stats {
 struct open_request {
   std::string host;
   uint16_t port = 0;
-  int local_fd = -1;  // owned by the session once queued
+  int local_fd = -1;   // owned by the session once queued
   bool drain = false;  // internal: a "session" channel open that only reads pending packets
   bool done = false;
   bool abandoned = false;  // the requester gave up; the session cleans up

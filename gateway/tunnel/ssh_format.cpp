@@ -10,16 +10,22 @@ namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
   return -1;
 }
 
 std::string_view strip_padding(std::string_view s) {
-  while (!s.empty() && s.back() == '=') s.remove_suffix(1);
+  while (!s.empty() && s.back() == '=')
+    s.remove_suffix(1);
   return s;
 }
 }  // namespace
@@ -40,27 +46,31 @@ std::string base64_encode(std::string_view bytes, bool pad) {
     uint32_t v = uint8_t(bytes[i]) << 16;
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
-    if (pad) out += "==";
+    if (pad)
+      out += "==";
   } else if (rest == 2) {
     uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
-    if (pad) out += '=';
+    if (pad)
+      out += '=';
   }
   return out;
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
   text = strip_padding(text);
-  if (text.size() % 4 == 1) return std::nullopt;
+  if (text.size() % 4 == 1)
+    return std::nullopt;
   std::string out;
   out.reserve(text.size() * 3 / 4);
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
     int v = b64_value(c);
-    if (v < 0) return std::nullopt;
+    if (v < 0)
+      return std::nullopt;
     acc = (acc << 6) | uint32_t(v);
     bits += 6;
     if (bits >= 8) {
@@ -81,7 +91,8 @@ void put_ssh_string(std::string& out, std::string_view s) {
 }
 
 std::optional<uint32_t> get_u32(std::string_view in, size_t& pos) {
-  if (in.size() < pos + 4) return std::nullopt;
+  if (in.size() < pos + 4)
+    return std::nullopt;
   uint32_t n = (uint32_t(uint8_t(in[pos])) << 24) | (uint32_t(uint8_t(in[pos + 1])) << 16) |
                (uint32_t(uint8_t(in[pos + 2])) << 8) | uint32_t(uint8_t(in[pos + 3]));
   pos += 4;
@@ -91,7 +102,8 @@ std::optional<uint32_t> get_u32(std::string_view in, size_t& pos) {
 std::optional<std::string_view> get_ssh_string(std::string_view in, size_t& pos) {
   size_t p = pos;
   auto n = get_u32(in, p);
-  if (!n || in.size() - p < *n) return std::nullopt;
+  if (!n || in.size() - p < *n)
+    return std::nullopt;
   pos = p + *n;
   return in.substr(p, *n);
 }

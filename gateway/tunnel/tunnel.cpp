@@ -35,11 +35,16 @@ std::string secs(std::chrono::milliseconds d) {
 
 const char* to_string(tunnel_state s) {
   switch (s) {
-    case tunnel_state::connecting: return "connecting";
-    case tunnel_state::up: return "up";
-    case tunnel_state::backoff: return "backoff";
-    case tunnel_state::failed: return "failed";
-    case tunnel_state::stopped: return "stopped";
+    case tunnel_state::connecting:
+      return "connecting";
+    case tunnel_state::up:
+      return "up";
+    case tunnel_state::backoff:
+      return "backoff";
+    case tunnel_state::failed:
+      return "failed";
+    case tunnel_state::stopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -69,8 +74,10 @@ void tunnel_runner::stop() {
   asio::post(ioc_, [self] {
     self->stopped_ = true;
     for (auto& s : self->slots_) {
-      if (s.session) s.session->stop();
-      if (s.sleep) s.sleep->notify();
+      if (s.session)
+        s.session->stop();
+      if (s.sleep)
+        s.sleep->notify();
     }
     self->wake_waiters();
   });
@@ -81,13 +88,15 @@ void tunnel_runner::update(config::tunnel cfg) {
   asio::post(ioc_, [self, cfg = std::move(cfg)] {
     self->cfg_ = cfg;
     for (auto& s : self->slots_) {
-      if (s.session) s.session->update(cfg);
+      if (s.session)
+        s.session->update(cfg);
     }
   });
 }
 
 void tunnel_runner::wake_waiters() {
-  for (auto& w : up_waiters_) w->notify();
+  for (auto& w : up_waiters_)
+    w->notify();
 }
 
 void tunnel_runner::set_state(size_t i, tunnel_state s) {
@@ -95,7 +104,8 @@ void tunnel_runner::set_state(size_t i, tunnel_state s) {
   // The tunnel is up when any session is; otherwise it shows the freshest slot state.
   tunnel_state agg = s;
   for (const auto& sl : slots_) {
-    if (sl.state == tunnel_state::up) agg = tunnel_state::up;
+    if (sl.state == tunnel_state::up)
+      agg = tunnel_state::up;
   }
   std::lock_guard lk(mu_);
   if (agg != state_) {
@@ -114,7 +124,8 @@ asio::awaitable<void> tunnel_runner::slot_loop(size_t i) {
   auto self = shared_from_this();
   backoff_schedule backoff(cfg_.reconnect.initial, cfg_.reconnect.max);
   while (!stopped_) {
-    if (slots_[i].state != tunnel_state::failed) set_state(i, tunnel_state::connecting);
+    if (slots_[i].state != tunnel_state::failed)
+      set_state(i, tunnel_state::connecting);
     std::unique_ptr<ssh_link> link;
     tunnel_error err;
     try {
@@ -122,15 +133,19 @@ asio::awaitable<void> tunnel_runner::slot_loop(size_t i) {
     } catch (const std::exception& e) {
       err = {"ssh-handshake", std::string("unexpected error: ") + e.what()};
     }
-    if (stopped_) break;
+    if (stopped_)
+      break;
     std::chrono::milliseconds delay{0};
     if (!err.empty()) {
       set_error(err);
       const bool needs_operator = err.stage == "host-key" || err.stage == "auth";
       set_state(i, needs_operator ? tunnel_state::failed : tunnel_state::backoff);
       delay = backoff.next();
-      log::warn("tunnel_connect_failed").kv("tunnel", cfg_.name).kv("stage", err.stage)
-          .kv("error", err.message).kv("retry_in_ms", static_cast<int64_t>(delay.count()));
+      log::warn("tunnel_connect_failed")
+          .kv("tunnel", cfg_.name)
+          .kv("stage", err.stage)
+          .kv("error", err.message)
+          .kv("retry_in_ms", static_cast<int64_t>(delay.count()));
     } else {
       backoff.reset();
       auto s = std::make_shared<ssh_session>(std::move(link), cfg_, stats_);
@@ -143,13 +158,17 @@ asio::awaitable<void> tunnel_runner::slot_loop(size_t i) {
       ++sessions_up_;
       set_state(i, tunnel_state::up);
       wake_waiters();
-      log::info("tunnel_up").kv("tunnel", cfg_.name).kv("bastion", cfg_.host + ":" + std::to_string(cfg_.port))
-          .kv("host_key", s->link().host_key_fingerprint).kv("key", s->link().key_used)
+      log::info("tunnel_up")
+          .kv("tunnel", cfg_.name)
+          .kv("bastion", cfg_.host + ":" + std::to_string(cfg_.port))
+          .kv("host_key", s->link().host_key_fingerprint)
+          .kv("key", s->link().key_used)
           .kv("session", static_cast<uint64_t>(i));
       co_await s->run();
       --sessions_up_;
       slots_[i].session.reset();
-      if (stopped_) break;
+      if (stopped_)
+        break;
       set_error(s->death());
       {
         std::lock_guard lk(mu_);
@@ -169,7 +188,8 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
   auto ex = ioc_.get_executor();
   const auto where = host + ":" + std::to_string(port);
   auto fail = [&](std::string stage, std::string msg) {
-    if (local_fd >= 0) ::close(local_fd);
+    if (local_fd >= 0)
+      ::close(local_fd);
     return channel_result{-1, std::move(stage), std::move(msg)};
   };
   const auto up_deadline = clock::now() + cfg_.wait_for_up;
@@ -187,23 +207,26 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
       co_return fail(e.empty() ? "tunnel-down" : e.stage,
                      "tunnel '" + cfg_.name + "' to bastion " + cfg_.host + ":" +
                          std::to_string(cfg_.port) + " is not up (" + state + ") after waiting " +
-                         secs(cfg_.wait_for_up) +
-                         (e.empty() ? std::string() : ": " + e.message));
+                         secs(cfg_.wait_for_up) + (e.empty() ? std::string() : ": " + e.message));
     }
     auto w = std::make_shared<waker>(ex);
     up_waiters_.push_back(w);
     co_await w->wait_until(up_deadline);
     up_waiters_.erase(std::remove(up_waiters_.begin(), up_waiters_.end(), w), up_waiters_.end());
   }
-  if (stopped_) co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' was stopped or removed");
+  if (stopped_)
+    co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' was stopped or removed");
   std::shared_ptr<ssh_session> best;
   size_t total = 0;
   for (auto& s : slots_) {
-    if (!s.session || !s.session->alive()) continue;
+    if (!s.session || !s.session->alive())
+      continue;
     total += s.session->channel_count();
-    if (!best || s.session->channel_count() < best->channel_count()) best = s.session;
+    if (!best || s.session->channel_count() < best->channel_count())
+      best = s.session;
   }
-  if (!best) co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' has no live SSH session");
+  if (!best)
+    co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' has no live SSH session");
   if (total >= cfg_.max_channels) {
     co_return fail("channel-open", "tunnel '" + cfg_.name + "' already has max_channels=" +
                                        std::to_string(cfg_.max_channels) + " channels open");
@@ -228,7 +251,8 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
   while (!req->done) {
     if (clock::now() >= deadline) {
       req->abandoned = true;
-      if (theirs >= 0) ::close(theirs);
+      if (theirs >= 0)
+        ::close(theirs);
       co_return channel_result{-1, "channel-open",
                                "bastion " + cfg_.host + ":" + std::to_string(cfg_.port) +
                                    " did not answer the channel open to " + where + " within " +
@@ -239,7 +263,8 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
     co_await req->w->wait_until(deadline);
   }
   if (!req->error.empty()) {
-    if (theirs >= 0) ::close(theirs);
+    if (theirs >= 0)
+      ::close(theirs);
     co_return channel_result{-1, req->error.stage, req->error.message};
   }
   co_return channel_result{theirs, "", ""};

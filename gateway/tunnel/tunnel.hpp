@@ -55,7 +55,7 @@ class tunnel_runner : public std::enable_shared_from_this<tunnel_runner> {
   void wake_waiters();
 
   boost::asio::io_context& ioc_;
-  config::tunnel cfg_;  // tunnel thread only
+  config::tunnel cfg_;                // tunnel thread only
   const std::string name_, bastion_;  // fixed for the runner's life (status() reads them)
   std::vector<slot> slots_;
   std::shared_ptr<tunnel_stats> stats_;

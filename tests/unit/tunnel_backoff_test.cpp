@@ -26,7 +26,8 @@ TEST_CASE("backoff doubles to the cap with equal jitter", "[tunnel]") {
 TEST_CASE("backoff jitter spreads reconnects", "[tunnel]") {
   backoff_schedule a(ms(10000), ms(10000), 1), b(ms(10000), ms(10000), 2);
   int same = 0;
-  for (int i = 0; i < 20; ++i) same += a.next() == b.next();
+  for (int i = 0; i < 20; ++i)
+    same += a.next() == b.next();
   CHECK(same < 5);
 }
 

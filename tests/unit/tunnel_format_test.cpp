@@ -44,5 +44,9 @@ TEST_CASE("SSH strings encode with a big-endian length and parse back", "[tunnel
   CHECK(get_ssh_string(out, pos).value() == std::string("\x00\x01", 2));
   CHECK_FALSE(get_ssh_string(out, pos).has_value());
   size_t bad = 0;
-  CHECK_FALSE(get_ssh_string(std::string("\x00\x00\x00\x09" "abc", 7), bad).has_value());
+  CHECK_FALSE(get_ssh_string(std::string("\x00\x00\x00\x09"
+                                         "abc",
+                                         7),
+                             bad)
+                  .has_value());
 }

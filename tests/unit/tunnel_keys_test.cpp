@@ -23,7 +23,8 @@ TEST_CASE("ed25519 keygen writes PKCS#8 PEM and an ssh-ed25519 line", "[tunnel]"
 
 TEST_CASE("ecdsa keygen encodes the nistp256 point", "[tunnel]") {
   auto k = generate_key(key_type::ecdsa, "");
-  CHECK(k.public_line.rfind("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABB", 0) == 0);
+  CHECK(k.public_line.rfind(
+            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABB", 0) == 0);
   std::string err;
   auto info = public_key_from_private(k.private_pem, err);
   REQUIRE(err.empty());
@@ -40,10 +41,12 @@ TEST_CASE("unreadable private keys give a message", "[tunnel]") {
   std::string err;
   public_key_from_private("not a key", err);
   CHECK(err.find("cannot read the private key") != std::string::npos);
-  public_key_from_private("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", err);
+  public_key_from_private(
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", err);
   CHECK(err.find("malformed") != std::string::npos);
 }
 
 TEST_CASE("RSA is refused while libssh2 lacks rsa-sha2", "[tunnel]") {
-  if (!rsa_supported()) CHECK(rsa_refusal_message().find("ed25519") != std::string::npos);
+  if (!rsa_supported())
+    CHECK(rsa_refusal_message().find("ed25519") != std::string::npos);
 }

@@ -67,13 +67,15 @@ TEST_CASE("known_hosts with a [host]:port entry is accepted", "[tunnel]") {
 
 TEST_CASE("tunnel fingerprint prints the host key to pin", "[tunnel]") {
   sshd_server sshd;
-  auto r = run(std::string(kSluiceBin) + " tunnel fingerprint 127.0.0.1:" + std::to_string(sshd.port()));
+  auto r =
+      run(std::string(kSluiceBin) + " tunnel fingerprint 127.0.0.1:" + std::to_string(sshd.port()));
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("ssh-ed25519 " + sshd.fingerprint()) != std::string::npos);
   CHECK(r.output.find("host_key: \"" + sshd.fingerprint() + "\"") != std::string::npos);
 
-  auto closed = run(std::string(kSluiceBin) + " tunnel fingerprint 127.0.0.1:" + std::to_string(free_port()));
+  auto closed =
+      run(std::string(kSluiceBin) + " tunnel fingerprint 127.0.0.1:" + std::to_string(free_port()));
   CHECK(closed.exit_code == 1);
   CHECK(closed.output.find("refused") != std::string::npos);
 }

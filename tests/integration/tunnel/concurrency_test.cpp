@@ -27,14 +27,17 @@ TEST_CASE("many concurrent channels over one session", "[tunnel]") {
         errors[i] = r.stage + ": " + r.error;
         return;
       }
-      if (echo_roundtrip(r.fd, 256 * 1024)) ++ok;
+      if (echo_roundtrip(r.fd, 256 * 1024))
+        ++ok;
       ::close(r.fd);
     });
   }
-  for (auto& w : workers) w.join();
+  for (auto& w : workers)
+    w.join();
   const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& e : errors) {
-    if (!e.empty()) FAIL_CHECK(e);
+    if (!e.empty())
+      FAIL_CHECK(e);
   }
   CHECK(ok == n);
   auto st = tunnel_status(m, "bastion");
@@ -60,7 +63,8 @@ TEST_CASE("bulk throughput over one channel", "[tunnel]") {
   CHECK(echo_roundtrip(r.fd, mib << 20, 60));
   const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ::close(r.fd);
-  WARN("echo " << mib << " MiB each way in " << secs << "s = " << (2.0 * mib / secs) << " MiB/s total");
+  WARN("echo " << mib << " MiB each way in " << secs << "s = " << (2.0 * mib / secs)
+               << " MiB/s total");
 }
 
 TEST_CASE("psql and pgbench through a loopback forward", "[tunnel]") {
@@ -79,7 +83,8 @@ TEST_CASE("psql and pgbench through a loopback forward", "[tunnel]") {
   REQUIRE(again.has_value());
   CHECK(again->port == fwd->port);  // one port per (tunnel, host, port)
 
-  const std::string env = std::string("PGPASSWORD=") + pg_cluster::kPassword + " PGCONNECT_TIMEOUT=10 ";
+  const std::string env =
+      std::string("PGPASSWORD=") + pg_cluster::kPassword + " PGCONNECT_TIMEOUT=10 ";
   const std::string conn = "-h 127.0.0.1 -p " + std::to_string(fwd->port) + " -U postgres";
   auto q = run(env + "psql " + conn + " -d postgres -Atc 'select 40 + 2'");
   INFO(q.output);

@@ -8,7 +8,9 @@ using namespace sluice;
 using namespace sluice::test;
 
 namespace {
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("wrong host key pin fails at host-key naming both fingerprints", "[tunnel]") {
@@ -118,13 +120,15 @@ TEST_CASE("a group-readable private key is refused", "[tunnel]") {
   sshd.authorize(ts.pub);
   ::chmod(ts.key.c_str(), 0640);
   // By config validation...
-  auto cfg = "tunnels:\n  - name: bastion\n    host: 127.0.0.1\n    port: " + std::to_string(sshd.port()) +
-             "\n    user: " + current_user() + "\n    private_key: " + ts.key +
-             "\n    host_key: \"" + sshd.fingerprint() + "\"\n";
+  auto cfg =
+      "tunnels:\n  - name: bastion\n    host: 127.0.0.1\n    port: " + std::to_string(sshd.port()) +
+      "\n    user: " + current_user() + "\n    private_key: " + ts.key + "\n    host_key: \"" +
+      sshd.fingerprint() + "\"\n";
   auto loaded = config::load_string(cfg);
   CHECK_FALSE(loaded.settings);
   bool mentioned = false;
-  for (const auto& i : loaded.issues.all()) mentioned = mentioned || contains(i.str(), "chmod 600");
+  for (const auto& i : loaded.issues.all())
+    mentioned = mentioned || contains(i.str(), "chmod 600");
   CHECK(mentioned);
   // ...and by the tunnel itself, should the mode change after loading.
   auto t = ts.make(sshd);

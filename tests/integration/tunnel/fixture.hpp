@@ -31,7 +31,8 @@ namespace sluice::test {
 inline std::string current_user() {
   auto r = run("id -un");
   auto u = r.output;
-  while (!u.empty() && (u.back() == '\n' || u.back() == '\r')) u.pop_back();
+  while (!u.empty() && (u.back() == '\n' || u.back() == '\r'))
+    u.pop_back();
   return u;
 }
 
@@ -44,15 +45,18 @@ inline std::vector<pid_t> descendants(pid_t pid) {
     pid_t p = frontier.back();
     frontier.pop_back();
     DIR* d = opendir("/proc");
-    if (!d) break;
+    if (!d)
+      break;
     while (auto* e = readdir(d)) {
       pid_t child = static_cast<pid_t>(std::atoi(e->d_name));
-      if (child <= 0) continue;
+      if (child <= 0)
+        continue;
       std::ifstream st("/proc/" + std::string(e->d_name) + "/stat");
       std::string line;
       std::getline(st, line);
       auto rp = line.rfind(')');
-      if (rp == std::string::npos) continue;
+      if (rp == std::string::npos)
+        continue;
       std::istringstream rest(line.substr(rp + 2));
       char state;
       pid_t ppid = 0;
@@ -96,15 +100,18 @@ class sshd_server {
   void start() {
     // sshd keeps the first value of most keywords: extra lines go first to override.
     std::string conf;
-    for (const auto& l : opts_.extra) conf += l + "\n";
-    conf += "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
-                       host_key_ + "\nPidFile none\nUsePAM no\nStrictModes no\n"
-                       "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
-                       "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                       "AuthorizedKeysFile " + dir_.file("authorized_keys") +
-                       "\nAllowTcpForwarding " + (opts_.allow_tcp_forwarding ? "yes" : "no") +
-                       "\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n";
-    if (!opts_.rekey_limit.empty()) conf += "RekeyLimit " + opts_.rekey_limit + "\n";
+    for (const auto& l : opts_.extra)
+      conf += l + "\n";
+    conf += "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " + host_key_ +
+            "\nPidFile none\nUsePAM no\nStrictModes no\n"
+            "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "AuthorizedKeysFile " +
+            dir_.file("authorized_keys") + "\nAllowTcpForwarding " +
+            (opts_.allow_tcp_forwarding ? "yes" : "no") +
+            "\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n";
+    if (!opts_.rekey_limit.empty())
+      conf += "RekeyLimit " + opts_.rekey_limit + "\n";
     auto cfg = dir_.write("sshd_config", conf);
     proc_ = background_process({"/usr/sbin/sshd", "-D", "-e", "-f", cfg}, dir_.file("sshd.log"));
     REQUIRE(wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)));
@@ -114,14 +121,17 @@ class sshd_server {
     auto kids = descendants(proc_.pid());
     proc_.signal(SIGKILL);
     proc_.wait(std::chrono::seconds(5));
-    for (auto k : kids) ::kill(k, SIGKILL);
+    for (auto k : kids)
+      ::kill(k, SIGKILL);
   }
   void stop() {
-    if (proc_.pid() > 0) kill_all();
+    if (proc_.pid() > 0)
+      kill_all();
   }
   // Freezes or thaws the processes serving existing connections (a silent peer).
   void signal_sessions(int sig) {
-    for (auto k : descendants(proc_.pid())) ::kill(k, sig);
+    for (auto k : descendants(proc_.pid()))
+      ::kill(k, sig);
   }
   int port() const { return port_; }
   const std::string& fingerprint() const { return fingerprint_; }
@@ -156,12 +166,14 @@ class echo_server {
     thread_ = std::thread([this] {
       while (true) {
         int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
+        if (c < 0)
+          return;
         std::thread([c] {
           char buf[65536];
           while (true) {
             auto n = ::read(c, buf, sizeof buf);
-            if (n <= 0) break;
+            if (n <= 0)
+              break;
             size_t off = 0;
             while (off < static_cast<size_t>(n)) {
               auto w = ::write(c, buf + off, static_cast<size_t>(n) - off);
@@ -206,7 +218,8 @@ inline tunnel::channel_result open_channel(tunnel::manager& m, const std::string
 inline bool write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     auto w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
+    if (w <= 0)
+      return false;
     p += w;
     n -= static_cast<size_t>(w);
   }
@@ -220,7 +233,8 @@ inline size_t read_n(int fd, char* p, size_t n, int timeout_s = 20) {
   size_t got = 0;
   while (got < n) {
     auto r = ::read(fd, p + got, n - got);
-    if (r <= 0) break;
+    if (r <= 0)
+      break;
     got += static_cast<size_t>(r);
   }
   return got;
@@ -229,7 +243,8 @@ inline size_t read_n(int fd, char* p, size_t n, int timeout_s = 20) {
 // Sends `bytes` of a pattern through an echo channel and checks they come back intact.
 inline bool echo_roundtrip(int fd, size_t bytes, int timeout_s = 30) {
   std::string out(bytes, '\0');
-  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+  for (size_t i = 0; i < bytes; ++i)
+    out[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
   std::atomic<bool> sent{false};
   std::thread writer([&] { sent = write_all(fd, out.data(), out.size()); });
   std::string in(bytes, '\0');
@@ -248,7 +263,8 @@ struct tunnel_setup {
     auto r = run(std::string(kSluiceBin) + " keygen --out " + key + " --comment sluice-test");
     REQUIRE(r.exit_code == 0);
     pub = read_file(key + ".pub");
-    while (!pub.empty() && pub.back() == '\n') pub.pop_back();
+    while (!pub.empty() && pub.back() == '\n')
+      pub.pop_back();
   }
 
   config::tunnel make(const sshd_server& s, const std::string& name = "bastion") const {
@@ -277,7 +293,8 @@ inline config::settings_ptr settings_with(std::vector<config::tunnel> ts) {
 
 inline nlohmann::json tunnel_status(const tunnel::manager& m, const std::string& name) {
   for (const auto& t : m.status()) {
-    if (t["name"] == name) return t;
+    if (t["name"] == name)
+      return t;
   }
   return {};
 }

@@ -89,8 +89,8 @@ TEST_CASE("RekeyLimit 256K while moving tens of MiB: completes or recovers", "[t
   ::close(r.fd);
   const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WARN("rekey test: " << mib << " MiB each way " << (ok ? "completed" : "failed, recovering")
-                      << " in " << secs << "s; reconnects="
-                      << tunnel_status(m, "bastion")["reconnects"]);
+                      << " in " << secs
+                      << "s; reconnects=" << tunnel_status(m, "bastion")["reconnects"]);
   if (!ok) {
     // The watchdog must have torn the stalled session down; the tunnel is usable again.
     REQUIRE(eventually([&] { return m.all_up(); }, 15s));
