@@ -131,6 +131,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
             continue;  // listener removed by a reload: restart required to unbind
           if (bl.active->load(std::memory_order_relaxed) >= lr->cfg->max_connections) {
             w.counters.rejected.fetch_add(1, std::memory_order_relaxed);
+            ++w.stats.closed[{bl.name, "max_connections"}];
             auto bytes = pg::encode_error({"FATAL",
                                            "53300",
                                            "sorry, too many clients already (listener \"" +
