@@ -45,7 +45,7 @@ TEST_CASE("secondary key is used when only it is authorized (rotation)", "[tunne
   CHECK(tunnel_status(m, "bastion")["key"] == "secondary");
 }
 
-TEST_CASE("known_hosts with a [host]:port entry is accepted", "[tunnel]") {
+TEST_CASE("known_hosts with a host:port entry is accepted", "[tunnel]") {
   sshd_server sshd;
   tunnel_setup ts;
   sshd.authorize(ts.pub);

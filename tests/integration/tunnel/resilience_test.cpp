@@ -8,7 +8,7 @@ using namespace sluice;
 using namespace sluice::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("killing sshd fails open channels, and the tunnel comes back after restart", "[tunnel]") {
+TEST_CASE("killing sshd fails open channels and the tunnel comes back after restart", "[tunnel]") {
   sshd_server sshd;
   tunnel_setup ts;
   sshd.authorize(ts.pub);
