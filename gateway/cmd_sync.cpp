@@ -35,8 +35,10 @@ struct sync_opts {
 
 config::settings_ptr load(const std::string& path) {
   auto r = config::load_file(path);
-  for (const auto& i : r.issues.all()) std::cerr << path << ": " << i.str() << "\n";
-  if (!r.settings) throw std::runtime_error("configuration is invalid");
+  for (const auto& i : r.issues.all())
+    std::cerr << path << ": " << i.str() << "\n";
+  if (!r.settings)
+    throw std::runtime_error("configuration is invalid");
   return r.settings;
 }
 
@@ -44,7 +46,8 @@ const config::sync& find(const config::settings& s, const std::string& name) {
   const auto* sc = s.find_sync(name);
   if (!sc) {
     std::string known;
-    for (const auto& x : s.syncs) known += (known.empty() ? "" : ", ") + x.name;
+    for (const auto& x : s.syncs)
+      known += (known.empty() ? "" : ", ") + x.name;
     throw std::runtime_error("no sync named '" + name + "' in syncs: (" +
                              (known.empty() ? "none" : known) + ")");
   }
@@ -72,7 +75,8 @@ bool run_verify(const config::settings& s, const config::sync& sc) {
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
+  if (!in)
+    throw std::runtime_error("cannot read " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -82,15 +86,19 @@ sync::http_target ingest_target(const config::settings& s, const sync_opts& o) {
   sync::http_target t;
   std::string hp = o.url;
   if (hp.empty()) {
-    if (!s.ingest) throw std::runtime_error("no ingest: section in the configuration (or --url)");
+    if (!s.ingest)
+      throw std::runtime_error("no ingest: section in the configuration (or --url)");
     t.host = s.ingest->listen.host;
     t.port = s.ingest->listen.port;
     t.tls = s.ingest->tls.has_value();
-    if (t.host == "0.0.0.0" || t.host.empty()) t.host = "127.0.0.1";
-    if (t.host == "::") t.host = "::1";
+    if (t.host == "0.0.0.0" || t.host.empty())
+      t.host = "127.0.0.1";
+    if (t.host == "::")
+      t.host = "::1";
   } else {
     auto colon = hp.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("--url must be HOST:PORT");
+    if (colon == std::string::npos)
+      throw std::runtime_error("--url must be HOST:PORT");
     t.host = hp.substr(0, colon);
     t.port = static_cast<uint16_t>(std::stoi(hp.substr(colon + 1)));
     t.tls = s.ingest && s.ingest->tls.has_value();
@@ -104,7 +112,8 @@ std::string token_of(const config::sync& sc) {
     throw std::runtime_error("sync '" + sc.name + "' has no ingest.token_file");
   }
   auto t = read_all(sc.ingest_token_file);
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back())))
+    t.pop_back();
   return t;
 }
 
@@ -114,7 +123,8 @@ int run_push(const sync_opts& o) {
   auto body = read_all(o.file);
   auto target = ingest_target(*s, o);
   std::string path = "/v1/syncs/" + sc.name + "/batches";
-  if (o.sequence > 0) path += "?sequence=" + std::to_string(o.sequence);
+  if (o.sequence > 0)
+    path += "?sequence=" + std::to_string(o.sequence);
   auto token = token_of(sc);
   for (int attempt = 0;; ++attempt) {
     auto r = sync::http_request(target, "POST", path, token, body);
@@ -125,7 +135,8 @@ int run_push(const sync_opts& o) {
       continue;
     }
     std::cout << r.body;
-    if (r.status != 200) std::cerr << "HTTP " << r.status << "\n";
+    if (r.status != 200)
+      std::cerr << "HTTP " << r.status << "\n";
     return r.status == 200 ? 0 : 1;
   }
 }
@@ -133,7 +144,8 @@ int run_push(const sync_opts& o) {
 int run_status(const sync_opts& o) {
   auto s = load(o.config);
   const auto& sc = find(*s, o.name);
-  auto r = sync::http_request(ingest_target(*s, o), "GET", "/v1/syncs/" + sc.name, token_of(sc), "");
+  auto r =
+      sync::http_request(ingest_target(*s, o), "GET", "/v1/syncs/" + sc.name, token_of(sc), "");
   std::cout << r.body;
   return r.status == 200 ? 0 : 1;
 }
@@ -153,7 +165,8 @@ int run_serve(const sync_opts& o) {
   while (true) {
     int sig = 0;
     sigwait(&set, &sig);
-    if (sig != SIGHUP) break;
+    if (sig != SIGHUP)
+      break;
     try {
       svc.apply(load(o.config));
       log::info("sync_reloaded");
@@ -179,12 +192,14 @@ void guarded(int& exit_code, F f) {
 
 void add_sync(CLI::App& app, int& exit_code) {
   static sync_opts o;
-  auto* sub = app.add_subcommand("sync", "Sync writer: verify and set up destinations, push batches");
+  auto* sub =
+      app.add_subcommand("sync", "Sync writer: verify and set up destinations, push batches");
   sub->require_subcommand(1);
 
   auto* verify = sub->add_subcommand(
-      "verify", "Check the destination; print a checklist with the SQL that fixes each failure "
-                "(exit 0 only when all pass)");
+      "verify",
+      "Check the destination; print a checklist with the SQL that fixes each failure "
+      "(exit 0 only when all pass)");
   verify->add_option("name", o.name, "Sync name")->required();
   verify->add_option("-c,--config", o.config, "Configuration file")->required();
   verify->callback([&exit_code] {
@@ -194,30 +209,33 @@ void add_sync(CLI::App& app, int& exit_code) {
     });
   });
 
-  auto* setup = sub->add_subcommand(
-      "setup", "Create the schema, _sync_state, _sync_event and the read role's grants "
-               "(idempotent)");
+  auto* setup =
+      sub->add_subcommand("setup",
+                          "Create the schema, _sync_state, _sync_event and the read role's grants "
+                          "(idempotent)");
   setup->add_option("name", o.name, "Sync name")->required();
   setup->add_option("-c,--config", o.config, "Configuration file")->required();
   setup->callback([&exit_code] {
     guarded(exit_code, [] {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
-      if (!run_verify(*s, sc)) return 1;
+      if (!run_verify(*s, sc))
+        return 1;
       auto dst = sync::resolve_destination(*s, sc, nullptr);
       sync::pg_conn c(dst.params);
       sync::setup(c, sc, sc.schema);
       std::cout << "schema " << sc.schema << " is set up"
-                << (sc.read_role.name.empty() ? "" : "; read role " + sc.read_role.name +
-                                                         " can read it")
+                << (sc.read_role.name.empty() ? ""
+                                              : "; read role " + sc.read_role.name + " can read it")
                 << "\n";
       return 0;
     });
   });
 
   auto* push = sub->add_subcommand(
-      "push", "Send a batch file (NDJSON, JSON array or {sequence, records}) through the "
-              "ingest API with the sync's token");
+      "push",
+      "Send a batch file (NDJSON, JSON array or {sequence, records}) through the "
+      "ingest API with the sync's token");
   push->add_option("name", o.name, "Sync name")->required();
   push->add_option("file", o.file, "Batch file")->required()->check(CLI::ExistingFile);
   push->add_option("-c,--config", o.config, "Configuration file")->required();
@@ -235,9 +253,10 @@ void add_sync(CLI::App& app, int& exit_code) {
   status->add_option("--ca", o.ca, "CA to verify the ingest certificate");
   status->callback([&exit_code] { guarded(exit_code, [] { return run_status(o); }); });
 
-  auto* serve = sub->add_subcommand(
-      "serve", "Run only the sync service (ingest API and writers) in the foreground; "
-               "no tunnels");
+  auto* serve =
+      sub->add_subcommand("serve",
+                          "Run only the sync service (ingest API and writers) in the foreground; "
+                          "no tunnels");
   serve->add_option("-c,--config", o.config, "Configuration file")->required();
   serve->callback([&exit_code] { guarded(exit_code, [] { return run_serve(o); }); });
 }

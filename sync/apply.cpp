@@ -15,19 +15,23 @@ std::string stage_rows(const table_info& t, const collection_batch& cb, bool wit
   static const nlohmann::json null_value;
   // Field name -> column position, so each record is one pass over its own fields.
   std::unordered_map<std::string_view, size_t> pos;
-  for (size_t i = 0; i < t.order_fields.size(); ++i) pos.emplace(t.order_fields[i], i);
+  for (size_t i = 0; i < t.order_fields.size(); ++i)
+    pos.emplace(t.order_fields[i], i);
   std::vector<col_type> types;
-  for (const auto& ident : t.order) types.push_back(t.cols.at(ident));
+  for (const auto& ident : t.order)
+    types.push_back(t.cols.at(ident));
   std::vector<const nlohmann::json*> values(t.order.size());
   for (const auto* r : cb.records) {
-    if (with_op) out += r->operation == op::remove ? "t\t" : "f\t";
+    if (with_op)
+      out += r->operation == op::remove ? "t\t" : "f\t";
     append_copy_text(out, r->id);
     out += '\t';
     out += std::to_string(r->version);
     std::fill(values.begin(), values.end(), &null_value);
     if (r->operation == op::upsert) {
       for (auto f = r->data.begin(); f != r->data.end(); ++f) {
-        if (auto p = pos.find(f.key()); p != pos.end()) values[p->second] = &f.value();
+        if (auto p = pos.find(f.key()); p != pos.end())
+          values[p->second] = &f.value();
       }
     }
     for (size_t i = 0; i < values.size(); ++i) {
@@ -43,7 +47,8 @@ std::string join(const std::vector<std::string>& v, const std::string& prefix,
                  const std::string& sep = ", ") {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += sep;
+    if (i)
+      out += sep;
     out += prefix + v[i];
   }
   return out;
@@ -59,11 +64,12 @@ counts two_counts(const pg_result& r) {
 
 // Upserts from the stage: insert new ids, update stored rows whose version is not
 // newer when the data differs (or the version moved forward), one event per change.
-counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq,
-                     const table_info& t, const std::string& coll) {
+counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
+                     const std::string& coll) {
   const std::string qt = sq + "." + quote_ident(t.ident);
   std::vector<std::string> cols;
-  for (const auto& ident : t.order) cols.push_back(quote_ident(ident));
+  for (const auto& ident : t.order)
+    cols.push_back(quote_ident(ident));
   const bool soft = s.deletes == config::delete_mode::soft;
   std::string lit = quote_literal(coll);
   std::string sql = "with s as (select * from pg_temp._stage where not _del";
@@ -73,10 +79,13 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq,
            " and d.record_id = _stage.id and d.version >= _stage._sync_version)";
   }
   sql += ")";
-  if (s.events) sql += ", old as (select t.* from " + qt + " t join s on s.id = t.id)";
+  if (s.events)
+    sql += ", old as (select t.* from " + qt + " t join s on s.id = t.id)";
   std::string set = "_sync_version = excluded._sync_version, _sync_updated_at = now()";
-  for (const auto& col : cols) set += ", " + col + " = excluded." + col;
-  if (soft) set += ", _sync_deleted_at = null";
+  for (const auto& col : cols)
+    set += ", " + col + " = excluded." + col;
+  if (soft)
+    set += ", _sync_deleted_at = null";
   std::vector<std::string> mine, theirs;
   for (const auto& col : cols) {
     mine.push_back("t." + col);
@@ -96,27 +105,28 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq,
          " or t._sync_version < excluded._sync_version) returning t.*)";
   if (s.events) {
     // An update that only moved the version forward is not a change: no event.
-    sql += ", ch as (select up.id, to_jsonb(up) as rec, case when old.id is null then null "
-           "else (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from "
-           "jsonb_each(to_jsonb(old)) e where e.key not in ('_sync_version', "
-           "'_sync_updated_at') and e.value is distinct from to_jsonb(up) -> e.key) end as "
-           "changes from up left join old on old.id = up.id), ev as (insert into " +
-           sq +
-           "._sync_event (event_type, object_type, record_id, payload) select case when "
-           "changes is null then 'insert' else 'update' end, " +
-           lit +
-           ", id, case when changes is null then jsonb_build_object('record', rec) else "
-           "jsonb_build_object('record', rec, 'changes', changes) end from ch where changes "
-           "is null or changes <> '{}'::jsonb returning 1)"
-           " select (select count(*) from up), (select count(*) from ev)";
+    sql +=
+        ", ch as (select up.id, to_jsonb(up) as rec, case when old.id is null then null "
+        "else (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from "
+        "jsonb_each(to_jsonb(old)) e where e.key not in ('_sync_version', "
+        "'_sync_updated_at') and e.value is distinct from to_jsonb(up) -> e.key) end as "
+        "changes from up left join old on old.id = up.id), ev as (insert into " +
+        sq +
+        "._sync_event (event_type, object_type, record_id, payload) select case when "
+        "changes is null then 'insert' else 'update' end, " +
+        lit +
+        ", id, case when changes is null then jsonb_build_object('record', rec) else "
+        "jsonb_build_object('record', rec, 'changes', changes) end from ch where changes "
+        "is null or changes <> '{}'::jsonb returning 1)"
+        " select (select count(*) from up), (select count(*) from ev)";
   } else {
     sql += " select (select count(*) from up), 0";
   }
   return two_counts(c.exec(sql));
 }
 
-counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq,
-                     const table_info& t, const std::string& coll) {
+counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
+                     const std::string& coll) {
   const std::string qt = sq + "." + quote_ident(t.ident);
   std::string lit = quote_literal(coll);
   std::string sql =
@@ -161,32 +171,35 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
   try {
     // The cursor row is locked for the whole transaction: the check and the write of
     // the new sequence cannot interleave with another writer.
-    auto cur = c.exec("select sequence from " + sq + "._sync_state where sync = $1 for update",
-                      {s.name});
+    auto cur =
+        c.exec("select sequence from " + sq + "._sync_state where sync = $1 for update", {s.name});
     res.stored_sequence = cur.rows() ? cur.get_int(0, 0) : 0;
     if (sequence <= res.stored_sequence || sequence != res.stored_sequence + 1) {
-      res.outcome = sequence <= res.stored_sequence ? apply_result::kind::duplicate
-                                                    : apply_result::kind::gap;
+      res.outcome =
+          sequence <= res.stored_sequence ? apply_result::kind::duplicate : apply_result::kind::gap;
       c.exec("rollback");
       return res;
     }
-    if (!cat.loaded()) cat.load(c);
+    if (!cat.loaded())
+      cat.load(c);
     size_t total = records.size();
     size_t dropped = 0;
     auto groups = dedupe(records, dropped);
     for (const auto& cb : groups) {
       auto& t = cat.ensure(c, s, cb);
-      auto ts = c.exec("select exists (select 1 from " + sq +
-                           "._sync_deleted where object_type = $1)",
-                       {cb.collection});
+      auto ts =
+          c.exec("select exists (select 1 from " + sq + "._sync_deleted where object_type = $1)",
+                 {cb.collection});
       t.tombstones = ts.get(0, 0) == "t";
       bool any_up = false, any_del = false;
-      for (const auto* r : cb.records) (r->operation == op::upsert ? any_up : any_del) = true;
+      for (const auto* r : cb.records)
+        (r->operation == op::upsert ? any_up : any_del) = true;
       // First loads: COPY straight into the table while it only ever received new ids.
       // A duplicate key rolls back to the savepoint and the batch takes the merge path.
       if (t.fast_insert && !t.tombstones && !any_del && !s.events) {
         std::string cols = "id, _sync_version";
-        for (const auto& ident : t.order) cols += ", " + quote_ident(ident);
+        for (const auto& ident : t.order)
+          cols += ", " + quote_ident(ident);
         c.exec("savepoint sluice_fast_insert");
         try {
           c.copy_in("copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin",
@@ -195,7 +208,8 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
           res.applied += cb.records.size();
           continue;
         } catch (const pg_error& e) {
-          if (e.sqlstate() != "23505" || !c.ok()) throw;
+          if (e.sqlstate() != "23505" || !c.ok())
+            throw;
           c.exec("rollback to savepoint sluice_fast_insert");
           t.fast_insert = false;
         }
@@ -226,7 +240,8 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
                "._sync_state (sync, sequence, updated_at) values ($1, $2, now()) on conflict "
                "(sync) do update set sequence = excluded.sequence, updated_at = now()",
            {s.name, std::to_string(sequence)});
-    if (res.events > 0) c.exec("select pg_notify('_sync_event', $1)", {cat.schema()});
+    if (res.events > 0)
+      c.exec("select pg_notify('_sync_event', $1)", {cat.schema()});
     c.exec("commit");
   } catch (...) {
     cat.invalidate();

@@ -16,7 +16,8 @@ size_t line_at(std::string_view body, size_t byte) {
 
 // Validates one record object; returns an error reason or empty.
 std::string read_record(json& j, record& r) {
-  if (!j.is_object()) return "a record must be a JSON object";
+  if (!j.is_object())
+    return "a record must be a JSON object";
   auto c = j.find("collection");
   if (c == j.end() || !c->is_string() || c->get_ref<const std::string&>().empty()) {
     return "\"collection\" must be a non-empty string";
@@ -40,25 +41,31 @@ std::string read_record(json& j, record& r) {
     return "\"op\" must be \"upsert\" or \"delete\"";
   }
   auto v = j.find("version");
-  if (v == j.end() || !v->is_number_integer()) return "\"version\" must be an integer";
+  if (v == j.end() || !v->is_number_integer())
+    return "\"version\" must be an integer";
   r.version = v->get<int64_t>();
   auto d = j.find("data");
   if (r.operation == op::upsert) {
-    if (d == j.end() || !d->is_object()) return "\"data\" must be an object for an upsert";
+    if (d == j.end() || !d->is_object())
+      return "\"data\" must be an object for an upsert";
     r.data = std::move(*d);
     for (auto it = r.data.begin(); it != r.data.end(); ++it) {
       if (it.key().rfind("_sync_", 0) == 0) {
         return "field \"" + it.key() + "\" is reserved (names starting with _sync_)";
       }
-      if (it.key().empty()) return "field names must not be empty";
+      if (it.key().empty())
+        return "field names must not be empty";
     }
     r.data.erase("id");  // the record id is the primary key
   }
   if (auto t = j.find("types"); t != j.end()) {
-    if (!t->is_object()) return "\"types\" must map field names to type names";
+    if (!t->is_object())
+      return "\"types\" must map field names to type names";
     for (auto it = t->begin(); it != t->end(); ++it) {
       auto ct = it->is_string() ? from_declared(it->get<std::string>()) : std::nullopt;
-      if (!ct) return "type for \"" + it.key() + "\" must be one of boolean, bigint, numeric, text, timestamptz, jsonb";
+      if (!ct)
+        return "type for \"" + it.key() +
+               "\" must be one of boolean, bigint, numeric, text, timestamptz, jsonb";
       r.declared[it.key()] = *ct;
     }
   }
@@ -67,7 +74,8 @@ std::string read_record(json& j, record& r) {
 
 std::optional<int64_t> read_sequence(const json& j, std::string& err) {
   auto s = j.find("sequence");
-  if (s == j.end()) return std::nullopt;
+  if (s == j.end())
+    return std::nullopt;
   if (!s->is_number_integer() || s->get<int64_t>() < 1) {
     err = "\"sequence\" must be a positive integer";
     return std::nullopt;
@@ -80,7 +88,8 @@ std::optional<int64_t> read_sequence(const json& j, std::string& err) {
 std::variant<batch, parse_error> parse_batch(std::string_view body) {
   batch b;
   size_t start = body.find_first_not_of(" \t\r\n");
-  if (start == std::string_view::npos) return parse_error{1, "empty body"};
+  if (start == std::string_view::npos)
+    return parse_error{1, "empty body"};
   if (body[start] == '[' || body[start] == '{') {
     // One JSON document (array or {"sequence", "records"})? For NDJSON this stops at
     // the second line, so the probe is cheap.
@@ -89,15 +98,18 @@ std::variant<batch, parse_error> parse_batch(std::string_view body) {
       std::string err;
       if (whole.is_object()) {
         b.sequence = read_sequence(whole, err);
-        if (!err.empty()) return parse_error{1, err};
+        if (!err.empty())
+          return parse_error{1, err};
       }
       json& arr = whole.is_array() ? whole : whole["records"];
-      if (!arr.is_array()) return parse_error{1, "\"records\" must be an array"};
+      if (!arr.is_array())
+        return parse_error{1, "\"records\" must be an array"};
       b.records.reserve(arr.size());
       for (size_t i = 0; i < arr.size(); ++i) {
         record r;
         auto reason = read_record(arr[i], r);
-        if (!reason.empty()) return parse_error{0, "record " + std::to_string(i) + ": " + reason};
+        if (!reason.empty())
+          return parse_error{0, "record " + std::to_string(i) + ": " + reason};
         b.records.push_back(std::move(r));
       }
       return b;
@@ -116,11 +128,13 @@ std::variant<batch, parse_error> parse_batch(std::string_view body) {
   size_t pos = 0;
   while (pos < body.size()) {
     size_t nl = body.find('\n', pos);
-    if (nl == std::string_view::npos) nl = body.size();
+    if (nl == std::string_view::npos)
+      nl = body.size();
     std::string_view line = body.substr(pos, nl - pos);
     pos = nl + 1;
     ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos)
+      continue;
     json j;
     try {
       j = json::parse(line);
@@ -128,16 +142,17 @@ std::variant<batch, parse_error> parse_batch(std::string_view body) {
       std::string what = e.what();
       return parse_error{line_no, what};
     }
-    if (j.is_object() && !j.contains("collection") && j.contains("sequence") &&
-        b.records.empty()) {
+    if (j.is_object() && !j.contains("collection") && j.contains("sequence") && b.records.empty()) {
       std::string err;
       b.sequence = read_sequence(j, err);
-      if (!err.empty()) return parse_error{line_no, err};
+      if (!err.empty())
+        return parse_error{line_no, err};
       continue;
     }
     record r;
     auto reason = read_record(j, r);
-    if (!reason.empty()) return parse_error{line_no, reason};
+    if (!reason.empty())
+      return parse_error{line_no, reason};
     b.records.push_back(std::move(r));
   }
   return b;
@@ -163,7 +178,8 @@ std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t&
     }
     ++dropped;
     auto& kept = cb.records[it->second];
-    if (r.version >= kept->version) kept = &r;
+    if (r.version >= kept->version)
+      kept = &r;
   }
   return out;
 }

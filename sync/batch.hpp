@@ -24,7 +24,7 @@ struct record {
   std::string id;
   op operation = op::upsert;
   int64_t version = 0;
-  nlohmann::json data;                      // object for upserts, null for deletes
+  nlohmann::json data;                       // object for upserts, null for deletes
   std::map<std::string, col_type> declared;  // optional "types": {"field": "timestamptz"}
 };
 

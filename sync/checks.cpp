@@ -15,8 +15,8 @@ check connection_check(const pg_error& e, const config::sync& s) {
   const auto& d = s.destination;
   check c{"connect to database " + d.database + " as " + d.user, check_status::fail, e.what(), ""};
   if (e.sqlstate() == "42501") {
-    c.fix_sql = "grant connect on database " + quote_ident(d.database) + " to " +
-                quote_ident(d.user) + ";";
+    c.fix_sql =
+        "grant connect on database " + quote_ident(d.database) + " to " + quote_ident(d.user) + ";";
   } else if (e.sqlstate() == "28P01") {
     c.fix_sql = "alter user " + quote_ident(d.user) + " with password '<the password in " +
                 d.password_file + ">';";
@@ -32,9 +32,10 @@ std::vector<check> verify(pg_conn& c, const config::sync& s) {
   const std::string user = quote_ident(d.user), db = quote_ident(d.database);
   out.push_back(make("connect to database " + d.database + " as " + d.user, true, ""));
 
-  auto v = c.exec("select current_setting('server_version_num')::int, "
-                  "current_setting('server_version'), current_user, "
-                  "(select rolsuper from pg_roles where rolname = current_user)");
+  auto v = c.exec(
+      "select current_setting('server_version_num')::int, "
+      "current_setting('server_version'), current_user, "
+      "(select rolsuper from pg_roles where rolname = current_user)");
   int num = static_cast<int>(v.get_int(0, 0));
   bool super = v.get(0, 3) == "t";
   out.push_back(make("server version >= 10", num >= 100000,
@@ -42,14 +43,16 @@ std::vector<check> verify(pg_conn& c, const config::sync& s) {
                          (num >= 100000 ? "" : "; the sync writer needs PostgreSQL 10 or later"),
                      "-- upgrade the server to PostgreSQL 10 or later"));
 
-  auto p = c.exec("select has_database_privilege(current_database(), 'CONNECT'), "
-                  "has_database_privilege(current_database(), 'CREATE')");
+  auto p = c.exec(
+      "select has_database_privilege(current_database(), 'CONNECT'), "
+      "has_database_privilege(current_database(), 'CREATE')");
   out.push_back(make("CONNECT on database " + d.database, p.get(0, 0) == "t", "",
                      "grant connect on database " + db + " to " + user + ";"));
-  auto sch = c.exec("select pg_get_userbyid(nspowner) = current_user, pg_get_userbyid(nspowner), "
-                    "has_schema_privilege(oid, 'USAGE'), has_schema_privilege(oid, 'CREATE') "
-                    "from pg_namespace where nspname = $1",
-                    {s.schema});
+  auto sch = c.exec(
+      "select pg_get_userbyid(nspowner) = current_user, pg_get_userbyid(nspowner), "
+      "has_schema_privilege(oid, 'USAGE'), has_schema_privilege(oid, 'CREATE') "
+      "from pg_namespace where nspname = $1",
+      {s.schema});
   bool schema_exists = sch.rows() == 1;
   bool schema_owned = schema_exists && sch.get(0, 0) == "t";
   out.push_back(make("CREATE on database " + d.database, p.get(0, 1) == "t" || schema_owned,
@@ -102,7 +105,8 @@ std::vector<check> verify(pg_conn& c, const config::sync& s) {
 
 bool all_pass(const std::vector<check>& checks) {
   for (const auto& c : checks) {
-    if (c.status == check_status::fail) return false;
+    if (c.status == check_status::fail)
+      return false;
   }
   return true;
 }
@@ -110,12 +114,15 @@ bool all_pass(const std::vector<check>& checks) {
 std::string render(const std::vector<check>& checks) {
   std::string out;
   for (const auto& c : checks) {
-    out += c.status == check_status::pass ? "[ok]   " : c.status == check_status::warn ? "[warn] "
-                                                                                        : "[FAIL] ";
+    out += c.status == check_status::pass   ? "[ok]   "
+           : c.status == check_status::warn ? "[warn] "
+                                            : "[FAIL] ";
     out += c.name;
-    if (!c.detail.empty()) out += " (" + c.detail + ")";
+    if (!c.detail.empty())
+      out += " (" + c.detail + ")";
     out += "\n";
-    if (!c.fix_sql.empty()) out += "       fix: " + c.fix_sql + "\n";
+    if (!c.fix_sql.empty())
+      out += "       fix: " + c.fix_sql + "\n";
   }
   return out;
 }

@@ -25,7 +25,7 @@ std::vector<check> verify(pg_conn& c, const config::sync& s);
 // A connection failure as a checklist line (with a fix when it is a missing grant).
 check connection_check(const pg_error& e, const config::sync& s);
 
-bool all_pass(const std::vector<check>& checks);  // warnings pass
+bool all_pass(const std::vector<check>& checks);       // warnings pass
 std::string render(const std::vector<check>& checks);  // "[ok] ...", "[FAIL] ...\n  fix: SQL"
 nlohmann::json to_json(const std::vector<check>& checks);
 

@@ -10,11 +10,13 @@ namespace {
 
 std::string read_secret(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read password_file " + path);
+  if (!in)
+    throw std::runtime_error("cannot read password_file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+    s.pop_back();
   return s;
 }
 
@@ -28,7 +30,8 @@ destination resolve_destination(const config::settings& s, const config::sync& s
   config::sslmode mode = d.mode;
   if (!d.route.empty()) {
     const auto* r = s.find_route(d.route);
-    if (!r) throw std::runtime_error("destination route '" + d.route + "' is not configured");
+    if (!r)
+      throw std::runtime_error("destination route '" + d.route + "' is not configured");
     host = r->upstream.host;
     port = r->upstream.port;
     via = r->upstream.via;
@@ -41,11 +44,15 @@ destination resolve_destination(const config::settings& s, const config::sync& s
   auto& p = out.params;
   p["dbname"] = d.database;
   p["user"] = d.user;
-  if (!d.password_file.empty()) p["password"] = read_secret(d.password_file);
+  if (!d.password_file.empty())
+    p["password"] = read_secret(d.password_file);
   p["sslmode"] = std::string(config::to_string(mode));
-  if (!ca.empty()) p["sslrootcert"] = ca;
-  if (!cert.empty()) p["sslcert"] = cert;
-  if (!key.empty()) p["sslkey"] = key;
+  if (!ca.empty())
+    p["sslrootcert"] = ca;
+  if (!cert.empty())
+    p["sslcert"] = cert;
+  if (!key.empty())
+    p["sslkey"] = key;
   p["application_name"] = "sluice-sync/" + sync.name;
   p["connect_timeout"] = "10";
   // Dead links must surface as errors, not hang a batch forever.
@@ -57,11 +64,13 @@ destination resolve_destination(const config::settings& s, const config::sync& s
   p["host"] = host;
   p["port"] = std::to_string(port);
   if (!via.empty()) {
-    if (!forward) throw std::runtime_error("destination is reached through tunnel '" + via +
-                                           "', which only the running gateway provides");
+    if (!forward)
+      throw std::runtime_error("destination is reached through tunnel '" + via +
+                               "', which only the running gateway provides");
     std::string err;
     auto fwd = forward(via, host, port, err);
-    if (!fwd) throw std::runtime_error("tunnel '" + via + "': " + err);
+    if (!fwd)
+      throw std::runtime_error("tunnel '" + via + "': " + err);
     // host stays the real name so TLS checks it; the bytes go to the forward.
     p["hostaddr"] = fwd->host;
     p["port"] = std::to_string(fwd->port);

@@ -25,7 +25,8 @@ http_response exchange(Stream& s, const http_target& t, const std::string& metho
   http::request<http::string_body> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, t.host);
   req.set(http::field::user_agent, "sluice-sync-push");
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!token.empty())
+    req.set(http::field::authorization, "Bearer " + token);
   req.set(http::field::content_type, "application/x-ndjson");
   req.body() = body;
   req.keep_alive(false);
@@ -42,9 +43,9 @@ http_response exchange(Stream& s, const http_target& t, const std::string& metho
 
 }  // namespace
 
-http_response http_request(const http_target& t, const std::string& method,
-                           const std::string& path, const std::string& token,
-                           const std::string& body, std::chrono::seconds timeout) {
+http_response http_request(const http_target& t, const std::string& method, const std::string& path,
+                           const std::string& token, const std::string& body,
+                           std::chrono::seconds timeout) {
   try {
     asio::io_context io;
     beast::tcp_stream stream(io);
@@ -55,7 +56,8 @@ http_response http_request(const http_target& t, const std::string& method,
       stream.socket().bind(tcp::endpoint(asio::ip::make_address(t.local_address), 0));
     }
     stream.connect(ep);
-    if (!t.tls) return exchange(stream, t, method, path, token, body);
+    if (!t.tls)
+      return exchange(stream, t, method, path, token, body);
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     if (t.ca.empty()) {
       ctx.set_verify_mode(asio::ssl::verify_none);

@@ -12,7 +12,7 @@ struct http_target {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   bool tls = false;
-  std::string ca;  // verify the server against this CA (TLS); empty = no verification
+  std::string ca;             // verify the server against this CA (TLS); empty = no verification
   std::string local_address;  // bind the client here (allowlist tests); empty = any
 };
 
@@ -22,9 +22,8 @@ struct http_response {
   std::string retry_after;
 };
 
-http_response http_request(const http_target& t, const std::string& method,
-                           const std::string& path, const std::string& token,
-                           const std::string& body,
+http_response http_request(const http_target& t, const std::string& method, const std::string& path,
+                           const std::string& token, const std::string& body,
                            std::chrono::seconds timeout = std::chrono::seconds(120));
 
 }  // namespace sluice::sync

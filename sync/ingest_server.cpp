@@ -1,8 +1,8 @@
 #include "sync/ingest_server.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -27,28 +27,42 @@ struct ingest_server::shared {
 namespace {
 
 config::ip_address to_ip(const asio::ip::address& a) {
-  if (a.is_v4()) return config::ip_address::from_v4(a.to_v4().to_bytes());
+  if (a.is_v4())
+    return config::ip_address::from_v4(a.to_v4().to_bytes());
   auto v6 = a.to_v6();
   if (v6.is_v4_mapped()) {
-    return config::ip_address::from_v4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes());
+    return config::ip_address::from_v4(
+        asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes());
   }
   return config::ip_address::from_v6(v6.to_bytes());
 }
 
 const char* reason_text(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -66,7 +80,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
-                                if (!ec) self->read();
+                                if (!ec)
+                                  self->read();
                               });
     }
   }
@@ -80,10 +95,9 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     }
     parser_->header_limit(64 * 1024);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -93,7 +107,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       write(std::move(r));
       return;
     }
-    if (ec) return;  // closed, timed out or garbage: nothing to answer
+    if (ec)
+      return;  // closed, timed out or garbage: nothing to answer
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     http_request hr;
@@ -123,14 +138,16 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     res->reason(reason_text(r.status));
     res->set(http::field::content_type, "application/json");
     res->set(http::field::server, "sluice");
-    if (r.retry_after > 0) res->set(http::field::retry_after, std::to_string(r.retry_after));
+    if (r.retry_after > 0)
+      res->set(http::field::retry_after, std::to_string(r.retry_after));
     res->body() = r.body.dump() + "\n";
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (ec) return;
+                        if (ec)
+                          return;
                         if (self->keep_alive_) {
                           self->read();
                         } else {
@@ -164,42 +181,53 @@ ingest_server::ingest_server(const config::ingest_settings& cfg,
   sh_->handler = std::move(handler);
 }
 
-ingest_server::~ingest_server() { stop(); }
+ingest_server::~ingest_server() {
+  stop();
+}
 
 void ingest_server::start() {
   beast::error_code ec;
   auto addr = asio::ip::make_address(listen_.host, ec);
-  if (ec) throw std::runtime_error("ingest.listen: '" + listen_.host + "' is not an IP address");
+  if (ec)
+    throw std::runtime_error("ingest.listen: '" + listen_.host + "' is not an IP address");
   tcp::endpoint ep(addr, listen_.port);
   acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec)
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("ingest: cannot listen on " + listen_.str() + ": " + ec.message());
   }
   port_ = acceptor_.local_endpoint().port();
   accept();
-  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  log::info("ingest_listening").kv("listen", listen_.host + ":" + std::to_string(port_))
+  for (int i = 0; i < 2; ++i)
+    threads_.emplace_back([this] { io_.run(); });
+  log::info("ingest_listening")
+      .kv("listen", listen_.host + ":" + std::to_string(port_))
       .kv("tls", sh_->tls != nullptr);
 }
 
 void ingest_server::stop() {
-  if (threads_.empty()) return;
+  if (threads_.empty())
+    return;
   asio::post(io_, [this] {
     beast::error_code ec;
     acceptor_.close(ec);
   });
   io_.stop();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    t.join();
   threads_.clear();
 }
 
 void ingest_server::update(const config::ingest_settings& cfg,
                            std::shared_ptr<asio::ssl::context> tls, config::allowlist allow) {
   std::lock_guard g(sh_->mu);
-  if (tls) sh_->tls = std::move(tls);
+  if (tls)
+    sh_->tls = std::move(tls);
   sh_->allow = std::move(allow);
   sh_->max_body = cfg.max_batch_bytes;
 }
@@ -208,7 +236,8 @@ void ingest_server::accept() {
   // Each connection on its own strand: two io threads, one handler at a time per stream.
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket sock) {
     if (ec) {
-      if (ec != asio::error::operation_aborted) accept();
+      if (ec != asio::error::operation_aborted)
+        accept();
       return;
     }
     beast::error_code pec;

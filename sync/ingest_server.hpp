@@ -36,9 +36,8 @@ using http_handler = std::function<void(http_request, std::function<void(reply)>
 
 class ingest_server {
  public:
-  ingest_server(const config::ingest_settings& cfg,
-                std::shared_ptr<boost::asio::ssl::context> tls, config::allowlist allow,
-                http_handler handler);
+  ingest_server(const config::ingest_settings& cfg, std::shared_ptr<boost::asio::ssl::context> tls,
+                config::allowlist allow, http_handler handler);
   ~ingest_server();
   // Binds and starts the thread; throws std::runtime_error if it cannot bind.
   void start();

@@ -4,7 +4,8 @@ namespace sluice::sync {
 
 bool pg_error::transient() const {
   // Class 08: connection exceptions; 57P01-3: shutdown/crash; 40001/40P01: retry the tx.
-  if (sqlstate_.empty()) return true;  // no server answer at all: the link is gone
+  if (sqlstate_.empty())
+    return true;  // no server answer at all: the link is gone
   return sqlstate_.rfind("08", 0) == 0 || sqlstate_ == "57P01" || sqlstate_ == "57P02" ||
          sqlstate_ == "57P03" || sqlstate_ == "40001" || sqlstate_ == "40P01" ||
          sqlstate_ == "53300";
@@ -21,79 +22,100 @@ pg_conn::pg_conn(const std::map<std::string, std::string>& params) {
   c_ = PQconnectdbParams(keys.data(), values.data(), 0);
   if (!c_ || PQstatus(c_) != CONNECTION_OK) {
     std::string msg = c_ ? PQerrorMessage(c_) : "out of memory";
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+      msg.pop_back();
     // libpq reports missing CONNECT privilege as a FATAL with 42501 in the text only.
-    std::string state = msg.find("permission denied for database") != std::string::npos ? "42501"
-                        : msg.find("password authentication failed") != std::string::npos
-                            ? "28P01"
-                        : msg.find("does not exist") != std::string::npos ? "3D000"
-                                                                           : "08006";
-    if (c_) PQfinish(c_);
+    std::string state = msg.find("permission denied for database") != std::string::npos   ? "42501"
+                        : msg.find("password authentication failed") != std::string::npos ? "28P01"
+                        : msg.find("does not exist") != std::string::npos                 ? "3D000"
+                                                                                          : "08006";
+    if (c_)
+      PQfinish(c_);
     c_ = nullptr;
     throw pg_error(msg, state, "");
   }
   // NOTICEs ("already exists, skipping") are expected from idempotent DDL: keep stderr
   // for the gateway's own log lines.
-  PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      c_, [](void*, const char*) {}, nullptr);
 }
 
 pg_conn::~pg_conn() {
-  if (c_) PQfinish(c_);
+  if (c_)
+    PQfinish(c_);
 }
 
-bool pg_conn::ok() const { return c_ && PQstatus(c_) == CONNECTION_OK; }
+bool pg_conn::ok() const {
+  return c_ && PQstatus(c_) == CONNECTION_OK;
+}
 
 void pg_conn::fail(PGresult* r, const std::string& sql) {
   std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c_);
   const char* st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   std::string state = st ? st : "";
-  if (r) PQclear(r);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  if (state.empty() && PQstatus(c_) != CONNECTION_OK) state = "08006";
+  if (r)
+    PQclear(r);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+    msg.pop_back();
+  if (state.empty() && PQstatus(c_) != CONNECTION_OK)
+    state = "08006";
   throw pg_error(msg, state, sql);
 }
 
 pg_result pg_conn::exec(const std::string& sql) {
   PGresult* r = PQexec(c_, sql.c_str());
   auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(r, sql);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    fail(r, sql);
   return pg_result(r);
 }
 
 pg_result pg_conn::exec(const std::string& sql, const std::vector<std::string>& params) {
   std::vector<const char*> p;
-  for (const auto& s : params) p.push_back(s.c_str());
+  for (const auto& s : params)
+    p.push_back(s.c_str());
   PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
                              nullptr, nullptr, 0);
   auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(r, sql);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    fail(r, sql);
   return pg_result(r);
 }
 
 void pg_conn::copy_in(const std::string& copy_sql, const std::string& data) {
   PGresult* r = PQexec(c_, copy_sql.c_str());
-  if (!r || PQresultStatus(r) != PGRES_COPY_IN) fail(r, copy_sql);
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN)
+    fail(r, copy_sql);
   PQclear(r);
   // Large chunks: libpq buffers and flushes; one call per ~1 MiB keeps memory flat.
   constexpr size_t kChunk = 1 << 20;
   for (size_t off = 0; off < data.size(); off += kChunk) {
     size_t n = std::min(kChunk, data.size() - off);
-    if (PQputCopyData(c_, data.data() + off, static_cast<int>(n)) != 1) fail(nullptr, copy_sql);
+    if (PQputCopyData(c_, data.data() + off, static_cast<int>(n)) != 1)
+      fail(nullptr, copy_sql);
   }
-  if (PQputCopyEnd(c_, nullptr) != 1) fail(nullptr, copy_sql);
+  if (PQputCopyEnd(c_, nullptr) != 1)
+    fail(nullptr, copy_sql);
   r = PQgetResult(c_);
-  if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) fail(r, copy_sql);
+  if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail(r, copy_sql);
   PQclear(r);
-  while ((r = PQgetResult(c_)) != nullptr) PQclear(r);
+  while ((r = PQgetResult(c_)) != nullptr)
+    PQclear(r);
 }
 
-std::string pg_conn::quote_ident(const std::string& s) const { return sync::quote_ident(s); }
-std::string pg_conn::quote_literal(const std::string& s) const { return sync::quote_literal(s); }
+std::string pg_conn::quote_ident(const std::string& s) const {
+  return sync::quote_ident(s);
+}
+std::string pg_conn::quote_literal(const std::string& s) const {
+  return sync::quote_literal(s);
+}
 
 std::string quote_ident(const std::string& s) {
   std::string out = "\"";
   for (char ch : s) {
-    if (ch == '"') out += '"';
+    if (ch == '"')
+      out += '"';
     out += ch;
   }
   return out + "\"";
@@ -103,7 +125,8 @@ std::string quote_literal(const std::string& s) {
   // E'' form so backslashes are unambiguous whatever standard_conforming_strings says.
   std::string out = "E'";
   for (char ch : s) {
-    if (ch == '\'' || ch == '\\') out += ch;
+    if (ch == '\'' || ch == '\\')
+      out += ch;
     out += ch;
   }
   return out + "'";

@@ -16,17 +16,18 @@ std::optional<std::string> previous_schema(pg_conn& c, const config::sync& s,
       "select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname "
       "= $1 and c.relname = '_sync_state'",
       {schema});
-  if (here.rows() && c.exec("select 1 from " + quote_ident(schema) + "._sync_state where sync = $1",
-                            {s.name})
-                         .rows()) {
+  if (here.rows() &&
+      c.exec("select 1 from " + quote_ident(schema) + "._sync_state where sync = $1", {s.name})
+          .rows()) {
     return std::nullopt;
   }
   for (int i = 0; i < cands.rows(); ++i) {
     std::string old = cands.get(i, 0);
-    auto r = c.exec("select 1 from " + quote_ident(old) +
-                        "._sync_state where sync = $1 and moved_to is null",
-                    {s.name});
-    if (r.rows()) return old;
+    auto r = c.exec(
+        "select 1 from " + quote_ident(old) + "._sync_state where sync = $1 and moved_to is null",
+        {s.name});
+    if (r.rows())
+      return old;
   }
   return std::nullopt;
 }
@@ -50,18 +51,22 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
       c.exec("create table " + tq + "." + t + " (like " + fq + "." + t + " including all)");
       c.exec("comment on table " + tq + "." + t + " is " + quote_literal(tables.get(i, 1)));
       c.exec("insert into " + tq + "." + t + " select * from " + fq + "." + t);
-      if (auto g = grant_select_sql(s, tq + "." + t); !g.empty()) c.exec(g);
+      if (auto g = grant_select_sql(s, tq + "." + t); !g.empty())
+        c.exec(g);
       drop_sql += "drop table " + fq + "." + t + "; ";
     }
     c.exec("insert into " + tq + "._sync_deleted select * from " + fq +
            "._sync_deleted on conflict do nothing");
     c.exec("insert into " + tq + "._sync_event select * from " + fq + "._sync_event");
-    c.exec("select setval(pg_get_serial_sequence($1, 'id'), greatest((select max(id) from " +
-               tq + "._sync_event), 1))",
+    c.exec("select setval(pg_get_serial_sequence($1, 'id'), greatest((select max(id) from " + tq +
+               "._sync_event), 1))",
            {tq + "._sync_event"});
-    c.exec("insert into " + tq + "._sync_state (sync, sequence, updated_at) select sync, "
-           "sequence, now() from " + fq + "._sync_state where sync = $1 on conflict (sync) do "
-           "update set sequence = excluded.sequence",
+    c.exec("insert into " + tq +
+               "._sync_state (sync, sequence, updated_at) select sync, "
+               "sequence, now() from " +
+               fq +
+               "._sync_state where sync = $1 on conflict (sync) do "
+               "update set sequence = excluded.sequence",
            {s.name});
     c.exec("update " + fq + "._sync_state set moved_to = $2 where sync = $1", {s.name, to});
     c.exec("commit");

@@ -5,7 +5,8 @@
 namespace sluice::sync {
 
 std::string grant_select_sql(const config::sync& s, const std::string& qualified_table) {
-  if (s.read_role.name.empty()) return "";
+  if (s.read_role.name.empty())
+    return "";
   return "grant select on " + qualified_table + " to " + quote_ident(s.read_role.name);
 }
 
@@ -32,7 +33,8 @@ void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
           {schema});
       // GRANT USAGE needs ownership (or a grant option) of the schema; in a schema the
       // sync user does not own, verify warns and the owner grants it.
-      if (owned.rows() == 1 && owned.get(0, 0) == "t") c.exec("grant usage on schema " + q + " to " + role);
+      if (owned.rows() == 1 && owned.get(0, 0) == "t")
+        c.exec("grant usage on schema " + q + " to " + role);
       auto tables = c.exec(
           "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
           "c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and "
@@ -44,7 +46,8 @@ void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
       c.exec("alter default privileges in schema " + q + " grant select on tables to " + role);
       for (const auto& u : s.read_role.grant_to) {
         auto m = c.exec("select pg_has_role($1, $2, 'MEMBER')", {u, s.read_role.name});
-        if (m.get(0, 0) != "t") c.exec("grant " + role + " to " + quote_ident(u));
+        if (m.get(0, 0) != "t")
+          c.exec("grant " + role + " to " + quote_ident(u));
       }
     }
     c.exec("commit");
@@ -82,10 +85,13 @@ void catalog::load(pg_conn& c) {
     tables_.remember(coll, rel);
     auto& t = info_[coll];
     t.ident = rel;
-    if (r.null(i, 4)) continue;
+    if (r.null(i, 4))
+      continue;
     std::string col = r.get(i, 4);
-    if (col == "_sync_deleted_at") t.has_deleted_at = true;
-    if (col == "id" || col.rfind("_sync_", 0) == 0) continue;
+    if (col == "_sync_deleted_at")
+      t.has_deleted_at = true;
+    if (col == "id" || col.rfind("_sync_", 0) == 0)
+      continue;
     auto type = from_sql_name(r.get(i, 5)).value_or(col_type::text);
     std::string field = r.get(i, 6).empty() ? col : r.get(i, 6);
     t.fields.remember(field, col);
@@ -107,7 +113,8 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
   auto it = info_.find(cb.collection);
   if (it == info_.end()) {
     auto ident = tables_.add(cb.collection, err);
-    if (!ident) throw schema_conflict("collection " + err);
+    if (!ident)
+      throw schema_conflict("collection " + err);
     if (ident->rfind("_sync_", 0) == 0) {
       throw schema_conflict("collection '" + cb.collection + "' uses the reserved prefix _sync_");
     }
@@ -136,7 +143,8 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
            "not null default now()" +
            (s.deletes == config::delete_mode::soft ? ", _sync_deleted_at timestamptz" : "") + ")");
     c.exec("comment on table " + qt + " is " + quote_literal(kTableComment + cb.collection));
-    if (auto g = grant_select_sql(s, qt); !g.empty()) c.exec(g);
+    if (auto g = grant_select_sql(s, qt); !g.empty())
+      c.exec(g);
     it = info_.emplace(cb.collection, table_info{}).first;
     it->second.ident = *ident;
     it->second.fast_insert = true;
@@ -156,7 +164,8 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
   std::vector<std::string> new_order;
   for (const auto* rp : cb.records) {
     const auto& r = *rp;
-    if (r.operation != op::upsert) continue;
+    if (r.operation != op::upsert)
+      continue;
     for (auto f = r.data.begin(); f != r.data.end(); ++f) {
       auto decl = r.declared.find(f.key());
       std::optional<col_type> vt = infer(f.value());
@@ -170,18 +179,21 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
         } else {
           start = vt;
         }
-        if (!start) continue;  // only nulls so far: no column needed yet
+        if (!start)
+          continue;  // only nulls so far: no column needed yet
         cur = need.emplace(f.key(), *start).first;
         new_order.push_back(f.key());
       }
-      if (!fits(f.value(), cur->second)) cur->second = widen(cur->second, *vt);
+      if (!fits(f.value(), cur->second))
+        cur->second = widen(cur->second, *vt);
     }
   }
   for (const auto& field : new_order) {
     col_type want = need[field];
     if (const auto* ident = t.fields.find(field)) {
       col_type have = t.cols[*ident];
-      if (have == want) continue;
+      if (have == want)
+        continue;
       // Widen in place; the table is ours (checked at load), so ALTER is allowed.
       c.exec("alter table " + qt + " alter column " + quote_ident(*ident) + " type " +
              std::string(sql_name(want)) + " using " + quote_ident(*ident) +
@@ -196,7 +208,8 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
       continue;
     }
     auto ident = t.fields.add(field, err);
-    if (!ident) throw schema_conflict("collection '" + cb.collection + "': field " + err);
+    if (!ident)
+      throw schema_conflict("collection '" + cb.collection + "': field " + err);
     if (*ident == "id" || ident->rfind("_sync_", 0) == 0) {
       throw schema_conflict("field '" + field + "' maps to a reserved column name");
     }

@@ -36,13 +36,14 @@ struct column {
 
 struct table_info {
   std::string ident;
-  bool fast_insert = false;  // only new ids so far: try COPY straight into the table
-  name_map fields;                      // field -> column identifier
-  std::map<std::string, col_type> cols;  // column identifier -> type (data columns only)
-  std::vector<std::string> order;        // data column identifiers in table order
+  bool fast_insert = false;               // only new ids so far: try COPY straight into the table
+  name_map fields;                        // field -> column identifier
+  std::map<std::string, col_type> cols;   // column identifier -> type (data columns only)
+  std::vector<std::string> order;         // data column identifiers in table order
   std::vector<std::string> order_fields;  // the field name of each, same order
   bool tombstones = false;
-  bool has_deleted_at = false;           // _sync_deleted_at exists (soft deletes)               // _sync_deleted has rows for this collection
+  bool has_deleted_at = false;  // _sync_deleted_at exists (soft deletes)               //
+                                // _sync_deleted has rows for this collection
 };
 
 class catalog {
@@ -60,8 +61,8 @@ class catalog {
  private:
   std::string schema_;
   bool loaded_ = false;
-  name_map tables_;                           // collection -> table identifier
-  std::map<std::string, table_info> info_;    // by collection
+  name_map tables_;                             // collection -> table identifier
+  std::map<std::string, table_info> info_;      // by collection
   std::map<std::string, std::string> foreign_;  // identifiers of tables/views not ours -> owner
 };
 

@@ -22,7 +22,8 @@ namespace sluice::sync {
 namespace {
 
 std::string read_token(const std::string& path) {
-  if (path.empty()) return "";
+  if (path.empty())
+    return "";
   std::ifstream in(path);
   if (!in) {
     log::error("sync_token_unreadable").kv("file", path);
@@ -31,7 +32,8 @@ std::string read_token(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string t = ss.str();
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back())))
+    t.pop_back();
   return t;
 }
 
@@ -56,7 +58,8 @@ target split_target(const std::string& t) {
   std::string path = t.substr(0, q);
   std::stringstream ps(path);
   for (std::string p; std::getline(ps, p, '/');) {
-    if (!p.empty()) out.parts.push_back(p);
+    if (!p.empty())
+      out.parts.push_back(p);
   }
   if (q != std::string::npos) {
     std::stringstream qs(t.substr(q + 1));
@@ -68,7 +71,9 @@ target split_target(const std::string& t) {
   return out;
 }
 
-reply error_reply(int status, const std::string& msg) { return {status, {{"error", msg}}, 0}; }
+reply error_reply(int status, const std::string& msg) {
+  return {status, {{"error", msg}}, 0};
+}
 
 }  // namespace
 
@@ -90,13 +95,16 @@ void service::impl::verify_in_background(std::shared_ptr<writer> w, std::string 
   std::thread([w, name] {
     auto checks = w->verify_now();
     for (const auto& c : checks) {
-      if (c.status == check_status::pass) continue;
+      if (c.status == check_status::pass)
+        continue;
       auto l = c.status == check_status::fail ? log::error("sync_check_failed")
                                               : log::warn("sync_check_warning");
       l.kv("sync", name).kv("check", c.name).kv("detail", c.detail);
-      if (!c.fix_sql.empty()) l.kv("fix", c.fix_sql);
+      if (!c.fix_sql.empty())
+        l.kv("fix", c.fix_sql);
     }
-    if (all_pass(checks)) log::info("sync_checks_passed").kv("sync", name);
+    if (all_pass(checks))
+      log::info("sync_checks_passed").kv("sync", name);
   }).detach();
 }
 
@@ -147,15 +155,19 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   std::string token;
   {
     std::lock_guard g(mu);
-    if (auto it = writers.find(name); it != writers.end()) w = it->second;
-    if (auto it = tokens.find(name); it != tokens.end()) token = it->second;
+    if (auto it = writers.find(name); it != writers.end())
+      w = it->second;
+    if (auto it = tokens.find(name); it != tokens.end())
+      token = it->second;
   }
-  if (!w) return done(error_reply(404, "unknown sync '" + name + "'"));
+  if (!w)
+    return done(error_reply(404, "unknown sync '" + name + "'"));
   if (!token_matches(token, req.authorization)) {
     log::warn("ingest_unauthorized").kv("sync", name).kv("peer", req.peer);
     return done(error_reply(401, "missing or wrong bearer token for sync '" + name + "'"));
   }
-  if (t.parts.size() == 3 && req.method == "GET") return done({200, w->status(), 0});
+  if (t.parts.size() == 3 && req.method == "GET")
+    return done({200, w->status(), 0});
   if (t.parts.size() == 4 && t.parts[3] == "verify" && req.method == "GET") {
     std::thread([w, done] {
       auto checks = w->verify_now();
@@ -168,11 +180,13 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (t.parts.size() != 4 || t.parts[3] != "batches") {
     return done(error_reply(404, "no such endpoint; use /v1/syncs/{name}/batches"));
   }
-  if (req.method != "POST") return done(error_reply(405, "use POST for batches"));
+  if (req.method != "POST")
+    return done(error_reply(405, "use POST for batches"));
   auto parsed = parse_batch(req.body);
   if (auto* e = std::get_if<parse_error>(&parsed)) {
     reply r{400, {{"error", "malformed batch"}, {"reason", e->reason}}, 0};
-    if (e->line) r.body["line"] = e->line;
+    if (e->line)
+      r.body["line"] = e->line;
     return done(std::move(r));
   }
   auto& b = std::get<batch>(parsed);
@@ -183,7 +197,8 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
     if (ec != std::errc() || p != q->second.data() + q->second.size() || v < 1) {
       return done(error_reply(400, "?sequence= must be a positive integer"));
     }
-    if (seq && *seq != v) return done(error_reply(400, "sequence in the URL and the body differ"));
+    if (seq && *seq != v)
+      return done(error_reply(400, "sequence in the URL and the body differ"));
     seq = v;
   }
   if (!seq) {
@@ -199,38 +214,44 @@ service::service(forward_fn forward) : impl_(std::make_unique<impl>()) {
   impl_->forward = std::move(forward);
 }
 
-service::~service() { stop(); }
+service::~service() {
+  stop();
+}
 
 namespace {
 
 std::shared_ptr<boost::asio::ssl::context> ingest_tls(const config::settings& s) {
-  if (!s.ingest || !s.ingest->tls) return nullptr;
+  if (!s.ingest || !s.ingest->tls)
+    return nullptr;
   return tls::make_server_ssl_context(s.ingest->tls->cert, s.ingest->tls->key, false);
 }
 
 config::allowlist ingest_allow(const config::settings& s) {
-  if (!s.ingest || s.ingest->allow.empty()) return {};
+  if (!s.ingest || s.ingest->allow.empty())
+    return {};
   return config::allowlist(s.ingest->allow, s.allowlists);
 }
 
 }  // namespace
 
 void service::start(config::settings_ptr s) {
-  if (!s) return;
+  if (!s)
+    return;
   if (s->ingest) {
     auto* self = impl_.get();
-    impl_->server = std::make_unique<ingest_server>(
-        *s->ingest, ingest_tls(*s), ingest_allow(*s),
-        [self](http_request r, std::function<void(reply)> done) {
-          self->handle(std::move(r), std::move(done));
-        });
+    impl_->server =
+        std::make_unique<ingest_server>(*s->ingest, ingest_tls(*s), ingest_allow(*s),
+                                        [self](http_request r, std::function<void(reply)> done) {
+                                          self->handle(std::move(r), std::move(done));
+                                        });
     impl_->server->start();
   }
   impl_->configure(s);
 }
 
 void service::apply(config::settings_ptr s) {
-  if (!s) return;
+  if (!s)
+    return;
   if (impl_->server && s->ingest) {
     try {
       impl_->server->update(*s->ingest, ingest_tls(*s), ingest_allow(*s));
@@ -264,10 +285,13 @@ void service::stop() {
 nlohmann::json service::status() const {
   auto arr = nlohmann::json::array();
   std::lock_guard g(impl_->mu);
-  for (const auto& [name, w] : impl_->writers) arr.push_back(w->status());
+  for (const auto& [name, w] : impl_->writers)
+    arr.push_back(w->status());
   return arr;
 }
 
-uint16_t service::ingest_port() const { return impl_->server ? impl_->server->port() : 0; }
+uint16_t service::ingest_port() const {
+  return impl_->server ? impl_->server->port() : 0;
+}
 
 }  // namespace sluice::sync

@@ -57,8 +57,7 @@ struct writer::state {
   std::chrono::milliseconds backoff{500};
 };
 
-writer::writer(config::sync cfg, config::settings_ptr settings, forward_fn forward,
-               uint32_t depth)
+writer::writer(config::sync cfg, config::settings_ptr settings, forward_fn forward, uint32_t depth)
     : st_(std::make_unique<state>()) {
   st_->cfg = std::move(cfg);
   st_->settings = std::move(settings);
@@ -74,7 +73,8 @@ writer::~writer() {
     st_->stopping = true;
   }
   st_->cv.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable())
+    thread_.join();
   // Whatever is still queued was never committed: tell the clients to retry.
   for (auto& j : st_->queue) {
     j.done({503, {{"error", "gateway shutting down; re-send this batch"}}, 1});
@@ -84,7 +84,8 @@ writer::~writer() {
 bool writer::submit(job j) {
   {
     std::lock_guard lk(st_->mu);
-    if (st_->queue.size() >= st_->depth) return false;
+    if (st_->queue.size() >= st_->depth)
+      return false;
     j.queued_at = clock::now();
     // Ordered by sequence (stable), so pipelined senders need not arrive in order.
     auto pos = std::upper_bound(st_->queue.begin(), st_->queue.end(), j.sequence,
@@ -201,7 +202,10 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     auto cat = std::make_unique<catalog>(cfg.schema);
     cat->load(*conn);
     int64_t seq = stored_sequence(*conn, cfg.schema, cfg.name);
-    log::info("sync_connected").kv("sync", cfg.name).kv("destination", dst.describe).kv("sequence", seq);
+    log::info("sync_connected")
+        .kv("sync", cfg.name)
+        .kv("destination", dst.describe)
+        .kv("sequence", seq);
     st_->conn = std::move(conn);
     st_->cat = std::move(cat);
     lk.lock();
@@ -209,7 +213,8 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     st_->waiting_for_lock = false;
     st_->last_sequence = seq;
     st_->backoff = std::chrono::milliseconds(500);
-    if (!st_->last_error.empty() && !st_->stopped) st_->last_error.clear();
+    if (!st_->last_error.empty() && !st_->stopped)
+      st_->last_error.clear();
     return true;
   } catch (const pg_error& e) {
     error = e.what();
@@ -231,7 +236,8 @@ void writer::run() {
   std::unique_lock lk(st_->mu);
   while (true) {
     st_->cv.wait(lk, [this] { return st_->stopping || !st_->queue.empty() || st_->reconnect; });
-    if (st_->stopping) return;
+    if (st_->stopping)
+      return;
     if (st_->reconnect) {
       lk.unlock();
       st_->conn.reset();
@@ -261,7 +267,8 @@ void writer::run() {
         continue;
       }
     }
-    if (st_->queue.empty()) continue;
+    if (st_->queue.empty())
+      continue;
     const job& head = st_->queue.front();
     if (st_->last_sequence >= 0 && head.sequence > st_->last_sequence + 1 &&
         clock::now() < head.queued_at + kReorderWindow) {
@@ -273,7 +280,8 @@ void writer::run() {
     lk.unlock();
     bool finished = handle(j);
     lk.lock();
-    if (!finished) st_->queue.push_front(std::move(j));
+    if (!finished)
+      st_->queue.push_front(std::move(j));
   }
 }
 
@@ -305,7 +313,10 @@ bool writer::handle(job& j) {
     switch (res.outcome) {
       case apply_result::kind::duplicate:
         rep = {200,
-               {{"sequence", j.sequence}, {"duplicate", true}, {"applied", 0}, {"skipped", n_records}}};
+               {{"sequence", j.sequence},
+                {"duplicate", true},
+                {"applied", 0},
+                {"skipped", n_records}}};
         break;
       case apply_result::kind::gap:
         rep = {409,
@@ -349,7 +360,8 @@ bool writer::handle(job& j) {
       stop = true;
       std::string fix = e.sqlstate() == "42501" ? grant_hint(error, cfg) : "";
       error += "; failing SQL: " + e.sql().substr(0, 2000);
-      if (!fix.empty()) error += "; fix: " + fix;
+      if (!fix.empty())
+        error += "; fix: " + fix;
     }
   } catch (const schema_conflict& e) {
     stop = true;
@@ -359,7 +371,10 @@ bool writer::handle(job& j) {
     error = e.what();
   }
   if (retry) {
-    log::warn("sync_retry").kv("sync", cfg.name).kv("sequence", static_cast<int64_t>(j.sequence)).kv("error", error);
+    log::warn("sync_retry")
+        .kv("sync", cfg.name)
+        .kv("sequence", static_cast<int64_t>(j.sequence))
+        .kv("error", error);
     st_->conn.reset();  // reconnect (and re-check the lock) before the next attempt
     std::unique_lock lk(st_->mu);
     st_->connected = false;

@@ -7,7 +7,8 @@ using namespace sluice::sync;
 namespace {
 batch ok(std::string_view body) {
   auto r = parse_batch(body);
-  if (auto* e = std::get_if<parse_error>(&r)) FAIL("line " << e->line << ": " << e->reason);
+  if (auto* e = std::get_if<parse_error>(&r))
+    FAIL("line " << e->line << ": " << e->reason);
   return std::get<batch>(r);
 }
 parse_error bad(std::string_view body) {
@@ -18,10 +19,11 @@ parse_error bad(std::string_view body) {
 }  // namespace
 
 TEST_CASE("batch: NDJSON with a sequence header line", "[sync]") {
-  auto b = ok("{\"sequence\": 7}\n"
-              "{\"collection\":\"customer\",\"id\":\"c1\",\"op\":\"upsert\",\"version\":3,"
-              "\"data\":{\"name\":\"A\",\"id\":\"c1\"}}\n\n"
-              "{\"collection\":\"customer\",\"id\":42,\"op\":\"delete\",\"version\":4}\n");
+  auto b =
+      ok("{\"sequence\": 7}\n"
+         "{\"collection\":\"customer\",\"id\":\"c1\",\"op\":\"upsert\",\"version\":3,"
+         "\"data\":{\"name\":\"A\",\"id\":\"c1\"}}\n\n"
+         "{\"collection\":\"customer\",\"id\":42,\"op\":\"delete\",\"version\":4}\n");
   REQUIRE(b.sequence == 7);
   REQUIRE(b.records.size() == 2);
   CHECK(b.records[0].data.size() == 1);  // "id" inside data is the key, not a column
@@ -40,14 +42,16 @@ TEST_CASE("batch: JSON array and object forms", "[sync]") {
 }
 
 TEST_CASE("batch: errors name the line and the reason", "[sync]") {
-  auto e = bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{}}\n{\"collection\": }\n");
+  auto e =
+      bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{}}\n{\"collection\": }\n");
   CHECK(e.line == 2);
   CHECK(e.reason.find("parse") != std::string::npos);
   auto v = bad("{\"collection\":\"c\",\"id\":\"1\",\"data\":{}}\n");
   CHECK(v.line == 1);
   CHECK(v.reason.find("version") != std::string::npos);
-  CHECK(bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"op\":\"merge\"}").reason.find("op") !=
-        std::string::npos);
+  CHECK(
+      bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"op\":\"merge\"}").reason.find("op") !=
+      std::string::npos);
   CHECK(bad("[{\"collection\":\"c\",\n\"id\":1,,}]").line == 2);
   CHECK(bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{\"_sync_version\":1}}")
             .reason.find("reserved") != std::string::npos);

@@ -59,7 +59,8 @@ TEST_CASE("naming: 63-byte identifiers with a hash suffix, collisions refused", 
   CHECK(to_identifier(long_name + "b") != id);
   // Multi-byte characters are never split.
   std::string utf;
-  for (int i = 0; i < 40; ++i) utf += "\xc3\xa9";  // é
+  for (int i = 0; i < 40; ++i)
+    utf += "\xc3\xa9";  // é
   auto u = to_identifier(utf);
   CHECK(u.size() <= 63);
   CHECK(u.substr(0, u.size() - 10).size() % 2 == 0);

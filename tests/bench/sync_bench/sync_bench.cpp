@@ -9,12 +9,12 @@
 // full_page_writes ON (the test clusters turn them off), connecting over TCP.
 #include <atomic>
 #include <chrono>
-#include <mutex>
-#include <thread>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "config/load.hpp"
 #include "sync/http_client.hpp"
@@ -40,24 +40,25 @@ struct opts {
 // ~400 bytes per record once in a row: 14 scalar fields and 2 small objects.
 json make_data(int i, int version) {
   std::string s = std::to_string(i);
-  return {{"name", "Customer number " + s + " v" + std::to_string(version)},
-          {"email", "customer" + s + "@example.com"},
-          {"phone", "+1-555-" + std::to_string(1000000 + i)},
-          {"currency", "usd"},
-          {"description", "A fairly ordinary description of customer " + s +
-                              ", long enough to bring the record to about four hundred bytes"},
-          {"shipping_name", "Shipping contact for customer " + s},
-          {"balance", (i * 37 + version) % 100000},
-          {"delinquent", (i + version) % 7 == 0},
-          {"created", 1700000000 + i},
-          {"invoice_prefix", "INV" + std::to_string(i % 10000)},
-          {"tax_exempt", "none"},
-          {"livemode", false},
-          {"discount", ((i + version) % 100) / 4.0},
-          {"preferred_locale", "en-US"},
-          {"next_invoice_sequence", version},
-          {"address", {{"city", "Springfield"}, {"line1", s + " Main St"}, {"postal_code", "12345"}}},
-          {"metadata", {{"plan", "p" + std::to_string(i % 5)}, {"v", version}}}};
+  return {
+      {"name", "Customer number " + s + " v" + std::to_string(version)},
+      {"email", "customer" + s + "@example.com"},
+      {"phone", "+1-555-" + std::to_string(1000000 + i)},
+      {"currency", "usd"},
+      {"description", "A fairly ordinary description of customer " + s +
+                          ", long enough to bring the record to about four hundred bytes"},
+      {"shipping_name", "Shipping contact for customer " + s},
+      {"balance", (i * 37 + version) % 100000},
+      {"delinquent", (i + version) % 7 == 0},
+      {"created", 1700000000 + i},
+      {"invoice_prefix", "INV" + std::to_string(i % 10000)},
+      {"tax_exempt", "none"},
+      {"livemode", false},
+      {"discount", ((i + version) % 100) / 4.0},
+      {"preferred_locale", "en-US"},
+      {"next_invoice_sequence", version},
+      {"address", {{"city", "Springfield"}, {"line1", s + " Main St"}, {"postal_code", "12345"}}},
+      {"metadata", {{"plan", "p" + std::to_string(i % 5)}, {"v", version}}}};
 }
 
 std::string batch_body(int from, int to, int version) {
@@ -81,33 +82,44 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::stoi(argv[++i]) : 0; };
-    if (a == "--rows") o.rows = next();
-    else if (a == "--batch") o.batch = next();
-    else if (a == "--copy-batch") o.copy_batch = next();
-    else if (a == "--events") o.events = true;
-    else if (a == "--senders") o.senders = std::max(1, next());
+    if (a == "--rows")
+      o.rows = next();
+    else if (a == "--batch")
+      o.batch = next();
+    else if (a == "--copy-batch")
+      o.copy_batch = next();
+    else if (a == "--events")
+      o.events = true;
+    else if (a == "--senders")
+      o.senders = std::max(1, next());
     else {
-      std::cerr << "usage: sync_bench [--rows N] [--batch N] [--copy-batch N] [--events] [--senders N]\n";
+      std::cerr
+          << "usage: sync_bench [--rows N] [--batch N] [--copy-batch N] [--events] [--senders N]\n";
       return 2;
     }
   }
   test::pg_options po;
-  po.conf = {"fsync = on", "synchronous_commit = on", "full_page_writes = on",
-             "shared_buffers = 256MB", "max_wal_size = 4GB", "log_min_messages = warning"};
+  po.conf = {"fsync = on",
+             "synchronous_commit = on",
+             "full_page_writes = on",
+             "shared_buffers = 256MB",
+             "max_wal_size = 4GB",
+             "log_min_messages = warning"};
   test::pg_cluster pg(po);
   pg.sql("create database bench");
   pg.sql("create user sync_user with encrypted password 'bench-pw'");
   pg.sql("grant connect, create on database bench to sync_user");
   test::temp_dir dir("sluice-bench");
   int port = test::free_port();
-  std::string yaml = "ingest:\n  listen: 127.0.0.1:" + std::to_string(port) +
-                     "\n  max_batch_bytes: 256MiB\n  queue_depth: 16\nsyncs:\n  - name: bench\n    destination:\n"
-                     "      host: 127.0.0.1\n      port: " + std::to_string(pg.port()) +
-                     "\n      database: bench\n      user: sync_user\n      password_file: " +
-                     dir.write("pw", "bench-pw", 0600) +
-                     "\n      sslmode: disable\n    schema: stripe\n    events: " +
-                     (o.events ? "true" : "false") + "\n    ingest:\n      token_file: " +
-                     dir.write("token", "bench-token", 0600) + "\n";
+  std::string yaml =
+      "ingest:\n  listen: 127.0.0.1:" + std::to_string(port) +
+      "\n  max_batch_bytes: 256MiB\n  queue_depth: 16\nsyncs:\n  - name: bench\n    destination:\n"
+      "      host: 127.0.0.1\n      port: " +
+      std::to_string(pg.port()) +
+      "\n      database: bench\n      user: sync_user\n      password_file: " +
+      dir.write("pw", "bench-pw", 0600) +
+      "\n      sslmode: disable\n    schema: stripe\n    events: " + (o.events ? "true" : "false") +
+      "\n    ingest:\n      token_file: " + dir.write("token", "bench-token", 0600) + "\n";
   auto loaded = config::load_file(dir.write("sluice.yaml", yaml, 0600));
   if (!loaded.settings) {
     std::cerr << loaded.issues.str();
@@ -115,18 +127,24 @@ int main(int argc, char** argv) {
   }
 
   // 1. Plain COPY into an empty table with the same typed columns and primary key.
-  sync::pg_conn c({{"host", "127.0.0.1"}, {"port", std::to_string(pg.port())},
-                   {"dbname", "bench"}, {"user", "sync_user"}, {"password", "bench-pw"}});
+  sync::pg_conn c({{"host", "127.0.0.1"},
+                   {"port", std::to_string(pg.port())},
+                   {"dbname", "bench"},
+                   {"user", "sync_user"},
+                   {"password", "bench-pw"}});
   c.exec("create schema plain");
-  c.exec("create table plain.plain (id text primary key, _sync_version bigint not null, "
-         "_sync_updated_at timestamptz not null default now(), name text, email text, phone "
-         "text, currency text, description text, shipping_name text, balance bigint, delinquent boolean, created "
-         "bigint, invoice_prefix text, tax_exempt text, livemode boolean, discount numeric, "
-         "preferred_locale text, next_invoice_sequence bigint, address jsonb, metadata jsonb)");
-  const char* fields[] = {"name", "email", "phone", "currency", "description", "shipping_name", "balance",
-                          "delinquent", "created", "invoice_prefix", "tax_exempt", "livemode",
-                          "discount", "preferred_locale", "next_invoice_sequence", "address",
-                          "metadata"};
+  c.exec(
+      "create table plain.plain (id text primary key, _sync_version bigint not null, "
+      "_sync_updated_at timestamptz not null default now(), name text, email text, phone "
+      "text, currency text, description text, shipping_name text, balance bigint, delinquent "
+      "boolean, created "
+      "bigint, invoice_prefix text, tax_exempt text, livemode boolean, discount numeric, "
+      "preferred_locale text, next_invoice_sequence bigint, address jsonb, metadata jsonb)");
+  const char* fields[] = {
+      "name",          "email",    "phone",      "currency",         "description",
+      "shipping_name", "balance",  "delinquent", "created",          "invoice_prefix",
+      "tax_exempt",    "livemode", "discount",   "preferred_locale", "next_invoice_sequence",
+      "address",       "metadata"};
   double copy_s = 0;
   size_t bytes = 0;
   for (int from = 0; from < o.rows; from += o.copy_batch) {
@@ -145,10 +163,12 @@ int main(int argc, char** argv) {
     bytes += text.size();
     auto t0 = std::chrono::steady_clock::now();
     c.exec("begin");
-    c.copy_in("copy plain.plain (id, _sync_version, name, email, phone, currency, description, shipping_name, "
-              "balance, delinquent, created, invoice_prefix, tax_exempt, livemode, discount, "
-              "preferred_locale, next_invoice_sequence, address, metadata) from stdin",
-              text);
+    c.copy_in(
+        "copy plain.plain (id, _sync_version, name, email, phone, currency, description, "
+        "shipping_name, "
+        "balance, delinquent, created, invoice_prefix, tax_exempt, livemode, discount, "
+        "preferred_locale, next_invoice_sequence, address, metadata) from stdin",
+        text);
     c.exec("commit");
     copy_s += seconds(std::chrono::steady_clock::now() - t0).count();
   }
@@ -178,9 +198,10 @@ int main(int argc, char** argv) {
       senders.emplace_back([&, k] {
         for (size_t b = static_cast<size_t>(k); b < bodies.size() && !failed;
              b += static_cast<size_t>(o.senders)) {
-          auto r = sync::http_request(
-              target, "POST", "/v1/syncs/bench/batches?sequence=" + std::to_string(base + 1 + static_cast<int64_t>(b)),
-              "bench-token", bodies[b]);
+          auto r = sync::http_request(target, "POST",
+                                      "/v1/syncs/bench/batches?sequence=" +
+                                          std::to_string(base + 1 + static_cast<int64_t>(b)),
+                                      "bench-token", bodies[b]);
           if (r.status != 200) {
             std::lock_guard g(error_mu);
             error = "HTTP " + std::to_string(r.status) + ": " + r.body;
@@ -189,14 +210,17 @@ int main(int argc, char** argv) {
         }
       });
     }
-    for (auto& t : senders) t.join();
-    if (failed) throw std::runtime_error(error);
+    for (auto& t : senders)
+      t.join();
+    if (failed)
+      throw std::runtime_error(error);
     return seconds(std::chrono::steady_clock::now() - t0).count();
   };
   double first_s = run_pass(1);
   double update_s = run_pass(2);
   double same_s = run_pass(2);  // same versions and data again: every row unchanged
-  auto count = c.exec("select count(*), count(*) filter (where _sync_version = 2) from stripe.customer");
+  auto count =
+      c.exec("select count(*), count(*) filter (where _sync_version = 2) from stripe.customer");
   if (count.get_int(0, 0) != o.rows || count.get_int(0, 1) != o.rows) {
     std::cerr << "row check failed: " << count.get(0, 0) << " rows, " << count.get(0, 1)
               << " at version 2\n";
@@ -209,10 +233,11 @@ int main(int argc, char** argv) {
     std::printf("| %s | %d | %.2f | %.0f | %.0f%% |\n", what, o.rows, s, rate,
                 100.0 * rate / (o.rows / copy_s));
   };
-  std::printf("\nrows ~%zu bytes each in COPY text; sync batches of %d (%d connections), COPY "
-              "batches of %d, events %s\n\n",
-              bytes / static_cast<size_t>(o.rows), o.batch, o.senders, o.copy_batch,
-              o.events ? "on" : "off");
+  std::printf(
+      "\nrows ~%zu bytes each in COPY text; sync batches of %d (%d connections), COPY "
+      "batches of %d, events %s\n\n",
+      bytes / static_cast<size_t>(o.rows), o.batch, o.senders, o.copy_batch,
+      o.events ? "on" : "off");
   std::printf("| path | rows | seconds | rows/s | vs plain COPY |\n|---|---|---|---|---|\n");
   line("plain COPY into an empty table (PK, one tx per COPY batch)", copy_s);
   line("sync writer, first load (HTTP + stage + merge)", first_s);

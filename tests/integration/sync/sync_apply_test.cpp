@@ -11,7 +11,8 @@ namespace {
 
 std::string joined(const std::vector<std::string>& rows) {
   std::string out;
-  for (const auto& r : rows) out += (out.empty() ? "" : "\n") + r;
+  for (const auto& r : rows)
+    out += (out.empty() ? "" : "\n") + r;
   return out;
 }
 
@@ -21,8 +22,7 @@ void compare_with_model(sync_env& env, const sync_model& model, const std::strin
     auto got = env.app(std::string(kRowsSql) + schema + "." + coll);
     CHECK(got == joined(model_rows(model, coll)));
   }
-  CHECK(env.app("select count(*) from " + schema + "._sync_event") ==
-        std::to_string(model.events));
+  CHECK(env.app("select count(*) from " + schema + "._sync_event") == std::to_string(model.events));
 }
 
 }  // namespace
@@ -78,7 +78,10 @@ TEST_CASE("ingest API: status codes", "[sync][integration]") {
   env.max_batch = "4KiB";
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
-  json rec{{"collection", "customer"}, {"id", "c1"}, {"op", "upsert"}, {"version", 1},
+  json rec{{"collection", "customer"},
+           {"id", "c1"},
+           {"op", "upsert"},
+           {"version", 1},
            {"data", {{"name", "A"}}}};
   CHECK(env.post(ndjson({rec}), 1, "wrong-token").status == 401);
   CHECK(env.post(ndjson({rec}), 1, kToken, "nope").status == 404);
@@ -132,10 +135,16 @@ TEST_CASE("apply: first loads COPY straight into the table, and fall back on a k
   auto upserts = [](int from, int to, int64_t version) {
     std::vector<json> b;
     for (int i = from; i < to; ++i) {
-      b.push_back({{"collection", "customer"}, {"id", "cus_" + std::to_string(i)}, {"op", "upsert"},
+      b.push_back({{"collection", "customer"},
+                   {"id", "cus_" + std::to_string(i)},
+                   {"op", "upsert"},
                    {"version", version},
-                   {"data", {{"name", "n" + std::to_string(i * version)}, {"active", true},
-                             {"amount", i}, {"plan", "p"}, {"meta", {{"k", version}}}}}});
+                   {"data",
+                    {{"name", "n" + std::to_string(i * version)},
+                     {"active", true},
+                     {"amount", i},
+                     {"plan", "p"},
+                     {"meta", {{"k", version}}}}}});
     }
     return b;
   };

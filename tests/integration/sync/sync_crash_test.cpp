@@ -17,7 +17,8 @@ TEST_CASE("crash: SIGKILL mid-stream, re-send what was not acknowledged: nothing
   auto cfg = env.config_path();
   auto stream = make_stream(24, 4'000, 5'000, 7);
   std::vector<std::string> bodies;
-  for (const auto& b : stream) bodies.push_back(ndjson(b));
+  for (const auto& b : stream)
+    bodies.push_back(ndjson(b));
 
   auto gw = std::make_unique<background_process>(
       std::vector<std::string>{kSluiceBin, "sync", "serve", "-c", cfg}, env.dir.file("gw1.log"));
@@ -27,7 +28,8 @@ TEST_CASE("crash: SIGKILL mid-stream, re-send what was not acknowledged: nothing
     for (size_t i = 0; i < bodies.size(); ++i) {
       try {
         auto r = env.post(bodies[i], static_cast<int64_t>(i + 1));
-        if (r.status != 200) return;
+        if (r.status != 200)
+          return;
         acked = i + 1;
       } catch (const std::exception&) {
         return;  // the gateway died under us: this batch is not acknowledged
@@ -50,15 +52,18 @@ TEST_CASE("crash: SIGKILL mid-stream, re-send what was not acknowledged: nothing
     auto r = env.post(bodies[i], static_cast<int64_t>(i + 1));
     INFO(r.body);
     REQUIRE(r.status == 200);
-    if (json::parse(r.body)["duplicate"] == true) ++duplicates;
+    if (json::parse(r.body)["duplicate"] == true)
+      ++duplicates;
   }
   CHECK(duplicates <= 1);  // at most the batch in flight at the kill had committed
 
   sync_model model;
-  for (const auto& b : stream) model.apply(b);
+  for (const auto& b : stream)
+    model.apply(b);
   for (const char* coll : {"customer", "invoice"}) {
     std::string want;
-    for (const auto& r : model_rows(model, coll)) want += (want.empty() ? "" : "\n") + r;
+    for (const auto& r : model_rows(model, coll))
+      want += (want.empty() ? "" : "\n") + r;
     CHECK(env.app(std::string(kRowsSql) + "stripe." + coll) == want);
   }
   CHECK(env.app("select count(*) from stripe._sync_event") == std::to_string(model.events));

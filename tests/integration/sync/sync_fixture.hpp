@@ -27,15 +27,16 @@ struct sync_env {
   uint32_t queue_depth = 8;
   std::string max_batch = "16MiB";
   bool events = true;
-  std::string ingest_extra;   // more ingest: keys (tls, allow), already indented
-  std::string top_extra;      // more top-level YAML (allowlists)
+  std::string ingest_extra;  // more ingest: keys (tls, allow), already indented
+  std::string top_extra;     // more top-level YAML (allowlists)
 
   // The customer's side of the setup (docs/sync.md).
   void prepare_database(bool with_read_role = true) {
     pg.sql("create database app");
     pg.sql(std::string("create user sync_user with encrypted password '") + kSyncPassword + "'");
     pg.sql("grant connect, create on database app to sync_user");
-    if (with_read_role) pg.sql("create role sync_read with admin sync_user");
+    if (with_read_role)
+      pg.sql("create role sync_read with admin sync_user");
     pg.sql("create user analyst with encrypted password 'analyst-pw'");
   }
 
@@ -45,18 +46,21 @@ struct sync_env {
     std::string yaml =
         "ingest:\n  listen: 127.0.0.1:" + std::to_string(ingest_port) +
         "\n  max_batch_bytes: " + max_batch + "\n  queue_depth: " + std::to_string(queue_depth) +
-        "\n" + ingest_extra + top_extra + "syncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
+        "\n" + ingest_extra + top_extra +
+        "syncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
         std::to_string(pg.port()) +
         "\n      database: app\n      user: sync_user\n      password_file: " + pw +
         "\n      sslmode: disable\n    schema: " + schema +
         "\n    read_role: {name: sync_read, grant_to: [analyst]}\n    events: " +
-        (events ? "true" : "false") + "\n    deletes: " + deletes + "\n    ingest:\n      token_file: " + tok + "\n";
+        (events ? "true" : "false") + "\n    deletes: " + deletes +
+        "\n    ingest:\n      token_file: " + tok + "\n";
     return dir.write("sluice.yaml", yaml, 0600);
   }
 
   config::settings_ptr settings() {
     auto r = config::load_file(config_path());
-    if (!r.settings) throw std::runtime_error("config: " + r.issues.str());
+    if (!r.settings)
+      throw std::runtime_error("config: " + r.issues.str());
     return r.settings;
   }
 
@@ -65,7 +69,8 @@ struct sync_env {
     sync::http_target t;
     t.port = static_cast<uint16_t>(ingest_port);
     std::string path = "/v1/syncs/" + name + "/batches";
-    if (sequence > 0) path += "?sequence=" + std::to_string(sequence);
+    if (sequence > 0)
+      path += "?sequence=" + std::to_string(sequence);
     return sync::http_request(t, "POST", path, token, body);
   }
 
@@ -74,7 +79,8 @@ struct sync_env {
 
 inline std::string ndjson(const std::vector<nlohmann::json>& records) {
   std::string out;
-  for (const auto& r : records) out += r.dump() + "\n";
+  for (const auto& r : records)
+    out += r.dump() + "\n";
   return out;
 }
 

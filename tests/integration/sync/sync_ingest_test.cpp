@@ -11,7 +11,10 @@ using json = nlohmann::json;
 namespace {
 
 std::string one(int64_t v) {
-  return ndjson({{{"collection", "customer"}, {"id", "c1"}, {"op", "upsert"}, {"version", v},
+  return ndjson({{{"collection", "customer"},
+                  {"id", "c1"},
+                  {"op", "upsert"},
+                  {"version", v},
                   {"data", {{"n", v}}}}});
 }
 
@@ -22,8 +25,8 @@ TEST_CASE("ingest: HTTPS with the configured certificate, and the allowlist",
   sync_env env;
   env.prepare_database();
   test_pki pki(env.dir.path());
-  env.ingest_extra = "  tls: {cert: " + pki.server_cert + ", key: " + pki.server_key +
-                     "}\n  allow: [workers]\n";
+  env.ingest_extra =
+      "  tls: {cert: " + pki.server_cert + ", key: " + pki.server_key + "}\n  allow: [workers]\n";
   env.top_extra = "allowlists:\n  workers: [127.0.0.1/32]\n";
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
@@ -31,21 +34,23 @@ TEST_CASE("ingest: HTTPS with the configured certificate, and the allowlist",
   t.port = static_cast<uint16_t>(env.ingest_port);
   t.tls = true;
   t.ca = pki.ca_cert;
-  auto r = sluice::sync::http_request(t, "POST", "/v1/syncs/acme/batches?sequence=1", kToken, one(1));
+  auto r =
+      sluice::sync::http_request(t, "POST", "/v1/syncs/acme/batches?sequence=1", kToken, one(1));
   INFO(r.body);
   CHECK(r.status == 200);
   // Plain HTTP to the TLS listener gets no answer.
   CHECK_THROWS(env.post(one(2), 2));
   // 127.0.0.2 is not in the allowlist: the connection is closed unanswered.
   t.local_address = "127.0.0.2";
-  CHECK_THROWS(sluice::sync::http_request(t, "POST", "/v1/syncs/acme/batches?sequence=2", kToken,
-                                          one(2)));
+  CHECK_THROWS(
+      sluice::sync::http_request(t, "POST", "/v1/syncs/acme/batches?sequence=2", kToken, one(2)));
   CHECK(env.app("select _sync_version from stripe.customer") == "1");
 }
 
-TEST_CASE("ingest: a full queue answers 429 with Retry-After; nothing is acknowledged before "
-          "COMMIT",
-          "[sync][integration]") {
+TEST_CASE(
+    "ingest: a full queue answers 429 with Retry-After; nothing is acknowledged before "
+    "COMMIT",
+    "[sync][integration]") {
   sync_env env;
   env.prepare_database();
   env.queue_depth = 1;

@@ -18,7 +18,10 @@ TEST_CASE("lock: one writer per sync; a second instance waits and takes over whe
   auto cfg_b = env.dir.write("sluice-b.yaml", read_file(env.config_path()), 0600);
 
   auto rec = [](int64_t v) {
-    return ndjson({{{"collection", "customer"}, {"id", "c1"}, {"op", "upsert"}, {"version", v},
+    return ndjson({{{"collection", "customer"},
+                    {"id", "c1"},
+                    {"op", "upsert"},
+                    {"version", v},
                     {"data", {{"n", v}}}}});
   };
   auto status_b = [&] {
@@ -35,8 +38,8 @@ TEST_CASE("lock: one writer per sync; a second instance waits and takes over whe
 
   background_process b({kSluiceBin, "sync", "serve", "-c", cfg_b}, env.dir.file("b.log"));
   REQUIRE(wait_for_port("127.0.0.1", port_b, std::chrono::seconds(10)));
-  REQUIRE(eventually([&] { return status_b()["waiting_for_lock"] == true; },
-                     std::chrono::seconds(10)));
+  REQUIRE(
+      eventually([&] { return status_b()["waiting_for_lock"] == true; }, std::chrono::seconds(10)));
   // A still writes while B waits.
   REQUIRE(env.post(rec(2), 2).status == 200);
 

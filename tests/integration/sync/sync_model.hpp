@@ -48,13 +48,15 @@ class sync_model {
         }
         continue;
       }
-      if (auto t = tomb.find(key.second); t != tomb.end() && t->second >= v) continue;
+      if (auto t = tomb.find(key.second); t != tomb.end() && t->second >= v)
+        continue;
       auto it = rows.find(key.second);
       if (it == rows.end()) {
         rows[key.second] = {v, r["data"]};
         ++events;
       } else if (it->second.version <= v) {
-        if (it->second.data != r["data"]) ++events;
+        if (it->second.data != r["data"])
+          ++events;
         it->second = {v, r["data"]};
       }
     }
@@ -80,7 +82,8 @@ inline std::vector<std::vector<nlohmann::json>> make_stream(int batches, int per
       auto& nv = next_version[coll + id];
       int64_t version = ++nv;
       // Out of order: sometimes an older version arrives after a newer one.
-      if (nv > 3 && rng() % 10 == 0) version = nv - 1 - static_cast<int64_t>(rng() % 2);
+      if (nv > 3 && rng() % 10 == 0)
+        version = nv - 1 - static_cast<int64_t>(rng() % 2);
       nlohmann::json r{{"collection", coll}, {"id", id}, {"version", version}};
       if (rng() % 12 == 0) {
         r["op"] = "delete";
@@ -95,12 +98,14 @@ inline std::vector<std::vector<nlohmann::json>> make_stream(int batches, int per
         } else {
           d["amount"] = static_cast<double>(version % 7) + 0.5;
         }
-        if (b >= batches / 3) d["plan"] = "p" + std::to_string(version % 4);  // a late field
+        if (b >= batches / 3)
+          d["plan"] = "p" + std::to_string(version % 4);  // a late field
         r["data"] = d;
       }
       batch.push_back(r);
       // A duplicate inside the batch now and then (same record re-sent).
-      if (rng() % 20 == 0) batch.push_back(r);
+      if (rng() % 20 == 0)
+        batch.push_back(r);
     }
     out.push_back(std::move(batch));
   }
@@ -111,7 +116,8 @@ inline std::vector<std::vector<nlohmann::json>> make_stream(int batches, int per
 inline std::vector<std::string> model_rows(const sync_model& m, const std::string& coll) {
   std::vector<std::string> out;
   auto it = m.tables.find(coll);
-  if (it == m.tables.end()) return out;
+  if (it == m.tables.end())
+    return out;
   for (const auto& [id, row] : it->second) {
     const auto& d = row.data;
     char amount[64];

@@ -14,9 +14,10 @@ json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
 
 }  // namespace
 
-TEST_CASE("schema: user objects survive resync and rename; the read role reads every table; "
-          "rename with data present",
-          "[sync][integration]") {
+TEST_CASE(
+    "schema: user objects survive resync and rename; the read role reads every table; "
+    "rename with data present",
+    "[sync][integration]") {
   sync_env env;
   env.prepare_database();
   env.pg.sql("create user other with encrypted password 'other-pw'");
@@ -27,16 +28,18 @@ TEST_CASE("schema: user objects survive resync and rename; the read role reads e
   svc->start(env.settings());
   std::vector<json> first;
   for (int i = 0; i < 500; ++i) {
-    first.push_back(rec("customer", "c" + std::to_string(i), 1, {{"name", "n" + std::to_string(i)}}));
+    first.push_back(
+        rec("customer", "c" + std::to_string(i), 1, {{"name", "n" + std::to_string(i)}}));
   }
   REQUIRE(env.post(ndjson(first), 1).status == 200);
 
   // Another user adds a table and a view (on the writer's table) to the schema.
   env.app("grant usage, create on schema stripe to other");
   env.app("grant select on stripe.customer to other");
-  env.app("set role other; create table stripe.notes (id int primary key, body text); "
-          "insert into stripe.notes values (1, 'keep me'); "
-          "create view stripe.customer_names as select id, name from stripe.customer");
+  env.app(
+      "set role other; create table stripe.notes (id int primary key, body text); "
+      "insert into stripe.notes values (1, 'keep me'); "
+      "create view stripe.customer_names as select id, name from stripe.customer");
 
   // A collection that appears after setup: the read role can read it.
   auto r2 = env.post(ndjson({rec("invoice", "i1", 1, {{"total", 10}, {"paid", true}}),

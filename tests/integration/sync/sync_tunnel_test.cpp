@@ -1,17 +1,18 @@
 #include <atomic>
 #include <thread>
 
-#include "tests/integration/tunnel/fixture.hpp"
 #include "sync/service.hpp"
 #include "sync_fixture.hpp"
 #include "sync_model.hpp"
+#include "tests/integration/tunnel/fixture.hpp"
 
 using namespace sluice::test;
 using json = nlohmann::json;
 
-TEST_CASE("tunnel: sshd killed mid-stream; the writer recovers when the tunnel returns and the "
-          "data is complete",
-          "[sync][integration]") {
+TEST_CASE(
+    "tunnel: sshd killed mid-stream; the writer recovers when the tunnel returns and the "
+    "data is complete",
+    "[sync][integration]") {
   sync_env env;
   env.prepare_database();
   sshd_server sshd;
@@ -23,10 +24,10 @@ TEST_CASE("tunnel: sshd killed mid-stream; the writer recovers when the tunnel r
   s->syncs[0].destination.via = "bastion";
   sluice::tunnel::manager tunnels;
   tunnels.apply(s);
-  sluice::sync::service svc([&tunnels](const std::string& t, const std::string& h, uint16_t p,
-                                       std::string& err) {
-    return tunnels.loopback_forward(t, h, p, err);
-  });
+  sluice::sync::service svc(
+      [&tunnels](const std::string& t, const std::string& h, uint16_t p, std::string& err) {
+        return tunnels.loopback_forward(t, h, p, err);
+      });
   svc.start(s);
 
   auto stream = make_stream(16, 2'000, 3'000, 23);
@@ -48,7 +49,8 @@ TEST_CASE("tunnel: sshd killed mid-stream; the writer recovers when the tunnel r
           failure = e.what();
         }
       }
-      if (acked != i + 1) return;
+      if (acked != i + 1)
+        return;
     }
   });
   REQUIRE(eventually([&] { return acked >= 4; }, std::chrono::seconds(60)));
@@ -60,10 +62,12 @@ TEST_CASE("tunnel: sshd killed mid-stream; the writer recovers when the tunnel r
   REQUIRE(acked == stream.size());
 
   sync_model model;
-  for (const auto& b : stream) model.apply(b);
+  for (const auto& b : stream)
+    model.apply(b);
   for (const char* coll : {"customer", "invoice"}) {
     std::string want;
-    for (const auto& r : model_rows(model, coll)) want += (want.empty() ? "" : "\n") + r;
+    for (const auto& r : model_rows(model, coll))
+      want += (want.empty() ? "" : "\n") + r;
     CHECK(env.app(std::string(kRowsSql) + "stripe." + coll) == want);
   }
   CHECK(env.app("select count(*) from stripe._sync_event") == std::to_string(model.events));

@@ -16,7 +16,8 @@ run_result verify(const std::string& cfg, std::set<std::string>& failed,
   std::istringstream in(r.output);
   fixes.clear();
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("[FAIL] ", 0) == 0) failed.insert(line.substr(7, line.find(" (") - 7));
+    if (line.rfind("[FAIL] ", 0) == 0)
+      failed.insert(line.substr(7, line.find(" (") - 7));
     auto f = line.find("fix: ");
     if (f != std::string::npos && line.find("-- ") == std::string::npos) {
       fixes.push_back(line.substr(f + 5));
@@ -45,10 +46,12 @@ TEST_CASE("verify: every wrong preparation is found and its printed fix makes it
   for (; rounds < 6; ++rounds) {
     r = verify(cfg, failed, fixes);
     INFO(r.output);
-    if (r.exit_code == 0) break;
+    if (r.exit_code == 0)
+      break;
     REQUIRE(r.exit_code == 1);
     REQUIRE(!fixes.empty());  // every failure carries its fix
-    for (const auto& f : fixes) env.app(f);
+    for (const auto& f : fixes)
+      env.app(f);
   }
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -59,7 +62,8 @@ TEST_CASE("verify: every wrong preparation is found and its printed fix makes it
   CHECK(failed.count("read role sync_read exists"));
   CHECK(failed.count("read_role.grant_to user analyst exists"));
   // An existing schema owned by someone else stays a warning, not a failure.
-  CHECK(r.output.find("[warn] schema stripe already exists (owned by postgres") != std::string::npos);
+  CHECK(r.output.find("[warn] schema stripe already exists (owned by postgres") !=
+        std::string::npos);
   CHECK(r.output.find("risks data loss") != std::string::npos);
 
   SECTION("a read role without ADMIN OPTION, and a missing CREATE on the database") {
@@ -69,8 +73,10 @@ TEST_CASE("verify: every wrong preparation is found and its printed fix makes it
     failed.clear();
     for (rounds = 0; rounds < 4; ++rounds) {
       r = verify(cfg, failed, fixes);
-      if (r.exit_code == 0) break;
-      for (const auto& f : fixes) env.app(f);
+      if (r.exit_code == 0)
+        break;
+      for (const auto& f : fixes)
+        env.app(f);
     }
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
