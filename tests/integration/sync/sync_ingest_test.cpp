@@ -48,7 +48,7 @@ TEST_CASE("ingest: HTTPS with the configured certificate, and the allowlist",
 }
 
 TEST_CASE(
-    "ingest: a full queue answers 429 with Retry-After; nothing is acknowledged before "
+    "ingest: a full queue answers 429 with Retry-After, nothing is acknowledged before "
     "COMMIT",
     "[sync][integration]") {
   sync_env env;

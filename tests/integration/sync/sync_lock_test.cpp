@@ -7,7 +7,7 @@
 using namespace sluice::test;
 using json = nlohmann::json;
 
-TEST_CASE("lock: one writer per sync; a second instance waits and takes over when the first dies",
+TEST_CASE("lock: one writer per sync, a second instance waits and takes over when the first dies",
           "[sync][integration]") {
   sync_env env;
   env.prepare_database();

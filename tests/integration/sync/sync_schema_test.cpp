@@ -15,7 +15,7 @@ json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
 }  // namespace
 
 TEST_CASE(
-    "schema: user objects survive resync and rename; the read role reads every table; "
+    "schema: user objects survive resync and rename, the read role reads every table, "
     "rename with data present",
     "[sync][integration]") {
   sync_env env;

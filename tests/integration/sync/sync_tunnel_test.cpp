@@ -10,7 +10,7 @@ using namespace sluice::test;
 using json = nlohmann::json;
 
 TEST_CASE(
-    "tunnel: sshd killed mid-stream; the writer recovers when the tunnel returns and the "
+    "tunnel: sshd killed mid-stream, the writer recovers when the tunnel returns and the "
     "data is complete",
     "[sync][integration]") {
   sync_env env;
