@@ -11,6 +11,8 @@ packages=(
   python3 python3-psycopg2 procps iproute2 curl
   # headless Chromium for the status-page test (tests/integration/ops/status_page_test.cpp)
   chromium
+  # JDBC client in the real-client matrix (tests/integration/clients/jdbc_test.cpp)
+  default-jdk-headless libpostgresql-jdbc-java
 )
 # Extra packages a caller needs (e.g. benchmarks: pgbouncer haproxy).
 packages+=("$@")
