@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job, on local defaults: builds sluice, starts a throwaway PostgreSQL 15 as
-# the "customer database", starts the gateway with a TLS listener, an allowlist and a
-# route, and shows psql querying through it over verified TLS. Cleans up on exit.
+# The main job, on local defaults: the whole mission on one machine, with no manual steps.
+#   - a throwaway PostgreSQL 15 as the customer's private database,
+#   - a loopback OpenSSH sshd as the customer's bastion, with sluice's key authorized,
+#   - sluice with a TLS listener, an allowlist, a route through the SSH tunnel, a sync,
+#     the ingest API and the admin API with its status page,
+#   - Stripe-like records pushed through the ingest API into a managed schema,
+#   - psql through the gateway (verified TLS) reading the synced rows and _sync_event.
+# Cleans up on exit. DEMO_KEEP=1 keeps everything running until Ctrl-C (to browse the
+# status page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,6 +34,7 @@ trap cleanup EXIT
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+wait_for() { for _ in $(seq 100); do grep -q "$1" "$2" && return 0; sleep 0.1; done; echo "timed out waiting for $1 in $2" >&2; cat "$2" >&2; return 1; }
 
 step "1. A throwaway PostgreSQL 15 (the customer database)"
 pg_port=$(free_port)
@@ -37,11 +44,42 @@ as_postgres /usr/lib/postgresql/15/bin/initdb -D "$work/pg/data" -U postgres --p
   -A scram-sha-256 --auth-local=trust >/dev/null
 pgctl="as_postgres /usr/lib/postgresql/15/bin/pg_ctl -D $work/pg/data"
 $pgctl -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" -l "$work/pg/log" -w start >/dev/null
-psql -X -h "$work/pg" -p "$pg_port" -U postgres -qc \
-  "create table orders(id int primary key, item text); insert into orders values (1,'widget'),(2,'gadget')"
-echo "PostgreSQL on 127.0.0.1:$pg_port"
+# The customer's side of the sync set-up (docs/sync.md), plus an analyst who reads.
+psql -X -h "$work/pg" -p "$pg_port" -U postgres -q <<SQL
+create database app;
+create user sync_user with encrypted password 'sync-password';
+grant connect, create on database app to sync_user;
+create role sync_read with admin sync_user;
+create user analyst with encrypted password 'analyst-password';
+SQL
+echo "PostgreSQL on 127.0.0.1:$pg_port (private: only the bastion should reach it)"
 
-step "2. Certificates: a demo CA and a gateway certificate for localhost"
+step "1b. The customer's bastion: OpenSSH sshd on loopback, sluice's public key authorized"
+"$sluice" keygen --out "$work/tunnel_ed25519" --comment sluice-demo
+ssh_port=$(free_port)
+ssh-keygen -q -t ed25519 -N '' -f "$work/bastion_host_key"
+cp "$work/tunnel_ed25519.pub" "$work/authorized_keys" && chmod 600 "$work/authorized_keys"
+mkdir -p /run/sshd && chmod 755 /run/sshd
+cat > "$work/sshd_config" <<CONF
+Port $ssh_port
+ListenAddress 127.0.0.1
+HostKey $work/bastion_host_key
+AuthorizedKeysFile $work/authorized_keys
+PidFile none
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+AllowTcpForwarding yes
+CONF
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2> "$work/sshd.log" &
+pids+=($!)
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$ssh_port) 2>/dev/null && break; sleep 0.1; done
+echo "bastion sshd on 127.0.0.1:$ssh_port"
+"$sluice" tunnel fingerprint "127.0.0.1:$ssh_port" | tee "$work/fingerprint.txt"
+host_key=$(grep -o 'host_key: "SHA256:[^"]*"' "$work/fingerprint.txt" | head -1 | sed 's/host_key: //')
+
+step "2. Certificates (a demo CA and a gateway certificate) and secrets"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=sluice demo CA" \
   -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
@@ -50,14 +88,26 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/gw.ext"
 openssl x509 -req -in "$work/gw.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
   -extfile "$work/gw.ext" -out "$work/gw.crt" 2>/dev/null
 chmod 600 "$work/gw.key" "$work/ca.key"
+printf 'sync-password' > "$work/sync.pw"
+openssl rand -hex 24 > "$work/ingest.token"
+openssl rand -hex 24 > "$work/admin.token"
+chmod 600 "$work/sync.pw" "$work/ingest.token" "$work/admin.token"
 
-step "3. sluice.yaml: TLS listener, allowlist, route"
-gw_port=$(free_port)
+step "3. sluice.yaml: TLS listener, allowlist, tunnel, route via the tunnel, sync, ingest, admin"
+gw_port=$(free_port); ingest_port=$(free_port); admin_port=$(free_port)
 cat > "$work/sluice.yaml" <<YAML
 region: demo-local
 public_addresses: [127.0.0.1]
+admin:
+  listen: 127.0.0.1:$admin_port
+  token_file: admin.token
+ingest:
+  listen: 127.0.0.1:$ingest_port
+  tls: {cert: gw.crt, key: gw.key}
+  allow: [sync-workers]
 allowlists:
   office: [127.0.0.1/32]
+  sync-workers: [127.0.0.1/32]
 listeners:
   - name: pg
     listen: 127.0.0.1:$gw_port
@@ -65,13 +115,31 @@ listeners:
     client_tls: required
     allow: [office]
     enforce_on_reload: true
+tunnels:
+  - name: acme-bastion
+    host: 127.0.0.1
+    port: $ssh_port
+    user: $(id -un)
+    private_key: tunnel_ed25519
+    host_key: $host_key
+    keepalive: {interval: 15s, max_missed: 3}
 routes:
-  - name: shop
+  - name: acme-prod
     match: {listener: pg}
+    allow: [office]
     upstream:
       host: 127.0.0.1
       port: $pg_port
-      tls: {sslmode: prefer}
+      via: acme-bastion
+      tls: {sslmode: disable}   # the SSH tunnel encrypts this leg
+syncs:
+  - name: acme-stripe
+    destination: {route: acme-prod, database: app, user: sync_user, password_file: sync.pw}
+    schema: stripe
+    read_role: {name: sync_read, grant_to: [analyst]}
+    events: true
+    deletes: hard
+    ingest: {token_file: ingest.token}
 YAML
 cat "$work/sluice.yaml"
 "$sluice" check-config -c "$work/sluice.yaml"
@@ -79,24 +147,52 @@ cat "$work/sluice.yaml"
 step "4. Start the gateway"
 "$sluice" run -c "$work/sluice.yaml" > "$work/sluice.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do grep -q 'event=ready' "$work/sluice.log" && break; sleep 0.1; done
-cat "$work/sluice.log"
+wait_for 'event=ready' "$work/sluice.log"
+grep -E 'event=(listening|ready|tunnel)' "$work/sluice.log" | head -8
 
-conn="host=localhost hostaddr=127.0.0.1 port=$gw_port user=postgres dbname=postgres"
-step "5. psql through the gateway, TLS verified against the demo CA (sslmode=verify-full)"
-PGPASSWORD=demo-password psql -X "$conn sslmode=verify-full sslrootcert=$work/ca.crt channel_binding=disable" \
-  -c "select id, item, inet_server_port() as backend_port from orders order by id"
+step "5. Push Stripe-like records through the ingest API (HTTPS, bearer token)"
+cat > "$work/batch1.ndjson" <<'NDJSON'
+{"collection":"customer","id":"cus_001","op":"upsert","version":1,"data":{"email":"ada@example.com","name":"Ada","balance":0,"delinquent":false,"metadata":{"plan":"pro"}}}
+{"collection":"customer","id":"cus_002","op":"upsert","version":1,"data":{"email":"grace@example.com","name":"Grace","balance":1200,"delinquent":false,"metadata":{}}}
+{"collection":"subscription","id":"sub_001","op":"upsert","version":1,"data":{"customer":"cus_001","status":"active","quantity":3,"items":[{"price":"price_pro","quantity":3}]}}
+NDJSON
+cat > "$work/batch2.ndjson" <<'NDJSON'
+{"collection":"customer","id":"cus_002","op":"upsert","version":2,"data":{"email":"grace@example.com","name":"Grace Hopper","balance":0,"delinquent":false,"metadata":{"vip":true}}}
+{"collection":"customer","id":"cus_001","op":"upsert","version":1,"data":{"email":"ada@example.com","name":"Ada","balance":0,"delinquent":false,"metadata":{"plan":"pro"}}}
+{"collection":"subscription","id":"sub_001","op":"delete","version":2}
+NDJSON
+"$sluice" sync push acme-stripe "$work/batch1.ndjson" -c "$work/sluice.yaml" --sequence 1 --ca "$work/ca.crt"
+"$sluice" sync push acme-stripe "$work/batch2.ndjson" -c "$work/sluice.yaml" --sequence 2 --ca "$work/ca.crt"
+echo "re-sending batch 2 is acknowledged as a duplicate, not applied twice:"
+"$sluice" sync push acme-stripe "$work/batch2.ndjson" -c "$work/sluice.yaml" --sequence 2 --ca "$work/ca.crt"
 
-step "6. A plaintext client is refused: this listener requires TLS"
-PGPASSWORD=demo-password psql -X "$conn sslmode=disable" -c "select 1" || true
+conn="host=localhost hostaddr=127.0.0.1 port=$gw_port dbname=app sslmode=verify-full sslrootcert=$work/ca.crt"
+step "6. The analyst reads the synced rows through the gateway (TLS verified, then the SSH tunnel)"
+PGPASSWORD=analyst-password psql -X "$conn user=analyst" \
+  -c "select id, name, email, balance, metadata from stripe.customer order by id" \
+  -c "select id, status from stripe.subscription" \
+  -c "select id, event_type, object_type, record_id from stripe._sync_event order by id"
 
-step "7. The network team removes 127.0.0.1 from the allowlist and reloads (SIGHUP)"
+step "7. A plaintext client is refused: this listener requires TLS"
+PGPASSWORD=analyst-password psql -X "host=127.0.0.1 port=$gw_port dbname=app user=analyst sslmode=disable" -c "select 1" || true
+
+step "8. Status: admin API and status page"
+curl -s "http://127.0.0.1:$admin_port/readyz"; echo
+curl -s "http://127.0.0.1:$admin_port/v1/status" | python3 -m json.tool | head -40
+curl -s "http://127.0.0.1:$admin_port/metrics" | grep -E '^sluice_(connections_closed_total|tunnel|sync)' | head -10
+echo "status page: http://127.0.0.1:$admin_port/"
+
+step "9. The network team removes 127.0.0.1 from the office allowlist and reloads (SIGHUP)"
 sed -i 's#office: \[127.0.0.1/32\]#office: [198.51.100.0/24]#' "$work/sluice.yaml"
-kill -HUP "${pids[0]}"
-sleep 0.5
-PGPASSWORD=demo-password psql -X "$conn sslmode=verify-full sslrootcert=$work/ca.crt" -c "select 1" || true
+kill -HUP "${pids[-1]}"
+wait_for 'event=reload_done' "$work/sluice.log"
+PGPASSWORD=analyst-password psql -X "$conn user=analyst" -c "select 1" || true
 
-step "8. What the gateway logged (one line per connection)"
-grep -E 'connection_closed|reload' "$work/sluice.log"
+step "10. What the gateway logged (one line per connection)"
+grep -E 'connection_closed|reload_done' "$work/sluice.log" | cut -c1-260
 
-step "Done: gateway stopped, cluster removed"
+if [ -n "${DEMO_KEEP:-}" ]; then
+  step "Running until Ctrl-C: status page at http://127.0.0.1:$admin_port/"
+  wait "${pids[-1]}" || true
+fi
+step "Done: gateway, bastion and database stopped; $work removed"
