@@ -60,9 +60,9 @@ void psql_matrix(path p) {
 
   // Two sessions: one listens and sleeps, the other notifies.
   background_process listener(
-      {"psql", "-X", "-At", e.conninfo(), "-c", "listen ch", "-c", "select pg_sleep(2)"},
+      {"psql", "-X", "-At", e.conninfo(), "-c", "listen ch", "-c", "select pg_sleep(3)"},
       e.dir().file("listener.log"), {{"PGPASSWORD", kPw}});
-  REQUIRE(e.running("select pg_sleep(2)"));
+  REQUIRE(e.running("select pg_sleep(3)"));
   auto notify = run(psql_cmd(e, "-c \"notify ch, 'from-other-session'\""));
   CHECK(notify.exit_code == 0);
   CHECK(listener.wait(std::chrono::seconds(10)) == 0);
