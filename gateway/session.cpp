@@ -256,6 +256,18 @@ net::awaitable<void> session::run() {
   }
 }
 
+net::awaitable<bool> session::accept_tls(const listener_runtime& l) {
+  client_.start_tls(l.tls->native());
+  error_code ec;
+  co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
+                                         net::redirect_error(net::use_awaitable, ec));
+  if (!ec)
+    co_return true;
+  reason_ = closed_ ? reason_ : "tls_handshake_failed";
+  detail_ = ec.message();
+  co_return false;
+}
+
 net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
   const auto* l = rt_->listener(listener_);
   const bool tls_offered = l->tls && l->cfg->client_tls != config::client_tls_policy::disabled;
@@ -287,14 +299,8 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
       detail_ = "direct TLS on a listener without TLS";
       co_return false;
     }
-    client_.start_tls(l->tls->native());
-    co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
-                                           net::redirect_error(net::use_awaitable, ec));
-    if (ec) {
-      reason_ = closed_ ? reason_ : "tls_handshake_failed";
-      detail_ = ec.message();
+    if (!co_await accept_tls(*l))
       co_return false;
-    }
     const unsigned char* alpn = nullptr;
     unsigned alpn_len = 0;
     SSL_get0_alpn_selected(client_.ssl().native_handle(), &alpn, &alpn_len);
@@ -352,14 +358,8 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
           co_return false;
         }
         if (answer == 'S') {
-          client_.start_tls(l->tls->native());
-          co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
-                                                 net::redirect_error(net::use_awaitable, ec));
-          if (ec) {
-            reason_ = closed_ ? reason_ : "tls_handshake_failed";
-            detail_ = ec.message();
+          if (!co_await accept_tls(*l))
             co_return false;
-          }
           tls_done = true;
         }
         continue;

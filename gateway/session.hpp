@@ -49,6 +49,8 @@ class session : public std::enable_shared_from_this<session> {
  private:
   net::awaitable<void> run();
   net::awaitable<bool> negotiate(pg::startup_message& startup);
+  // TLS handshake as the server on the client leg; false (reason set) on failure.
+  net::awaitable<bool> accept_tls(const listener_runtime& l);
   net::awaitable<void> reject(const std::string& reason, const std::string& sqlstate,
                               const std::string& message, const std::string& hint = {});
   net::awaitable<bool> auth_phase(pg::bytes pending);

@@ -10,24 +10,6 @@ const char* tls_name(const config::listener& l) {
   return l.tls->mode == config::tls_mode::terminate ? "terminate" : "passthrough";
 }
 
-const char* sslmode_name(config::sslmode m) {
-  switch (m) {
-    case config::sslmode::disable:
-      return "disable";
-    case config::sslmode::allow:
-      return "allow";
-    case config::sslmode::prefer:
-      return "prefer";
-    case config::sslmode::require:
-      return "require";
-    case config::sslmode::verify_ca:
-      return "verify-ca";
-    case config::sslmode::verify_full:
-      return "verify-full";
-  }
-  return "?";
-}
-
 }  // namespace
 
 nlohmann::json build_status(const status_input& in) {
@@ -79,7 +61,7 @@ nlohmann::json build_status(const status_input& in) {
                           {"user", r.match.user}}},
                         {"upstream", config::host_port{r.upstream.host, r.upstream.port}.str()},
                         {"via", r.upstream.via},
-                        {"sslmode", sslmode_name(r.upstream.tls.mode)},
+                        {"sslmode", std::string(config::to_string(r.upstream.tls.mode))},
                         {"sessions", traffic.sessions},
                         {"bytes_client_to_server", traffic.bytes_client_to_server},
                         {"bytes_server_to_client", traffic.bytes_server_to_client}});

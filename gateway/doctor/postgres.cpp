@@ -16,24 +16,6 @@
 
 namespace sluice::doctor {
 
-const char* sslmode_name(config::sslmode m) {
-  switch (m) {
-    case config::sslmode::disable:
-      return "disable";
-    case config::sslmode::allow:
-      return "allow";
-    case config::sslmode::prefer:
-      return "prefer";
-    case config::sslmode::require:
-      return "require";
-    case config::sslmode::verify_ca:
-      return "verify-ca";
-    case config::sslmode::verify_full:
-      return "verify-full";
-  }
-  return "prefer";
-}
-
 char ssl_request(int fd, int timeout_ms, std::string& error) {
   unsigned char pkt[8];
   uint32_t len = htonl(8), code = htonl(80877103);
@@ -66,7 +48,7 @@ bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const 
                              : SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr) == 1;
     if (!loaded)
       return out.fail("TLS", "cannot read the CA file " + ca,
-                      "sslmode " + std::string(sslmode_name(mode)) +
+                      "sslmode " + std::string(config::to_string(mode)) +
                           " needs the CA certificate that signed the database's certificate",
                       "put the CA certificate (PEM) at " + ca + " or point tls.ca at it");
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
@@ -87,7 +69,7 @@ bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const 
                     ? ", certificate and host name " + host + " verified"
                     : ", certificate verified (host name not checked: verify-ca)";
     else
-      detail += ", certificate not verified (sslmode " + std::string(sslmode_name(mode)) + ")";
+      detail += ", certificate not verified (sslmode " + std::string(config::to_string(mode)) + ")";
     return out.pass("TLS", detail);
   }
   long v = SSL_get_verify_result(ssl.get());

@@ -31,6 +31,4 @@ std::pair<std::string, std::string> explain_login_error(const std::string& messa
                                                         const std::string& where,
                                                         const std::string& sslmode);
 
-const char* sslmode_name(config::sslmode m);
-
 }  // namespace sluice::doctor

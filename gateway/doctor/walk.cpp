@@ -158,7 +158,7 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
                      report& out) {
   std::string err;
   char answer = ssl_request(fd, 10'000, err);
-  const char* mode = sslmode_name(tls.mode);
+  const std::string mode(config::to_string(tls.mode));
   bool requires_tls = tls.mode == config::sslmode::require ||
                       tls.mode == config::sslmode::verify_ca ||
                       tls.mode == config::sslmode::verify_full;
@@ -378,8 +378,8 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                  "run as the database owner or a superuser:\n              " + fixes);
       }
     } catch (const sync::pg_error& e) {
-      auto [cause, fix] =
-          explain_login_error(e.what(), where + " destination", sslmode_name(tls.mode));
+      auto [cause, fix] = explain_login_error(e.what(), where + " destination",
+                                              std::string(config::to_string(tls.mode)));
       auto c = sync::connection_check(e, y);
       if (cause.empty())
         cause = c.detail, fix = c.fix_sql.empty() ? "see the message" : c.fix_sql;

@@ -34,7 +34,7 @@ TEST_CASE("a client from 127.0.0.2 is rejected when only 127.0.0.1/32 is allowed
   }
   // The same gateway still serves the allowed address.
   CHECK(psql(through(port), "select 1", kPw).output == "1\n");
-  CHECK(gw.log().find("reason=rejected_allowlist") != std::string::npos);
+  CHECK(log_has(gw, "reason=rejected_allowlist"));
 }
 
 TEST_CASE("psql sees the allowlist rejection and the TLS-required rejection",
@@ -84,13 +84,7 @@ TEST_CASE("a reload that removes an address applies to new and open connections"
       dir, gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "optional", "disable", enforce));
   background_process open_session({"psql", "-X", "-At", through(port), "-c", "select pg_sleep(20)"},
                                   dir.file("open-session.log"), {{"PGPASSWORD", kPw}});
-  REQUIRE(eventually(
-      [&] {
-        return pg.sql(
-                   "select count(*) from pg_stat_activity where query like "
-                   "'select pg_sleep%'") == "1";
-      },
-      std::chrono::seconds(10)));
+  REQUIRE(wait_for_query(pg, "select pg_sleep"));
 
   // A bad file is refused and the running configuration stays.
   gw.rewrite("listeners: [oops\n");
@@ -107,5 +101,5 @@ TEST_CASE("a reload that removes an address applies to new and open connections"
         std::string::npos);
   auto next = psql(through(port), "select 1", kPw);
   CHECK(next.output.find("connection from 127.0.0.1 refused") != std::string::npos);
-  CHECK(gw.log().find("reason=reload_disallowed") != std::string::npos);
+  CHECK(log_has(gw, "reason=reload_disallowed"));
 }

@@ -29,6 +29,23 @@ inline std::string gateway_yaml(const test_pki& pki, int listen_port, int pg_por
          "}\n";
 }
 
+// Waits until exactly one other backend runs a statement containing `sql_part`.
+inline bool wait_for_query(const pg_cluster& pg, const std::string& sql_part) {
+  return eventually(
+      [&] {
+        return pg.sql("select count(*) from pg_stat_activity where query like '%" + sql_part +
+                      "%' and pid <> pg_backend_pid()") == "1";
+      },
+      std::chrono::seconds(10));
+}
+
+// Close lines are written when a session ends, a moment after the client saw the
+// result: poll the log rather than reading it once.
+inline bool log_has(const gateway_process& gw, const std::string& text) {
+  return eventually([&] { return gw.log().find(text) != std::string::npos; },
+                    std::chrono::seconds(3));
+}
+
 inline std::string through(int port, const std::string& extra = "sslmode=require") {
   return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port) +
          " user=postgres dbname=postgres " + extra;

@@ -57,8 +57,7 @@ TEST_CASE("startup packets are capped and validated and garbage is survived",
     auto started = std::chrono::steady_clock::now();
     CHECK(c.closed_by_peer(5000));
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
-    CHECK(eventually([&] { return gw.log().find("reason=startup_timeout") != std::string::npos; },
-                     std::chrono::seconds(3)));
+    CHECK(log_has(gw, "reason=startup_timeout"));
   }
   SECTION("random garbage never crashes or wedges a worker") {
     std::mt19937 rng(7);
@@ -102,17 +101,10 @@ TEST_CASE("SIGTERM stops accepting and lets an open transaction finish before ex
                          "begin; insert into drained values (1); select pg_sleep(2); "
                          "insert into drained values (2); commit;"},
                         dir.file("tx.log"), {{"PGPASSWORD", kPw}});
-  REQUIRE(eventually(
-      [&] {
-        return pg.sql(
-                   "select count(*) from pg_stat_activity where query like "
-                   "'%pg_sleep(2)%' and pid <> pg_backend_pid()") == "1";
-      },
-      std::chrono::seconds(10)));
+  REQUIRE(wait_for_query(pg, "pg_sleep(2)"));
   gw.proc().signal(SIGTERM);
   // New connections are refused while the old one drains.
-  CHECK(eventually([&] { return gw.log().find("event=draining") != std::string::npos; },
-                   std::chrono::seconds(3)));
+  CHECK(log_has(gw, "event=draining"));
   auto late = psql(through(port), "select 1", kPw);
   CHECK(late.exit_code != 0);
   CHECK(tx.wait(std::chrono::seconds(15)) == 0);
@@ -131,13 +123,7 @@ TEST_CASE("SIGTERM grace expiry terminates leftover sessions with a message", "[
   gateway_process gw(dir, yaml);
   background_process s({"psql", "-X", "-At", through(port), "-c", "select pg_sleep(30)"},
                        dir.file("s.log"), {{"PGPASSWORD", kPw}});
-  REQUIRE(eventually(
-      [&] {
-        return pg.sql(
-                   "select count(*) from pg_stat_activity where query like "
-                   "'select pg_sleep(30)%'") == "1";
-      },
-      std::chrono::seconds(10)));
+  REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   gw.proc().signal(SIGTERM);
   CHECK(s.wait(std::chrono::seconds(10)) != 0);
   CHECK(s.log().find("terminating connection: sluice is shutting down") != std::string::npos);

@@ -42,20 +42,13 @@ TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with chan
   INFO(r.output << gw.log());
   CHECK(r.exit_code == 0);
   CHECK(r.output == "t\n");
-  CHECK(eventually([&] { return gw.log().find("client_tls=passthrough") != std::string::npos; },
-                   std::chrono::seconds(3)));
+  CHECK(log_has(gw, "client_tls=passthrough"));
 
   // Ctrl-C: libpq 15 sends the backend's own key in plaintext; sluice offers it to the
   // listener's backends.
   background_process q({"psql", "-X", "-At", conn, "-c", "select pg_sleep(30)"}, dir.file("q.log"),
                        {{"PGPASSWORD", kPw}});
-  REQUIRE(eventually(
-      [&] {
-        return pg.sql(
-                   "select count(*) from pg_stat_activity where query = "
-                   "'select pg_sleep(30)'") == "1";
-      },
-      std::chrono::seconds(10)));
+  REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   q.signal(SIGINT);
   CHECK(q.wait(std::chrono::seconds(5)) != 0);
   CHECK(q.log().find("canceling statement due to user request") != std::string::npos);
@@ -65,8 +58,7 @@ TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with chan
                         " user=postgres dbname=postgres sslmode=require",
                     "select 1", kPw);
   CHECK(other.exit_code != 0);
-  CHECK(eventually([&] { return gw.log().find("reason=no_route") != std::string::npos; },
-                   std::chrono::seconds(3)));
+  CHECK(log_has(gw, "reason=no_route"));
   // Plaintext is refused with words, since no TLS is in the way yet.
   auto plain = psql(conn.substr(0, conn.find(" sslmode")) + " sslmode=disable", "select 1", kPw);
   CHECK(plain.output.find("requires TLS") != std::string::npos);
@@ -169,8 +161,7 @@ TEST_CASE("direct TLS needs ALPN postgresql on the client leg and works on the u
                   "select 'direct-ok'");
     INFO(r.output << a.log() << b.log());
     CHECK(r.output == "direct-ok\n");
-    CHECK(eventually([&] { return a.log().find("upstream_tls=true") != std::string::npos; },
-                     std::chrono::seconds(3)));
+    CHECK(log_has(a, "upstream_tls=true"));
   }
 }
 

@@ -61,7 +61,7 @@ TEST_CASE("upstream sslmodes against a server with ssl=off", "[gateway][upstream
                       {"require", {false, unsupported + "require' requires it (sslmode=require)"}},
                       {"verify-ca", {false, unsupported + "verify-ca' requires it"}},
                       {"verify-full", {false, unsupported + "verify-full' requires it"}}});
-  CHECK(gw.log().find("reason=upstream_tls_unsupported") != std::string::npos);
+  CHECK(log_has(gw, "reason=upstream_tls_unsupported"));
 }
 
 TEST_CASE("upstream sslmodes against a server with ssl=on", "[gateway][upstream-tls]") {
@@ -94,7 +94,7 @@ TEST_CASE("upstream sslmodes against a server with ssl=on", "[gateway][upstream-
                   "presented a certificate that failed verification: unable "
                   "to get local issuer certificate"}},
                 {"verify-full", {false, "presented a certificate that failed verification"}}});
-  CHECK(gw.log().find("reason=upstream_certificate") != std::string::npos);
+  CHECK(log_has(gw, "reason=upstream_certificate"));
 }
 
 TEST_CASE("upstream that requires TLS (hostssl only)", "[gateway][upstream-tls]") {
@@ -128,7 +128,7 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
     CHECK(r.output.find("upstream 127.0.0.1:" + std::to_string(closed_port) +
                         " refused the connection") != std::string::npos);
     CHECK(r.output.find("nothing is listening there") != std::string::npos);
-    CHECK(gw.log().find("reason=upstream_refused") != std::string::npos);
+    CHECK(log_has(gw, "reason=upstream_refused"));
   }
 
   SECTION("timeout: a peer that accepts and never answers") {
@@ -152,7 +152,7 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
     CHECK(r.output.find("accepted the connection but did not complete the PostgreSQL/TLS "
                         "handshake within 2s") != std::string::npos);
     CHECK(took < std::chrono::seconds(6));
-    CHECK(gw.log().find("reason=upstream_timeout") != std::string::npos);
+    CHECK(log_has(gw, "reason=upstream_timeout"));
   }
 
   SECTION("timeout: SYNs dropped because the accept queue is full") {
@@ -182,6 +182,6 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
     // Either stage may be where the time runs out; both are reported as timeouts.
     CHECK((r.output.find("timed out after 2s") != std::string::npos ||
            r.output.find("within 2s") != std::string::npos));
-    CHECK(gw.log().find("reason=upstream_timeout") != std::string::npos);
+    CHECK(log_has(gw, "reason=upstream_timeout"));
   }
 }
