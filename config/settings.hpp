@@ -191,6 +191,9 @@ struct settings {
   std::vector<std::string> public_addresses;
   uint32_t workers = 0;  // 0 = one per core
   duration shutdown_grace{30'000};
+  // Plaintext relays: "copy" (read into a per-thread buffer, non-blocking write) or
+  // "splice" (kernel pipe, no copy to user space; costs a pipe per direction).
+  bool relay_splice = false;
   cancel_settings cancel;
   std::optional<admin_settings> admin;
   std::optional<ingest_settings> ingest;

@@ -1,6 +1,8 @@
 #include "gateway/session.hpp"
 
+#include <fcntl.h>
 #include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
@@ -719,7 +721,9 @@ net::awaitable<void> session::pump(bool client_to_server) {
   pg_stream& to = client_to_server ? *server_ : client_;
   uint64_t& counter = client_to_server ? bytes_in_ : bytes_out_;
   error_code ec;
-  if (!from.is_tls() && !to.is_tls()) {
+  if (!from.is_tls() && !to.is_tls() && rt_->settings->relay_splice) {
+    co_await splice_pump(from, to, counter, client_to_server);
+  } else if (!from.is_tls() && !to.is_tls()) {
     // Plaintext both ways: wait for readability, read into the thread's scratch buffer,
     // write without blocking; only a partial write needs a buffer of its own. An idle
     // session holds no relay buffer at all.
@@ -786,6 +790,53 @@ net::awaitable<void> session::pump(bool client_to_server) {
     close_all();
 }
 
+net::awaitable<void> session::splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
+                                          bool client_to_server) {
+  // Bytes go socket -> pipe -> socket inside the kernel. The relay cannot see them, so
+  // a session relayed this way is closed without a message when terminated.
+  if (!client_to_server)
+    splice_blind_ = true;
+  error_code ec;
+  // SPLICE_F_NONBLOCK covers only the pipe; the sockets must not block either.
+  from.socket().non_blocking(true, ec);
+  to.socket().non_blocking(true, ec);
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+    co_return;
+  size_t in_pipe = 0;
+  for (;;) {
+    if (in_pipe == 0) {
+      co_await from.socket().async_wait(tcp::socket::wait_read,
+                                        net::redirect_error(net::use_awaitable, ec));
+      if (ec)
+        break;
+      ssize_t n = ::splice(from.socket().native_handle(), nullptr, p[1], nullptr, 1 << 16,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        continue;
+      if (n <= 0)
+        break;
+      in_pipe = static_cast<size_t>(n);
+      counter += in_pipe;
+      last_activity_ = std::chrono::steady_clock::now();
+    }
+    ssize_t w = ::splice(p[0], nullptr, to.socket().native_handle(), nullptr, in_pipe,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      co_await to.socket().async_wait(tcp::socket::wait_write,
+                                      net::redirect_error(net::use_awaitable, ec));
+      if (ec)
+        break;
+      continue;
+    }
+    if (w <= 0)
+      break;
+    in_pipe -= static_cast<size_t>(w);
+  }
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
 void session::arm_idle_timer() {
   if (idle_timeout_.count() <= 0 || closed_)
     return;
@@ -811,7 +862,8 @@ void session::terminate(const std::string& reason, const std::string& sqlstate,
     return;
   reason_ = reason;
   detail_ = message;
-  if (!relaying_ || passthrough_ || !to_client_frames_.at_boundary() || client_write_busy_) {
+  if (!relaying_ || passthrough_ || splice_blind_ || !to_client_frames_.at_boundary() ||
+      client_write_busy_) {
     // Mid-message (or before the client expects messages): closing is all we can do.
     close_all();
     return;

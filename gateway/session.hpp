@@ -60,6 +60,9 @@ class session : public std::enable_shared_from_this<session> {
   // Passthrough: routes on the ClientHello's SNI and relays the TLS bytes untouched.
   net::awaitable<void> passthrough(pg::bytes hello_prefix);
   net::awaitable<void> pump(bool client_to_server);
+  // relay: splice — plaintext both ways through a kernel pipe.
+  net::awaitable<void> splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
+                                   bool client_to_server);
   // A backend ErrorResponse with a hint saying what to change, or empty to pass it as is.
   pg::bytes explain_backend_error(pg::byte_span body) const;
   void arm_idle_timer();
@@ -76,8 +79,10 @@ class session : public std::enable_shared_from_this<session> {
   std::string route_, user_, database_, sni_;
   std::string reason_ = "client_closed";
   bool relaying_ = false;
-  bool passthrough_ = false;  // relayed bytes are TLS records: never inject messages
-  std::string balancer_;      // the load balancer's address when PROXY protocol was used
+  bool passthrough_ = false;
+  bool splice_blind_ = false;  // server->client bytes bypass the frame tracker  // relayed bytes
+                               // are TLS records: never inject messages
+  std::string balancer_;       // the load balancer's address when PROXY protocol was used
   bool upstream_tls_ = false;
   bool closed_ = false;
   bool terminating_ = false;        // an ErrorResponse is being written before closing

@@ -147,3 +147,31 @@ TEST_CASE("routing by SNI and endpoint option and user suffix with clear errors 
   auto unknown = conn("c.other.test", "user=postgres");
   CHECK(unknown.output.find("with server name \"c.other.test\"") != std::string::npos);
 }
+
+TEST_CASE("relay modes copy and splice deliver bulk COPY data intact", "[gateway][relay]") {
+  temp_dir dir;
+  test_pki pki(dir.path());
+  pg_cluster pg;
+  const std::string sql =
+      "copy (select g, md5(g::text) from generate_series(1, 200000) g) to stdout";
+  auto direct = run("psql -X -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
+                    " -U postgres -c " + shell_quote(sql) + " | md5sum");
+  REQUIRE(direct.exit_code == 0);
+  for (const char* mode : {"copy", "splice"}) {
+    temp_dir gdir;
+    int port = free_port();
+    gateway_process gw(gdir,
+                       "relay: " + std::string(mode) + "\n" + gateway_yaml(pki, port, pg.port()));
+    auto through_gw =
+        run("PGPASSWORD=" + kPw + " psql -X " + shell_quote(through(port, "sslmode=disable")) +
+            " -c " + shell_quote(sql) + " | md5sum");
+    INFO(mode << " " << gw.log());
+    CHECK(through_gw.output == direct.output);
+    // COPY FROM STDIN the other way round, and count what arrived.
+    auto in = run("seq 1 100000 | PGPASSWORD=" + kPw + " psql -X " +
+                  shell_quote(through(port, "sslmode=disable")) +
+                  " -c 'create table if not exists copied(x int)' -c 'copy copied from stdin'");
+    CHECK(in.exit_code == 0);
+  }
+  CHECK(pg.sql("select count(*), sum(x) from copied") == "200000|10000100000");
+}
