@@ -766,18 +766,19 @@ net::awaitable<void> session::pump(bool client_to_server) {
       }
     }
   } else {
-    pg::bytes buf(kRelayBuffer);
+    // Not zero-filled: untouched pages of an idle session's buffer stay unbacked.
+    auto buf = std::make_unique_for_overwrite<uint8_t[]>(kRelayBuffer);
     for (;;) {
-      size_t n = co_await from.read_some(net::buffer(buf), ec);
+      size_t n = co_await from.read_some(net::buffer(buf.get(), kRelayBuffer), ec);
       if (ec)
         break;
       counter += n;
       last_activity_ = std::chrono::steady_clock::now();
       if (!client_to_server) {
-        to_client_frames_.feed({buf.data(), n});
+        to_client_frames_.feed({buf.get(), n});
         client_write_busy_ = true;
       }
-      co_await to.write_all(net::buffer(buf.data(), n), ec);
+      co_await to.write_all(net::buffer(buf.get(), n), ec);
       if (!client_to_server)
         client_write_busy_ = false;
       if (ec)

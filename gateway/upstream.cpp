@@ -74,10 +74,17 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
     co_return std::nullopt;
   }
   auto ex = co_await net::this_coro::executor;
-  tcp::resolver resolver(ex);
   error_code ec;
-  auto results = co_await resolver.async_resolve(up.host, std::to_string(up.port),
-                                                 net::redirect_error(net::use_awaitable, ec));
+  tcp::resolver::results_type results;
+  // An IP literal needs no resolver round trip (it showed in --connect profiles).
+  if (auto literal = net::ip::make_address(up.host, ec); !ec) {
+    results = tcp::resolver::results_type::create(tcp::endpoint(literal, up.port), up.host,
+                                                  std::to_string(up.port));
+  } else {
+    tcp::resolver resolver(ex);
+    results = co_await resolver.async_resolve(up.host, std::to_string(up.port),
+                                              net::redirect_error(net::use_awaitable, ec));
+  }
   if (ec) {
     co_return fail("upstream_dns",
                    "cannot resolve upstream host \"" + up.host + "\": " + ec.message(),
