@@ -150,7 +150,8 @@ class loader {
       auto name = it->first.as<std::string>();
       auto path = "allowlists." + name;
       std::vector<cidr> blocks;
-      const YAML::Node& list = it->second;
+      // A copy: it-> yields a temporary proxy, so a reference would dangle (ASan found it).
+      const YAML::Node list = it->second;
       if (!list.IsSequence()) {
         issues_.error(path, line_of(it->first), "expected a list of CIDR blocks like [10.0.0.0/8]");
         continue;

@@ -10,11 +10,13 @@ namespace sluice::test {
 
 gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml)
     : dir_(dir), config_(dir.write("sluice.yaml", yaml)) {
+  // Another gateway may have logged to this file before: only this one's lines count.
+  const size_t start = read_file(dir.file("sluice.log")).size();
   proc_ = background_process({kSluiceBin, "run", "-c", config_, "--log-level", "debug"},
                              dir.file("sluice.log"));
-  bool ready =
-      eventually([&] { return log().find("event=ready") != std::string::npos || !proc_.running(); },
-                 std::chrono::seconds(10));
+  bool ready = eventually(
+      [&] { return log().find("event=ready", start) != std::string::npos || !proc_.running(); },
+      std::chrono::seconds(20));
   if (!ready || !proc_.running()) {
     throw std::runtime_error("sluice did not become ready:\n" + log());
   }
