@@ -1,17 +1,22 @@
 // `sluice sync verify|setup|push|status|serve`: the sync writer from the command line.
-// verify and setup connect to the destination directly as the sync user; push and
-// status go through the ingest HTTP API of a running gateway; serve runs only the sync
-// service (ingest API + writers) in the foreground, without listeners or tunnels.
+// verify and setup connect to the destination as the sync user, bringing up the sync's
+// tunnel in this process when the destination is reached `via` one; push and status go
+// through the ingest HTTP API of a running gateway; serve runs only the sync service
+// (ingest API, writers and the tunnels they use) in the foreground, without listeners.
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "config/load.hpp"
 #include "config/log.hpp"
+#include "config/units.hpp"
 #include "gateway/commands.hpp"
+#include "gateway/tunnel/manager.hpp"
 #include "sync/checks.hpp"
 #include "sync/destination.hpp"
 #include "sync/http_client.hpp"
@@ -54,16 +59,94 @@ const config::sync& find(const config::settings& s, const std::string& name) {
   return *sc;
 }
 
+// The tunnel a sync's destination goes through (its own `via` or its route's), or "".
+std::string tunnel_of(const config::settings& s, const config::sync& sc) {
+  if (!sc.destination.route.empty()) {
+    const auto* r = s.find_route(sc.destination.route);
+    return r ? r->upstream.via : "";
+  }
+  return sc.destination.via;
+}
+
+// verify and setup reach a tunnelled destination the way the gateway does: this process
+// brings that one tunnel up for the duration of the command and connects through a
+// loopback forward. Destinations without a tunnel get an empty forward.
+class command_tunnels {
+ public:
+  command_tunnels(const config::settings& s, const config::sync& sc) {
+    const auto* t = s.find_tunnel(tunnel_of(s, sc));
+    if (!t)
+      return;  // no tunnel, or an unknown one (check-config reports that)
+    tunnel_ = *t;
+    auto only = std::make_shared<config::settings>();
+    only->tunnels = {*t};
+    mgr_ = std::make_unique<tunnel::manager>();
+    mgr_->apply(only);
+  }
+  ~command_tunnels() {
+    if (mgr_)
+      mgr_->stop();
+  }
+  command_tunnels(const command_tunnels&) = delete;
+  command_tunnels& operator=(const command_tunnels&) = delete;
+
+  // A checklist line for the tunnel once it is up or wait_for_up has passed; nullopt
+  // when the destination has no tunnel. A down tunnel fails with the SSH stage's reason
+  // rather than letting libpq report a closed connection.
+  std::optional<sync::check> wait_up() const {
+    if (!mgr_)
+      return std::nullopt;
+    const std::string name = "SSH tunnel " + tunnel_.name + " to " + tunnel_.host + ":" +
+                             std::to_string(tunnel_.port) + " is up";
+    auto deadline = std::chrono::steady_clock::now() + tunnel_.wait_for_up;
+    while (true) {
+      for (const auto& t : mgr_->status()) {
+        if (t["name"] != tunnel_.name)
+          continue;
+        if (t["state"] == "up")
+          return sync::check{name, sync::check_status::pass, "", ""};
+        if (std::chrono::steady_clock::now() >= deadline) {
+          std::string why = t["last_error"].get<std::string>();
+          return sync::check{
+              name, sync::check_status::fail,
+              (why.empty() ? "not up after " + config::format_duration(tunnel_.wait_for_up) : why) +
+                  "; `sluice doctor tunnel " + tunnel_.name + " -c CONFIG` walks each stage",
+              ""};
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  sync::forward_fn forward() const {
+    if (!mgr_)
+      return nullptr;
+    return [this](const std::string& t, const std::string& h, uint16_t p, std::string& e) {
+      return mgr_->loopback_forward(t, h, p, e);
+    };
+  }
+
+ private:
+  config::tunnel tunnel_;
+  std::unique_ptr<tunnel::manager> mgr_;
+};
+
 // Runs the checklist; prints it; returns true when everything passed.
-bool run_verify(const config::settings& s, const config::sync& sc) {
+bool run_verify(const config::settings& s, const config::sync& sc, const command_tunnels& tunnels) {
   std::vector<sync::check> checks;
-  try {
-    auto dst = sync::resolve_destination(s, sc, nullptr);
-    std::cout << "sync " << sc.name << ": " << dst.describe << ", schema " << sc.schema << "\n";
-    sync::pg_conn c(dst.params);
-    checks = sync::verify(c, sc);
-  } catch (const sync::pg_error& e) {
-    checks = {sync::connection_check(e, sc)};
+  auto dst = sync::resolve_destination(s, sc, tunnels.forward());
+  std::cout << "sync " << sc.name << ": " << dst.describe << ", schema " << sc.schema << "\n";
+  auto up = tunnels.wait_up();
+  if (up)
+    checks.push_back(*up);
+  if (!up || up->status == sync::check_status::pass) {
+    try {
+      sync::pg_conn c(dst.params);
+      auto more = sync::verify(c, sc);
+      checks.insert(checks.end(), more.begin(), more.end());
+    } catch (const sync::pg_error& e) {
+      checks.push_back(sync::connection_check(e, sc));
+    }
   }
   std::cout << sync::render(checks);
   bool ok = sync::all_pass(checks);
@@ -159,7 +242,12 @@ int run_serve(const sync_opts& o) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   auto s = load(o.config);
-  sync::service svc(nullptr);
+  tunnel::manager tunnels;
+  tunnels.apply(s);
+  sync::service svc(
+      [&tunnels](const std::string& t, const std::string& host, uint16_t port, std::string& e) {
+        return tunnels.loopback_forward(t, host, port, e);
+      });
   svc.start(s);
   log::info("sync_serve_ready").kv("ingest_port", static_cast<unsigned>(svc.ingest_port()));
   while (true) {
@@ -168,13 +256,16 @@ int run_serve(const sync_opts& o) {
     if (sig != SIGHUP)
       break;
     try {
-      svc.apply(load(o.config));
+      auto next = load(o.config);
+      tunnels.apply(next);
+      svc.apply(next);
       log::info("sync_reloaded");
     } catch (const std::exception& e) {
       log::error("sync_reload_failed").kv("error", e.what());
     }
   }
   svc.stop();
+  tunnels.stop();
   return 0;
 }
 
@@ -205,7 +296,9 @@ void add_sync(CLI::App& app, int& exit_code) {
   verify->callback([&exit_code] {
     guarded(exit_code, [] {
       auto s = load(o.config);
-      return run_verify(*s, find(*s, o.name)) ? 0 : 1;
+      const auto& sc = find(*s, o.name);
+      command_tunnels tunnels(*s, sc);
+      return run_verify(*s, sc, tunnels) ? 0 : 1;
     });
   });
 
@@ -219,9 +312,10 @@ void add_sync(CLI::App& app, int& exit_code) {
     guarded(exit_code, [] {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
-      if (!run_verify(*s, sc))
+      command_tunnels tunnels(*s, sc);
+      if (!run_verify(*s, sc, tunnels))
         return 1;
-      auto dst = sync::resolve_destination(*s, sc, nullptr);
+      auto dst = sync::resolve_destination(*s, sc, tunnels.forward());
       sync::pg_conn c(dst.params);
       sync::setup(c, sc, sc.schema);
       std::cout << "schema " << sc.schema << " is set up"
@@ -255,8 +349,8 @@ void add_sync(CLI::App& app, int& exit_code) {
 
   auto* serve =
       sub->add_subcommand("serve",
-                          "Run only the sync service (ingest API and writers) in the foreground; "
-                          "no tunnels");
+                          "Run only the sync service (ingest API, writers and their tunnels) in "
+                          "the foreground; no listeners");
   serve->add_option("-c,--config", o.config, "Configuration file")->required();
   serve->callback([&exit_code] { guarded(exit_code, [] { return run_serve(o); }); });
 }

@@ -74,3 +74,44 @@ TEST_CASE(
   svc.stop();
   tunnels.stop();
 }
+
+TEST_CASE("tunnel: sync verify and setup from the command line bring the sync's tunnel up",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  sshd_server sshd;
+  tunnel_setup keys;
+  auto t = keys.make(sshd);
+  env.top_extra =
+      "tunnels:\n  - name: bastion\n    host: 127.0.0.1\n    port: " + std::to_string(sshd.port()) +
+      "\n    user: " + t.user + "\n    private_key: " + keys.key + "\n    host_key: \"" +
+      t.host_key + "\"\n    connect_timeout: 3s\n    wait_for_up: 3s\n";
+  auto yaml = read_file(env.config_path());
+  const std::string ssl_line = "      sslmode: disable\n";
+  REQUIRE(yaml.find(ssl_line) != std::string::npos);
+  yaml.replace(yaml.find(ssl_line), ssl_line.size(), ssl_line + "      via: bastion\n");
+  auto cfg = env.dir.write("tunnelled.yaml", yaml, 0600);
+  const std::string cli = std::string(kSluiceBin) + " sync ";
+
+  // sshd does not know sluice's key yet: the checklist fails and names the tunnel.
+  auto r = run(cli + "verify acme -c " + cfg);
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("via bastion"));
+  CHECK_THAT(r.output, Catch::Contains("[FAIL] SSH tunnel bastion to 127.0.0.1:"));
+  CHECK_THAT(r.output, Catch::Contains("refused public key authentication"));
+
+  sshd.authorize(keys.pub);
+  r = run(cli + "verify acme -c " + cfg);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("all checks passed"));
+
+  r = run(cli + "setup acme -c " + cfg);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(env.app("select count(*) from pg_tables where schemaname = 'stripe' and tablename in "
+                "('_sync_event', '_sync_state')") == "2");
+  // The tunnel's session reached sshd: the setup really went through it.
+  CHECK_THAT(sshd.log(), Catch::Contains("Accepted publickey"));
+}
