@@ -71,6 +71,15 @@ struct test_pki {
   std::string dir_;
 };
 
+// A cluster with ssl=on serving the PKI's server certificate.
+inline pg_options ssl_on(const test_pki& pki) {
+  pg_options o;
+  o.ssl = true;
+  o.cert = pki.server_cert;
+  o.key = pki.server_key;
+  return o;
+}
+
 bool running_as_root();
 
 }  // namespace sluice::test

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/integration/tunnel/fixture.hpp"
 #include "tests/support/gateway_process.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/pg_cluster.hpp"
@@ -28,7 +29,8 @@ namespace sluice::test::clients {
 
 inline const std::string kPw = pg_cluster::kPassword;
 inline const std::string kSni = "db.pass.test";
-inline const std::string kClientsDir = std::string(SLUICE_SOURCE_DIR) + "/tests/integration/clients";
+inline const std::string kClientsDir =
+    std::string(SLUICE_SOURCE_DIR) + "/tests/integration/clients";
 
 enum class path { terminated, passthrough, tunnel };
 
@@ -50,64 +52,29 @@ inline std::string trim(std::string s) {
   return s;
 }
 
-// A real OpenSSH sshd on 127.0.0.1 with its own host key; authorized_keys in its dir.
+// A real OpenSSH sshd on 127.0.0.1 (tests/integration/tunnel/fixture.hpp) that knows
+// the key the gateway's tunnel logs in with.
 class bastion {
  public:
-  bastion() {
-    run("mkdir -p /run/sshd && chmod 0755 /run/sshd");
-    auto host_key = dir_.file("host_ed25519");
-    REQUIRE(run("ssh-keygen -q -t ed25519 -N '' -f " + host_key).exit_code == 0);
-    std::istringstream fp(run("ssh-keygen -lf " + host_key + ".pub").output);
-    std::string bits;
-    fp >> bits >> fingerprint_;
-    REQUIRE(fingerprint_.rfind("SHA256:", 0) == 0);
-    key_ = dir_.file("id_sluice");
-    auto kg = run(std::string(kSluiceBin) + " keygen --out " + key_ + " --comment sluice-clients");
-    INFO(kg.output);
-    REQUIRE(kg.exit_code == 0);
-    dir_.write("authorized_keys", read_file(key_ + ".pub"), 0600);
-    user_ = trim(run("id -un").output);
-    port_ = free_port();
-    auto cfg = dir_.write(
-        "sshd_config",
-        "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " + host_key +
-            "\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-            "PubkeyAuthentication yes\nPasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\nAuthorizedKeysFile " +
-            dir_.file("authorized_keys") +
-            "\nAllowTcpForwarding yes\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n");
-    proc_ = background_process({"/usr/sbin/sshd", "-D", "-e", "-f", cfg}, dir_.file("sshd.log"));
-    REQUIRE(wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)));
-  }
-  ~bastion() {
-    // sshd's per-connection children call setsid; the gateway closing its session ends
-    // them, the listener is stopped here.
-    proc_.stop(std::chrono::milliseconds(2000));
-  }
+  bastion() { sshd_.authorize(keys_.pub); }
   // The gateway's `tunnels:` entry.
   std::string yaml(const std::string& name) const {
-    return "tunnels:\n  - name: " + name + "\n    host: 127.0.0.1\n    port: " +
-           std::to_string(port_) + "\n    user: " + user_ + "\n    private_key: " + key_ +
-           "\n    host_key: \"" + fingerprint_ +
-           "\"\n    keepalive: {interval: 5s, max_missed: 3}\n"
-           "    reconnect: {initial: 500ms, max: 2s}\n    connect_timeout: 5s\n";
+    return "tunnels:\n" + keys_.yaml(sshd_, name,
+                                     "    keepalive: {interval: 5s, max_missed: 3}\n"
+                                     "    reconnect: {initial: 500ms, max: 2s}\n"
+                                     "    connect_timeout: 5s\n");
   }
-  std::string log() const { return read_file(dir_.file("sshd.log")); }
+  std::string log() const { return sshd_.log(); }
   // SSH logins sshd accepted so far (one per gateway SSH session).
   size_t logins() const { return count_of(log(), "Accepted publickey for"); }
 
  private:
-  temp_dir dir_{"sluice-clients-sshd"};
-  std::string fingerprint_, key_, user_;
-  int port_ = 0;
-  background_process proc_;
+  sshd_server sshd_;
+  tunnel_setup keys_;
 };
 
 inline pg_options tls_pg(const test_pki& pki) {
-  pg_options o;
-  o.ssl = true;
-  o.cert = pki.server_cert;
-  o.key = pki.server_key;
+  auto o = ssl_on(pki);
   o.conf = {"max_connections = 100"};
   return o;
 }
@@ -115,8 +82,7 @@ inline pg_options tls_pg(const test_pki& pki) {
 // One database, one gateway, reached by one path.
 class client_env {
  public:
-  explicit client_env(path p)
-      : path_(p), pki_(dir_.path(), {kSni}), pg_(tls_pg(pki_)) {
+  explicit client_env(path p) : path_(p), pki_(dir_.path(), {kSni}), pg_(tls_pg(pki_)) {
     port_ = free_port();
     std::string y = "region: test\nshutdown_grace: 2s\n";
     if (p == path::tunnel) {
@@ -136,8 +102,8 @@ class client_env {
     }
     y += "routes:\n  - name: db\n";
     if (p == path::passthrough) {
-      y += "    match: {sni: " + kSni + "}\n    upstream: {host: 127.0.0.1, port: " +
-           std::to_string(pg_.port()) + "}\n";
+      y += "    match: {sni: " + kSni +
+           "}\n    upstream: {host: 127.0.0.1, port: " + std::to_string(pg_.port()) + "}\n";
     } else {
       y += "    upstream: {host: 127.0.0.1, port: " + std::to_string(pg_.port()) +
            (p == path::tunnel ? ", via: bastion" : "") +
@@ -170,9 +136,9 @@ class client_env {
 
   // JSON from the admin API's /v1/status (tunnel path only).
   nlohmann::json status() const {
-    auto r = run("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) +
-                     "/v1/status",
-                 std::chrono::seconds(10));
+    auto r =
+        run("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) + "/v1/status",
+            std::chrono::seconds(10));
     auto j = nlohmann::json::parse(r.output, nullptr, false);
     return j.is_discarded() ? nlohmann::json{} : j;
   }
@@ -210,6 +176,14 @@ class client_env {
 
 inline bool has(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
+}
+
+// The driver programs (JdbcClient.java, psycopg_client.py) print "ok STEP" per step
+// that worked and exit 0 only when all did.
+inline void check_driver_steps(const run_result& r) {
+  for (const char* step : {"query", "prepared", "copy", "notify", "cancel", "all"})
+    CHECK(has(r.output, std::string("ok ") + step + "\n"));
+  CHECK(r.exit_code == 0);
 }
 
 using clock = std::chrono::steady_clock;

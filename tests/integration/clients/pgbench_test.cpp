@@ -33,8 +33,8 @@ void init_bench(client_env& e) {
 
 void modes(client_env& e) {
   for (const char* mode : {"simple", "extended", "prepared"}) {
-    auto r = run(bench_cmd(e, std::string("-M ") + mode + " -c 4 -j 2 -T 3"),
-                 std::chrono::seconds(60));
+    auto r =
+        run(bench_cmd(e, std::string("-M ") + mode + " -c 4 -j 2 -T 3"), std::chrono::seconds(60));
     INFO("path " << name_of(e.which()) << " mode " << mode << "\n" << r.output);
     CHECK(r.exit_code == 0);
     CHECK(has(r.output, std::string("query mode: ") + mode));
@@ -66,9 +66,9 @@ TEST_CASE("pgbench through a tunnel route with many connections over one SSH ses
   modes(e);
 
   // 16 concurrent connections, each a direct-tcpip channel of the same SSH session.
-  background_process bench({"pgbench", "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", "5",
-                            e.conninfo()},
-                           e.dir().file("bench16.log"), {{"PGPASSWORD", kPw}});
+  background_process bench(
+      {"pgbench", "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", "5", e.conninfo()},
+      e.dir().file("bench16.log"), {{"PGPASSWORD", kPw}});
   int max_channels = 0, max_sessions = 0;
   while (bench.running()) {
     auto t = e.tunnel_status();

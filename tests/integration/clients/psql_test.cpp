@@ -19,15 +19,17 @@ void psql_matrix(path p) {
   INFO("path: " << name_of(p));
 
   // Queries, and which TLS the database sees.
-  auto q = run(psql_cmd(e, "-c 'select count(*) from generate_series(1, 1000)' "
-                           "-c 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'"));
+  auto q = run(psql_cmd(e,
+                        "-c 'select count(*) from generate_series(1, 1000)' "
+                        "-c 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'"));
   INFO(q.output << e.gw().log());
   REQUIRE(q.exit_code == 0);
   CHECK(q.output == std::string("1000\n") + (e.db_sees_tls() ? "t\n" : "f\n"));
 
   // A server-side prepared statement (psql 15 has no \bind: PREPARE/EXECUTE).
-  auto prep = run(psql_cmd(e, "-c 'prepare twice(int) as select $1 * 2' -c 'execute twice(21)' "
-                              "-c 'select count(*) from pg_prepared_statements'"));
+  auto prep = run(psql_cmd(e,
+                           "-c 'prepare twice(int) as select $1 * 2' -c 'execute twice(21)' "
+                           "-c 'select count(*) from pg_prepared_statements'"));
   INFO(prep.output);
   CHECK(prep.exit_code == 0);
   CHECK(prep.output == "42\n1\n");
@@ -67,7 +69,8 @@ void psql_matrix(path p) {
   CHECK(notify.exit_code == 0);
   CHECK(listener.wait(std::chrono::seconds(10)) == 0);
   INFO(listener.log());
-  CHECK(has(listener.log(), "Asynchronous notification \"ch\" with payload \"from-other-session\""));
+  CHECK(
+      has(listener.log(), "Asynchronous notification \"ch\" with payload \"from-other-session\""));
 
   // Ctrl-C: libpq sends a CancelRequest on a new connection through the gateway.
   background_process sleeper({"psql", "-X", "-At", e.conninfo(), "-c", "select pg_sleep(30)"},

@@ -14,13 +14,7 @@ void psycopg_matrix(path p) {
                    shell_quote(e.conninfo()) + " " + (e.db_sees_tls() ? "t" : "f"),
                std::chrono::seconds(90));
   INFO("path: " << name_of(p) << "\n" << r.output << "\n" << e.gw().log());
-  CHECK(has(r.output, "ok query\n"));
-  CHECK(has(r.output, "ok prepared\n"));
-  CHECK(has(r.output, "ok copy\n"));
-  CHECK(has(r.output, "ok notify\n"));
-  CHECK(has(r.output, "ok cancel\n"));
-  CHECK(has(r.output, "ok all\n"));
-  CHECK(r.exit_code == 0);
+  check_driver_steps(r);
 }
 
 }  // namespace

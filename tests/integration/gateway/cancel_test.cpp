@@ -53,10 +53,7 @@ std::vector<uint8_t> cancel_packet(const std::vector<uint8_t>& pid_and_key) {
 TEST_CASE("psql Ctrl-C through the gateway cancels the running statement", "[gateway][cancel]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.ssl = true;
-  opts.cert = pki.server_cert;
-  opts.key = pki.server_key;
+  auto opts = ssl_on(pki);
   pg_cluster pg(opts);
   int port = free_port();
   // TLS to the client and to the backend: the cancel must travel the same way.

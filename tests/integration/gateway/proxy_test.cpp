@@ -64,10 +64,7 @@ TEST_CASE("pgbench through the gateway completes with zero failed transactions",
 TEST_CASE("SCRAM logins through a TLS-terminating listener", "[gateway][scram]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.ssl = true;
-  opts.cert = pki.server_cert;
-  opts.key = pki.server_key;
+  auto opts = ssl_on(pki);
   pg_cluster pg(opts);
   int tls_up = free_port(), plain_up = free_port();
   gateway_process gw_tls(

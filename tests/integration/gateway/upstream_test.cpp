@@ -1,13 +1,9 @@
 // The route -> backend leg: libpq sslmode semantics against servers with ssl on, off
 // and required, and the distinct errors for refused, unresponsive and bad certificates.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 
 #include "tests/integration/gateway/fixture.hpp"
+#include "tests/support/listeners.hpp"
 
 using namespace sluice::test;
 
@@ -67,10 +63,7 @@ TEST_CASE("upstream sslmodes against a server with ssl=off", "[gateway][upstream
 TEST_CASE("upstream sslmodes against a server with ssl=on", "[gateway][upstream-tls]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.ssl = true;
-  opts.cert = pki.server_cert;
-  opts.key = pki.server_key;
+  auto opts = ssl_on(pki);
   pg_cluster pg(opts);
   int port = free_port();
   {
@@ -100,10 +93,7 @@ TEST_CASE("upstream sslmodes against a server with ssl=on", "[gateway][upstream-
 TEST_CASE("upstream that requires TLS (hostssl only)", "[gateway][upstream-tls]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.ssl = true;
-  opts.cert = pki.server_cert;
-  opts.key = pki.server_key;
+  auto opts = ssl_on(pki);
   opts.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
   pg_cluster pg(opts);
   int port = free_port();
@@ -133,21 +123,13 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
 
   SECTION("timeout: a peer that accepts and never answers") {
     // A loopback listener that never reads: the SSLRequest goes unanswered.
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    int silent_port = ntohs(a.sin_port);
+    silent_listener silent;
+    int silent_port = silent.port;
     gateway_process gw(dir,
                        gateway_yaml(pki, port, silent_port, "127.0.0.1/32", "optional", "prefer"));
     auto started = std::chrono::steady_clock::now();
     auto r = psql(through(port), "select 1", kPw);
     auto took = std::chrono::steady_clock::now() - started;
-    close(fd);
     CHECK(r.exit_code != 0);
     CHECK(r.output.find("accepted the connection but did not complete the PostgreSQL/TLS "
                         "handshake within 2s") != std::string::npos);
@@ -156,28 +138,10 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
   }
 
   SECTION("timeout: SYNs dropped because the accept queue is full") {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd, 0) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    // Fill the queue with connections nobody accepts.
-    std::vector<int> fillers;
-    for (int i = 0; i < 4; ++i) {
-      int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
-      fillers.push_back(c);
-    }
-    usleep(200'000);
-    gateway_process gw(
-        dir, gateway_yaml(pki, port, ntohs(a.sin_port), "127.0.0.1/32", "optional", "prefer"));
+    full_backlog_listener full;
+    gateway_process gw(dir,
+                       gateway_yaml(pki, port, full.port, "127.0.0.1/32", "optional", "prefer"));
     auto r = psql(through(port), "select 1", kPw);
-    for (int c : fillers)
-      close(c);
-    close(fd);
     CHECK(r.exit_code != 0);
     // Either stage may be where the time runs out; both are reported as timeouts.
     CHECK((r.output.find("timed out after 2s") != std::string::npos ||

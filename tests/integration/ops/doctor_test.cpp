@@ -1,14 +1,10 @@
 // `sluice doctor` against failures produced for real on loopback: each stage fails the
 // way it would in the field, and the output names the stage, the cause and the fix.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <thread>
 
 #include "tests/integration/ops/ops_fixture.hpp"
 #include "tests/integration/tunnel/fixture.hpp"
+#include "tests/support/listeners.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/pg_cluster.hpp"
 
@@ -33,54 +29,6 @@ struct doctor_env {
     return run(std::string(kSluiceBin) + " doctor -c " + shell_quote(config) + " " + args,
                std::chrono::seconds(60));
   }
-};
-
-// A socket that listens but never accepts, with its backlog already full: further SYNs
-// are dropped, so connecting times out just as behind a dropping firewall.
-struct full_backlog_listener {
-  int fd = -1;
-  int port = 0;
-  std::vector<int> fillers;
-  full_backlog_listener() {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd, 0) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    for (int i = 0; i < 3; ++i) {
-      int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
-      fillers.push_back(c);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  ~full_backlog_listener() {
-    for (int c : fillers)
-      close(c);
-    close(fd);
-  }
-};
-
-// Accepts connections and never says a word.
-struct silent_listener {
-  int fd = -1;
-  int port = 0;
-  silent_listener() {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~silent_listener() { close(fd); }
 };
 
 }  // namespace
@@ -288,11 +236,9 @@ TEST_CASE("doctor route through a tunnel: forwarding refused then every stage pa
   pg.sql("create role app login password 'app-pw'");
   auto pw = e.dir.write("app.pw", "app-pw\n", 0600);
   auto yaml = [&](const sshd_server& s) {
-    return "public_addresses: [198.51.100.7]\ntunnels:\n  - name: t\n    host: 127.0.0.1\n"
-           "    port: " +
-           std::to_string(s.port()) + "\n    user: " + current_user() +
-           "\n    private_key: " + keys.key + "\n    host_key: \"" + s.fingerprint() +
-           "\"\n    connect_timeout: 3s\nroutes:\n  - name: r\n    match: {database: app}\n"
+    return "public_addresses: [198.51.100.7]\ntunnels:\n" +
+           keys.yaml(s, "t", "    connect_timeout: 3s\n") +
+           "routes:\n  - name: r\n    match: {database: app}\n"
            "    upstream: {host: 127.0.0.1, port: " +
            std::to_string(pg.port()) + ", via: t, tls: {sslmode: disable}}\n";
   };

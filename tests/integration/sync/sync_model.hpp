@@ -3,6 +3,7 @@
 // the writer must produce, computed independently of it.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -134,5 +135,19 @@ inline const char* kRowsSql =
     "select string_agg(id || '|' || _sync_version || '|' || name || '|' || case when active "
     "then 't' else 'f' end || '|' || amount::numeric(20,1)::text || '|' || coalesce(plan, '') "
     "|| '|' || (meta->>'k'), E'\\n' order by id collate \"C\") from ";
+
+// The destination's tables equal the model's, and _sync_event holds exactly one row per
+// effective change. `env` is a sync_env (its app() runs SQL in the destination).
+template <class Env>
+void check_matches_model(Env& env, const sync_model& model, const std::string& schema) {
+  for (const char* coll : {"customer", "invoice"}) {
+    INFO("collection " << coll);
+    std::string want;
+    for (const auto& r : model_rows(model, coll))
+      want += (want.empty() ? "" : "\n") + r;
+    CHECK(env.app(std::string(kRowsSql) + schema + "." + coll) == want);
+  }
+  CHECK(env.app("select count(*) from " + schema + "._sync_event") == std::to_string(model.events));
+}
 
 }  // namespace sluice::test

@@ -64,13 +64,7 @@ TEST_CASE(
   sync_model model;
   for (const auto& b : stream)
     model.apply(b);
-  for (const char* coll : {"customer", "invoice"}) {
-    std::string want;
-    for (const auto& r : model_rows(model, coll))
-      want += (want.empty() ? "" : "\n") + r;
-    CHECK(env.app(std::string(kRowsSql) + "stripe." + coll) == want);
-  }
-  CHECK(env.app("select count(*) from stripe._sync_event") == std::to_string(model.events));
+  check_matches_model(env, model, "stripe");
   svc.stop();
   tunnels.stop();
 }
@@ -81,11 +75,8 @@ TEST_CASE("tunnel: sync verify and setup from the command line bring the sync's 
   env.prepare_database();
   sshd_server sshd;
   tunnel_setup keys;
-  auto t = keys.make(sshd);
   env.top_extra =
-      "tunnels:\n  - name: bastion\n    host: 127.0.0.1\n    port: " + std::to_string(sshd.port()) +
-      "\n    user: " + t.user + "\n    private_key: " + keys.key + "\n    host_key: \"" +
-      t.host_key + "\"\n    connect_timeout: 3s\n    wait_for_up: 3s\n";
+      "tunnels:\n" + keys.yaml(sshd, "bastion", "    connect_timeout: 3s\n    wait_for_up: 3s\n");
   auto yaml = read_file(env.config_path());
   const std::string ssl_line = "      sslmode: disable\n";
   REQUIRE(yaml.find(ssl_line) != std::string::npos);

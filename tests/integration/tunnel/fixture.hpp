@@ -283,6 +283,15 @@ struct tunnel_setup {
     t.wait_for_up = std::chrono::milliseconds(5000);
     return t;
   }
+
+  // The same tunnel as a `tunnels:` list entry of a gateway's YAML; `extra` holds more
+  // keys, each line indented by four spaces.
+  std::string yaml(const sshd_server& s, const std::string& name = "bastion",
+                   const std::string& extra = "") const {
+    return "  - name: " + name + "\n    host: 127.0.0.1\n    port: " + std::to_string(s.port()) +
+           "\n    user: " + current_user() + "\n    private_key: " + key + "\n    host_key: \"" +
+           s.fingerprint() + "\"\n" + extra;
+  }
 };
 
 inline config::settings_ptr settings_with(std::vector<config::tunnel> ts) {
