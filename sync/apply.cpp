@@ -1,5 +1,6 @@
 #include "sync/apply.hpp"
 
+#include <charconv>
 #include <unordered_map>
 
 #include "config/log.hpp"
@@ -12,7 +13,7 @@ namespace {
 std::string stage_rows(const table_info& t, const collection_batch& cb, bool with_op = true) {
   std::string out;
   out.reserve(cb.records.size() * 512);
-  static const nlohmann::json null_value;
+  static const jvalue null_value;
   // Field name -> column position, so each record is one pass over its own fields.
   std::unordered_map<std::string_view, size_t> pos;
   for (size_t i = 0; i < t.order_fields.size(); ++i)
@@ -20,19 +21,19 @@ std::string stage_rows(const table_info& t, const collection_batch& cb, bool wit
   std::vector<col_type> types;
   for (const auto& ident : t.order)
     types.push_back(t.cols.at(ident));
-  std::vector<const nlohmann::json*> values(t.order.size());
+  std::vector<const jvalue*> values(t.order.size());
   for (const auto* r : cb.records) {
     if (with_op)
       out += r->operation == op::remove ? "t\t" : "f\t";
     append_copy_text(out, r->id);
     out += '\t';
-    out += std::to_string(r->version);
+    char num[24];
+    auto [end, ec] = std::to_chars(num, num + sizeof num, r->version);
+    out.append(num, end);
     std::fill(values.begin(), values.end(), &null_value);
-    if (r->operation == op::upsert) {
-      for (auto f = r->data.begin(); f != r->data.end(); ++f) {
-        if (auto p = pos.find(f.key()); p != pos.end())
-          values[p->second] = &f.value();
-      }
+    for (const auto& f : r->data) {
+      if (auto p = pos.find(f.name); p != pos.end())
+        values[p->second] = &f.value;
     }
     for (size_t i = 0; i < values.size(); ++i) {
       out += '\t';

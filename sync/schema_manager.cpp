@@ -160,31 +160,30 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
 
   // The type each field needs: declared, else inferred, widened across the batch and
   // against the column already there.
-  std::map<std::string, col_type> need;
+  std::map<std::string, col_type, std::less<>> need;
   std::vector<std::string> new_order;
   for (const auto* rp : cb.records) {
     const auto& r = *rp;
     if (r.operation != op::upsert)
       continue;
-    for (auto f = r.data.begin(); f != r.data.end(); ++f) {
-      auto decl = r.declared.find(f.key());
-      std::optional<col_type> vt = infer(f.value());
-      auto cur = need.find(f.key());
+    for (const auto& f : r.data) {
+      std::optional<col_type> vt = infer(f.value);
+      auto cur = need.find(f.name);
       if (cur == need.end()) {
         std::optional<col_type> start;
-        if (const auto* ident = t.fields.find(f.key())) {
+        if (const auto* ident = t.fields.find(std::string(f.name))) {
           start = t.cols[*ident];
-        } else if (decl != r.declared.end()) {
+        } else if (auto decl = r.declared.find(f.name); decl != r.declared.end()) {
           start = decl->second;
         } else {
           start = vt;
         }
         if (!start)
           continue;  // only nulls so far: no column needed yet
-        cur = need.emplace(f.key(), *start).first;
-        new_order.push_back(f.key());
+        cur = need.emplace(std::string(f.name), *start).first;
+        new_order.emplace_back(f.name);
       }
-      if (!fits(f.value(), cur->second))
+      if (!fits(f.value, cur->second))
         cur->second = widen(cur->second, *vt);
     }
   }
