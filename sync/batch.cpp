@@ -325,6 +325,9 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
     st->fields.clear();
   }
   // NDJSON: one record per line; blank lines ignored; an optional header line.
+  const size_t lines = static_cast<size_t>(std::count(body.begin(), body.end(), '\n')) + 1;
+  b.records.reserve(lines);
+  ranges.reserve(lines);
   size_t line_no = 0;
   size_t pos = 0;
   while (pos < body.size()) {
@@ -356,34 +359,52 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
     }
     if (auto reason = add(); !reason.empty())
       return parse_error{line_no, reason};
+    if (b.records.size() == 1)  // records of a batch tend to look alike
+      st->fields.reserve((ranges[0].second + 1) * lines);
   }
   return finish();
 }
 
 std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped) {
   std::vector<collection_batch> out;
-  std::unordered_map<std::string_view, size_t> coll_index;
-  std::vector<std::unordered_map<std::string_view, size_t>> id_index;
+  std::unordered_map<std::string_view, uint32_t> coll_index;
+  // (collection, id) -> position in its collection_batch: open addressing over one
+  // array, no allocation per record.
+  struct slot {
+    uint32_t coll = UINT32_MAX;
+    uint32_t pos = 0;
+    size_t hash = 0;
+  };
+  size_t cap = 16;
+  while (cap < records.size() * 2)
+    cap <<= 1;
+  std::vector<slot> table(cap);
   dropped = 0;
+  uint32_t ci = 0;
   for (const auto& r : records) {
-    auto [cit, cnew] = coll_index.try_emplace(r.collection, out.size());
-    if (cnew) {
-      out.push_back({std::string(r.collection), {}});
-      id_index.emplace_back();
-      if (out.size() == 1)
-        id_index.back().reserve(records.size());  // usually one collection per batch
+    if (out.empty() || out[ci].collection != r.collection) {
+      auto [cit, cnew] = coll_index.try_emplace(r.collection, static_cast<uint32_t>(out.size()));
+      if (cnew)
+        out.push_back({std::string(r.collection), {}});
+      ci = cit->second;
     }
-    auto& cb = out[cit->second];
-    auto& ids = id_index[cit->second];
-    auto [it, fresh] = ids.try_emplace(r.id, cb.records.size());
-    if (fresh) {
-      cb.records.push_back(&r);
-      continue;
+    auto& cb = out[ci];
+    size_t h = std::hash<std::string_view>{}(r.id) + ci * 0x9E3779B97F4A7C15ull;
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+      slot& sl = table[i];
+      if (sl.coll == UINT32_MAX) {
+        sl = {ci, static_cast<uint32_t>(cb.records.size()), h};
+        cb.records.push_back(&r);
+        break;
+      }
+      if (sl.hash == h && sl.coll == ci && cb.records[sl.pos]->id == r.id) {
+        ++dropped;
+        auto& kept = cb.records[sl.pos];
+        if (r.version >= kept->version)
+          kept = &r;
+        break;
+      }
     }
-    ++dropped;
-    auto& kept = cb.records[it->second];
-    if (r.version >= kept->version)
-      kept = &r;
   }
   return out;
 }
