@@ -1,6 +1,7 @@
 #include "sync/apply.hpp"
 
-#include <unordered_map>
+#include <algorithm>
+#include <charconv>
 
 #include "config/log.hpp"
 
@@ -8,39 +9,52 @@ namespace sluice::sync {
 
 namespace {
 
-// The stage's COPY text: _del, id, _sync_version, then every data column in order.
-std::string stage_rows(const table_info& t, const collection_batch& cb, bool with_op = true) {
-  std::string out;
-  out.reserve(cb.records.size() * 512);
-  static const nlohmann::json null_value;
-  // Field name -> column position, so each record is one pass over its own fields.
-  std::unordered_map<std::string_view, size_t> pos;
+// Streams the rows as COPY text to `copy_sql`: [_del,] id, _sync_version, then every
+// data column in table order. Parts of ~1 MiB, so the server parses while we write.
+void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
+               const collection_batch& cb, bool with_op) {
+  static const jvalue null_value;
+  // Field name -> column position, sorted by name like each record's fields, so a
+  // record maps onto the columns in one merge walk.
+  std::vector<std::pair<std::string_view, size_t>> by_name;
   for (size_t i = 0; i < t.order_fields.size(); ++i)
-    pos.emplace(t.order_fields[i], i);
+    by_name.emplace_back(t.order_fields[i], i);
+  std::sort(by_name.begin(), by_name.end());
   std::vector<col_type> types;
   for (const auto& ident : t.order)
     types.push_back(t.cols.at(ident));
-  std::vector<const nlohmann::json*> values(t.order.size());
-  for (const auto* r : cb.records) {
-    if (with_op)
-      out += r->operation == op::remove ? "t\t" : "f\t";
-    append_copy_text(out, r->id);
-    out += '\t';
-    out += std::to_string(r->version);
-    std::fill(values.begin(), values.end(), &null_value);
-    if (r->operation == op::upsert) {
-      for (auto f = r->data.begin(); f != r->data.end(); ++f) {
-        if (auto p = pos.find(f.key()); p != pos.end())
-          values[p->second] = &f.value();
-      }
-    }
-    for (size_t i = 0; i < values.size(); ++i) {
+  std::vector<const jvalue*> values(t.order.size());
+  constexpr size_t kPart = 1 << 20;
+  size_t next = 0;
+  c.copy_in(copy_sql, [&](std::string& out) {
+    out.reserve(kPart + 64 * 1024);
+    while (next < cb.records.size() && out.size() < kPart) {
+      const record* r = cb.records[next++];
+      if (with_op)
+        out += r->operation == op::remove ? "t\t" : "f\t";
+      append_copy_text(out, r->id);
       out += '\t';
-      append_copy_value(out, *values[i], types[i]);
+      char num[24];
+      auto [end, ec] = std::to_chars(num, num + sizeof num, r->version);
+      out.append(num, end);
+      std::fill(values.begin(), values.end(), &null_value);
+      size_t j = 0;
+      for (const auto& f : r->data) {
+        while (j < by_name.size() && by_name[j].first < f.name)
+          ++j;
+        if (j == by_name.size())
+          break;
+        if (by_name[j].first == f.name)
+          values[by_name[j].second] = &f.value;
+      }
+      for (size_t i = 0; i < values.size(); ++i) {
+        out += '\t';
+        append_copy_value(out, *values[i], types[i]);
+      }
+      out += '\n';
     }
-    out += '\n';
-  }
-  return out;
+    return next < cb.records.size();
+  });
 }
 
 std::string join(const std::vector<std::string>& v, const std::string& prefix,
@@ -102,7 +116,7 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
          (cols.empty() ? "" : ", " + join(cols, "")) + ") select id, _sync_version" +
          (cols.empty() ? "" : ", " + join(cols, "")) + " from s on conflict (id) do update set " +
          set + " where t._sync_version <= excluded._sync_version and (" + distinct +
-         " or t._sync_version < excluded._sync_version) returning t.*)";
+         " or t._sync_version < excluded._sync_version) returning " + (s.events ? "t.*)" : "1)");
   if (s.events) {
     // An update that only moved the version forward is not a change: no event.
     sql +=
@@ -139,10 +153,12 @@ counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, c
     sql += "gone as (update " + qt +
            " t set _sync_deleted_at = now(), _sync_updated_at = now(), _sync_version = "
            "s._sync_version from s where t.id = s.id and t._sync_version <= s._sync_version "
-           "and t._sync_deleted_at is null returning t.*)";
+           "and t._sync_deleted_at is null returning " +
+           (s.events ? "t.*)" : "1)");
   } else {
     sql += "gone as (delete from " + qt +
-           " t using s where t.id = s.id and t._sync_version <= s._sync_version returning t.*)";
+           " t using s where t.id = s.id and t._sync_version <= s._sync_version returning " +
+           (s.events ? "t.*)" : "1)");
   }
   if (s.events) {
     sql += ", ev as (insert into " + sq +
@@ -202,8 +218,8 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
           cols += ", " + quote_ident(ident);
         c.exec("savepoint sluice_fast_insert");
         try {
-          c.copy_in("copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin",
-                    stage_rows(t, cb, false));
+          copy_rows(c, "copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin", t,
+                    cb, false);
           c.exec("release savepoint sluice_fast_insert");
           res.applied += cb.records.size();
           continue;
@@ -219,7 +235,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
         cols += ", " + quote_ident(ident) + " " + std::string(sql_name(t.cols.at(ident)));
       }
       c.exec("create temp table _stage (" + cols + ") on commit drop");
-      c.copy_in("copy pg_temp._stage from stdin", stage_rows(t, cb));
+      copy_rows(c, "copy pg_temp._stage from stdin", t, cb, true);
       counts total_counts;
       if (any_up) {
         auto n = merge_upserts(c, s, sq, t, cb.collection);

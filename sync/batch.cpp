@@ -1,185 +1,410 @@
 #include "sync/batch.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <unordered_map>
 
 namespace sluice::sync {
 
 namespace {
 
-using json = nlohmann::json;
-
 size_t line_at(std::string_view body, size_t byte) {
   byte = std::min(byte, body.size());
   return 1 + static_cast<size_t>(std::count(body.begin(), body.begin() + byte, '\n'));
 }
 
-// Validates one record object; returns an error reason or empty.
-std::string read_record(json& j, record& r) {
-  if (!j.is_object())
-    return "a record must be a JSON object";
-  auto c = j.find("collection");
-  if (c == j.end() || !c->is_string() || c->get_ref<const std::string&>().empty()) {
-    return "\"collection\" must be a non-empty string";
-  }
-  r.collection = c->get<std::string>();
-  auto id = j.find("id");
-  if (id != j.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
-    r.id = id->get<std::string>();
-  } else if (id != j.end() && id->is_number_integer()) {
-    r.id = id->dump();
-  } else {
-    return "\"id\" must be a non-empty string or an integer";
-  }
-  auto o = j.find("op");
-  std::string opname = o == j.end() ? "upsert" : (o->is_string() ? o->get<std::string>() : "");
-  if (opname == "upsert") {
-    r.operation = op::upsert;
-  } else if (opname == "delete") {
-    r.operation = op::remove;
-  } else {
-    return "\"op\" must be \"upsert\" or \"delete\"";
-  }
-  auto v = j.find("version");
-  if (v == j.end() || !v->is_number_integer())
-    return "\"version\" must be an integer";
-  r.version = v->get<int64_t>();
-  auto d = j.find("data");
-  if (r.operation == op::upsert) {
-    if (d == j.end() || !d->is_object())
-      return "\"data\" must be an object for an upsert";
-    r.data = std::move(*d);
-    for (auto it = r.data.begin(); it != r.data.end(); ++it) {
-      if (it.key().rfind("_sync_", 0) == 0) {
-        return "field \"" + it.key() + "\" is reserved (names starting with _sync_)";
-      }
-      if (it.key().empty())
-        return "field names must not be empty";
-    }
-    r.data.erase("id");  // the record id is the primary key
-  }
-  if (auto t = j.find("types"); t != j.end()) {
-    if (!t->is_object())
-      return "\"types\" must map field names to type names";
-    for (auto it = t->begin(); it != t->end(); ++it) {
-      auto ct = it->is_string() ? from_declared(it->get<std::string>()) : std::nullopt;
-      if (!ct)
-        return "type for \"" + it.key() +
-               "\" must be one of boolean, bigint, numeric, text, timestamptz, jsonb";
-      r.declared[it.key()] = *ct;
-    }
-  }
-  return "";
+parse_error syntax_error(std::string_view body, const scan_error& e) {
+  size_t at = std::min(e.pos, body.size());
+  size_t line_start = at == 0 ? 0 : body.rfind('\n', at - 1);
+  line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+  size_t line = line_at(body, at);
+  return {line, "parse error at line " + std::to_string(line) + ", column " +
+                    std::to_string(at - line_start + 1) + ": " + e.what};
 }
 
-std::optional<int64_t> read_sequence(const json& j, std::string& err) {
-  auto s = j.find("sequence");
-  if (s == j.end())
-    return std::nullopt;
-  if (!s->is_number_integer() || s->get<int64_t>() < 1) {
-    err = "\"sequence\" must be a positive integer";
-    return std::nullopt;
+// One record's top-level members as scanned, before they are checked.
+struct raw_record {
+  bool is_object = false;
+  bool has_collection = false, has_id = false, has_op = false, has_version = false;
+  bool has_data = false, data_object = false, has_types = false, types_object = false;
+  bool has_sequence = false;
+  jvalue collection, id, opname, version, sequence;
+  size_t data_begin = 0;  // this record's fields in the store: [data_begin, end)
+  std::vector<std::pair<std::string_view, jvalue>> types;
+};
+
+bool positive_int(const jvalue& v, int64_t& out) {
+  if (v.kind != jkind::integer || !v.int64)
+    return false;
+  std::from_chars(v.text.data(), v.text.data() + v.text.size(), out);
+  return true;
+}
+
+class parser {
+ public:
+  explicit parser(batch_store& st) : st_(st) {}
+
+  // A key or string value's bytes: the span itself unless it had escapes.
+  std::string_view str(std::string_view raw, bool escaped) {
+    if (!escaped)
+      return raw;
+    st_.unescaped.push_back(json_unescape(raw));
+    return st_.unescaped.back();
   }
-  return s->get<int64_t>();
+  std::string_view str(const jvalue& v) { return str(v.text, v.escaped); }
+
+  // Scans the value at `s` as a record (or a header line). Throws scan_error.
+  void scan(json_scanner& s, int depth, raw_record& rr) {
+    rr = raw_record{};
+    rr.data_begin = st_.fields.size();
+    if (s.peek() != '{') {
+      s.value(depth);
+      return;
+    }
+    rr.is_object = true;
+    s.object(depth, [&](std::string_view raw, bool esc) {
+      std::string_view k = str(raw, esc);
+      if (k == "collection") {
+        rr.collection = s.value(depth + 1);
+        rr.has_collection = true;
+      } else if (k == "id") {
+        rr.id = s.value(depth + 1);
+        rr.has_id = true;
+      } else if (k == "op") {
+        rr.opname = s.value(depth + 1);
+        rr.has_op = true;
+      } else if (k == "version") {
+        rr.version = s.value(depth + 1);
+        rr.has_version = true;
+      } else if (k == "sequence") {
+        rr.sequence = s.value(depth + 1);
+        rr.has_sequence = true;
+      } else if (k == "data") {
+        rr.has_data = true;
+        st_.fields.resize(rr.data_begin);  // a repeated "data": the last one counts
+        rr.data_object = s.peek() == '{';
+        if (!rr.data_object) {
+          s.value(depth + 1);
+          return;
+        }
+        s.object(depth + 1, [&](std::string_view name, bool nesc) {
+          std::string_view n = str(name, nesc);
+          st_.fields.push_back({n, s.value(depth + 2)});
+        });
+      } else if (k == "types") {
+        rr.has_types = true;
+        rr.types.clear();
+        rr.types_object = s.peek() == '{';
+        if (!rr.types_object) {
+          s.value(depth + 1);
+          return;
+        }
+        s.object(depth + 1, [&](std::string_view name, bool nesc) {
+          std::string_view n = str(name, nesc);
+          rr.types.emplace_back(n, s.value(depth + 2));
+        });
+      } else {
+        s.value(depth + 1);
+      }
+    });
+  }
+
+  // Checks a scanned record and fills `r`; returns the reason it is refused, or "".
+  // The record's fields stay at the end of the store; `count` is how many.
+  std::string check(raw_record& rr, record& r, size_t& count) {
+    count = 0;
+    auto& fields = st_.fields;
+    if (!rr.is_object)
+      return "a record must be a JSON object";
+    if (!rr.has_collection || rr.collection.kind != jkind::string || rr.collection.text.empty())
+      return "\"collection\" must be a non-empty string";
+    r.collection = str(rr.collection);
+    if (rr.has_id && rr.id.kind == jkind::string && !rr.id.text.empty()) {
+      r.id = str(rr.id);
+    } else if (rr.has_id && rr.id.kind == jkind::integer && integer_id(rr.id.text)) {
+      r.id = rr.id.text == "-0" ? std::string_view("0") : rr.id.text;
+    } else {
+      return "\"id\" must be a non-empty string or an integer";
+    }
+    std::string_view opname = "upsert";
+    if (rr.has_op)
+      opname = rr.opname.kind == jkind::string ? str(rr.opname) : std::string_view();
+    if (opname == "upsert") {
+      r.operation = op::upsert;
+    } else if (opname == "delete") {
+      r.operation = op::remove;
+    } else {
+      return "\"op\" must be \"upsert\" or \"delete\"";
+    }
+    if (!rr.has_version || rr.version.kind != jkind::integer || !rr.version.int64)
+      return "\"version\" must be an integer";
+    std::from_chars(rr.version.text.data(), rr.version.text.data() + rr.version.text.size(),
+                    r.version);
+    if (r.operation == op::upsert) {
+      if (!rr.has_data || !rr.data_object)
+        return "\"data\" must be an object for an upsert";
+      if (auto err = normalize(rr.data_begin); !err.empty())
+        return err;
+      count = fields.size() - rr.data_begin;
+    } else {
+      fields.resize(rr.data_begin);
+    }
+    if (rr.has_types) {
+      if (!rr.types_object)
+        return "\"types\" must map field names to type names";
+      for (const auto& [name, v] : rr.types) {
+        auto ct = v.kind == jkind::string ? from_declared(str(v)) : std::nullopt;
+        if (!ct)
+          return "type for \"" + std::string(name) +
+                 "\" must be one of boolean, bigint, numeric, text, timestamptz, jsonb";
+        r.declared.insert_or_assign(std::string(name), *ct);
+      }
+    }
+    return "";
+  }
+
+ private:
+  // An integer id as the old DOM kept it: anything within int64 or uint64.
+  static bool integer_id(std::string_view t) {
+    int64_t i;
+    uint64_t u;
+    auto e = t.data() + t.size();
+    auto a = std::from_chars(t.data(), e, i);
+    if (a.ec == std::errc() && a.ptr == e)
+      return true;
+    auto b = std::from_chars(t.data(), e, u);
+    return b.ec == std::errc() && b.ptr == e;
+  }
+
+  // Sorts the record's fields by name, keeps the last of duplicate names (as a JSON
+  // object read into a map would), checks the names and drops "id".
+  std::string normalize(size_t begin) {
+    auto& f = st_.fields;
+    auto b = f.begin() + static_cast<ptrdiff_t>(begin);
+    auto by_name = [](const field& x, const field& y) { return x.name < y.name; };
+    bool sorted_unique = std::adjacent_find(b, f.end(), [](const field& x, const field& y) {
+                           return !(x.name < y.name);
+                         }) == f.end();
+    if (!sorted_unique) {
+      std::stable_sort(b, f.end(), by_name);
+      auto out = b;
+      for (auto it = b; it != f.end(); ++it) {
+        if (it + 1 != f.end() && it->name == (it + 1)->name)
+          continue;
+        *out++ = *it;
+      }
+      f.erase(out, f.end());
+      b = f.begin() + static_cast<ptrdiff_t>(begin);
+    }
+    auto id = f.end();
+    for (auto it = b; it != f.end(); ++it) {
+      if (it->name.rfind("_sync_", 0) == 0)
+        return "field \"" + std::string(it->name) + "\" is reserved (names starting with _sync_)";
+      if (it->name.empty())
+        return "field names must not be empty";
+      if (it->name == "id")
+        id = it;
+    }
+    if (id != f.end())
+      f.erase(id);  // the record id is the primary key
+    return "";
+  }
+
+  batch_store& st_;
+};
+
+// Fixes the records' field spans once the store stops growing.
+void attach(batch& b, const std::vector<std::pair<size_t, size_t>>& ranges) {
+  const auto& fields = b.store->fields;
+  for (size_t i = 0; i < b.records.size(); ++i) {
+    b.records[i].data = std::span<const field>(fields.data() + ranges[i].first, ranges[i].second);
+  }
 }
 
 }  // namespace
 
-std::variant<batch, parse_error> parse_batch(std::string_view body) {
+std::variant<batch, parse_error> parse_batch(std::string body_in) {
+  auto st = std::make_shared<batch_store>();
+  st->body = std::move(body_in);
+  const std::string_view body = st->body;
   batch b;
+  parser p(*st);
+  raw_record rr;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  auto finish = [&]() -> std::variant<batch, parse_error> {
+    b.store = st;
+    attach(b, ranges);
+    return std::move(b);
+  };
+  // Adds the scanned record; returns the reason it is refused, or "".
+  auto add = [&]() -> std::string {
+    record r;
+    size_t count = 0;
+    auto reason = p.check(rr, r, count);
+    if (!reason.empty()) {
+      st->fields.resize(rr.data_begin);
+      return reason;
+    }
+    ranges.emplace_back(rr.data_begin, count);
+    b.records.push_back(std::move(r));
+    return "";
+  };
+
   size_t start = body.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos)
     return parse_error{1, "empty body"};
   if (body[start] == '[' || body[start] == '{') {
-    // One JSON document (array or {"sequence", "records"})? For NDJSON this stops at
-    // the second line, so the probe is cheap.
-    json whole = json::parse(body, nullptr, false);
-    if (!whole.is_discarded() && (whole.is_array() || whole.contains("records"))) {
-      std::string err;
-      if (whole.is_object()) {
-        b.sequence = read_sequence(whole, err);
-        if (!err.empty())
-          return parse_error{1, err};
+    // One JSON document: an array of records, or {"sequence", "records"}. An object
+    // without "records", or followed by more, is the first line of NDJSON.
+    json_scanner s(body, start, body.size());
+    bool has_records = false, records_array = false;
+    jvalue seq;
+    bool has_seq = false;
+    // The first refused record, reported only if this turns out to be the whole body.
+    std::optional<parse_error> refused;
+    auto records = [&](int depth) {
+      size_t i = 0;
+      s.array(depth, [&] {
+        size_t at = s.pos();
+        p.scan(s, depth + 1, rr);
+        if (!refused) {
+          auto reason = add();
+          if (!reason.empty())
+            refused = parse_error{line_at(body, at), "record " + std::to_string(i) + ": " + reason};
+        }
+        ++i;
+      });
+    };
+    try {
+      if (body[start] == '[') {
+        records(0);
+        if (!s.at_end())
+          s.fail(body.data() + s.pos(), "unexpected content after the array" + s.got());
+        if (refused)
+          return *refused;
+        return finish();
       }
-      json& arr = whole.is_array() ? whole : whole["records"];
-      if (!arr.is_array())
+      s.object(0, [&](std::string_view raw, bool esc) {
+        std::string_view k = p.str(raw, esc);
+        if (k == "records") {
+          has_records = true;
+          b.records.clear();  // a repeated "records": the last one counts
+          ranges.clear();
+          st->fields.clear();
+          refused.reset();
+          records_array = s.peek() == '[';
+          if (records_array)
+            records(1);
+          else
+            s.value(1);
+        } else if (k == "sequence") {
+          has_seq = true;
+          seq = s.value(1);
+        } else {
+          s.value(1);
+        }
+      });
+    } catch (const scan_error& e) {
+      return syntax_error(body, e);
+    }
+    if (has_records && s.at_end()) {
+      if (has_seq) {
+        int64_t v = 0;
+        if (!positive_int(seq, v) || v < 1)
+          return parse_error{1, "\"sequence\" must be a positive integer"};
+        b.sequence = v;
+      }
+      if (!records_array)
         return parse_error{1, "\"records\" must be an array"};
-      b.records.reserve(arr.size());
-      for (size_t i = 0; i < arr.size(); ++i) {
-        record r;
-        auto reason = read_record(arr[i], r);
-        if (!reason.empty())
-          return parse_error{0, "record " + std::to_string(i) + ": " + reason};
-        b.records.push_back(std::move(r));
-      }
-      return b;
+      if (refused)
+        return *refused;
+      return finish();
     }
-    if (body[start] == '[') {
-      try {
-        auto probe = json::parse(body);
-        (void)probe;
-      } catch (const json::parse_error& e) {
-        return parse_error{line_at(body, e.byte > 0 ? e.byte - 1 : 0), e.what()};
-      }
-    }
+    b.records.clear();
+    ranges.clear();
+    st->fields.clear();
   }
   // NDJSON: one record per line; blank lines ignored; an optional header line.
+  const size_t lines = static_cast<size_t>(std::count(body.begin(), body.end(), '\n')) + 1;
+  b.records.reserve(lines);
+  ranges.reserve(lines);
   size_t line_no = 0;
   size_t pos = 0;
   while (pos < body.size()) {
     size_t nl = body.find('\n', pos);
     if (nl == std::string_view::npos)
       nl = body.size();
-    std::string_view line = body.substr(pos, nl - pos);
+    size_t line_start = pos;
     pos = nl + 1;
     ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos)
+    json_scanner s(body, line_start, nl);
+    if (s.at_end())
       continue;
-    json j;
     try {
-      j = json::parse(line);
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();
-      return parse_error{line_no, what};
+      p.scan(s, 0, rr);
+      if (!s.at_end())
+        s.fail(body.data() + s.pos(), "expected the end of the line after the record" + s.got());
+    } catch (const scan_error& e) {
+      auto err = syntax_error(body, e);
+      err.line = line_no;
+      return err;
     }
-    if (j.is_object() && !j.contains("collection") && j.contains("sequence") && b.records.empty()) {
-      std::string err;
-      b.sequence = read_sequence(j, err);
-      if (!err.empty())
-        return parse_error{line_no, err};
+    if (rr.is_object && !rr.has_collection && rr.has_sequence && b.records.empty()) {
+      int64_t v = 0;
+      if (!positive_int(rr.sequence, v) || v < 1)
+        return parse_error{line_no, "\"sequence\" must be a positive integer"};
+      b.sequence = v;
+      st->fields.resize(rr.data_begin);
       continue;
     }
-    record r;
-    auto reason = read_record(j, r);
-    if (!reason.empty())
+    if (auto reason = add(); !reason.empty())
       return parse_error{line_no, reason};
-    b.records.push_back(std::move(r));
+    if (b.records.size() == 1)  // records of a batch tend to look alike
+      st->fields.reserve((ranges[0].second + 1) * lines);
   }
-  return b;
+  return finish();
 }
 
 std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped) {
   std::vector<collection_batch> out;
-  std::unordered_map<std::string, size_t> coll_index;
-  std::vector<std::unordered_map<std::string_view, size_t>> id_index;
+  std::unordered_map<std::string_view, uint32_t> coll_index;
+  // (collection, id) -> position in its collection_batch: open addressing over one
+  // array, no allocation per record.
+  struct slot {
+    uint32_t coll = UINT32_MAX;
+    uint32_t pos = 0;
+    size_t hash = 0;
+  };
+  size_t cap = 16;
+  while (cap < records.size() * 2)
+    cap <<= 1;
+  std::vector<slot> table(cap);
   dropped = 0;
+  uint32_t ci = 0;
   for (const auto& r : records) {
-    auto [cit, cnew] = coll_index.try_emplace(r.collection, out.size());
-    if (cnew) {
-      out.push_back({r.collection, {}});
-      id_index.emplace_back();
+    if (out.empty() || out[ci].collection != r.collection) {
+      auto [cit, cnew] = coll_index.try_emplace(r.collection, static_cast<uint32_t>(out.size()));
+      if (cnew)
+        out.push_back({std::string(r.collection), {}});
+      ci = cit->second;
     }
-    auto& cb = out[cit->second];
-    auto& ids = id_index[cit->second];
-    auto [it, fresh] = ids.try_emplace(r.id, cb.records.size());
-    if (fresh) {
-      cb.records.push_back(&r);
-      continue;
+    auto& cb = out[ci];
+    size_t h = std::hash<std::string_view>{}(r.id) + ci * 0x9E3779B97F4A7C15ull;
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+      slot& sl = table[i];
+      if (sl.coll == UINT32_MAX) {
+        sl = {ci, static_cast<uint32_t>(cb.records.size()), h};
+        cb.records.push_back(&r);
+        break;
+      }
+      if (sl.hash == h && sl.coll == ci && cb.records[sl.pos]->id == r.id) {
+        ++dropped;
+        auto& kept = cb.records[sl.pos];
+        if (r.version >= kept->version)
+          kept = &r;
+        break;
+      }
     }
-    ++dropped;
-    auto& kept = cb.records[it->second];
-    if (r.version >= kept->version)
-      kept = &r;
   }
   return out;
 }

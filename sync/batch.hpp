@@ -1,36 +1,57 @@
 // A batch as the ingest API receives it: a sequence number and records
 // {collection, id, op, version, data}, as NDJSON (optionally led by a {"sequence": N}
 // line), a JSON array, or {"sequence": N, "records": [...]}. Parsing and the in-batch
-// dedupe are pure and unit-tested.
+// dedupe are pure and unit-tested. Records point into the request body (kept alive by
+// the batch's store): no JSON tree is built.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "sync/json_scan.hpp"
 #include "sync/types.hpp"
 
 namespace sluice::sync {
 
 enum class op { upsert, remove };
 
+struct field {
+  std::string_view name;  // unescaped
+  jvalue value;
+};
+
 struct record {
-  std::string collection;
-  std::string id;
+  std::string_view collection;  // unescaped
+  std::string_view id;          // unescaped; an integer id as its decimal text
   op operation = op::upsert;
   int64_t version = 0;
-  nlohmann::json data;                       // object for upserts, null for deletes
-  std::map<std::string, col_type> declared;  // optional "types": {"field": "timestamptz"}
+  // Upserts: the data fields sorted by name, one per name (the last one given wins),
+  // without "id" (the record id is the key). Empty for deletes.
+  std::span<const field> data;
+  std::map<std::string, col_type, std::less<>> declared;  // "types": {"field": "timestamptz"}
+};
+
+// What the records point into: the body, the fields of all records, and the unescaped
+// copies of names and ids that had escapes.
+struct batch_store {
+  std::string body;
+  std::vector<field> fields;
+  std::deque<std::string> unescaped;  // a deque: growing it never moves its strings
 };
 
 struct batch {
   std::optional<int64_t> sequence;  // from the body; the query string may also carry it
   std::vector<record> records;
+  std::shared_ptr<const batch_store> store;
 };
 
 struct parse_error {
@@ -38,7 +59,7 @@ struct parse_error {
   std::string reason;
 };
 
-std::variant<batch, parse_error> parse_batch(std::string_view body);
+std::variant<batch, parse_error> parse_batch(std::string body);
 
 // Records of one collection after dedupe: one per id, the highest version (the later
 // one on a tie), in first-seen order.

@@ -83,16 +83,37 @@ pg_result pg_conn::exec(const std::string& sql, const std::vector<std::string>& 
 }
 
 void pg_conn::copy_in(const std::string& copy_sql, const std::string& data) {
+  size_t off = 0;
+  copy_in(copy_sql, [&](std::string& buf) {
+    // Large chunks: libpq buffers and flushes; one call per ~1 MiB keeps memory flat.
+    constexpr size_t kChunk = 1 << 20;
+    size_t n = std::min(kChunk, data.size() - off);
+    buf.assign(data, off, n);
+    off += n;
+    return off < data.size();
+  });
+}
+
+void pg_conn::copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& next) {
   PGresult* r = PQexec(c_, copy_sql.c_str());
   if (!r || PQresultStatus(r) != PGRES_COPY_IN)
     fail(r, copy_sql);
   PQclear(r);
-  // Large chunks: libpq buffers and flushes; one call per ~1 MiB keeps memory flat.
-  constexpr size_t kChunk = 1 << 20;
-  for (size_t off = 0; off < data.size(); off += kChunk) {
-    size_t n = std::min(kChunk, data.size() - off);
-    if (PQputCopyData(c_, data.data() + off, static_cast<int>(n)) != 1)
-      fail(nullptr, copy_sql);
+  std::string buf;
+  bool more = true;
+  try {
+    while (more) {
+      buf.clear();
+      more = next(buf);
+      if (!buf.empty() && PQputCopyData(c_, buf.data(), static_cast<int>(buf.size())) != 1)
+        fail(nullptr, copy_sql);
+    }
+  } catch (...) {
+    // Leave the connection usable (the caller rolls back): end the COPY as failed.
+    PQputCopyEnd(c_, "aborted by the writer");
+    while ((r = PQgetResult(c_)) != nullptr)
+      PQclear(r);
+    throw;
   }
   if (PQputCopyEnd(c_, nullptr) != 1)
     fail(nullptr, copy_sql);

@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -58,6 +59,10 @@ class pg_conn {
   pg_result exec(const std::string& sql, const std::vector<std::string>& params);
   // COPY ... FROM STDIN with `data` already in COPY text format.
   void copy_in(const std::string& copy_sql, const std::string& data);
+  // The same, with the data produced in parts: `next` fills its (cleared) buffer with the
+  // next part and returns false after the last one. The server parses one part while
+  // the next is produced.
+  void copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& next);
 
   std::string quote_ident(const std::string& s) const;
   std::string quote_literal(const std::string& s) const;

@@ -1,5 +1,7 @@
 #include "sync/schema_manager.hpp"
 
+#include <algorithm>
+
 #include "config/log.hpp"
 
 namespace sluice::sync {
@@ -160,36 +162,43 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
 
   // The type each field needs: declared, else inferred, widened across the batch and
   // against the column already there.
-  std::map<std::string, col_type> need;
-  std::vector<std::string> new_order;
+  // Sorted by name like each record's fields, so a record is one merge walk; the names
+  // point into the batch.
+  std::vector<std::pair<std::string_view, col_type>> need;
+  std::vector<std::string_view> new_order;
   for (const auto* rp : cb.records) {
     const auto& r = *rp;
     if (r.operation != op::upsert)
       continue;
-    for (auto f = r.data.begin(); f != r.data.end(); ++f) {
-      auto decl = r.declared.find(f.key());
-      std::optional<col_type> vt = infer(f.value());
-      auto cur = need.find(f.key());
-      if (cur == need.end()) {
+    size_t j = 0;
+    for (const auto& f : r.data) {
+      while (j < need.size() && need[j].first < f.name)
+        ++j;
+      if (j == need.size() || need[j].first != f.name) {
         std::optional<col_type> start;
-        if (const auto* ident = t.fields.find(f.key())) {
+        if (const auto* ident = t.fields.find(std::string(f.name))) {
           start = t.cols[*ident];
-        } else if (decl != r.declared.end()) {
+        } else if (auto decl = r.declared.find(f.name); decl != r.declared.end()) {
           start = decl->second;
         } else {
-          start = vt;
+          start = infer(f.value);
         }
         if (!start)
           continue;  // only nulls so far: no column needed yet
-        cur = need.emplace(f.key(), *start).first;
-        new_order.push_back(f.key());
+        need.insert(need.begin() + static_cast<ptrdiff_t>(j), {f.name, *start});
+        new_order.push_back(f.name);
       }
-      if (!fits(f.value(), cur->second))
-        cur->second = widen(cur->second, *vt);
+      auto& cur = need[j].second;
+      if (!fits(f.value, cur))
+        cur = widen(cur, *infer(f.value));
+      ++j;
     }
   }
-  for (const auto& field : new_order) {
-    col_type want = need[field];
+  for (const auto& field_view : new_order) {
+    const std::string field(field_view);
+    auto at = std::lower_bound(need.begin(), need.end(), field_view,
+                               [](const auto& n, std::string_view k) { return n.first < k; });
+    col_type want = at->second;
     if (const auto* ident = t.fields.find(field)) {
       col_type have = t.cols[*ident];
       if (have == want)

@@ -182,7 +182,7 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   }
   if (req.method != "POST")
     return done(error_reply(405, "use POST for batches"));
-  auto parsed = parse_batch(req.body);
+  auto parsed = parse_batch(std::move(req.body));
   if (auto* e = std::get_if<parse_error>(&parsed)) {
     reply r{400, {{"error", "malformed batch"}, {"reason", e->reason}}, 0};
     if (e->line)
@@ -204,7 +204,7 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (!seq) {
     return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
   }
-  job j{*seq, std::move(b.records), done};
+  job j{*seq, std::move(b.records), std::move(b.store), done};
   if (!w->submit(std::move(j))) {
     return done({429, {{"error", "queue for sync '" + name + "' is full; retry later"}}, 1});
   }

@@ -2,25 +2,23 @@
 
 namespace sluice::sync {
 
-std::optional<col_type> infer(const nlohmann::json& v) {
-  switch (v.type()) {
-    case nlohmann::json::value_t::boolean:
+std::optional<col_type> infer(const jvalue& v) {
+  switch (v.kind) {
+    case jkind::boolean:
       return col_type::boolean;
-    case nlohmann::json::value_t::number_integer:
-      return col_type::bigint;
-    case nlohmann::json::value_t::number_unsigned:
-      return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) ? col_type::bigint
-                                                                   : col_type::numeric;
-    case nlohmann::json::value_t::number_float:
+    case jkind::integer:
+      return v.int64 ? col_type::bigint : col_type::numeric;
+    case jkind::number:
       return col_type::numeric;
-    case nlohmann::json::value_t::string:
+    case jkind::string:
       return col_type::text;
-    case nlohmann::json::value_t::object:
-    case nlohmann::json::value_t::array:
+    case jkind::object:
+    case jkind::array:
       return col_type::jsonb;
-    default:
-      return std::nullopt;
+    case jkind::null:
+      break;
   }
+  return std::nullopt;
 }
 
 col_type widen(col_type a, col_type b) {
@@ -75,7 +73,7 @@ std::optional<col_type> from_declared(std::string_view s) {
   return std::nullopt;
 }
 
-bool fits(const nlohmann::json& v, col_type t) {
+bool fits(const jvalue& v, col_type t) {
   auto got = infer(v);
   if (!got)
     return true;
@@ -83,49 +81,61 @@ bool fits(const nlohmann::json& v, col_type t) {
     return true;
   switch (t) {
     case col_type::numeric:
-      return v.is_number();
+      return v.kind == jkind::integer || v.kind == jkind::number;
     case col_type::text:
       return true;  // anything renders as text
     case col_type::timestamptz:
-      return v.is_string();
+      return v.kind == jkind::string;
     default:
       return false;
   }
 }
 
 void append_copy_text(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    switch (ch) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += ch;
-    }
+  const char* p = s.data();
+  const char* e = p + s.size();
+  while (p < e) {
+    const char* run = p;
+    while (p < e && *p != '\\' && *p != '\t' && *p != '\n' && *p != '\r')
+      ++p;
+    out.append(run, static_cast<size_t>(p - run));
+    if (p == e)
+      break;
+    out += '\\';
+    out += *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n' : 'r';
+    ++p;
   }
 }
 
-void append_copy_value(std::string& out, const nlohmann::json& v, col_type t) {
-  if (v.is_null()) {
-    out += "\\N";
-    return;
-  }
-  if (t == col_type::boolean) {
-    out += v.get<bool>() ? 't' : 'f';
-  } else if (v.is_string()) {
-    append_copy_text(out, v.get_ref<const std::string&>());
-  } else {
-    // Numbers, objects, arrays (and booleans in text columns): their JSON text.
-    append_copy_text(out, v.dump());
+void append_copy_value(std::string& out, const jvalue& v, col_type t) {
+  switch (v.kind) {
+    case jkind::null:
+      out += "\\N";
+      return;
+    case jkind::string:
+      // Raw JSON string text holds no control characters and a backslash only as an
+      // escape: without escapes it is already valid COPY text.
+      if (v.escaped)
+        append_copy_json_string(out, v.text);
+      else
+        out.append(v.text);
+      return;
+    case jkind::boolean:
+      if (t == col_type::boolean) {
+        out += v.is_true() ? 't' : 'f';
+        return;
+      }
+      out.append(v.text);
+      return;
+    case jkind::integer:
+    case jkind::number:
+      out.append(v.text);
+      return;
+    case jkind::object:
+    case jkind::array:
+      // As sent; whitespace between tokens may hold tabs and newlines.
+      append_copy_text(out, v.text);
+      return;
   }
 }
 

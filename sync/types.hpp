@@ -2,17 +2,19 @@
 // is written in COPY text format for a column of a given type. Pure; unit-tested.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "sync/json_scan.hpp"
 
 namespace sluice::sync {
 
 enum class col_type { boolean, bigint, numeric, text, timestamptz, jsonb };
 
-// nullopt for JSON null (says nothing about the type).
-std::optional<col_type> infer(const nlohmann::json& v);
+// nullopt for JSON null (says nothing about the type). Integers beyond int64 and
+// numbers with a fraction or exponent are numeric.
+std::optional<col_type> infer(const jvalue& v);
 // The narrowest type both fit in: bigint+numeric -> numeric, anything else mixed -> text.
 col_type widen(col_type a, col_type b);
 std::string_view sql_name(col_type t);
@@ -21,10 +23,11 @@ std::optional<col_type> from_sql_name(std::string_view s);
 // Declared type names accepted in a record's "types" map.
 std::optional<col_type> from_declared(std::string_view s);
 // Does `v` fit a column of type `t` as is (null always fits)?
-bool fits(const nlohmann::json& v, col_type t);
+bool fits(const jvalue& v, col_type t);
 
-// Appends `v` (which fits `t`) in COPY text format: \N for null, escapes for \ \t \n \r.
-void append_copy_value(std::string& out, const nlohmann::json& v, col_type t);
+// Appends `v` (which fits `t`) in COPY text format: \N for null, strings unescaped,
+// numbers as sent, objects and arrays as their JSON text; \ \t \n \r escaped for COPY.
+void append_copy_value(std::string& out, const jvalue& v, col_type t);
 void append_copy_text(std::string& out, std::string_view s);
 
 }  // namespace sluice::sync

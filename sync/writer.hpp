@@ -32,7 +32,8 @@ struct reply {
 struct job {
   int64_t sequence = 0;
   std::vector<record> records;
-  std::function<void(reply)> done;  // called once, on the writer thread
+  std::shared_ptr<const batch_store> store;  // the body and fields the records point into
+  std::function<void(reply)> done;           // called once, on the writer thread
   std::chrono::steady_clock::time_point queued_at{};
 };
 

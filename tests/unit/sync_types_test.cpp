@@ -1,30 +1,63 @@
 #include <catch2/catch.hpp>
+#include <deque>
 
 #include "sync/naming.hpp"
 #include "sync/pg_conn.hpp"
 #include "sync/types.hpp"
 
 using namespace sluice::sync;
-using json = nlohmann::json;
+
+namespace {
+// A scanned value; the text it points into lives as long as the test binary.
+jvalue jv(std::string_view text) {
+  static std::deque<std::string> keep;
+  keep.emplace_back(text);
+  const std::string& t = keep.back();
+  json_scanner s(t, 0, t.size());
+  jvalue v = s.value(0);
+  REQUIRE(s.at_end());
+  return v;
+}
+std::string copy_of(std::string_view text, col_type t) {
+  std::string out;
+  append_copy_value(out, jv(text), t);
+  return out;
+}
+}  // namespace
 
 TEST_CASE("types: inference and widening", "[sync]") {
-  CHECK(infer(json(true)) == col_type::boolean);
-  CHECK(infer(json(5)) == col_type::bigint);
-  CHECK(infer(json(18446744073709551615ull)) == col_type::numeric);
-  CHECK(infer(json(1.5)) == col_type::numeric);
-  CHECK(infer(json("x")) == col_type::text);
-  CHECK(infer(json::object()) == col_type::jsonb);
-  CHECK(infer(json::array()) == col_type::jsonb);
-  CHECK(!infer(json(nullptr)));
+  CHECK(infer(jv("true")) == col_type::boolean);
+  CHECK(infer(jv("5")) == col_type::bigint);
+  CHECK(infer(jv("-0")) == col_type::bigint);
+  CHECK(infer(jv("9223372036854775807")) == col_type::bigint);
+  CHECK(infer(jv("-9223372036854775808")) == col_type::bigint);
+  CHECK(infer(jv("9223372036854775808")) == col_type::numeric);
+  CHECK(infer(jv("-9223372036854775809")) == col_type::numeric);
+  CHECK(infer(jv("18446744073709551615")) == col_type::numeric);
+  CHECK(infer(jv("123456789012345678901234567890")) == col_type::numeric);
+  CHECK(infer(jv("1.5")) == col_type::numeric);
+  CHECK(infer(jv("1e3")) == col_type::numeric);
+  CHECK(infer(jv("1E+3")) == col_type::numeric);
+  CHECK(infer(jv("-0.0")) == col_type::numeric);
+  CHECK(infer(jv("\"x\"")) == col_type::text);
+  CHECK(infer(jv("{}")) == col_type::jsonb);
+  CHECK(infer(jv("[]")) == col_type::jsonb);
+  CHECK(!infer(jv("null")));
   CHECK(widen(col_type::bigint, col_type::numeric) == col_type::numeric);
   CHECK(widen(col_type::bigint, col_type::text) == col_type::text);
   CHECK(widen(col_type::boolean, col_type::bigint) == col_type::text);
   CHECK(widen(col_type::jsonb, col_type::text) == col_type::text);
-  CHECK(fits(json("2024-01-01T00:00:00Z"), col_type::timestamptz));
-  CHECK(!fits(json(5), col_type::timestamptz));
-  CHECK(fits(json(5), col_type::numeric));
-  CHECK(!fits(json(1.5), col_type::bigint));
-  CHECK(fits(json(nullptr), col_type::boolean));
+  CHECK(fits(jv("\"2024-01-01T00:00:00Z\""), col_type::timestamptz));
+  CHECK(!fits(jv("5"), col_type::timestamptz));
+  CHECK(fits(jv("5"), col_type::numeric));
+  CHECK(fits(jv("1e400"), col_type::numeric));
+  CHECK(!fits(jv("1.5"), col_type::bigint));
+  CHECK(!fits(jv("1e2"), col_type::bigint));
+  CHECK(!fits(jv("9223372036854775808"), col_type::bigint));
+  CHECK(fits(jv("null"), col_type::boolean));
+  CHECK(!fits(jv("\"t\""), col_type::boolean));
+  CHECK(!fits(jv("[1]"), col_type::numeric));
+  CHECK(fits(jv("{\"a\":1}"), col_type::text));
   for (auto t : {col_type::boolean, col_type::bigint, col_type::numeric, col_type::text,
                  col_type::timestamptz, col_type::jsonb}) {
     CHECK(from_sql_name(sql_name(t)) == t);
@@ -32,21 +65,44 @@ TEST_CASE("types: inference and widening", "[sync]") {
 }
 
 TEST_CASE("types: COPY text escaping", "[sync]") {
+  struct row {
+    const char* json;
+    col_type type;
+    const char* copy;
+  };
+  const row rows[] = {
+      {R"("a\tb\nc\\d\re")", col_type::text, R"(a\tb\nc\\d\re)"},
+      {R"("plain")", col_type::text, "plain"},
+      {R"("q\"s\/")", col_type::text, "q\"s/"},
+      {R"("\b\f")", col_type::text, "\b\f"},
+      {R"("\u00e9\u20AC")", col_type::text, "\xc3\xa9\xe2\x82\xac"},
+      {R"("\ud83d\ude00")", col_type::text, "\xf0\x9f\x98\x80"},
+      {R"("\u005c\u0009\u000a\u000d")", col_type::text, R"(\\\t\n\r)"},
+      {"\"h\xc3\xa9\"", col_type::text, "h\xc3\xa9"},
+      {R"("2024-01-01T00:00:00Z")", col_type::timestamptz, "2024-01-01T00:00:00Z"},
+      {"null", col_type::text, R"(\N)"},
+      {"null", col_type::bigint, R"(\N)"},
+      {"false", col_type::boolean, "f"},
+      {"true", col_type::boolean, "t"},
+      {"true", col_type::text, "true"},
+      {"-0", col_type::bigint, "-0"},
+      {"1.50", col_type::numeric, "1.50"},
+      {"-1.5E-7", col_type::numeric, "-1.5E-7"},
+      {"123456789012345678901234567890", col_type::numeric, "123456789012345678901234567890"},
+      // Objects and arrays go to jsonb as sent; COPY escapes their backslashes and
+      // the tabs and newlines between tokens.
+      {R"({"k":"v\n"})", col_type::jsonb, R"({"k":"v\\n"})"},
+      {"{ \"k\" :\t[1, 2,\n{}] }", col_type::jsonb, R"({ "k" :\t[1, 2,\n{}] })"},
+      {R"(["\u00e9",null])", col_type::jsonb, R"(["\\u00e9",null])"},
+      {R"({"a":1})", col_type::text, R"({"a":1})"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.json);
+    CHECK(copy_of(r.json, r.type) == r.copy);
+  }
   std::string out;
-  append_copy_value(out, json("a\tb\nc\\d\re"), col_type::text);
-  CHECK(out == "a\\tb\\nc\\\\d\\re");
-  out.clear();
-  append_copy_value(out, json(nullptr), col_type::text);
-  CHECK(out == "\\N");
-  out.clear();
-  append_copy_value(out, json(false), col_type::boolean);
-  CHECK(out == "f");
-  out.clear();
-  append_copy_value(out, json{{"k", "v\n"}}, col_type::jsonb);
-  CHECK(out == "{\"k\":\"v\\\\n\"}");
-  out.clear();
-  append_copy_value(out, json(true), col_type::text);
-  CHECK(out == "true");
+  append_copy_text(out, "a\\b\tc\nd\re");
+  CHECK(out == R"(a\\b\tc\nd\re)");
 }
 
 TEST_CASE("naming: 63-byte identifiers with a hash suffix, collisions refused", "[sync]") {

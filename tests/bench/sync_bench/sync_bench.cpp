@@ -155,8 +155,11 @@ int main(int argc, char** argv) {
       text += "cus_" + std::to_string(i) + "\t1";
       for (const char* f : fields) {
         text += '\t';
-        auto t = sync::infer(d[f]).value_or(sync::col_type::text);
-        sync::append_copy_value(text, d[f], t);
+        std::string raw = d[f].dump();
+        sync::json_scanner scan(raw, 0, raw.size());
+        auto v = scan.value(0);
+        auto t = sync::infer(v).value_or(sync::col_type::text);
+        sync::append_copy_value(text, v, t);
       }
       text += '\n';
     }
