@@ -1,9 +1,11 @@
 #include "gateway/tunnel/link.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -28,10 +30,22 @@ using clock = std::chrono::steady_clock;
 namespace {
 
 ssize_t recv_cb(libssh2_socket_t fd, void* buf, size_t len, int flags, void** abstract) {
+  auto* c = &static_cast<link_io*>(*abstract)->counters;
+  // libssh2 reads before every write and twice per channel read; most of those reads
+  // would only return EAGAIN.
+  if (c->gate && !c->readable)
+    return -EAGAIN;
   ssize_t n = ::recv(fd, buf, len, flags);
-  if (n < 0)
-    return -errno;
-  static_cast<io_counters*>(*abstract)->recv += static_cast<uint64_t>(n);
+  if (n < 0) {
+    const int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK)
+      c->readable = false;
+    return -e;
+  }
+  // A short read has most likely emptied the socket; the armed read wait says otherwise.
+  if (n > 0 && static_cast<size_t>(n) < len)
+    c->readable = false;
+  c->recv += static_cast<uint64_t>(n);
   return n;
 }
 
@@ -39,8 +53,20 @@ ssize_t send_cb(libssh2_socket_t fd, const void* buf, size_t len, int flags, voi
   ssize_t n = ::send(fd, buf, len, flags | MSG_NOSIGNAL);
   if (n < 0)
     return -errno;
-  static_cast<io_counters*>(*abstract)->sent += static_cast<uint64_t>(n);
+  static_cast<link_io*>(*abstract)->counters.sent += static_cast<uint64_t>(n);
   return n;
+}
+
+void* alloc_cb(size_t n, void** abstract) {
+  return static_cast<link_io*>(*abstract)->cache.alloc(n);
+}
+
+void free_cb(void* p, void** abstract) {
+  static_cast<link_io*>(*abstract)->cache.free(p);
+}
+
+void* realloc_cb(void* p, size_t n, void** abstract) {
+  return static_cast<link_io*>(*abstract)->cache.realloc(p, n);
 }
 
 std::string read_whole(const std::string& path, std::string& error) {
@@ -141,7 +167,7 @@ const std::vector<std::string>& host_key_types() {
 }
 
 ssh_link::ssh_link(const asio::any_io_executor& ex)
-    : socket_(ex), counters_(std::make_unique<io_counters>()) {}
+    : socket_(ex), io_(std::make_unique<link_io>()) {}
 
 ssh_link::~ssh_link() {
   close(false);
@@ -149,7 +175,7 @@ ssh_link::~ssh_link() {
 
 bool ssh_link::init(const std::string& hostkey_pref) {
   global_init();
-  session_ = libssh2_session_init_ex(nullptr, nullptr, nullptr, counters_.get());
+  session_ = libssh2_session_init_ex(alloc_cb, free_cb, realloc_cb, io_.get());
   if (!session_)
     return false;
   libssh2_session_callback_set(session_, LIBSSH2_CALLBACK_RECV, reinterpret_cast<void*>(&recv_cb));
@@ -166,7 +192,7 @@ uint64_t ssh_link::inbound_bytes() const {
   int queued = 0;
   if (socket_.is_open())
     ::ioctl(const_cast<ssh_link*>(this)->socket_.native_handle(), FIONREAD, &queued);
-  return counters_->recv + static_cast<uint64_t>(queued > 0 ? queued : 0);
+  return io_->counters.recv + static_cast<uint64_t>(queued > 0 ? queued : 0);
 }
 
 std::string ssh_link::last_error() const {
@@ -193,7 +219,30 @@ asio::awaitable<bool> ssh_link::wait(clock::time_point until) {
   co_return clock::now() < until;
 }
 
+void ssh_link::start_pumping() {
+  boost::system::error_code ec;
+  const auto proto = socket_.local_endpoint(ec).protocol();
+  if (!ec) {
+    const int fd = socket_.release(ec);
+    if (!ec) {
+      socket_ = asio::ip::tcp::socket(socket_.get_executor());
+      socket_.assign(proto, fd, ec);
+      if (ec) {
+        // libssh2 holds this fd number: keep it open (so it cannot be reused) but dead,
+        // so the session fails on its first I/O and reconnects.
+        ::shutdown(fd, SHUT_RDWR);
+        stray_fd_ = fd;
+      } else {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);  // recv_cb relies on it
+      }
+    }
+  }
+  io_->counters.readable = true;
+  io_->counters.gate = true;
+}
+
 void ssh_link::close(bool graceful) {
+  io_->counters.gate = false;  // the goodbye and libssh2_session_free read for real
   if (session_) {
     if (graceful)
       libssh2_session_disconnect(session_, "sluice closing tunnel");  // best effort
@@ -206,6 +255,10 @@ void ssh_link::close(bool graceful) {
   }
   boost::system::error_code ec;
   socket_.close(ec);
+  if (stray_fd_ >= 0) {
+    ::close(stray_fd_);
+    stray_fd_ = -1;
+  }
 }
 
 asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::string& host,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/settings.hpp"
+#include "gateway/tunnel/packet_cache.hpp"
 
 namespace sluice::tunnel {
 
@@ -24,6 +25,17 @@ namespace sluice::tunnel {
 struct io_counters {
   uint64_t recv = 0;
   uint64_t sent = 0;
+  // Read gate (on once a session pumps channels): after a recv that drained the socket
+  // (EAGAIN or a short read), libssh2's further reads return EAGAIN without a syscall
+  // until the reactor reports the socket readable again.
+  bool gate = false;
+  bool readable = true;
+};
+
+// What libssh2's callbacks reach through the session's abstract pointer.
+struct link_io {
+  io_counters counters;
+  packet_cache cache;
 };
 
 struct tunnel_error {
@@ -41,7 +53,7 @@ class ssh_link {
 
   boost::asio::ip::tcp::socket& socket() { return socket_; }
   LIBSSH2_SESSION* session() const { return session_; }
-  const io_counters& counters() const { return *counters_; }
+  const io_counters& counters() const { return io_->counters; }
   // Bytes that arrived on the socket, read by libssh2 or still queued in the kernel.
   uint64_t inbound_bytes() const;
   std::string last_error() const;
@@ -52,6 +64,11 @@ class ssh_link {
   boost::asio::awaitable<bool> wait(std::chrono::steady_clock::time_point until);
   // Drops the connection without a goodbye (dead peer) or with one (clean stop).
   void close(bool graceful);
+  // For the pump: a fresh reactor registration (the handshake's write waits leave
+  // EPOLLOUT registered, which re-fires on every later read wait) and the read gate.
+  void start_pumping();
+  bool readable() const { return io_->counters.readable; }
+  void mark_readable() { io_->counters.readable = true; }
 
   std::string host_key_type;  // negotiated, e.g. "ssh-ed25519"
   std::string host_key_blob;
@@ -61,7 +78,8 @@ class ssh_link {
  private:
   boost::asio::ip::tcp::socket socket_;
   LIBSSH2_SESSION* session_ = nullptr;
-  std::unique_ptr<io_counters> counters_;
+  std::unique_ptr<link_io> io_;  // outlives session_ (its allocator)
+  int stray_fd_ = -1;            // see start_pumping()
 };
 
 // Host key types libssh2 1.10 can verify, in the order we try them.

@@ -19,6 +19,8 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr size_t kBufferSize = 64 * 1024;
+// Passes drive() makes before yielding the thread to other sessions.
+constexpr int kPassesPerTurn = 16;
 
 // Errors that end one channel; anything else means the whole session is unusable.
 bool channel_level(int rc) {
@@ -48,13 +50,18 @@ struct ssh_session::chan {
   size_t tl_b = 0, tl_e = 0, tr_b = 0, tr_e = 0;
   bool remote_eof = false, local_eof = false, eof_sent = false, local_shut = false;
   bool done = false;
-  bool want_local_read = true, want_local_write = false;
+  // False once a recv/send on the local fd came back short or EAGAIN: skip the syscall
+  // until its armed wait fires.
+  bool rd_ready = true, wr_ready = true;
   bool rd_armed = false, wr_armed = false;
 };
 
 ssh_session::ssh_session(std::unique_ptr<ssh_link> link, const config::tunnel& cfg,
                          std::shared_ptr<tunnel_stats> stats)
-    : link_(std::move(link)), cfg_(cfg), stats_(std::move(stats)) {
+    : link_(std::move(link)),
+      cfg_(cfg),
+      stats_(std::move(stats)),
+      slow_(link_->socket().get_executor()) {
   waker_ = std::make_shared<waker>(link_->socket().get_executor());
   // Our own reply tracking decides liveness; libssh2 just formats the probe.
   libssh2_keepalive_config(link_->session(), 1, 1);
@@ -75,7 +82,7 @@ void ssh_session::enqueue(std::shared_ptr<open_request> r) {
     return;
   }
   queue_.push_back(std::move(r));
-  waker_->notify();
+  kick();
 }
 
 bool ssh_session::blocked_out() const {
@@ -177,14 +184,19 @@ bool ssh_session::op_local_send(chan& c) {
     }
     return false;
   }
-  ssize_t n = ::send(c.local.native_handle(), c.tl.data() + c.tl_b, c.tl_e - c.tl_b,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (!c.wr_ready)
+    return false;
+  const size_t len = c.tl_e - c.tl_b;
+  ssize_t n =
+      ::send(c.local.native_handle(), c.tl.data() + c.tl_b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n > 0) {
     c.tl_b += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < len)
+      c.wr_ready = false;  // the socket buffer is full
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    c.want_local_write = true;
+    c.wr_ready = false;
     return false;
   }
   if (n < 0 && errno == EINTR)
@@ -206,10 +218,14 @@ bool ssh_session::op_local_recv(chan& c) {
     c.tr_e -= c.tr_b;
     c.tr_b = 0;
   }
-  ssize_t n =
-      ::recv(c.local.native_handle(), c.tr.data() + c.tr_e, c.tr.size() - c.tr_e, MSG_DONTWAIT);
+  if (!c.rd_ready)
+    return false;
+  const size_t space = c.tr.size() - c.tr_e;
+  ssize_t n = ::recv(c.local.native_handle(), c.tr.data() + c.tr_e, space, MSG_DONTWAIT);
   if (n > 0) {
     c.tr_e += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < space)
+      c.rd_ready = false;  // most likely drained; the armed wait says otherwise
     return true;
   }
   if (n == 0) {
@@ -217,7 +233,7 @@ bool ssh_session::op_local_recv(chan& c) {
     return true;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    c.want_local_read = true;
+    c.rd_ready = false;
     return false;
   }
   if (errno == EINTR)
@@ -459,15 +475,17 @@ void ssh_session::arm() {
     ssh_wr_armed_ = true;
     sock.async_wait(asio::socket_base::wait_write, [self](const boost::system::error_code&) {
       self->ssh_wr_armed_ = false;
-      self->waker_->notify();
+      self->drive();
     });
   }
   if (want_read()) {
-    if (!ssh_rd_armed_) {
+    // While the gate is open libssh2 reads for real; a wait would only fire at once.
+    if (!ssh_rd_armed_ && !link_->readable()) {
       ssh_rd_armed_ = true;
       sock.async_wait(asio::socket_base::wait_read, [self](const boost::system::error_code&) {
         self->ssh_rd_armed_ = false;
-        self->waker_->notify();
+        self->link_->mark_readable();
+        self->drive();
       });
     }
   } else if (!idle_armed_ && !ssh_rd_armed_) {
@@ -480,8 +498,11 @@ void ssh_session::arm() {
         self->idle_armed_ = false;
         if (!ec)
           self->idle_readable_ = true;
-        self->waker_->notify();
+        self->link_->mark_readable();
+        self->drive();
       });
+    } else {
+      link_->mark_readable();  // for whoever reads next (the tick's drain)
     }
   }
   if (owner_ != op::none)
@@ -489,22 +510,22 @@ void ssh_session::arm() {
   for (auto& c : chans_) {
     if (c->done)
       continue;
-    if (c->want_local_read && !c->rd_armed && !c->local_eof && c->tr_e < c->tr.size()) {
+    if (!c->rd_ready && !c->rd_armed && !c->local_eof && c->tr_e < c->tr.size()) {
       c->rd_armed = true;
       c->local.async_wait(asio::posix::descriptor_base::wait_read,
                           [self, c](const boost::system::error_code&) {
                             c->rd_armed = false;
-                            c->want_local_read = false;
-                            self->waker_->notify();
+                            c->rd_ready = true;
+                            self->drive();
                           });
     }
-    if (c->want_local_write && !c->wr_armed && c->tl_b != c->tl_e) {
+    if (!c->wr_ready && !c->wr_armed && c->tl_b != c->tl_e) {
       c->wr_armed = true;
       c->local.async_wait(asio::posix::descriptor_base::wait_write,
                           [self, c](const boost::system::error_code&) {
                             c->wr_armed = false;
-                            c->want_local_write = false;
-                            self->waker_->notify();
+                            c->wr_ready = true;
+                            self->drive();
                           });
     }
   }
@@ -588,9 +609,59 @@ void ssh_session::tick(clock::time_point now) {
   }
 }
 
+void ssh_session::kick() {
+  if (kick_posted_)
+    return;
+  kick_posted_ = true;
+  asio::post(link_->socket().get_executor(), [self = shared_from_this()] {
+    self->kick_posted_ = false;
+    self->drive();
+  });
+}
+
+void ssh_session::drive() {
+  if (driving_ || dead_ || stopping_)
+    return;
+  driving_ = true;
+  tick(clock::now());
+  bool progress = false;
+  for (int passes = 0; !dead_ && !stopping_; ++passes) {
+    if (!pass())
+      break;
+    progress = true;
+    if (passes == kPassesPerTurn) {
+      // Still busy (bulk transfer): let the thread's other sessions run first.
+      driving_ = false;
+      kick();
+      return;
+    }
+  }
+  driving_ = false;
+  if (dead_ || stopping_) {
+    waker_->notify();  // run() tears down
+    return;
+  }
+  if (progress) {
+    idle_passes_ = 0;
+  } else if (++idle_passes_ > 50) {
+    // Woken again and again with nothing to do (a stuck libssh2 state): slow down and
+    // let the watchdog decide.
+    idle_passes_ = 40;
+    if (!slow_armed_) {
+      slow_armed_ = true;
+      slow_.expires_after(std::chrono::milliseconds(5));
+      slow_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
+        self->slow_armed_ = false;
+        self->drive();
+      });
+    }
+    return;
+  }
+  arm();
+}
+
 asio::awaitable<void> ssh_session::run() {
   auto self = shared_from_this();
-  auto ex = link_->socket().get_executor();
   const auto start = clock::now();
   last_progress_ = start;
   last_drain_ = start;
@@ -598,29 +669,13 @@ asio::awaitable<void> ssh_session::run() {
   next_probe_ = start + std::max(cfg_.keepalive.interval, std::chrono::milliseconds(200));
   last_inbound_ = link_->inbound_bytes();
   last_inbound_at_ = start;
+  link_->start_pumping();
+  drive();
+  // Data moves in drive(), called by the readiness callbacks; this loop only ticks
+  // (keepalives, watchdog) and ends the session.
   while (!dead_ && !stopping_) {
-    tick(clock::now());
-    if (dead_ || stopping_)
-      break;
-    const bool progress = pass();
-    if (dead_ || stopping_)
-      break;
-    if (progress) {
-      idle_passes_ = 0;
-      co_await asio::post(ex, asio::use_awaitable);  // let other coroutines on this thread run
-      continue;
-    }
-    auto until = next_tick_;
-    if (++idle_passes_ > 50) {
-      // Ready-but-no-progress loops (a stuck libssh2 state): slow down, the watchdog decides.
-      until = std::min(until, clock::now() + std::chrono::milliseconds(5));
-      waker t(ex);
-      co_await t.wait_until(until);
-      idle_passes_ = 40;
-      continue;
-    }
-    arm();
-    co_await waker_->wait_until(until);
+    co_await waker_->wait_until(next_tick_);
+    drive();
   }
   if (dead_) {
     log::warn("tunnel_session_lost")
@@ -649,6 +704,7 @@ void ssh_session::teardown() {
   chans_.clear();
   closing_.clear();  // freed with the session
   set_owner(op::none, nullptr, nullptr);
+  slow_.cancel();
   if (link_)
     link_->close(graceful);
 }

@@ -2,6 +2,11 @@
 // keeps one open's state per session, so only one may be in flight), and the pump that
 // moves bytes between each channel and a local stream fd. Runs on one executor; nothing
 // here is touched from other threads except the atomic counters in tunnel_stats.
+//
+// The pump is driven straight from the readiness callbacks (no coroutine hop, no timer
+// re-arm per message), and it remembers which fds are drained so that a pass makes no
+// syscall that can only return EAGAIN: a round trip costs the reads and writes it needs
+// plus one wait per direction.
 #pragma once
 
 #include <utility>  // before Asio
@@ -9,6 +14,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -62,6 +68,8 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   struct chan;
   enum class op { none, read, write, eof, free_, open };
 
+  void drive();
+  void kick();
   bool pass();
   bool step(const std::shared_ptr<chan>& c);
   bool op_read(chan& c);
@@ -86,7 +94,8 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   std::unique_ptr<ssh_link> link_;
   config::tunnel cfg_;
   std::shared_ptr<tunnel_stats> stats_;
-  std::shared_ptr<waker> waker_;
+  std::shared_ptr<waker> waker_;  // run(): ticks, stop, death, queued opens
+  boost::asio::steady_timer slow_;
   std::list<std::shared_ptr<chan>> chans_;
   std::vector<LIBSSH2_CHANNEL*> closing_;
   std::deque<std::shared_ptr<open_request>> queue_;
@@ -103,6 +112,7 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   tunnel_error death_;
   bool ssh_rd_armed_ = false, ssh_wr_armed_ = false, idle_armed_ = false;
   bool idle_readable_ = false;
+  bool driving_ = false, kick_posted_ = false, slow_armed_ = false;
   int idle_passes_ = 0;
 
   clock::time_point next_tick_;
