@@ -7,5 +7,10 @@ bash scripts/install-deps.sh
 build=${SLUICE_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE="${SLUICE_SANITIZE:-}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
+if [ -n "${SLUICE_SANITIZE:-}" ]; then
+  # Inherited by the tests and by every sluice process they start.
+  export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" --timeout 600 "$@"
