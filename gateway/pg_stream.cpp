@@ -6,25 +6,67 @@
 
 namespace sluice::gateway {
 
+namespace {
+
+bool would_block(const error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
+}  // namespace
+
 net::awaitable<size_t> pg_stream::read_some(net::mutable_buffer b, error_code& ec) {
   ec = {};
-  auto token = net::redirect_error(net::use_awaitable, ec);
-  if (ssl_)
-    co_return co_await ssl_->async_read_some(b, token);
-  co_return co_await sock_.async_read_some(b, token);
+  if (!tls_)
+    co_return co_await sock_.async_read_some(b, net::redirect_error(net::use_awaitable, ec));
+  for (;;) {
+    // Try first: the handshake or an earlier read may have left bytes inside OpenSSL.
+    size_t n = tls_->read_now(b, ec);
+    if (!would_block(ec))
+      co_return n;
+    co_await tls_->wait_read_side(ec);
+    if (ec)
+      co_return 0;
+  }
 }
 
 net::awaitable<void> pg_stream::write_all(net::const_buffer b, error_code& ec) {
   ec = {};
-  auto token = net::redirect_error(net::use_awaitable, ec);
-  if (ssl_) {
-    co_await net::async_write(*ssl_, b, token);
-  } else {
-    co_await net::async_write(sock_, b, token);
+  if (!tls_) {
+    co_await net::async_write(sock_, b, net::redirect_error(net::use_awaitable, ec));
+    co_return;
+  }
+  while (b.size() > 0) {
+    b += tls_->write_now(b, ec);
+    if (!would_block(ec))
+      co_return;
+    co_await tls_->wait_write_side(ec);
+    if (ec)
+      co_return;
   }
 }
 
+net::awaitable<void> pg_stream::wait_readable(error_code& ec) {
+  if (tls_) {
+    co_await tls_->wait_read_side(ec);
+  } else {
+    co_await sock_.async_wait(tcp::socket::wait_read, net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+size_t pg_stream::read_now(net::mutable_buffer b, error_code& ec) {
+  return tls_ ? tls_->read_now(b, ec) : sock_.read_some(b, ec);
+}
+
+size_t pg_stream::write_now(net::const_buffer b, error_code& ec) {
+  if (tls_)
+    return tls_->write_now(b, ec);
+  size_t n = sock_.write_some(b, ec);
+  return would_block(ec) ? 0 : n;
+}
+
 void pg_stream::close() {
+  if (tls_)
+    tls_->shutdown_now();
   error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);
   sock_.close(ignored);

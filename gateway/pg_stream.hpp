@@ -7,14 +7,11 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <memory>
 
-namespace sluice::gateway {
+#include "gateway/tls_stream.hpp"
 
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
-using error_code = boost::system::error_code;
+namespace sluice::gateway {
 
 class pg_stream {
  public:
@@ -23,20 +20,31 @@ class pg_stream {
   pg_stream& operator=(const pg_stream&) = delete;
 
   tcp::socket& socket() { return sock_; }
-  bool is_tls() const { return ssl_ != nullptr; }
-  net::ssl::stream<tcp::socket&>& ssl() { return *ssl_; }
-  void start_tls(net::ssl::context& ctx) {
-    ssl_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, ctx);
+  bool is_tls() const { return tls_ != nullptr; }
+  tls_stream& tls() { return *tls_; }
+  // From here on every byte goes through TLS; the socket becomes non-blocking.
+  void start_tls(SSL_CTX* ctx, tls_stream::role r) {
+    tls_ = std::make_unique<tls_stream>(sock_, ctx, r);
   }
 
   // Reads at least one byte; ec set on EOF/error (never throws).
   net::awaitable<size_t> read_some(net::mutable_buffer b, error_code& ec);
   net::awaitable<void> write_all(net::const_buffer b, error_code& ec);
+
+  // The relay's non-blocking primitives (the socket must be non-blocking). read_now
+  // and write_now set would_block when the socket is not ready; write_now returns how
+  // much it wrote before that.
+  bool has_buffered() const { return tls_ && tls_->has_buffered(); }
+  net::awaitable<void> wait_readable(error_code& ec);
+  size_t read_now(net::mutable_buffer b, error_code& ec);
+  size_t write_now(net::const_buffer b, error_code& ec);
+
+  // Sends close_notify on a TLS leg when it can without waiting, then closes.
   void close();
 
  private:
   tcp::socket sock_;
-  std::unique_ptr<net::ssl::stream<tcp::socket&>> ssl_;
+  std::unique_ptr<tls_stream> tls_;
 };
 
 }  // namespace sluice::gateway

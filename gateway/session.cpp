@@ -26,11 +26,10 @@ namespace sluice::gateway {
 
 namespace {
 
-constexpr size_t kRelayBuffer = 16 * 1024;
 constexpr size_t kAuthPhaseMax = 1
                                  << 20;  // a backend's auth-phase message larger than this is bogus
 
-// Shared by every plaintext relay on this thread: a chunk only lives here between a
+// Shared by every relay on this thread: a chunk only lives here between a
 // read and the non-blocking write that follows it, never across a suspension.
 std::array<uint8_t, 64 * 1024>& thread_scratch() {
   static thread_local std::array<uint8_t, 64 * 1024> buf;
@@ -259,14 +258,16 @@ net::awaitable<void> session::run() {
 }
 
 net::awaitable<bool> session::accept_tls(const listener_runtime& l) {
-  client_.start_tls(l.tls->native());
+  client_.start_tls(l.tls->native().native_handle(), tls_stream::role::server);
   error_code ec;
-  co_await client_.ssl().async_handshake(net::ssl::stream_base::server,
-                                         net::redirect_error(net::use_awaitable, ec));
+  co_await client_.tls().handshake(ec);
   if (!ec)
     co_return true;
-  reason_ = closed_ ? reason_ : "tls_handshake_failed";
-  detail_ = ec.message();
+  // Closed by the startup timer (or a shutdown): keep the reason and words it set.
+  if (!closed_) {
+    reason_ = "tls_handshake_failed";
+    detail_ = ec.message();
+  }
   co_return false;
 }
 
@@ -305,7 +306,7 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
       co_return false;
     const unsigned char* alpn = nullptr;
     unsigned alpn_len = 0;
-    SSL_get0_alpn_selected(client_.ssl().native_handle(), &alpn, &alpn_len);
+    SSL_get0_alpn_selected(client_.tls().native_handle(), &alpn, &alpn_len);
     if (alpn_len == 0) {
       co_await reject("protocol_violation", "08P01",
                       "direct TLS connections must negotiate ALPN protocol \"postgresql\"");
@@ -375,7 +376,7 @@ net::awaitable<bool> session::negotiate(pg::startup_message& startup) {
         }
         if (tls_done) {
           const char* name =
-              SSL_get_servername(client_.ssl().native_handle(), TLSEXT_NAMETYPE_host_name);
+              SSL_get_servername(client_.tls().native_handle(), TLSEXT_NAMETYPE_host_name);
           if (name)
             sni_ = name;
         }
@@ -723,21 +724,25 @@ net::awaitable<void> session::pump(bool client_to_server) {
   error_code ec;
   if (!from.is_tls() && !to.is_tls() && rt_->settings->relay_splice) {
     co_await splice_pump(from, to, counter, client_to_server);
-  } else if (!from.is_tls() && !to.is_tls()) {
-    // Plaintext both ways: wait for readability, read into the thread's scratch buffer,
-    // write without blocking; only a partial write needs a buffer of its own. An idle
-    // session holds no relay buffer at all.
+  } else {
+    // Wait for readability (unless TLS already holds bytes), read into the thread's
+    // scratch buffer, write without blocking; only a partial write needs a buffer of
+    // its own. TLS legs run the same loop through the SSL object on the descriptor, so
+    // an idle session, plaintext or TLS, holds no relay buffer at all.
     from.socket().non_blocking(true, ec);
     to.socket().non_blocking(true, ec);
     auto& scratch = thread_scratch();
     pg::bytes overflow;
+    bool starved = false;  // the last read would block: buffered bytes are a partial record
     for (;;) {
-      co_await from.socket().async_wait(tcp::socket::wait_read,
-                                        net::redirect_error(net::use_awaitable, ec));
-      if (ec)
-        break;
-      size_t n = from.socket().read_some(net::buffer(scratch), ec);
-      if (would_block(ec))
+      if (starved || !from.has_buffered()) {
+        co_await from.wait_readable(ec);
+        if (ec)
+          break;
+      }
+      size_t n = from.read_now(net::buffer(scratch), ec);
+      starved = would_block(ec);
+      if (starved)
         continue;
       if (ec)
         break;
@@ -745,44 +750,25 @@ net::awaitable<void> session::pump(bool client_to_server) {
       last_activity_ = std::chrono::steady_clock::now();
       if (!client_to_server)
         to_client_frames_.feed({scratch.data(), n});
-      size_t w = to.socket().write_some(net::buffer(scratch.data(), n), ec);
-      if (would_block(ec)) {
-        w = 0;
+      size_t w = to.write_now(net::buffer(scratch.data(), n), ec);
+      if (would_block(ec))
         ec = {};
-      }
       if (ec)
         break;
       if (w < n) {
+        // TLS may hold part of this rest in a record already: it must be offered again
+        // as is (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets it move to the heap).
         overflow.assign(scratch.begin() + static_cast<std::ptrdiff_t>(w),
                         scratch.begin() + static_cast<std::ptrdiff_t>(n));
         if (!client_to_server)
           client_write_busy_ = true;
-        co_await net::async_write(to.socket(), net::buffer(overflow),
-                                  net::redirect_error(net::use_awaitable, ec));
+        co_await to.write_all(net::buffer(overflow), ec);
         if (!client_to_server)
           client_write_busy_ = false;
         if (ec)
           break;
+        pg::bytes().swap(overflow);
       }
-    }
-  } else {
-    // Not zero-filled: untouched pages of an idle session's buffer stay unbacked.
-    auto buf = std::make_unique_for_overwrite<uint8_t[]>(kRelayBuffer);
-    for (;;) {
-      size_t n = co_await from.read_some(net::buffer(buf.get(), kRelayBuffer), ec);
-      if (ec)
-        break;
-      counter += n;
-      last_activity_ = std::chrono::steady_clock::now();
-      if (!client_to_server) {
-        to_client_frames_.feed({buf.get(), n});
-        client_write_busy_ = true;
-      }
-      co_await to.write_all(net::buffer(buf.get(), n), ec);
-      if (!client_to_server)
-        client_write_busy_ = false;
-      if (ec)
-        break;
     }
   }
   if (!closed_ && !terminating_)

@@ -124,7 +124,7 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
 
 upstream_failure handshake_failure(const route_runtime& rt, pg_stream& s, const error_code& ec) {
   const auto& r = *rt.cfg;
-  long verify = SSL_get_verify_result(s.ssl().native_handle());
+  long verify = SSL_get_verify_result(s.tls().native_handle());
   if (verify != X509_V_OK) {
     return fail("upstream_certificate",
                 "upstream " + where(r) + " presented a certificate that failed verification: " +
@@ -179,12 +179,11 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
                      "is this a PostgreSQL server (version 7.2 or later)?");
     }
   }
-  s.start_tls(rt.tls->native());
-  if (!rt.tls->prepare(s.ssl().native_handle(), r.upstream.host)) {
+  s.start_tls(rt.tls->native().native_handle(), tls_stream::role::client);
+  if (!rt.tls->prepare(s.tls().native_handle(), r.upstream.host)) {
     co_return fail("upstream_tls_handshake", "cannot set TLS server name for " + r.upstream.host);
   }
-  co_await s.ssl().async_handshake(net::ssl::stream_base::client,
-                                   net::redirect_error(net::use_awaitable, ec));
+  co_await s.tls().handshake(ec);
   if (ec)
     co_return handshake_failure(rt, s, ec);
   tls_on = true;
