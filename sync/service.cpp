@@ -204,7 +204,12 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (!seq) {
     return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
   }
-  job j{*seq, std::move(b.records), std::move(b.store), done};
+  job j{*seq, std::move(b.records), std::move(b.store), {}, done};
+  // Dedupe and the field summary here, on the ingest thread: the writer, which applies
+  // batches one after another, only compares the summary with its catalog. The
+  // records' buffer moves with the vector, so the pointers stay valid.
+  size_t dropped = 0;
+  j.groups = dedupe(j.records, dropped);
   if (!w->submit(std::move(j))) {
     return done({429, {{"error", "queue for sync '" + name + "' is full; retry later"}}, 1});
   }
