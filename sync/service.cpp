@@ -1,5 +1,9 @@
 #include "sync/service.hpp"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <openssl/crypto.h>
 
 #include <charconv>
@@ -217,6 +221,14 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
 
 service::service(forward_fn forward) : impl_(std::make_unique<impl>()) {
   impl_->forward = std::move(forward);
+#ifdef __GLIBC__
+  // Every batch allocates tens of MB (body, fields, records) and frees them a moment
+  // later. With glibc's default the freed top of the heap goes back to the kernel each
+  // time and the next batch page-faults it in again, zeroed: ~10% of the process's CPU
+  // under load, and the first load 72% -> 90% of plain COPY without it
+  // (docs/benchmarks.md). Keep up to 256 MiB of freed memory mapped instead.
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 }
 
 service::~service() {
