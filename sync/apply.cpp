@@ -180,7 +180,7 @@ int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string
 }
 
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         const std::vector<record>& records) {
+                         const std::vector<collection_batch>& groups, size_t total) {
   apply_result res;
   const std::string sq = quote_ident(cat.schema());
   c.exec("begin");
@@ -198,9 +198,6 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     }
     if (!cat.loaded())
       cat.load(c);
-    size_t total = records.size();
-    size_t dropped = 0;
-    auto groups = dedupe(records, dropped);
     for (const auto& cb : groups) {
       auto& t = cat.ensure(c, s, cb);
       auto ts =

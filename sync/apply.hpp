@@ -25,9 +25,10 @@ struct apply_result {
 // The stored cursor (0 when the sync never wrote).
 int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string& sync);
 
-// Throws pg_error or schema_conflict; the transaction is rolled back and the catalog
-// invalidated on any failure.
+// `groups` is dedupe() of the batch's `total` records (done before the batch is queued,
+// off the writer's serial path). Throws pg_error or schema_conflict; the transaction is
+// rolled back and the catalog invalidated on any failure.
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         const std::vector<record>& records);
+                         const std::vector<collection_batch>& groups, size_t total);
 
 }  // namespace sluice::sync

@@ -365,6 +365,39 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
   return finish();
 }
 
+namespace {
+
+// One merge walk per record: its fields are sorted by name, and so is `index`.
+void summarize(collection_batch& cb) {
+  std::vector<std::pair<std::string_view, uint32_t>> index;  // name -> position in needs
+  for (const auto* rp : cb.records) {
+    const auto& r = *rp;
+    if (r.operation != op::upsert)
+      continue;
+    size_t j = 0;
+    for (const auto& f : r.data) {
+      while (j < index.size() && index[j].first < f.name)
+        ++j;
+      auto got = infer(f.value);
+      if (j == index.size() || index[j].first != f.name) {
+        std::optional<col_type> start = got;
+        if (auto decl = r.declared.find(f.name); decl != r.declared.end())
+          start = decl->second;
+        if (!start)
+          continue;  // only nulls so far: no column needed yet
+        index.insert(index.begin() + static_cast<ptrdiff_t>(j),
+                     {f.name, static_cast<uint32_t>(cb.needs.size())});
+        cb.needs.push_back({f.name, *start, 0});
+      }
+      if (got)
+        cb.needs[index[j].second].seen |= static_cast<uint8_t>(1u << static_cast<int>(*got));
+      ++j;
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped) {
   std::vector<collection_batch> out;
   std::unordered_map<std::string_view, uint32_t> coll_index;
@@ -385,7 +418,7 @@ std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t&
     if (out.empty() || out[ci].collection != r.collection) {
       auto [cit, cnew] = coll_index.try_emplace(r.collection, static_cast<uint32_t>(out.size()));
       if (cnew)
-        out.push_back({std::string(r.collection), {}});
+        out.push_back({std::string(r.collection), {}, {}});
       ci = cit->second;
     }
     auto& cb = out[ci];
@@ -406,7 +439,19 @@ std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t&
       }
     }
   }
+  for (auto& cb : out)
+    summarize(cb);
   return out;
+}
+
+col_type settle(col_type have, uint8_t seen) {
+  // Widening only moves up (bigint -> numeric -> text, anything -> text) and whether a
+  // value fits depends on its inferred type alone, so the order of the values is moot.
+  for (int t = 0; t < 8; ++t) {
+    if ((seen & (1u << t)) && !fits(static_cast<col_type>(t), have))
+      have = widen(have, static_cast<col_type>(t));
+  }
+  return have;
 }
 
 }  // namespace sluice::sync

@@ -61,14 +61,30 @@ struct parse_error {
 
 std::variant<batch, parse_error> parse_batch(std::string body);
 
+// What one field of a collection's upserts asks of its column, from the batch alone,
+// so the writer compares it with its catalog instead of walking every record.
+struct field_need {
+  std::string_view name;
+  // The type a new column would start from: declared, else the first non-null value's,
+  // taken at the first upsert that gives either.
+  col_type start = col_type::text;
+  uint8_t seen = 0;  // bit (1 << col_type) for every non-null value's inferred type
+};
+
 // Records of one collection after dedupe: one per id, the highest version (the later
 // one on a tie), in first-seen order.
 struct collection_batch {
   std::string collection;
   std::vector<const record*> records;  // into the batch's records, which must outlive it
+  std::vector<field_need> needs;       // fields with a type to offer, in first-seen order
 };
 
-// Groups by collection and dedupes; `dropped` counts records superseded in the batch.
+// Groups by collection, dedupes and summarizes each collection's fields (`needs`);
+// `dropped` counts records superseded in the batch. Pure: runs on the ingest thread.
 std::vector<collection_batch> dedupe(const std::vector<record>& records, size_t& dropped);
+
+// The type a column of type `have` must become to hold values of the `seen` types
+// (field_need::seen): `have` when they all fit, else widened.
+col_type settle(col_type have, uint8_t seen);
 
 }  // namespace sluice::sync

@@ -160,47 +160,14 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     t.has_deleted_at = true;
   }
 
-  // The type each field needs: declared, else inferred, widened across the batch and
-  // against the column already there.
-  // Sorted by name like each record's fields, so a record is one merge walk; the names
-  // point into the batch.
-  std::vector<std::pair<std::string_view, col_type>> need;
-  std::vector<std::string_view> new_order;
-  for (const auto* rp : cb.records) {
-    const auto& r = *rp;
-    if (r.operation != op::upsert)
-      continue;
-    size_t j = 0;
-    for (const auto& f : r.data) {
-      while (j < need.size() && need[j].first < f.name)
-        ++j;
-      if (j == need.size() || need[j].first != f.name) {
-        std::optional<col_type> start;
-        if (const auto* ident = t.fields.find(std::string(f.name))) {
-          start = t.cols[*ident];
-        } else if (auto decl = r.declared.find(f.name); decl != r.declared.end()) {
-          start = decl->second;
-        } else {
-          start = infer(f.value);
-        }
-        if (!start)
-          continue;  // only nulls so far: no column needed yet
-        need.insert(need.begin() + static_cast<ptrdiff_t>(j), {f.name, *start});
-        new_order.push_back(f.name);
-      }
-      auto& cur = need[j].second;
-      if (!fits(f.value, cur))
-        cur = widen(cur, *infer(f.value));
-      ++j;
-    }
-  }
-  for (const auto& field_view : new_order) {
-    const std::string field(field_view);
-    auto at = std::lower_bound(need.begin(), need.end(), field_view,
-                               [](const auto& n, std::string_view k) { return n.first < k; });
-    col_type want = at->second;
+  // The type each field needs (the batch's summary, made on the ingest thread): the
+  // column's type widened to hold the batch's values, or for a new column the declared
+  // or first inferred type, widened likewise.
+  for (const auto& need : cb.needs) {
+    const std::string field(need.name);
     if (const auto* ident = t.fields.find(field)) {
       col_type have = t.cols[*ident];
+      col_type want = settle(have, need.seen);
       if (have == want)
         continue;
       // Widen in place; the table is ours (checked at load), so ALTER is allowed.
@@ -216,6 +183,7 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
       t.cols[*ident] = want;
       continue;
     }
+    col_type want = settle(need.start, need.seen);
     auto ident = t.fields.add(field, err);
     if (!ident)
       throw schema_conflict("collection '" + cb.collection + "': field " + err);

@@ -1,5 +1,9 @@
 #include "sync/service.hpp"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <openssl/crypto.h>
 
 #include <charconv>
@@ -204,7 +208,12 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (!seq) {
     return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
   }
-  job j{*seq, std::move(b.records), std::move(b.store), done};
+  job j{*seq, std::move(b.records), std::move(b.store), {}, done};
+  // Dedupe and the field summary here, on the ingest thread: the writer, which applies
+  // batches one after another, only compares the summary with its catalog. The
+  // records' buffer moves with the vector, so the pointers stay valid.
+  size_t dropped = 0;
+  j.groups = dedupe(j.records, dropped);
   if (!w->submit(std::move(j))) {
     return done({429, {{"error", "queue for sync '" + name + "' is full; retry later"}}, 1});
   }
@@ -212,6 +221,14 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
 
 service::service(forward_fn forward) : impl_(std::make_unique<impl>()) {
   impl_->forward = std::move(forward);
+#ifdef __GLIBC__
+  // Every batch allocates tens of MB (body, fields, records) and frees them a moment
+  // later. With glibc's default the freed top of the heap goes back to the kernel each
+  // time and the next batch page-faults it in again, zeroed: ~10% of the process's CPU
+  // under load, and the first load 72% -> 90% of plain COPY without it
+  // (docs/benchmarks.md). Keep up to 256 MiB of freed memory mapped instead.
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 }
 
 service::~service() {

@@ -75,17 +75,19 @@ std::optional<col_type> from_declared(std::string_view s) {
 
 bool fits(const jvalue& v, col_type t) {
   auto got = infer(v);
-  if (!got)
-    return true;
-  if (*got == t)
+  return !got || fits(*got, t);
+}
+
+bool fits(col_type got, col_type t) {
+  if (got == t)
     return true;
   switch (t) {
     case col_type::numeric:
-      return v.kind == jkind::integer || v.kind == jkind::number;
+      return got == col_type::bigint;  // integers (numeric already matched)
     case col_type::text:
       return true;  // anything renders as text
     case col_type::timestamptz:
-      return v.kind == jkind::string;
+      return got == col_type::text;  // strings
     default:
       return false;
   }

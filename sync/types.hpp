@@ -24,6 +24,8 @@ std::optional<col_type> from_sql_name(std::string_view s);
 std::optional<col_type> from_declared(std::string_view s);
 // Does `v` fit a column of type `t` as is (null always fits)?
 bool fits(const jvalue& v, col_type t);
+// The same for a non-null value whose inferred type is `got`.
+bool fits(col_type got, col_type t);
 
 // Appends `v` (which fits `t`) in COPY text format: \N for null, strings unescaped,
 // numbers as sent, objects and arrays as their JSON text; \ \t \n \r escaped for COPY.

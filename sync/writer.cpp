@@ -306,9 +306,8 @@ bool writer::handle(job& j) {
   std::string error;
   size_t n_records = j.records.size();
   try {
-    // apply_batch consumes the records; keep a copy only for a retry.
     auto t0 = clock::now();
-    auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.records);
+    auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.groups, n_records);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
     switch (res.outcome) {
       case apply_result::kind::duplicate:

@@ -33,6 +33,7 @@ struct job {
   int64_t sequence = 0;
   std::vector<record> records;
   std::shared_ptr<const batch_store> store;  // the body and fields the records point into
+  std::vector<collection_batch> groups;      // dedupe(records): points into `records`
   std::function<void(reply)> done;           // called once, on the writer thread
   std::chrono::steady_clock::time_point queued_at{};
 };

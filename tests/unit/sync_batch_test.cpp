@@ -292,3 +292,63 @@ TEST_CASE("batch: dedupe keeps the highest version, the later on ties", "[sync]"
   CHECK(out[0].records[1]->data[0].value.text == "6");
   CHECK(out[1].records.size() == 1);
 }
+
+TEST_CASE("batch: dedupe summarizes each field for the schema check", "[sync]") {
+  auto b = ok(R"({"sequence":1}
+{"collection":"c","id":"1","version":1,"data":{"b":null,"a":1}}
+{"collection":"c","id":"2","version":1,"data":{"b":"x","a":2.5,"c":true},"types":{"c":"text"}}
+{"collection":"c","id":"3","version":1,"data":{"d":null},"types":{"d":"timestamptz"}}
+{"collection":"c","id":"4","op":"delete","version":1})");
+  size_t dropped = 0;
+  auto out = dedupe(b.records, dropped);
+  REQUIRE(out.size() == 1);
+  const auto& n = out[0].needs;
+  // First-seen order among fields that offer a type; "b" waits for its first non-null.
+  REQUIRE(n.size() == 4);
+  CHECK(n[0].name == "a");
+  CHECK(n[0].start == col_type::bigint);
+  CHECK(settle(n[0].start, n[0].seen) == col_type::numeric);
+  CHECK(n[1].name == "b");
+  CHECK(settle(n[1].start, n[1].seen) == col_type::text);
+  CHECK(n[2].name == "c");
+  CHECK(n[2].start == col_type::text);  // declared wins over the value's boolean
+  CHECK(settle(n[2].start, n[2].seen) == col_type::text);
+  CHECK(n[3].name == "d");
+  CHECK(n[3].seen == 0);
+  CHECK(settle(n[3].start, n[3].seen) == col_type::timestamptz);
+  CHECK(settle(col_type::timestamptz, n[1].seen) == col_type::timestamptz);  // strings fit
+  CHECK(settle(col_type::bigint, n[1].seen) == col_type::text);
+}
+
+TEST_CASE("batch: settle equals widening value by value, in any order", "[sync]") {
+  const std::vector<std::string> vals{"true", "5", "1.5", "\"x\"", "{}", "null"};
+  const col_type all[] = {col_type::boolean, col_type::bigint,      col_type::numeric,
+                          col_type::text,    col_type::timestamptz, col_type::jsonb};
+  // Every sequence of three values (with repeats): the fold the writer used to run per
+  // record against the summary's closed form, from every starting column type.
+  for (size_t i = 0; i < vals.size(); ++i)
+    for (size_t j = 0; j < vals.size(); ++j)
+      for (size_t k = 0; k < vals.size(); ++k) {
+        std::string body = "{\"sequence\":1}\n";
+        int id = 0;
+        for (size_t v : {i, j, k})
+          body += R"({"collection":"c","id":")" + std::to_string(++id) +
+                  R"(","version":1,"data":{"f":)" + vals[v] + "}}\n";
+        auto b = ok(body);
+        size_t dropped = 0;
+        auto out = dedupe(b.records, dropped);
+        uint8_t seen = out[0].needs.empty() ? 0 : out[0].needs[0].seen;
+        for (col_type start : all) {
+          col_type cur = start;
+          for (const auto& r : b.records) {
+            if (r.data.empty())
+              continue;
+            const auto& v = r.data[0].value;
+            if (!fits(v, cur))
+              cur = widen(cur, *infer(v));
+          }
+          INFO(vals[i] << " " << vals[j] << " " << vals[k] << " from " << sql_name(start));
+          CHECK(settle(start, seen) == cur);
+        }
+      }
+}
