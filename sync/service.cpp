@@ -221,14 +221,6 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
 
 service::service(forward_fn forward) : impl_(std::make_unique<impl>()) {
   impl_->forward = std::move(forward);
-#ifdef __GLIBC__
-  // Every batch allocates tens of MB (body, fields, records) and frees them a moment
-  // later. With glibc's default the freed top of the heap goes back to the kernel each
-  // time and the next batch page-faults it in again, zeroed: ~10% of the process's CPU
-  // under load, and the first load 72% -> 90% of plain COPY without it
-  // (docs/benchmarks.md). Keep up to 256 MiB of freed memory mapped instead.
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
 }
 
 service::~service() {
@@ -255,6 +247,14 @@ void service::start(config::settings_ptr s) {
   if (!s)
     return;
   if (s->ingest) {
+#ifdef __GLIBC__
+    // Every batch allocates tens of MB (body, fields, records) and frees them a moment
+    // later. With glibc's default the freed top of the heap goes back to the kernel each
+    // time and the next batch page-faults it in again, zeroed: ~10% of the process's CPU
+    // under load, and the first load 72% -> 90% of plain COPY without it
+    // (docs/benchmarks.md). With an ingest API, keep up to 256 MiB of freed memory mapped.
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     auto* self = impl_.get();
     impl_->server =
         std::make_unique<ingest_server>(*s->ingest, ingest_tls(*s), ingest_allow(*s),
