@@ -107,6 +107,18 @@ bool raw_client::start_direct_tls(bool alpn, const std::string& sni) {
   return SSL_connect(ssl_) == 1;
 }
 
+std::vector<uint8_t> raw_client::query(const std::string& sql) {
+  const auto len = static_cast<uint32_t>(4 + sql.size() + 1);
+  std::vector<uint8_t> out;
+  out.reserve(1 + len);
+  out.push_back('Q');
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<uint8_t>(len >> shift));
+  out.insert(out.end(), sql.begin(), sql.end());
+  out.push_back(0);
+  return out;
+}
+
 std::vector<uint8_t> raw_client::startup(const std::string& user, const std::string& database) {
   std::vector<uint8_t> out = {0, 0, 0, 0, 0, 3, 0, 0};
   auto put = [&](const std::string& s) {

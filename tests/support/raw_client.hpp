@@ -31,6 +31,8 @@ class raw_client {
   bool closed_by_peer(int timeout_ms = 5000);
 
   static std::vector<uint8_t> startup(const std::string& user, const std::string& database);
+  // A simple-query ('Q') message.
+  static std::vector<uint8_t> query(const std::string& sql);
   // The 'M' field of the first ErrorResponse in `bytes`, or "".
   static std::string error_message(const std::string& bytes);
   static std::string error_code(const std::string& bytes);

@@ -31,18 +31,12 @@ std::pair<std::vector<uint8_t>, std::string> login_trust(raw_client& c) {
   return {key, all};
 }
 
-std::vector<uint8_t> query(const std::string& sql) {
-  std::vector<uint8_t> q = {'Q', 0, 0, 0, 0};
-  q.insert(q.end(), sql.begin(), sql.end());
-  q.push_back(0);
-  uint32_t len = static_cast<uint32_t>(q.size() - 1);
-  q[1] = uint8_t(len >> 24), q[2] = uint8_t(len >> 16), q[3] = uint8_t(len >> 8),
-  q[4] = uint8_t(len);
-  return q;
-}
-
 std::vector<uint8_t> cancel_packet(const std::vector<uint8_t>& pid_and_key) {
-  std::vector<uint8_t> out = {0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e};
+  // Length (16), then the CancelRequest code 80877102, then process id and key.
+  std::vector<uint8_t> out;
+  out.reserve(8 + pid_and_key.size());
+  for (uint8_t b : {0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e})
+    out.push_back(b);
   out.insert(out.end(), pid_and_key.begin(), pid_and_key.end());
   out[3] = static_cast<uint8_t>(out.size());
   return out;
@@ -97,7 +91,7 @@ TEST_CASE(
   auto [key, hello] = login_trust(session);
   REQUIRE(key.size() == 8);
   CHECK((key[0] & 0x7f) == 1);  // the minted pid names instance 1
-  session.send(query("select pg_sleep(30)"));
+  session.send(raw_client::query("select pg_sleep(30)"));
   REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   {
     raw_client canceller(port_b);

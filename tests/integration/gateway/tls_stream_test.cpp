@@ -151,16 +151,6 @@ class trickle_client {
   SSL* ssl_ = nullptr;
 };
 
-std::vector<uint8_t> query(const std::string& sql) {
-  std::vector<uint8_t> q = {'Q', 0, 0, 0, 0};
-  q.insert(q.end(), sql.begin(), sql.end());
-  q.push_back(0);
-  uint32_t len = static_cast<uint32_t>(q.size() - 1);
-  for (int i = 0; i < 4; ++i)
-    q[1 + i] = static_cast<uint8_t>(len >> (24 - 8 * i));
-  return q;
-}
-
 pg_options trusting(bool ssl, const test_pki& pki) {
   pg_options o;
   o.ssl = ssl;
@@ -245,7 +235,7 @@ TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
     for (int k = 0; k < 20000; ++k)
       ab += "ab";
     for (int i = 0; i < 3; ++i) {
-      c.send(query("select repeat('ab', 20000) || " + std::to_string(i)));
+      c.send(raw_client::query("select repeat('ab', 20000) || " + std::to_string(i)));
       auto reply = c.until_ready();
       CHECK(reply.find(ab + std::to_string(i)) != std::string::npos);
     }
@@ -255,7 +245,7 @@ TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
     REQUIRE(c.handshake());
     c.send(raw_client::startup("postgres", "postgres"));
     REQUIRE(c.until_ready().find('Z') != std::string::npos);
-    c.send(query("select repeat('z', 24000000) || 'end'"));
+    c.send(raw_client::query("select repeat('z', 24000000) || 'end'"));
     std::this_thread::sleep_for(std::chrono::seconds(1));  // the gateway's writes block
     auto reply = c.until_ready(20000);
     auto at = reply.find("zzzzend");
@@ -279,7 +269,7 @@ TEST_CASE("peers that close mid-record or mid-handshake end only their session",
     REQUIRE(c.handshake());
     c.send(raw_client::startup("postgres", "postgres"));
     REQUIRE(c.until_ready().find('Z') != std::string::npos);
-    c.send(query("select pg_sleep(0)"), 10);  // 10 bytes of a ~50-byte record
+    c.send(raw_client::query("select pg_sleep(0)"), 10);  // 10 bytes of a ~50-byte record
     c.close_now();
     CHECK(log_has(gw, "user=postgres database=postgres client_tls=true"));
     CHECK(log_has(gw, "reason=client_closed"));
