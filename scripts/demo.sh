@@ -77,7 +77,7 @@ pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$ssh_port) 2>/dev/null && break; sleep 0.1; done
 echo "bastion sshd on 127.0.0.1:$ssh_port"
 "$sluice" tunnel fingerprint "127.0.0.1:$ssh_port" | tee "$work/fingerprint.txt"
-host_key=$(grep -o 'host_key: "SHA256:[^"]*"' "$work/fingerprint.txt" | head -1 | sed 's/host_key: //')
+host_key=$(grep -o 'host_key: "SHA256:[^"]*"' "$work/fingerprint.txt" | sed -n 1p | sed 's/host_key: //')
 
 step "2. Certificates (a demo CA and a gateway certificate) and secrets"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=sluice demo CA" \
@@ -144,11 +144,14 @@ YAML
 cat "$work/sluice.yaml"
 "$sluice" check-config -c "$work/sluice.yaml"
 
+step "3b. The customer's setup checklist, run through the SSH tunnel (sluice sync verify)"
+"$sluice" sync verify acme-stripe -c "$work/sluice.yaml" 2>/dev/null
+
 step "4. Start the gateway"
 "$sluice" run -c "$work/sluice.yaml" > "$work/sluice.log" 2>&1 &
 pids+=($!)
 wait_for 'event=ready' "$work/sluice.log"
-grep -E 'event=(listening|ready|tunnel)' "$work/sluice.log" | head -8
+grep -E 'event=(listening|ready|tunnel)' "$work/sluice.log" | sed -n 1,8p
 
 step "5. Push Stripe-like records through the ingest API (HTTPS, bearer token)"
 cat > "$work/batch1.ndjson" <<'NDJSON'
@@ -178,8 +181,8 @@ PGPASSWORD=analyst-password psql -X "host=127.0.0.1 port=$gw_port dbname=app use
 
 step "8. Status: admin API and status page"
 curl -s "http://127.0.0.1:$admin_port/readyz"; echo
-curl -s "http://127.0.0.1:$admin_port/v1/status" | python3 -m json.tool | head -40
-curl -s "http://127.0.0.1:$admin_port/metrics" | grep -E '^sluice_(connections_closed_total|tunnel|sync)' | head -10
+curl -s "http://127.0.0.1:$admin_port/v1/status" | python3 -m json.tool | sed -n 1,40p
+curl -s "http://127.0.0.1:$admin_port/metrics" | grep -E '^sluice_(connections_closed_total|tunnel|sync)' | sed -n 1,10p
 echo "status page: http://127.0.0.1:$admin_port/"
 
 step "9. The network team removes 127.0.0.1 from the office allowlist and reloads (SIGHUP)"
