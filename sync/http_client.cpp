@@ -22,13 +22,14 @@ namespace {
 template <class Stream>
 http_response exchange(Stream& s, const http_target& t, const std::string& method,
                        const std::string& path, const std::string& token, const std::string& body) {
-  http::request<http::string_body> req{http::string_to_verb(method), path, 11};
+  // The body is sent from the caller's string as it is: a batch is tens of MB.
+  http::request<http::span_body<const char>> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, t.host);
   req.set(http::field::user_agent, "sluice-sync-push");
   if (!token.empty())
     req.set(http::field::authorization, "Bearer " + token);
   req.set(http::field::content_type, "application/x-ndjson");
-  req.body() = body;
+  req.body() = {body.data(), body.size()};
   req.keep_alive(false);
   req.prepare_payload();
   http::write(s, req);

@@ -253,7 +253,10 @@ void service::start(config::settings_ptr s) {
     // time and the next batch page-faults it in again, zeroed: ~10% of the process's CPU
     // under load, and the first load 72% -> 90% of plain COPY without it
     // (docs/benchmarks.md). With an ingest API, keep up to 256 MiB of freed memory mapped.
+    // Setting the trim threshold also freezes glibc's mmap threshold at 128 KiB, which
+    // would send every body to its own mmap (and page faults) again: raise it as well.
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
 #endif
     auto* self = impl_.get();
     impl_->server =

@@ -58,7 +58,7 @@ json make_data(int i, int version) {
       {"preferred_locale", "en-US"},
       {"next_invoice_sequence", version},
       {"address", {{"city", "Springfield"}, {"line1", s + " Main St"}, {"postal_code", "12345"}}},
-      {"metadata", {{"plan", "p" + std::to_string(i % 5)}, {"v", version}}}};
+      {"metadata", {{"plan", std::string(1, 'p').append(std::to_string(i % 5))}, {"v", version}}}};
 }
 
 std::string batch_body(int from, int to, int version) {
