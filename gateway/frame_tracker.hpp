@@ -1,5 +1,6 @@
 // Follows typed-message boundaries in a byte stream without buffering it, so the
-// relay can tell whether injecting an ErrorResponse would land between messages.
+// relay can tell whether injecting an ErrorResponse would land between messages, and
+// which message a client sent last (a Terminate means the client ended the session).
 // Pure; fed with whatever chunks the socket returns.
 #pragma once
 
@@ -26,15 +27,19 @@ class frame_tracker {
                        (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
         remaining_ = len >= 4 ? len - 4 : 0;
         have_ = 0;
+        last_type_ = header_[0];
       }
     }
   }
   bool at_boundary() const { return remaining_ == 0 && have_ == 0; }
+  // The type byte of the last message whose header was complete; 0 before any.
+  uint8_t last_type() const { return last_type_; }
 
  private:
   uint64_t remaining_ = 0;
   uint8_t header_[5] = {};
   uint8_t have_ = 0;
+  uint8_t last_type_ = 0;
 };
 
 }  // namespace sluice::gateway

@@ -235,6 +235,7 @@ net::awaitable<void> session::run() {
     relaying_ = true;
     idle_timeout_ = choice.route->idle_timeout;
     if (!client_early_.empty()) {
+      from_client_frames_.feed(client_early_);
       co_await server_->write_all(net::buffer(client_early_), ec);
       client_early_.clear();
     }
@@ -748,8 +749,7 @@ net::awaitable<void> session::pump(bool client_to_server) {
         break;
       counter += n;
       last_activity_ = std::chrono::steady_clock::now();
-      if (!client_to_server)
-        to_client_frames_.feed({scratch.data(), n});
+      (client_to_server ? from_client_frames_ : to_client_frames_).feed({scratch.data(), n});
       size_t w = to.write_now(net::buffer(scratch.data(), n), ec);
       if (would_block(ec))
         ec = {};
@@ -771,8 +771,12 @@ net::awaitable<void> session::pump(bool client_to_server) {
       }
     }
   }
-  if (!closed_ && !terminating_)
-    reason_ = client_to_server ? "client_closed" : "server_closed";
+  if (!closed_ && !terminating_) {
+    // Passthrough bytes are TLS records, not messages: no Terminate to see there.
+    const bool client_ended =
+        client_to_server || (!passthrough_ && from_client_frames_.last_type() == 'X');
+    reason_ = client_ended ? "client_closed" : "server_closed";
+  }
   if (!terminating_)
     close_all();
 }

@@ -94,6 +94,9 @@ class session : public std::enable_shared_from_this<session> {
                     // startup packet
   int pumps_ = 0;
   frame_tracker to_client_frames_;
+  // The client's messages: once it sent Terminate, the server closing first is still
+  // the client ending the session (the two EOFs race).
+  frame_tracker from_client_frames_;
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_activity_ = started_;

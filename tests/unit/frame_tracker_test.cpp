@@ -23,5 +23,35 @@ TEST_CASE("frame tracker follows message boundaries across any chunking", "[wire
       INFO("chunk " << chunk << " fed " << fed);
       CHECK(t.at_boundary() == expected);
     }
+    CHECK(t.last_type() == 'Z');
+  }
+}
+
+TEST_CASE("frame tracker names the last message whose header arrived", "[wire]") {
+  // Query "select 1" then Terminate, as psql sends them when it quits.
+  sluice::pg::bytes stream = {'Q', 0,   0,   0, 13,  's', 'e', 'l', 'e', 'c',
+                              't', ' ', '1', 0, 'X', 0,   0,   0,   4};
+  struct step {
+    size_t fed;
+    uint8_t last;
+  };
+  // A header counts once all five bytes are in: 'Q' at 5, 'X' at 19 (not at 15..18).
+  const step table[] = {{0, 0}, {4, 0}, {5, 'Q'}, {14, 'Q'}, {15, 'Q'}, {18, 'Q'}, {19, 'X'}};
+  for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+    frame_tracker t;
+    size_t fed = 0;
+    while (fed < stream.size()) {
+      size_t n = std::min(chunk, stream.size() - fed);
+      t.feed({stream.data() + fed, n});
+      fed += n;
+      for (const auto& s : table) {
+        if (s.fed == fed) {
+          INFO("chunk " << chunk << " fed " << fed);
+          CHECK(t.last_type() == s.last);
+        }
+      }
+    }
+    CHECK(t.at_boundary());
+    CHECK(t.last_type() == 'X');
   }
 }

@@ -129,3 +129,63 @@ TEST_CASE("SIGTERM grace expiry terminates leftover sessions with a message", "[
   CHECK(s.log().find("terminating connection: sluice is shutting down") != std::string::npos);
   CHECK(gw.proc().wait(std::chrono::seconds(10)) == 0);
 }
+
+// psql sends Terminate and closes; the server closes on Terminate too, so the relay may
+// see the server's EOF first. Either way the client ended the session.
+TEST_CASE(
+    "a client that quits is logged as client_closed, a terminated backend as "
+    "server_closed",
+    "[gateway][lifecycle]") {
+  temp_dir dir;
+  test_pki pki(dir.path());
+  pg_options po = ssl_on(pki);
+  po.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
+  pg_cluster pg(po);
+  int port = free_port();
+  gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
+  auto count = [&](const std::string& text) {
+    auto log = gw.log();
+    size_t n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1))
+      ++n;
+    return n;
+  };
+  const int sessions = 20;
+  for (int i = 0; i < sessions; ++i) {
+    auto mode = i % 2 ? "sslmode=require" : "sslmode=disable";
+    REQUIRE(psql(through(port, mode), "select 1").output == "1\n");
+  }
+  CHECK(eventually([&] { return count("event=connection_closed") == sessions; },
+                   std::chrono::seconds(5)));
+  CHECK(count("reason=client_closed") == sessions);
+  CHECK(count("reason=server_closed") == 0);
+
+  const std::string ready("Z\0\0\0\x05I", 6);  // ReadyForQuery, idle
+  auto log_in = [&](raw_client& c) {
+    c.send(raw_client::startup("postgres", "postgres"));
+    std::string got;
+    while (got.find(ready) == std::string::npos) {
+      auto more = c.recv_some();
+      REQUIRE(!more.empty());
+      got += more;
+    }
+  };
+  {
+    // Terminate, and the socket kept open: the server's EOF surely comes first.
+    raw_client c(port);
+    log_in(c);
+    c.send({'X', 0, 0, 0, 4});
+    CHECK(c.closed_by_peer());
+    CHECK(eventually([&] { return count("event=connection_closed") == sessions + 1; },
+                     std::chrono::seconds(5)));
+    CHECK(count("reason=client_closed") == sessions + 1);
+  }
+
+  // The control: the backend goes away under a connected client.
+  raw_client c(port);
+  log_in(c);
+  REQUIRE(pg.sql("select count(pg_terminate_backend(pid)) from pg_stat_activity where "
+                 "backend_type = 'client backend' and pid <> pg_backend_pid()") == "1");
+  CHECK(raw_client::error_code(c.recv_all()) == "57P01");  // admin_shutdown, then EOF
+  CHECK(log_has(gw, "reason=server_closed"));
+}
