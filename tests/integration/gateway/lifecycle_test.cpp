@@ -143,13 +143,7 @@ TEST_CASE(
   pg_cluster pg(po);
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
-  auto count = [&](const std::string& text) {
-    auto log = gw.log();
-    size_t n = 0;
-    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1))
-      ++n;
-    return n;
-  };
+  auto count = [&](const std::string& text) { return count_of(gw.log(), text); };
   const int sessions = 20;
   for (int i = 0; i < sessions; ++i) {
     auto mode = i % 2 ? "sslmode=require" : "sslmode=disable";
