@@ -12,14 +12,34 @@ if [ "$1" = "--rounds" ]; then
   rounds=$2
   shift 2
 fi
-[ -f "$build/CMakeCache.txt" ] || cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# A new build directory gets RelWithDebInfo; an existing one keeps its type (build-bench
+# is Release), but an unoptimised one would measure the compiler, not the writer.
+if [ -f "$build/CMakeCache.txt" ]; then
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+  case "$type" in
+    Release | RelWithDebInfo) ;;
+    *) echo "sync_bench.sh: $build is configured as '${type:-no type}'; use a Release or RelWithDebInfo build directory" >&2
+       exit 2 ;;
+  esac
+else
+  cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
 cmake --build "$build" --target sync_bench -j2 >/dev/null
 tables=$(mktemp)
-trap 'rm -f "$tables"' EXIT
+round=$(mktemp)
+trap 'rm -f "$tables" "$round" "$round.log"' EXIT
 i=1
 while [ "$i" -le "$rounds" ]; do
   echo "round $i of $rounds"
-  "$build/tests/bench/sync_bench/sync_bench" "$@" 2>/dev/null | tee -a "$tables"
+  # sluice's log goes to a file, shown only when the round fails; a failed round stops
+  # the run rather than leaving a median over fewer rounds.
+  if ! "$build/tests/bench/sync_bench/sync_bench" "$@" >"$round" 2>"$round.log"; then
+    cat "$round"
+    tail -n 40 "$round.log" >&2
+    echo "sync_bench.sh: round $i failed" >&2
+    exit 1
+  fi
+  tee -a "$tables" <"$round"
   i=$((i + 1))
 done
 # Rows "| path | rows | seconds | rows/s | ratio% |": the median seconds and ratio per path.
