@@ -6,14 +6,6 @@
 
 namespace sluice::gateway {
 
-namespace {
-
-bool would_block(const error_code& ec) {
-  return ec == net::error::would_block || ec == net::error::try_again;
-}
-
-}  // namespace
-
 net::awaitable<size_t> pg_stream::read_some(net::mutable_buffer b, error_code& ec) {
   ec = {};
   if (!tls_)

@@ -13,6 +13,11 @@
 
 namespace sluice::gateway {
 
+// The "not ready, wait and retry" result of a non-blocking read or write.
+inline bool would_block(const error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
 class pg_stream {
  public:
   explicit pg_stream(tcp::socket s) : sock_(std::move(s)) {}

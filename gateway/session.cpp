@@ -46,10 +46,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-bool would_block(const error_code& ec) {
-  return ec == net::error::would_block || ec == net::error::try_again;
-}
-
 }  // namespace
 
 session::session(tcp::socket client, runtime_ptr rt, std::string listener, session_env env,
