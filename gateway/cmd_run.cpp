@@ -58,10 +58,7 @@ int run_gateway(const std::string& path) {
 
   tunnel::manager tunnels;
   tunnels.apply(settings);
-  sync::service writer(
-      [&tunnels](const std::string& t, const std::string& host, uint16_t port, std::string& error) {
-        return tunnels.loopback_forward(t, host, port, error);
-      });
+  sync::service writer(tunnels.forwarder());
   gateway::server srv(rt, &tunnels);
 
   // One reload path for SIGHUP and POST /v1/reload; the mutex serialises them.

@@ -59,22 +59,13 @@ const config::sync& find(const config::settings& s, const std::string& name) {
   return *sc;
 }
 
-// The tunnel a sync's destination goes through (its own `via` or its route's), or "".
-std::string tunnel_of(const config::settings& s, const config::sync& sc) {
-  if (!sc.destination.route.empty()) {
-    const auto* r = s.find_route(sc.destination.route);
-    return r ? r->upstream.via : "";
-  }
-  return sc.destination.via;
-}
-
 // verify and setup reach a tunnelled destination the way the gateway does: this process
 // brings that one tunnel up for the duration of the command and connects through a
 // loopback forward. Destinations without a tunnel get an empty forward.
 class command_tunnels {
  public:
   command_tunnels(const config::settings& s, const config::sync& sc) {
-    const auto* t = s.find_tunnel(tunnel_of(s, sc));
+    const auto* t = s.find_tunnel(sync::destination_tunnel(s, sc));
     if (!t)
       return;  // no tunnel, or an unknown one (check-config reports that)
     tunnel_ = *t;
@@ -118,13 +109,7 @@ class command_tunnels {
     }
   }
 
-  sync::forward_fn forward() const {
-    if (!mgr_)
-      return nullptr;
-    return [this](const std::string& t, const std::string& h, uint16_t p, std::string& e) {
-      return mgr_->loopback_forward(t, h, p, e);
-    };
-  }
+  sync::forward_fn forward() const { return mgr_ ? mgr_->forwarder() : nullptr; }
 
  private:
   config::tunnel tunnel_;
@@ -244,10 +229,7 @@ int run_serve(const sync_opts& o) {
   auto s = load(o.config);
   tunnel::manager tunnels;
   tunnels.apply(s);
-  sync::service svc(
-      [&tunnels](const std::string& t, const std::string& host, uint16_t port, std::string& e) {
-        return tunnels.loopback_forward(t, host, port, e);
-      });
+  sync::service svc(tunnels.forwarder());
   svc.start(s);
   log::info("sync_serve_ready").kv("ingest_port", static_cast<unsigned>(svc.ingest_port()));
   while (true) {

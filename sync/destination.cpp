@@ -25,7 +25,8 @@ std::string read_secret(const std::string& path) {
 destination resolve_destination(const config::settings& s, const config::sync& sync,
                                 const forward_fn& forward) {
   const auto& d = sync.destination;
-  std::string host = d.host, via = d.via, ca = d.ca, cert, key;
+  const std::string via = destination_tunnel(s, sync);
+  std::string host = d.host, ca = d.ca, cert, key;
   uint16_t port = d.port;
   config::sslmode mode = d.mode;
   if (!d.route.empty()) {
@@ -34,7 +35,6 @@ destination resolve_destination(const config::settings& s, const config::sync& s
       throw std::runtime_error("destination route '" + d.route + "' is not configured");
     host = r->upstream.host;
     port = r->upstream.port;
-    via = r->upstream.via;
     mode = r->upstream.tls.mode;
     ca = r->upstream.tls.ca;
     cert = r->upstream.tls.cert;
@@ -78,6 +78,14 @@ destination resolve_destination(const config::settings& s, const config::sync& s
   out.describe = d.user + "@" + host + ":" + std::to_string(port) + "/" + d.database +
                  (via.empty() ? "" : " via " + via);
   return out;
+}
+
+std::string destination_tunnel(const config::settings& s, const config::sync& sync) {
+  const auto& d = sync.destination;
+  if (d.route.empty())
+    return d.via;
+  const auto* r = s.find_route(d.route);
+  return r ? r->upstream.via : "";
 }
 
 }  // namespace sluice::sync

@@ -22,4 +22,8 @@ struct destination {
 destination resolve_destination(const config::settings& s, const config::sync& sync,
                                 const forward_fn& forward);
 
+// The tunnel the destination is reached through: its own `via`, or its route's; "" when
+// there is none (or the route is unknown, which resolve_destination reports).
+std::string destination_tunnel(const config::settings& s, const config::sync& sync);
+
 }  // namespace sluice::sync

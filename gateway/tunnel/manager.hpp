@@ -6,6 +6,7 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -47,6 +48,13 @@ class manager {
   std::optional<config::host_port> loopback_forward(const std::string& tunnel,
                                                     const std::string& host, uint16_t port,
                                                     std::string& error);
+  // loopback_forward as a callable (the sync service's forward_fn has this signature).
+  std::function<std::optional<config::host_port>(const std::string&, const std::string&, uint16_t,
+                                                 std::string&)>
+  forwarder() {
+    return [this](const std::string& tunnel, const std::string& host, uint16_t port,
+                  std::string& error) { return loopback_forward(tunnel, host, port, error); };
+  }
 
   // [{name, state, since, last_error, open_channels, bytes_in, bytes_out, reconnects}]
   nlohmann::json status() const;
