@@ -102,6 +102,13 @@ class trickle_client {
       all += more;
     }
   }
+  // The handshake, then a startup as postgres; true once ReadyForQuery arrived.
+  bool log_in() {
+    if (!handshake())
+      return false;
+    send(raw_client::startup("postgres", "postgres"));
+    return until_ready().find('Z') != std::string::npos;
+  }
   void close_now() {
     close(fd_);
     fd_ = -1;
@@ -162,6 +169,15 @@ pg_options trusting(bool ssl, const test_pki& pki) {
   return o;
 }
 
+// A gateway with the test PKI in front of a plaintext, trusting PostgreSQL.
+struct tls_gateway {
+  temp_dir dir;
+  test_pki pki{dir.path()};
+  pg_cluster pg{trusting(false, pki)};
+  int port = free_port();
+  gateway_process gw{dir, gateway_yaml(pki, port, pg.port())};
+};
+
 // A loopback listener for fake upstreams; returns its port.
 int listen_loopback(int& fd) {
   fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -218,19 +234,13 @@ TEST_CASE("bulk COPY both ways over TLS on both legs arrives byte for byte",
 
 TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
           "[gateway][tls][relay]") {
-  temp_dir dir;
-  test_pki pki(dir.path());
-  pg_cluster pg(trusting(false, pki));
-  int port = free_port();
-  gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
-  INFO(gw.log());
+  tls_gateway g;
+  const int port = g.port;
+  INFO(g.gw.log());
 
   SECTION("handshake, startup and queries one byte per segment") {
     trickle_client c(port, 1, std::chrono::microseconds(50));
-    REQUIRE(c.handshake());
-    c.send(raw_client::startup("postgres", "postgres"));
-    auto login = c.until_ready();
-    REQUIRE(login.find('Z') != std::string::npos);
+    REQUIRE(c.log_in());
     std::string ab;
     for (int k = 0; k < 20000; ++k)
       ab += "ab";
@@ -242,9 +252,7 @@ TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
   }
   SECTION("a 24 MB result to a client that reads nothing for a second") {
     trickle_client c(port, 16384, std::chrono::microseconds(0));
-    REQUIRE(c.handshake());
-    c.send(raw_client::startup("postgres", "postgres"));
-    REQUIRE(c.until_ready().find('Z') != std::string::npos);
+    REQUIRE(c.log_in());
     c.send(raw_client::query("select repeat('z', 24000000) || 'end'"));
     std::this_thread::sleep_for(std::chrono::seconds(1));  // the gateway's writes block
     auto reply = c.until_ready(20000);
@@ -257,18 +265,14 @@ TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
 }
 
 TEST_CASE("peers that close mid-record or mid-handshake end only their session", "[gateway][tls]") {
-  temp_dir dir;
-  test_pki pki(dir.path());
-  pg_cluster pg(trusting(false, pki));
-  int port = free_port();
-  gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
+  tls_gateway g;
+  const int port = g.port;
+  auto& gw = g.gw;
   INFO(gw.log());
 
   SECTION("a logged-in client sends half a record and closes") {
     trickle_client c(port, 65536, std::chrono::microseconds(0));
-    REQUIRE(c.handshake());
-    c.send(raw_client::startup("postgres", "postgres"));
-    REQUIRE(c.until_ready().find('Z') != std::string::npos);
+    REQUIRE(c.log_in());
     c.send(raw_client::query("select pg_sleep(0)"), 10);  // 10 bytes of a ~50-byte record
     c.close_now();
     CHECK(log_has(gw, "user=postgres database=postgres client_tls=true"));
