@@ -20,6 +20,7 @@
 #include "gateway/client_hello.hpp"
 #include "gateway/proxy_header.hpp"
 #include "gateway/router.hpp"
+#include "gateway/tunnel/manager.hpp"
 #include "gateway/upstream.hpp"
 
 namespace sluice::gateway {
@@ -55,7 +56,8 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
       listener_(std::move(listener)),
       env_(env),
       id_(id),
-      timer_(client_.socket().get_executor()) {
+      timer_(client_.socket().get_executor()),
+      gate_(client_.socket().get_executor()) {
   env_.home->sessions.insert(this);
   env_.home->active.fetch_add(1, std::memory_order_relaxed);
   if (env_.listener_active)
@@ -63,6 +65,8 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
 }
 
 session::~session() {
+  if (handoff_)
+    handoff_->detach();
   if (minted_key_ && env_.cancels)
     env_.cancels->forget(*minted_key_);
   env_.home->sessions.erase(this);
@@ -113,6 +117,7 @@ void session::close_all() {
     return;
   closed_ = true;
   timer_.cancel();
+  gate_.notify();
   client_.close();
   if (server_)
     server_->close();
@@ -228,6 +233,8 @@ net::awaitable<void> session::run() {
     env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
     server_ = std::move(up.stream);
     upstream_tls_ = up.tls;
+    tunnel_channel_ = up.tunnel_channel;
+    tunnel_ = rr->cfg->upstream.via;
     relaying_ = true;
     idle_timeout_ = choice.route->idle_timeout;
     if (!client_early_.empty()) {
@@ -242,6 +249,10 @@ net::awaitable<void> session::run() {
     arm_idle_timer();
     if (!co_await auth_phase(std::move(up.pending))) {
       close_all();
+      co_return;
+    }
+    if (can_hand_off()) {
+      co_await hand_off();
       co_return;
     }
     ++pumps_;
@@ -732,6 +743,8 @@ net::awaitable<void> session::pump(bool client_to_server) {
     pg::bytes overflow;
     bool starved = false;  // the last read would block: buffered bytes are a partial record
     for (;;) {
+      if (client_to_server && handing_off_)
+        break;  // at a chunk boundary: all that was read has been written
       if (starved || !from.has_buffered()) {
         co_await from.wait_readable(ec);
         if (ec)
@@ -758,7 +771,29 @@ net::awaitable<void> session::pump(bool client_to_server) {
                         scratch.begin() + static_cast<std::ptrdiff_t>(n));
         if (!client_to_server)
           client_write_busy_ = true;
-        co_await to.write_all(net::buffer(overflow), ec);
+        if (client_to_server && tunnel_channel_ != 0 && !to.is_tls()) {
+          // A hand-off must not wait for a slow tunnel (the database may be waiting for
+          // its results to be read first): what is unsent goes along with the socket.
+          size_t sent = 0;
+          while (sent < overflow.size() && !handing_off_) {
+            co_await to.socket().async_wait(tcp::socket::wait_write,
+                                            net::redirect_error(net::use_awaitable, ec));
+            if (ec)
+              break;
+            sent += to.write_now(net::buffer(overflow.data() + sent, overflow.size() - sent), ec);
+            if (would_block(ec))
+              ec = {};
+            if (ec)
+              break;
+          }
+          if (handing_off_ && (!ec || ec == net::error::operation_aborted)) {
+            c2s_rest_.assign(overflow.begin() + static_cast<std::ptrdiff_t>(sent), overflow.end());
+            ec = {};
+            break;
+          }
+        } else {
+          co_await to.write_all(net::buffer(overflow), ec);
+        }
         if (!client_to_server)
           client_write_busy_ = false;
         if (ec)
@@ -766,6 +801,12 @@ net::awaitable<void> session::pump(bool client_to_server) {
         pg::bytes().swap(overflow);
       }
     }
+  }
+  if (client_to_server && handing_off_ && !closed_ &&
+      (!ec || ec == net::error::operation_aborted)) {
+    c2s_parked_ = true;
+    gate_.notify();
+    co_return;
   }
   if (!closed_ && !terminating_) {
     // Passthrough bytes are TLS records, not messages: no Terminate to see there.
@@ -824,15 +865,81 @@ net::awaitable<void> session::splice_pump(pg_stream& from, pg_stream& to, uint64
   ::close(p[1]);
 }
 
+bool session::can_hand_off() const {
+  // TLS on either leg needs this thread's SSL objects, and splice keeps its own relay.
+  return tunnel_channel_ != 0 && env_.tunnels && !client_.is_tls() && !upstream_tls_ &&
+         !rt_->settings->relay_splice && !closed_ && !terminating_;
+}
+
+net::awaitable<void> session::hand_off() {
+  auto self = shared_from_this();
+  error_code ec;
+  // 1. Stop the client->server pump between chunks; what it could not write yet (the
+  //    tunnel is slow to take it) travels with the hand-off, so this never waits on it.
+  handing_off_ = true;
+  client_.socket().cancel(ec);
+  server_->socket().cancel(ec);
+  while (!c2s_parked_ && !closed_)
+    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+  if (closed_)
+    co_return;  // the client left, or the session was ended, meanwhile
+  // 2. Both descriptors go to the tunnel's thread, which drains the socketpair in order.
+  const int client_fd = client_.socket().release(ec);
+  if (ec) {
+    reason_ = "internal_error";
+    detail_ = "hand-off: " + ec.message();
+    close_all();
+    co_return;
+  }
+  const int session_fd = server_->socket().release(ec);
+  if (ec) {
+    ::close(client_fd);
+    reason_ = "internal_error";
+    detail_ = "hand-off: " + ec.message();
+    close_all();
+    co_return;
+  }
+  auto ex = client_.socket().get_executor();
+  handoff_ = std::make_shared<tunnel::handoff>(
+      client_fd, session_fd, [weak = weak_from_this(), ex](tunnel::handoff_end e) {
+        net::post(ex, [weak, e = std::move(e)]() mutable {
+          if (auto s = weak.lock()) {
+            s->handoff_end_ = std::move(e);
+            s->gate_.notify();
+          }
+        });
+      });
+  // The tunnel thread continues the client's message tracking from here.
+  auto frames = std::make_shared<frame_tracker>(from_client_frames_);
+  handoff_->observe_client = [frames](const uint8_t* p, size_t n) { frames->feed({p, n}); };
+  handoff_->client_terminated = [frames] { return frames->last_type() == 'X'; };
+  handoff_->to_server_first = std::move(c2s_rest_);
+  env_.tunnels->hand_off(tunnel_, tunnel_channel_, handoff_);
+  // 3. Wait for the end; the idle timer and terminate() keep working through handoff_.
+  while (!handoff_end_)
+    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+  bytes_in_ += handoff_->from_client.load();
+  bytes_out_ += handoff_->to_client.load();
+  if (!terminating_) {
+    reason_ = handoff_end_->client_ended ? "client_closed" : "server_closed";
+    detail_ = handoff_end_->message;
+  }
+  close_all();
+}
+
+std::chrono::steady_clock::time_point session::last_activity() const {
+  return handoff_ ? std::max(last_activity_, handoff_->last_activity()) : last_activity_;
+}
+
 void session::arm_idle_timer() {
   if (idle_timeout_.count() <= 0 || closed_)
     return;
-  timer_.expires_at(last_activity_ + idle_timeout_);
+  timer_.expires_at(last_activity() + idle_timeout_);
   auto self = shared_from_this();
   timer_.async_wait([self](error_code ec) {
     if (ec || self->closed_)
       return;
-    if (std::chrono::steady_clock::now() - self->last_activity_ >= self->idle_timeout_) {
+    if (std::chrono::steady_clock::now() - self->last_activity() >= self->idle_timeout_) {
       self->terminate("idle_timeout", "57P05",
                       "terminating connection: idle for " +
                           config::format_duration(self->idle_timeout_) + " (route \"" +
@@ -849,8 +956,14 @@ void session::terminate(const std::string& reason, const std::string& sqlstate,
     return;
   reason_ = reason;
   detail_ = message;
-  if (!relaying_ || passthrough_ || splice_blind_ || !to_client_frames_.at_boundary() ||
-      client_write_busy_) {
+  if (handoff_) {
+    // The tunnel's thread relays this client blind: it can only close the connection.
+    terminating_ = true;
+    handoff_->request_close();
+    return;
+  }
+  if (!relaying_ || passthrough_ || splice_blind_ || handing_off_ ||
+      !to_client_frames_.at_boundary() || client_write_busy_) {
     // Mid-message (or before the client expects messages): closing is all we can do.
     close_all();
     return;

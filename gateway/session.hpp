@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/cidr.hpp"
@@ -16,6 +17,8 @@
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
 #include "gateway/runtime.hpp"
+#include "gateway/tunnel/handoff.hpp"
+#include "gateway/tunnel/waker.hpp"
 #include "gateway/worker.hpp"
 
 namespace sluice::tunnel {
@@ -60,6 +63,11 @@ class session : public std::enable_shared_from_this<session> {
   // Passthrough: routes on the ClientHello's SNI and relays the TLS bytes untouched.
   net::awaitable<void> passthrough(pg::bytes hello_prefix);
   net::awaitable<void> pump(bool client_to_server);
+  // A plaintext client on a tunnel route, once logged in: the tunnel's thread relays
+  // its socket from then on (tunnel/handoff.hpp); this waits for the end.
+  bool can_hand_off() const;
+  net::awaitable<void> hand_off();
+  std::chrono::steady_clock::time_point last_activity() const;
   // relay: splice — plaintext both ways through a kernel pipe.
   net::awaitable<void> splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
                                    bool client_to_server);
@@ -102,6 +110,15 @@ class session : public std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point last_activity_ = started_;
   config::duration idle_timeout_{0};
   net::steady_timer timer_;
+  // Tunnel hand-off: the channel, the shared state once handed, and the steps.
+  std::string tunnel_;
+  uint64_t tunnel_channel_ = 0;
+  std::shared_ptr<tunnel::handoff> handoff_;
+  bool handing_off_ = false;  // the client->server pump is asked to stop
+  bool c2s_parked_ = false;   // ... and has; c2s_rest_ is what it read but could not write
+  pg::bytes c2s_rest_;
+  std::optional<tunnel::handoff_end> handoff_end_;
+  tunnel::waker gate_;  // wakes hand_off() at each of those steps
 };
 
 }  // namespace sluice::gateway

@@ -56,7 +56,8 @@ upstream_failure fail(std::string reason, std::string message, std::string hint 
 
 net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt,
                                                          tunnel::manager* tunnels,
-                                                         tcp::socket& sock) {
+                                                         tcp::socket& sock,
+                                                         uint64_t* channel_id = nullptr) {
   const auto& r = *rt.cfg;
   const auto& up = r.upstream;
   if (!up.via.empty()) {
@@ -67,6 +68,8 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
       co_return fail("tunnel", "cannot reach " + where(r) + ": " + ch.error,
                      "stage: " + ch.stage + "; see `sluice tunnel status` and docs/tunnels.md");
     }
+    if (channel_id)
+      *channel_id = ch.channel_id;
     error_code ec;
     sock.assign(tcp::v4(), ch.fd, ec);
     if (ec)
@@ -212,7 +215,7 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto ex = co_await net::this_coro::executor;
     out.stream = std::make_unique<pg_stream>(tcp::socket(ex));
-    if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket()))
+    if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket(), &out.tunnel_channel))
       co_return f;
     deadline guard(out.stream->socket(), r.upstream.connect_timeout);
     // sslmode=allow's second try is TLS, as libpq does after a plaintext refusal.

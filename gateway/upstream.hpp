@@ -33,6 +33,8 @@ struct upstream_connection {
   // Backend bytes already read while negotiating (sslmode=allow reads the first
   // reply to decide); the relay sends them to the client first.
   pg::bytes pending;
+  // A route via an SSH tunnel: the channel, for tunnel::manager::hand_off (else 0).
+  uint64_t tunnel_channel = 0;
 };
 
 // On success returns the connection with the startup packet already sent.

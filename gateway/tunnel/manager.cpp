@@ -2,10 +2,14 @@
 // loopback forward lives; the public calls below are safe from any thread.
 #include "gateway/tunnel/manager.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
 #include <map>
 #include <mutex>
 #include <thread>
@@ -155,6 +159,35 @@ asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::s
   } catch (const std::exception& e) {
     co_return channel_result{-1, "tunnel-down", std::string("tunnel error: ") + e.what()};
   }
+}
+
+namespace {
+// The channel ended before the tunnel could adopt the client: pass on what the database
+// sent (its last words, e.g. an ErrorResponse) and close.
+void give_up(const std::shared_ptr<handoff>& h) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(h->session_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0 ||
+        ::send(h->client_fd, buf, static_cast<size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+      break;
+  }
+  ::close(h->session_fd);
+  ::close(h->client_fd);
+  h->finish({false, "the tunnel channel ended during the hand-off"});
+}
+}  // namespace
+
+void manager::hand_off(const std::string& tunnel, uint64_t channel_id, std::shared_ptr<handoff> h) {
+  auto r = impl_->find(tunnel);
+  if (!r) {
+    give_up(h);
+    return;
+  }
+  asio::post(r->executor(), [r, channel_id, h] {
+    if (!r->adopt(channel_id, h))
+      give_up(h);
+  });
 }
 
 std::optional<config::host_port> manager::loopback_forward(const std::string& tunnel,

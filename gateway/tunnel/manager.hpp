@@ -13,6 +13,7 @@
 #include <string>
 
 #include "config/settings.hpp"
+#include "gateway/tunnel/handoff.hpp"
 
 namespace sluice::tunnel {
 
@@ -24,6 +25,8 @@ struct channel_result {
   // "auth", "channel-open", "tunnel-down", "unknown-tunnel") and a human message.
   std::string stage;
   std::string error;
+  // Names the channel for hand_off() (0 when nothing was opened).
+  uint64_t channel_id = 0;
 };
 
 class manager {
@@ -41,6 +44,12 @@ class manager {
   // opens a channel to host:port and resumes on the caller's executor.
   boost::asio::awaitable<channel_result> open_channel(std::string tunnel, std::string host,
                                                       uint16_t port);
+
+  // Thread-safe: the tunnel's thread takes over the plaintext client of a channel from
+  // open_channel (see handoff.hpp) and calls h->finish() when the connection ends. If
+  // the channel is already gone, whatever the database sent is passed on and the
+  // client is closed.
+  void hand_off(const std::string& tunnel, uint64_t channel_id, std::shared_ptr<handoff> h);
 
   // For libpq users (the sync writer): a 127.0.0.1 port, accepting only in-process
   // users, that opens a channel to host:port per accepted connection. Thread-safe;

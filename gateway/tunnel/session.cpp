@@ -54,6 +54,11 @@ struct ssh_session::chan {
   // until its armed wait fires.
   bool rd_ready = true, wr_ready = true;
   bool rd_armed = false, wr_armed = false;
+  unsigned gen = 0;  // bumped when `local` changes fd: waits armed on the old one are stale
+  uint64_t id = 0;
+  // Set once the gateway handed the client's socket over: `local` is that socket.
+  std::shared_ptr<handoff> handed;
+  char ended_by = 0;  // 'c' client, 's' server (or channel), 'r' close requested
 };
 
 ssh_session::ssh_session(std::unique_ptr<ssh_link> link, const config::tunnel& cfg,
@@ -106,6 +111,8 @@ void ssh_session::die(const std::string& message) {
 void ssh_session::fail(chan& c, int rc, const char* what) {
   if (channel_level(rc)) {
     c.done = true;
+    if (!c.ended_by)
+      c.ended_by = 's';
     return;
   }
   die(std::string("SSH session to bastion ") + where_of(cfg_.host, cfg_.port) + " lost (" + what +
@@ -129,6 +136,8 @@ bool ssh_session::op_read(chan& c) {
   if (n == 0 || n == LIBSSH2_ERROR_EAGAIN) {
     if (libssh2_channel_eof(c.ch)) {
       c.remote_eof = true;
+      if (!c.ended_by)
+        c.ended_by = 's';
       return true;
     }
     if (n == LIBSSH2_ERROR_EAGAIN && blocked_out())
@@ -191,6 +200,10 @@ bool ssh_session::op_local_send(chan& c) {
       ::send(c.local.native_handle(), c.tl.data() + c.tl_b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n > 0) {
     c.tl_b += static_cast<size_t>(n);
+    if (c.handed) {
+      c.handed->to_client.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      c.handed->touch();
+    }
     if (static_cast<size_t>(n) < len)
       c.wr_ready = false;  // the socket buffer is full
     return true;
@@ -202,6 +215,8 @@ bool ssh_session::op_local_send(chan& c) {
   if (n < 0 && errno == EINTR)
     return true;
   c.done = true;  // the local side went away
+  if (!c.ended_by)
+    c.ended_by = 'c';
   return true;
 }
 
@@ -223,6 +238,13 @@ bool ssh_session::op_local_recv(chan& c) {
   const size_t space = c.tr.size() - c.tr_e;
   ssize_t n = ::recv(c.local.native_handle(), c.tr.data() + c.tr_e, space, MSG_DONTWAIT);
   if (n > 0) {
+    if (c.handed) {
+      if (c.handed->observe_client)
+        c.handed->observe_client(reinterpret_cast<const uint8_t*>(c.tr.data() + c.tr_e),
+                                 static_cast<size_t>(n));
+      c.handed->from_client.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      c.handed->touch();
+    }
     c.tr_e += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < space)
       c.rd_ready = false;  // most likely drained; the armed wait says otherwise
@@ -230,6 +252,8 @@ bool ssh_session::op_local_recv(chan& c) {
   }
   if (n == 0) {
     c.local_eof = true;
+    if (!c.ended_by)
+      c.ended_by = 'c';
     return true;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -239,6 +263,8 @@ bool ssh_session::op_local_recv(chan& c) {
   if (errno == EINTR)
     return true;
   c.done = true;
+  if (!c.ended_by)
+    c.ended_by = 'c';
   return true;
 }
 
@@ -260,7 +286,118 @@ bool ssh_session::step(const std::shared_ptr<chan>& cp) {
     progress |= op_eof(c);
   if (c.remote_eof && c.local_shut && c.eof_sent)
     c.done = true;
+  if (c.handed && !c.done) {
+    // Either side ending ends the connection, as the gateway's own relay does.
+    if ((c.local_eof && c.eof_sent) || (c.remote_eof && c.local_shut))
+      c.done = true;
+    if (c.handed->close_requested.load(std::memory_order_relaxed)) {
+      c.done = true;
+      if (!c.ended_by)
+        c.ended_by = 'r';
+    }
+  }
   return progress;
+}
+
+namespace {
+// Appends everything queued on `fd` (a socketpair end whose writer has stopped) to
+// buf[e, …), growing buf as needed. False on a read error.
+bool drain_queued(int fd, std::vector<char>& buf, size_t& e) {
+  for (;;) {
+    int queued = 0;
+    if (::ioctl(fd, FIONREAD, &queued) != 0)
+      return false;
+    const size_t want = std::max<size_t>(static_cast<size_t>(queued), 4096);
+    if (buf.size() - e < want)
+      buf.resize(e + want);
+    ssize_t n = ::recv(fd, buf.data() + e, buf.size() - e, MSG_DONTWAIT);
+    if (n > 0) {
+      e += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+      return true;
+    if (errno != EINTR)
+      return false;
+  }
+}
+}  // namespace
+
+bool ssh_session::adopt(uint64_t id, const std::shared_ptr<handoff>& h) {
+  auto it = std::find_if(chans_.begin(), chans_.end(),
+                         [id](const auto& c) { return c->id == id && !c->done && !c->handed; });
+  if (it == chans_.end() || !alive())
+    return false;
+  chan& c = **it;
+  // The worker stopped both of its pumps before handing over, so the socketpair holds
+  // all that is in flight. Client -> server: what it wrote that we have not read yet
+  // goes out before anything read from the client's socket.
+  if (c.tr_b == c.tr_e)
+    c.tr_b = c.tr_e = 0;
+  if (!drain_queued(c.local.native_handle(), c.tr, c.tr_e))
+    return false;
+  if (!h->to_server_first.empty()) {
+    const auto& rest = h->to_server_first;
+    if (c.tr.size() - c.tr_e < rest.size())
+      c.tr.resize(c.tr_e + rest.size());
+    std::copy(rest.begin(), rest.end(), c.tr.begin() + static_cast<long>(c.tr_e));
+    c.tr_e += rest.size();
+  }
+  // Server -> client: what we wrote that the worker did not read reaches the client
+  // before what we still hold.
+  std::vector<char> early;
+  size_t early_e = 0;
+  if (!drain_queued(h->session_fd, early, early_e))
+    return false;
+  if (early_e > 0) {
+    early.resize(early_e);
+    early.insert(early.end(), c.tl.begin() + static_cast<long>(c.tl_b),
+                 c.tl.begin() + static_cast<long>(c.tl_e));
+    c.tl_e = early.size();
+    c.tl_b = 0;
+    early.resize(std::max(early.size(), kBufferSize));
+    c.tl.swap(early);
+  }
+  boost::system::error_code ec;
+  c.local.close(ec);  // our socketpair end; waits armed on it are now stale (gen)
+  ::close(h->session_fd);
+  ::fcntl(h->client_fd, F_SETFL, ::fcntl(h->client_fd, F_GETFL) | O_NONBLOCK);
+  c.local.assign(h->client_fd, ec);
+  if (ec) {
+    c.local.close(ec);
+    ::close(h->client_fd);
+    c.done = true;
+    c.ended_by = 's';
+    c.handed = h;
+    end_handed(c, "the client socket could not be adopted: " + ec.message());
+    return true;
+  }
+  ++c.gen;
+  c.rd_ready = c.wr_ready = true;
+  c.rd_armed = c.wr_armed = false;
+  c.local_shut = false;  // a shutdown sent to the socketpair is owed to the client now
+  c.handed = h;
+  stats_->channels_handed_off += 1;
+  std::weak_ptr<ssh_session> weak = weak_from_this();
+  h->set_kick([weak, ex = link_->socket().get_executor()] {
+    asio::post(ex, [weak] {
+      if (auto s = weak.lock())
+        s->drive();
+    });
+  });
+  if (h->close_requested.load())
+    c.done = true, c.ended_by = 'r';
+  kick();
+  return true;
+}
+
+void ssh_session::end_handed(chan& c, std::string message) {
+  auto h = std::exchange(c.handed, nullptr);
+  h->set_kick(nullptr);
+  handoff_end e;
+  e.client_ended = c.ended_by == 'c' || (h->client_terminated && h->client_terminated());
+  e.message = std::move(message);
+  h->finish(std::move(e));
 }
 
 void ssh_session::fail_open(std::shared_ptr<open_request> r, tunnel_error e) {
@@ -290,6 +427,7 @@ void ssh_session::finish_open(LIBSSH2_CHANNEL* ch) {
   auto c = std::make_shared<chan>(link_->socket().get_executor(), r->local_fd);
   r->local_fd = -1;
   c->ch = ch;
+  c->id = r->id;
   chans_.push_back(std::move(c));
   stats_->open_channels += 1;
   stats_->channels_opened += 1;
@@ -386,6 +524,8 @@ void ssh_session::retire_done() {
       ++it;
       continue;
     }
+    if (c.handed)
+      end_handed(c, {});
     boost::system::error_code ec;
     c.local.close(ec);
     closing_.push_back(c.ch);
@@ -513,18 +653,22 @@ void ssh_session::arm() {
     if (!c->rd_ready && !c->rd_armed && !c->local_eof && c->tr_e < c->tr.size()) {
       c->rd_armed = true;
       c->local.async_wait(asio::posix::descriptor_base::wait_read,
-                          [self, c](const boost::system::error_code&) {
-                            c->rd_armed = false;
-                            c->rd_ready = true;
+                          [self, c, g = c->gen](const boost::system::error_code&) {
+                            if (c->gen == g) {
+                              c->rd_armed = false;
+                              c->rd_ready = true;
+                            }
                             self->drive();
                           });
     }
     if (!c->wr_ready && !c->wr_armed && c->tl_b != c->tl_e) {
       c->wr_armed = true;
       c->local.async_wait(asio::posix::descriptor_base::wait_write,
-                          [self, c](const boost::system::error_code&) {
-                            c->wr_armed = false;
-                            c->wr_ready = true;
+                          [self, c, g = c->gen](const boost::system::error_code&) {
+                            if (c->gen == g) {
+                              c->wr_armed = false;
+                              c->wr_ready = true;
+                            }
                             self->drive();
                           });
     }
@@ -696,6 +840,8 @@ void ssh_session::teardown() {
     fail_open(std::move(inflight_), e);
   inflight_.reset();
   for (auto& c : chans_) {
+    if (c->handed)
+      end_handed(*c, dead_ ? "SSH tunnel lost: " + death_.message : std::string("tunnel stopped"));
     boost::system::error_code ec;
     c->local.close(ec);  // the client sees the connection end
     c->done = true;

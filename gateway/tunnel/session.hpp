@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/settings.hpp"
+#include "gateway/tunnel/handoff.hpp"
 #include "gateway/tunnel/link.hpp"
 #include "gateway/tunnel/waker.hpp"
 
@@ -33,9 +34,11 @@ struct tunnel_stats {
   std::atomic<uint64_t> bytes_out{0};  // gateway -> bastion
   std::atomic<uint32_t> open_channels{0};
   std::atomic<uint64_t> channels_opened{0};
+  std::atomic<uint64_t> channels_handed_off{0};  // clients the tunnel thread relays itself
 };
 
 struct open_request {
+  uint64_t id = 0;  // names the channel for a later hand-off (channel_result::channel_id)
   std::string host;
   uint16_t port = 0;
   int local_fd = -1;   // owned by the session once queued
@@ -58,6 +61,10 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   void stop();
   void enqueue(std::shared_ptr<open_request> r);
   void update(const config::tunnel& cfg) { cfg_ = cfg; }
+  // The gateway hands over a plaintext client (see handoff.hpp): channel `id` drains the
+  // socketpair both ways, in order, and from then on pumps the client's own socket.
+  // False when no live channel has that id (the caller closes the fds).
+  bool adopt(uint64_t id, const std::shared_ptr<handoff>& h);
 
   bool alive() const { return !dead_ && !stopping_; }
   size_t channel_count() const { return chans_.size() + queue_.size() + (inflight_ ? 1 : 0); }
@@ -85,6 +92,7 @@ class ssh_session : public std::enable_shared_from_this<ssh_session> {
   void set_owner(op o, chan* c, LIBSSH2_CHANNEL* ch);
   void fail(chan& c, int rc, const char* what);
   void die(const std::string& message);
+  void end_handed(chan& c, std::string message);
   void tick(clock::time_point now);
   bool want_read() const;
   void arm();

@@ -240,7 +240,9 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
     local_fd = fds[0];
     theirs = fds[1];
   }
+  static std::atomic<uint64_t> next_channel_id{1};
   auto req = std::make_shared<open_request>();
+  req->id = next_channel_id.fetch_add(1);
   req->host = host;
   req->port = port;
   req->local_fd = local_fd;
@@ -267,7 +269,15 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
       ::close(theirs);
     co_return channel_result{-1, req->error.stage, req->error.message};
   }
-  co_return channel_result{theirs, "", ""};
+  co_return channel_result{theirs, "", "", req->id};
+}
+
+bool tunnel_runner::adopt(uint64_t id, const std::shared_ptr<handoff>& h) {
+  for (auto& s : slots_) {
+    if (s.session && s.session->adopt(id, h))
+      return true;
+  }
+  return false;
 }
 
 nlohmann::json tunnel_runner::status() const {
@@ -282,6 +292,7 @@ nlohmann::json tunnel_runner::status() const {
       {"last_error_at", last_error_.empty() ? std::string() : iso8601(last_error_at_)},
       {"open_channels", stats_->open_channels.load()},
       {"channels_opened", stats_->channels_opened.load()},
+      {"channels_handed_off", stats_->channels_handed_off.load()},
       {"bytes_in", stats_->bytes_in.load()},
       {"bytes_out", stats_->bytes_out.load()},
       {"reconnects", reconnects_},

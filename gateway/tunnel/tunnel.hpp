@@ -38,6 +38,10 @@ class tunnel_runner : public std::enable_shared_from_this<tunnel_runner> {
   // tunnel even on failure); otherwise a socketpair end is returned in the result.
   boost::asio::awaitable<channel_result> open(std::string host, uint16_t port, int local_fd = -1);
 
+  // On the tunnel's executor: one of this tunnel's sessions takes over the client of
+  // channel `id` (see handoff.hpp). False when no session has that channel any more.
+  bool adopt(uint64_t id, const std::shared_ptr<handoff>& h);
+
   boost::asio::io_context::executor_type executor() { return ioc_.get_executor(); }
   nlohmann::json status() const;
   bool up() const { return sessions_up_.load() > 0; }
