@@ -63,6 +63,19 @@ std::string raw_client::recv_some(size_t n, int timeout_ms) {
   return out;
 }
 
+std::string raw_client::log_in(const std::string& user, const std::string& database) {
+  send(startup(user, database));
+  const std::string ready("Z\0\0\0\x05I", 6);
+  std::string got;
+  while (got.find(ready) == std::string::npos) {
+    auto more = recv_some();
+    if (more.empty())
+      return {};
+    got += more;
+  }
+  return got;
+}
+
 std::string raw_client::recv_all(int timeout_ms) {
   std::string all;
   for (;;) {

@@ -22,6 +22,9 @@ class raw_client {
   std::string recv_some(size_t n = 65536, int timeout_ms = 5000);
   // Reads until EOF or timeout; returns everything.
   std::string recv_all(int timeout_ms = 5000);
+  // Sends a startup packet and reads until the first ReadyForQuery (idle); returns what
+  // it read, or "" if the connection ended or went silent first.
+  std::string log_in(const std::string& user, const std::string& database);
   // Sends SSLRequest, expects 'S', runs a TLS handshake (no verification).
   bool start_tls(const std::string& sni = "");
   // Direct TLS (PostgreSQL 17 sslnegotiation=direct): a ClientHello as the first bytes,

@@ -61,15 +61,7 @@ struct tunnel_route {
     return 0;
   }
   size_t count(const std::string& text) const { return count_of(gw->log(), text); }
-  void log_in(raw_client& c) const {
-    c.send(raw_client::startup("postgres", "postgres"));
-    std::string got;
-    while (got.find(kReady) == std::string::npos) {
-      auto more = c.recv_some();
-      REQUIRE(!more.empty());
-      got += more;
-    }
-  }
+  void log_in(raw_client& c) const { REQUIRE(!c.log_in("postgres", "postgres").empty()); }
 
   temp_dir dir{"sluice-handoff"};
   pg_cluster pg{[] {
