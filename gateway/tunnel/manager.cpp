@@ -184,9 +184,22 @@ void manager::hand_off(const std::string& tunnel, uint64_t channel_id, std::shar
     give_up(h);
     return;
   }
-  asio::post(r->executor(), [r, channel_id, h] {
-    if (!r->adopt(channel_id, h))
-      give_up(h);
+  // If the tunnel thread stops before running this, the guard still closes the fds and
+  // tells the session.
+  struct guard {
+    std::shared_ptr<handoff> h;
+    bool ran = false;
+    ~guard() {
+      if (!ran)
+        give_up(h);
+    }
+  };
+  auto g = std::make_shared<guard>();
+  g->h = std::move(h);
+  asio::post(r->executor(), [r, channel_id, g] {
+    g->ran = true;
+    if (!r->adopt(channel_id, g->h))
+      give_up(g->h);
   });
 }
 

@@ -355,7 +355,9 @@ bool ssh_session::adopt(uint64_t id, const std::shared_ptr<handoff>& h) {
                  c.tl.begin() + static_cast<long>(c.tl_e));
     c.tl_e = early.size();
     c.tl_b = 0;
-    early.resize(std::max(early.size(), kBufferSize));
+    // Room to read into stays: a channel read that owns a half-sent libssh2 packet
+    // (owner_ == op::read) must be able to run again, or every later send fails.
+    early.resize(early.size() + kBufferSize);
     c.tl.swap(early);
   }
   boost::system::error_code ec;
