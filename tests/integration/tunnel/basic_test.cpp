@@ -5,13 +5,8 @@
 using namespace sluice;
 using namespace sluice::test;
 
-TEST_CASE("keygen key is accepted by sshd and a channel echoes bytes", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel, "keygen key is accepted by sshd and a channel echoes bytes",
+                 "[tunnel]") {
   auto r = open_channel(m, "bastion", "127.0.0.1", echo.port());
   INFO(r.stage << ": " << r.error << "\n" << sshd.log());
   REQUIRE(r.fd >= 0);

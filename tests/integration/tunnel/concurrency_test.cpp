@@ -7,13 +7,7 @@ using namespace sluice;
 using namespace sluice::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("many concurrent channels over one session", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel, "many concurrent channels over one session", "[tunnel]") {
   REQUIRE(eventually([&] { return m.all_up(); }, 5s));
   const int n = 64;
   std::atomic<int> ok{0};
@@ -49,13 +43,7 @@ TEST_CASE("many concurrent channels over one session", "[tunnel]") {
   CHECK(eventually([&] { return tunnel_status(m, "bastion")["open_channels"] == 0; }, 5s));
 }
 
-TEST_CASE("bulk throughput over one channel", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel, "bulk throughput over one channel", "[tunnel]") {
   auto r = open_channel(m, "bastion", "127.0.0.1", echo.port());
   REQUIRE(r.fd >= 0);
   const size_t mib = 64;

@@ -71,13 +71,8 @@ TEST_CASE("AllowTcpForwarding no fails at channel-open", "[tunnel]") {
   CHECK(m.all_up());
 }
 
-TEST_CASE("an unreachable target behind the bastion fails at channel-open", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel, "an unreachable target behind the bastion fails at channel-open",
+                 "[tunnel]") {
   const auto closed = static_cast<uint16_t>(free_port());
   auto r = open_channel(m, "bastion", "127.0.0.1", closed);
   INFO(r.error);

@@ -300,6 +300,20 @@ inline config::settings_ptr settings_with(std::vector<config::tunnel> ts) {
   return s;
 }
 
+// A bastion sshd that trusts a fresh sluice key, an echo server behind it and a manager
+// running the tunnel "bastion" to it: the set-up most tunnel tests start from
+// (TEST_CASE_METHOD(echo_tunnel, ...)).
+struct echo_tunnel {
+  echo_tunnel() {
+    sshd.authorize(ts.pub);
+    m.apply(settings_with({ts.make(sshd)}));
+  }
+  sshd_server sshd;
+  tunnel_setup ts;
+  echo_server echo;
+  tunnel::manager m;
+};
+
 inline nlohmann::json tunnel_status(const tunnel::manager& m, const std::string& name) {
   for (const auto& t : m.status()) {
     if (t["name"] == name)

@@ -291,14 +291,9 @@ size_t queued(int fd) {
 }
 }  // namespace
 
-TEST_CASE("manager::hand_off puts what the socketpair holds ahead of the client's bytes",
-          "[tunnel][handoff]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel,
+                 "manager::hand_off puts what the socketpair holds ahead of the client's bytes",
+                 "[tunnel][handoff]") {
   auto r = open_channel(m, "bastion", "127.0.0.1", echo.port());
   REQUIRE(r.fd >= 0);
   REQUIRE(r.channel_id != 0);

@@ -8,13 +8,9 @@ using namespace sluice;
 using namespace sluice::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("killing sshd fails open channels and the tunnel comes back after restart", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel,
+                 "killing sshd fails open channels and the tunnel comes back after restart",
+                 "[tunnel]") {
   std::vector<int> fds;
   for (int i = 0; i < 3; ++i) {
     auto r = open_channel(m, "bastion", "127.0.0.1", echo.port());
@@ -48,13 +44,7 @@ TEST_CASE("killing sshd fails open channels and the tunnel comes back after rest
   CHECK(tunnel_status(m, "bastion")["reconnects"].get<uint64_t>() >= 1);
 }
 
-TEST_CASE("new channels wait for a tunnel that is reconnecting", "[tunnel]") {
-  sshd_server sshd;
-  tunnel_setup ts;
-  sshd.authorize(ts.pub);
-  echo_server echo;
-  tunnel::manager m;
-  m.apply(settings_with({ts.make(sshd)}));
+TEST_CASE_METHOD(echo_tunnel, "new channels wait for a tunnel that is reconnecting", "[tunnel]") {
   REQUIRE(eventually([&] { return m.all_up(); }, 5s));
   sshd.kill_all();
   REQUIRE(eventually([&] { return !m.all_up(); }, 5s));
