@@ -4,58 +4,11 @@
 #include <charconv>
 
 #include "config/log.hpp"
+#include "sync/stage_rows.hpp"
 
 namespace sluice::sync {
 
 namespace {
-
-// Streams the rows as COPY text to `copy_sql`: [_del,] id, _sync_version, then every
-// data column in table order. Parts of ~1 MiB, so the server parses while we write.
-void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
-               const collection_batch& cb, bool with_op) {
-  static const jvalue null_value;
-  // Field name -> column position, sorted by name like each record's fields, so a
-  // record maps onto the columns in one merge walk.
-  std::vector<std::pair<std::string_view, size_t>> by_name;
-  for (size_t i = 0; i < t.order_fields.size(); ++i)
-    by_name.emplace_back(t.order_fields[i], i);
-  std::sort(by_name.begin(), by_name.end());
-  std::vector<col_type> types;
-  for (const auto& ident : t.order)
-    types.push_back(t.cols.at(ident));
-  std::vector<const jvalue*> values(t.order.size());
-  constexpr size_t kPart = 1 << 20;
-  size_t next = 0;
-  c.copy_in(copy_sql, [&](std::string& out) {
-    out.reserve(kPart + 64 * 1024);
-    while (next < cb.records.size() && out.size() < kPart) {
-      const record* r = cb.records[next++];
-      if (with_op)
-        out += r->operation == op::remove ? "t\t" : "f\t";
-      append_copy_text(out, r->id);
-      out += '\t';
-      char num[24];
-      auto [end, ec] = std::to_chars(num, num + sizeof num, r->version);
-      out.append(num, end);
-      std::fill(values.begin(), values.end(), &null_value);
-      size_t j = 0;
-      for (const auto& f : r->data) {
-        while (j < by_name.size() && by_name[j].first < f.name)
-          ++j;
-        if (j == by_name.size())
-          break;
-        if (by_name[j].first == f.name)
-          values[by_name[j].second] = &f.value;
-      }
-      for (size_t i = 0; i < values.size(); ++i) {
-        out += '\t';
-        append_copy_value(out, *values[i], types[i]);
-      }
-      out += '\n';
-    }
-    return next < cb.records.size();
-  });
-}
 
 std::string join(const std::vector<std::string>& v, const std::string& prefix,
                  const std::string& sep = ", ") {
@@ -78,15 +31,26 @@ counts two_counts(const pg_result& r) {
 
 // Upserts from the stage: insert new ids, update stored rows whose version is not
 // newer when the data differs (or the version moved forward), one event per change.
+// Runs the batch's statement, overlapped with `meanwhile` when the caller has work for
+// the time the server spends on it (once per batch: it is cleared here).
+pg_result run(pg_conn& c, const std::string& sql, std::function<void()>& meanwhile) {
+  if (!meanwhile)
+    return c.exec(sql);
+  auto m = std::move(meanwhile);
+  meanwhile = nullptr;
+  return c.exec_overlapped(sql, m);
+}
+
 counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
-                     const std::string& coll) {
+                     const std::string& coll, const std::string& stage,
+                     std::function<void()>& meanwhile) {
   const std::string qt = sq + "." + quote_ident(t.ident);
   std::vector<std::string> cols;
   for (const auto& ident : t.order)
     cols.push_back(quote_ident(ident));
   const bool soft = s.deletes == config::delete_mode::soft;
   std::string lit = quote_literal(coll);
-  std::string sql = "with s as (select * from pg_temp._stage where not _del";
+  std::string sql = "with s as (select * from " + stage + " as _stage where not _del";
   if (t.tombstones) {
     sql += " and not exists (select 1 from " + sq +
            "._sync_deleted d where d.object_type = " + lit +
@@ -136,16 +100,16 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
   } else {
     sql += " select (select count(*) from up), 0";
   }
-  return two_counts(c.exec(sql));
+  return two_counts(run(c, sql, meanwhile));
 }
 
 counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
-                     const std::string& coll) {
+                     const std::string& coll, const std::string& stage,
+                     std::function<void()>& meanwhile) {
   const std::string qt = sq + "." + quote_ident(t.ident);
   std::string lit = quote_literal(coll);
   std::string sql =
-      "with s as (select id, _sync_version from pg_temp._stage where _del), tomb as (insert "
-      "into " +
+      "with s as (select id, _sync_version from " + stage + " where _del), tomb as (insert into " +
       sq + "._sync_deleted as d (object_type, record_id, version) select " + lit +
       ", id, _sync_version from s on conflict (object_type, record_id) do update set version "
       "= greatest(d.version, excluded.version)), ";
@@ -168,7 +132,7 @@ counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, c
   } else {
     sql += " select (select count(*) from gone), 0";
   }
-  return two_counts(c.exec(sql));
+  return two_counts(run(c, sql, meanwhile));
 }
 
 }  // namespace
@@ -180,7 +144,8 @@ int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string
 }
 
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         const std::vector<collection_batch>& groups, size_t total) {
+                         const std::vector<collection_batch>& groups, size_t total,
+                         const apply_hooks& hooks) {
   apply_result res;
   const std::string sq = quote_ident(cat.schema());
   c.exec("begin");
@@ -198,12 +163,21 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     }
     if (!cat.loaded())
       cat.load(c);
+    // Every table's DDL first, so the catalog is final for this batch before its first
+    // merge runs (the stager predicts the next batch's columns from it meanwhile).
+    std::vector<table_info*> tables;
     for (const auto& cb : groups) {
       auto& t = cat.ensure(c, s, cb);
       auto ts =
           c.exec("select exists (select 1 from " + sq + "._sync_deleted where object_type = $1)",
                  {cb.collection});
       t.tombstones = ts.get(0, 0) == "t";
+      tables.push_back(&t);
+    }
+    std::function<void()> meanwhile = hooks.meanwhile;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto& cb = groups[g];
+      auto& t = *tables[g];
       bool any_up = false, any_del = false;
       for (const auto* r : cb.records)
         (r->operation == op::upsert ? any_up : any_del) = true;
@@ -227,24 +201,30 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
           t.fast_insert = false;
         }
       }
-      std::string cols = "_del boolean, id text, _sync_version bigint";
-      for (const auto& ident : t.order) {
-        cols += ", " + quote_ident(ident) + " " + std::string(sql_name(t.cols.at(ident)));
+      // The stager may have COPYed these records already, with these very columns.
+      std::string stage =
+          hooks.prestaged ? hooks.prestaged(cb.collection, stage_signature(t)) : std::string();
+      const bool own_stage = stage.empty();
+      if (own_stage) {
+        stage = "pg_temp._stage";
+        c.exec("create temp table _stage (" + stage_columns(t) + ") on commit drop");
+        copy_rows(c, "copy pg_temp._stage from stdin", t, cb, true);
+      } else {
+        ++res.prestaged;
       }
-      c.exec("create temp table _stage (" + cols + ") on commit drop");
-      copy_rows(c, "copy pg_temp._stage from stdin", t, cb, true);
       counts total_counts;
       if (any_up) {
-        auto n = merge_upserts(c, s, sq, t, cb.collection);
+        auto n = merge_upserts(c, s, sq, t, cb.collection, stage, meanwhile);
         total_counts.rows += n.rows;
         total_counts.events += n.events;
       }
       if (any_del) {
-        auto n = apply_deletes(c, s, sq, t, cb.collection);
+        auto n = apply_deletes(c, s, sq, t, cb.collection, stage, meanwhile);
         total_counts.rows += n.rows;
         total_counts.events += n.events;
       }
-      c.exec("drop table pg_temp._stage");
+      if (own_stage)
+        c.exec("drop table pg_temp._stage");
       res.applied += total_counts.rows;
       res.events += total_counts.events;
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "config/settings.hpp"
@@ -20,6 +21,16 @@ struct apply_result {
   uint64_t applied = 0;         // rows inserted, updated or deleted
   uint64_t skipped = 0;         // records older than, or equal to, what is stored
   uint64_t events = 0;
+  uint32_t prestaged = 0;  // collections merged from a stage the stager had filled
+};
+
+// Hooks for the writer's second connection; both optional.
+struct apply_hooks {
+  // The qualified stage table already holding `collection`'s records of this batch with
+  // exactly the columns `signature` (stage_signature()), or "".
+  std::function<std::string(const std::string& collection, const std::string& signature)> prestaged;
+  // Runs once, while the server executes the batch's first merge statement.
+  std::function<void()> meanwhile;
 };
 
 // The stored cursor (0 when the sync never wrote).
@@ -29,6 +40,7 @@ int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string
 // off the writer's serial path). Throws pg_error or schema_conflict; the transaction is
 // rolled back and the catalog invalidated on any failure.
 apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_t sequence,
-                         const std::vector<collection_batch>& groups, size_t total);
+                         const std::vector<collection_batch>& groups, size_t total,
+                         const apply_hooks& hooks = {});
 
 }  // namespace sluice::sync

@@ -82,6 +82,38 @@ pg_result pg_conn::exec(const std::string& sql, const std::vector<std::string>& 
   return pg_result(r);
 }
 
+pg_result pg_conn::exec_overlapped(const std::string& sql, const std::function<void()>& meanwhile) {
+  if (PQsendQuery(c_, sql.c_str()) != 1)
+    fail(nullptr, sql);
+  auto drain = [this] {
+    PGresult* last = nullptr;
+    while (PGresult* r = PQgetResult(c_)) {
+      if (last)
+        PQclear(last);
+      last = r;
+    }
+    return last;
+  };
+  try {
+    meanwhile();
+  } catch (...) {
+    if (PGresult* r = drain())
+      PQclear(r);
+    throw;
+  }
+  // A multi-statement string would give several results; ours is one statement.
+  PGresult* r = drain();
+  auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    fail(r, sql);
+  return pg_result(r);
+}
+
+bool pg_conn::busy() {
+  // A broken connection is not busy: its result (an error) is ready to be collected.
+  return PQconsumeInput(c_) == 1 && PQisBusy(c_) == 1;
+}
+
 void pg_conn::copy_in(const std::string& copy_sql, const std::string& data) {
   size_t off = 0;
   copy_in(copy_sql, [&](std::string& buf) {

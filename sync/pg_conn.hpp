@@ -57,6 +57,11 @@ class pg_conn {
 
   pg_result exec(const std::string& sql);
   pg_result exec(const std::string& sql, const std::vector<std::string>& params);
+  // Sends `sql`, runs `meanwhile` while the server executes it, then waits for its result.
+  // Lets the caller use another connection while this one works.
+  pg_result exec_overlapped(const std::string& sql, const std::function<void()>& meanwhile);
+  // During exec_overlapped: true while the server is still working on the statement.
+  bool busy();
   // COPY ... FROM STDIN with `data` already in COPY text format.
   void copy_in(const std::string& copy_sql, const std::string& data);
   // The same, with the data produced in parts: `next` fills its (cleared) buffer with the

@@ -1,6 +1,7 @@
 #include "sync/rename.hpp"
 
 #include "sync/schema_manager.hpp"
+#include "sync/stager.hpp"
 
 namespace sluice::sync {
 
@@ -77,6 +78,14 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
     }
     throw;
   }
+  // The old schema's stage tables (the stager's scratch space) go with it.
+  auto stages = c.exec(
+      "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
+      "c.relnamespace where n.nspname = $1 and c.relkind = 'r' and pg_get_userbyid(c.relowner) "
+      "= current_user and obj_description(c.oid, 'pg_class') = $2 order by c.relname",
+      {from, kStageComment});
+  for (int i = 0; i < stages.rows(); ++i)
+    drop_sql += "drop table " + fq + "." + stages.get(i, 0) + "; ";
   for (const char* t : {"_sync_event", "_sync_deleted", "_sync_state"}) {
     drop_sql += "drop table " + fq + "." + t + "; ";
   }

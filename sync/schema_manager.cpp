@@ -109,6 +109,51 @@ void catalog::load(pg_conn& c) {
   loaded_ = true;
 }
 
+std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb) {
+  // The type each field needs (the batch's summary, made on the ingest thread): the
+  // column's type widened to hold the batch's values, or for a new column the declared
+  // or first inferred type, widened likewise.
+  std::vector<column_change> out;
+  std::string err;
+  for (const auto& need : cb.needs) {
+    const std::string field(need.name);
+    if (const auto* ident = t.fields.find(field)) {
+      col_type have = t.cols[*ident];
+      col_type want = settle(have, need.seen);
+      if (have == want)
+        continue;
+      out.push_back({true, *ident, field, have, want});
+      t.cols[*ident] = want;
+      continue;
+    }
+    col_type want = settle(need.start, need.seen);
+    auto ident = t.fields.add(field, err);
+    if (!ident)
+      throw schema_conflict("collection '" + cb.collection + "': field " + err);
+    if (*ident == "id" || ident->rfind("_sync_", 0) == 0) {
+      throw schema_conflict("field '" + field + "' maps to a reserved column name");
+    }
+    out.push_back({false, *ident, field, want, want});
+    t.cols[*ident] = want;
+    t.order.push_back(*ident);
+    t.order_fields.push_back(field);
+  }
+  return out;
+}
+
+std::optional<table_info> catalog::predict(const collection_batch& cb) const {
+  auto it = info_.find(cb.collection);
+  if (!loaded_ || it == info_.end())
+    return std::nullopt;
+  table_info t = it->second;
+  try {
+    plan_columns(t, cb);
+  } catch (const schema_conflict&) {
+    return std::nullopt;
+  }
+  return t;
+}
+
 table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_batch& cb) {
   const std::string sq = quote_ident(schema_);
   std::string err;
@@ -160,44 +205,26 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     t.has_deleted_at = true;
   }
 
-  // The type each field needs (the batch's summary, made on the ingest thread): the
-  // column's type widened to hold the batch's values, or for a new column the declared
-  // or first inferred type, widened likewise.
-  for (const auto& need : cb.needs) {
-    const std::string field(need.name);
-    if (const auto* ident = t.fields.find(field)) {
-      col_type have = t.cols[*ident];
-      col_type want = settle(have, need.seen);
-      if (have == want)
-        continue;
-      // Widen in place; the table is ours (checked at load), so ALTER is allowed.
-      c.exec("alter table " + qt + " alter column " + quote_ident(*ident) + " type " +
-             std::string(sql_name(want)) + " using " + quote_ident(*ident) +
-             "::" + std::string(sql_name(want)));
+  for (const auto& ch : plan_columns(t, cb)) {
+    // The table is ours (checked at load), so ALTER is allowed.
+    if (ch.widen) {
+      c.exec("alter table " + qt + " alter column " + quote_ident(ch.ident) + " type " +
+             std::string(sql_name(ch.to)) + " using " + quote_ident(ch.ident) +
+             "::" + std::string(sql_name(ch.to)));
       log::notice("sync_column_widened")
           .kv("sync", s.name)
           .kv("table", t.ident)
-          .kv("column", *ident)
-          .kv("from", sql_name(have))
-          .kv("to", sql_name(want));
-      t.cols[*ident] = want;
+          .kv("column", ch.ident)
+          .kv("from", sql_name(ch.from))
+          .kv("to", sql_name(ch.to));
       continue;
     }
-    col_type want = settle(need.start, need.seen);
-    auto ident = t.fields.add(field, err);
-    if (!ident)
-      throw schema_conflict("collection '" + cb.collection + "': field " + err);
-    if (*ident == "id" || ident->rfind("_sync_", 0) == 0) {
-      throw schema_conflict("field '" + field + "' maps to a reserved column name");
+    c.exec("alter table " + qt + " add column " + quote_ident(ch.ident) + " " +
+           std::string(sql_name(ch.to)));
+    if (ch.ident != ch.field) {
+      c.exec("comment on column " + qt + "." + quote_ident(ch.ident) + " is " +
+             quote_literal(ch.field));
     }
-    c.exec("alter table " + qt + " add column " + quote_ident(*ident) + " " +
-           std::string(sql_name(want)));
-    if (*ident != field) {
-      c.exec("comment on column " + qt + "." + quote_ident(*ident) + " is " + quote_literal(field));
-    }
-    t.cols[*ident] = want;
-    t.order.push_back(*ident);
-    t.order_fields.push_back(field);
   }
   return t;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,17 @@ struct table_info {
                                 // _sync_deleted has rows for this collection
 };
 
+// One column change a batch needs: widen `ident` from `from` to `to`, or add it.
+struct column_change {
+  bool widen = false;
+  std::string ident, field;
+  col_type from{}, to{};
+};
+
+// Pure: updates `t`'s columns in memory so every value in `cb` fits and returns the
+// DDL that implies, in order. Throws schema_conflict (a name collision, a reserved name).
+std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb);
+
 class catalog {
  public:
   explicit catalog(std::string schema) : schema_(std::move(schema)) {}
@@ -57,6 +69,9 @@ class catalog {
   // Inside the caller's transaction: creates the collection's table or adds and widens
   // columns so every value in `cb` fits. Throws schema_conflict or pg_error.
   table_info& ensure(pg_conn& c, const config::sync& s, const collection_batch& cb);
+  // What ensure() would make of an existing table for `cb`, without touching the
+  // database; nullopt for a collection without a table yet or one ensure() would refuse.
+  std::optional<table_info> predict(const collection_batch& cb) const;
 
  private:
   std::string schema_;

@@ -208,7 +208,7 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (!seq) {
     return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
   }
-  job j{*seq, std::move(b.records), std::move(b.store), {}, done};
+  job j{0, *seq, std::move(b.records), std::move(b.store), {}, done};
   // Dedupe and the field summary here, on the ingest thread: the writer, which applies
   // batches one after another, only compares the summary with its catalog. The
   // records' buffer moves with the vector, so the pointers stay valid.

@@ -7,6 +7,7 @@
 #include "sync/destination.hpp"
 #include "sync/rename.hpp"
 #include "sync/schema_manager.hpp"
+#include "sync/stager.hpp"
 
 namespace sluice::sync {
 
@@ -41,6 +42,10 @@ struct writer::state {
   forward_fn forward;
   uint32_t depth = 8;
   std::deque<job> queue;
+  // The job after the one being applied, taken out of the queue so the stager can read
+  // it; applied next (or put back at the queue's head on a retry).
+  std::optional<job> next;
+  uint64_t next_job_id = 1;
   bool stopping = false;
   bool reconnect = false;  // settings changed: drop the connection
   // Status (under mu).
@@ -48,12 +53,17 @@ struct writer::state {
   std::string last_error;
   int64_t last_sequence = -1;
   uint64_t batches = 0, records = 0;
+  uint64_t prestaged_batches = 0;  // merged from stages the second connection filled
+  bool stager_active = false;
   clock::time_point last_commit{};
   bool connected = false;
   bool waiting_for_lock = false;
   // Writer-thread only.
   std::unique_ptr<pg_conn> conn;
   std::unique_ptr<catalog> cat;
+  std::unique_ptr<stager> stage;  // the second connection; null when off or broken
+  std::map<std::string, std::string> stage_params;
+  clock::time_point stage_retry_at{};
   std::chrono::milliseconds backoff{500};
 };
 
@@ -76,6 +86,8 @@ writer::~writer() {
   if (thread_.joinable())
     thread_.join();
   // Whatever is still queued was never committed: tell the clients to retry.
+  if (st_->next)
+    st_->queue.push_front(std::move(*st_->next));
   for (auto& j : st_->queue) {
     j.done({503, {{"error", "gateway shutting down; re-send this batch"}}, 1});
   }
@@ -84,9 +96,11 @@ writer::~writer() {
 bool writer::submit(job j) {
   {
     std::lock_guard lk(st_->mu);
-    if (st_->queue.size() >= st_->depth)
+    // `next` (taken out for the stager) still counts: the depth is what is waiting.
+    if (st_->queue.size() + (st_->next ? 1 : 0) >= st_->depth)
       return false;
     j.queued_at = clock::now();
+    j.id = st_->next_job_id++;
     // Ordered by sequence (stable), so pipelined senders need not arrive in order.
     auto pos = std::upper_bound(st_->queue.begin(), st_->queue.end(), j.sequence,
                                 [](int64_t seq, const job& q) { return seq < q.sequence; });
@@ -120,9 +134,11 @@ nlohmann::json writer::status() const {
           {"schema", st_->cfg.schema},
           {"last_sequence", st_->last_sequence},
           {"lag_seconds", lag},
-          {"queued", st_->queue.size()},
+          {"queued", st_->queue.size() + (st_->next ? 1 : 0)},
           {"batches", st_->batches},
           {"records", st_->records},
+          {"prestaged_batches", st_->prestaged_batches},
+          {"stage_connection", st_->stager_active},
           {"connected", st_->connected},
           {"waiting_for_lock", st_->waiting_for_lock},
           {"stopped", st_->stopped},
@@ -208,6 +224,8 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
         .kv("sequence", seq);
     st_->conn = std::move(conn);
     st_->cat = std::move(cat);
+    st_->stage_params = dst.params;
+    open_stager(dst.params, cfg);
     lk.lock();
     st_->connected = true;
     st_->waiting_for_lock = false;
@@ -235,11 +253,13 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
 void writer::run() {
   std::unique_lock lk(st_->mu);
   while (true) {
-    st_->cv.wait(lk, [this] { return st_->stopping || !st_->queue.empty() || st_->reconnect; });
+    st_->cv.wait(
+        lk, [this] { return st_->stopping || st_->next || !st_->queue.empty() || st_->reconnect; });
     if (st_->stopping)
       return;
     if (st_->reconnect) {
       lk.unlock();
+      st_->stage.reset();
       st_->conn.reset();
       st_->cat.reset();
       lk.lock();
@@ -248,6 +268,10 @@ void writer::run() {
       // Connect eagerly so setup, the lock and a schema move happen before traffic.
     }
     if (st_->stopped) {
+      if (st_->next) {
+        st_->queue.push_front(std::move(*st_->next));
+        st_->next.reset();
+      }
       while (!st_->queue.empty()) {
         job j = std::move(st_->queue.front());
         st_->queue.pop_front();
@@ -267,6 +291,16 @@ void writer::run() {
         continue;
       }
     }
+    if (st_->next) {
+      job j = std::move(*st_->next);
+      st_->next.reset();
+      lk.unlock();
+      bool finished = handle(j);
+      lk.lock();
+      if (!finished)
+        requeue(std::move(j));
+      continue;
+    }
     if (st_->queue.empty())
       continue;
     const job& head = st_->queue.front();
@@ -281,7 +315,84 @@ void writer::run() {
     bool finished = handle(j);
     lk.lock();
     if (!finished)
-      st_->queue.push_front(std::move(j));
+      requeue(std::move(j));
+  }
+}
+
+// A job to retry goes back to the head of the queue, ahead of the one taken for the
+// stager (under the mutex).
+void writer::requeue(job j) {
+  if (st_->next) {
+    st_->queue.push_front(std::move(*st_->next));
+    st_->next.reset();
+  }
+  st_->queue.push_front(std::move(j));
+}
+
+void writer::open_stager(const std::map<std::string, std::string>& params,
+                         const config::sync& cfg) {
+  // Retried at most once a minute: a second connection is an optimisation, and a
+  // database at its connection limit should not see one attempt per batch.
+  st_->stage_retry_at = clock::now() + std::chrono::seconds(60);
+  std::string why;
+  try {
+    st_->stage = stager::open(params, cfg);
+    if (!st_->stage)
+      why = "another session holds this sync's stage lock";
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  {
+    std::lock_guard g(st_->mu);
+    st_->stager_active = st_->stage != nullptr;
+  }
+  if (!why.empty()) {
+    log::notice("sync_stage_connection_off")
+        .kv("sync", cfg.name)
+        .kv("reason", why)
+        .kv("effect", "batches are staged on the main connection; retried in 60 s");
+  }
+}
+
+void writer::stage_next(const job& j, const config::sync& cfg) {
+  if (!st_->stage) {
+    if (clock::now() < st_->stage_retry_at || st_->stage_params.empty())
+      return;
+    open_stager(st_->stage_params, cfg);
+    if (!st_->stage)
+      return;
+  }
+  const job* nj = nullptr;
+  {
+    // The next batch may still be arriving (its body uploading, being parsed): wait for
+    // it as long as the merge runs, which is the time a fill can hide in.
+    std::unique_lock lk(st_->mu);
+    while (true) {
+      if (st_->stopping || st_->reconnect)
+        return;
+      if (!st_->next && !st_->queue.empty() && st_->queue.front().sequence == j.sequence + 1) {
+        st_->next = std::move(st_->queue.front());
+        st_->queue.pop_front();
+      }
+      // Only this thread moves `next` out again, so it stays put while the stager reads it.
+      if (st_->next && st_->next->sequence == j.sequence + 1) {
+        nj = &*st_->next;
+        break;
+      }
+      if (!st_->conn->busy())
+        return;  // the merge is done: no time left to hide a fill in
+      st_->cv.wait_for(lk, std::chrono::milliseconds(5));
+    }
+  }
+  if (!st_->stage->fill(*st_->cat, cfg, nj->id, nj->groups)) {
+    log::notice("sync_stage_connection_off")
+        .kv("sync", cfg.name)
+        .kv("reason", st_->stage->last_error())
+        .kv("effect", "batches are staged on the main connection; retried in 60 s");
+    st_->stage.reset();
+    st_->stage_retry_at = clock::now() + std::chrono::seconds(60);
+    std::lock_guard g(st_->mu);
+    st_->stager_active = false;
   }
 }
 
@@ -307,7 +418,16 @@ bool writer::handle(job& j) {
   size_t n_records = j.records.size();
   try {
     auto t0 = clock::now();
-    auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.groups, n_records);
+    apply_hooks hooks;
+    if (st_->stage) {
+      const stager* stg = st_->stage.get();
+      hooks.prestaged = [stg, id = j.id](const std::string& coll, const std::string& sig) {
+        return stg->lookup(id, coll, sig);
+      };
+    }
+    if (st_->stage || clock::now() >= st_->stage_retry_at)
+      hooks.meanwhile = [this, &j, &cfg] { stage_next(j, cfg); };
+    auto res = apply_batch(*st_->conn, *st_->cat, cfg, j.sequence, j.groups, n_records, hooks);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
     switch (res.outcome) {
       case apply_result::kind::duplicate:
@@ -343,6 +463,8 @@ bool writer::handle(job& j) {
     if (res.outcome == apply_result::kind::applied) {
       st_->last_sequence = j.sequence;
       st_->batches++;
+      if (res.prestaged)
+        st_->prestaged_batches++;
       st_->records += n_records;
       st_->last_commit = clock::now();
     } else {
@@ -374,6 +496,7 @@ bool writer::handle(job& j) {
         .kv("sync", cfg.name)
         .kv("sequence", static_cast<int64_t>(j.sequence))
         .kv("error", error);
+    st_->stage.reset();
     st_->conn.reset();  // reconnect (and re-check the lock) before the next attempt
     std::unique_lock lk(st_->mu);
     st_->connected = false;

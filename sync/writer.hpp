@@ -10,9 +10,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,6 +32,7 @@ struct reply {
 };
 
 struct job {
+  uint64_t id = 0;  // unique per writer (set by submit): a re-sent batch is another job
   int64_t sequence = 0;
   std::vector<record> records;
   std::shared_ptr<const batch_store> store;  // the body and fields the records point into
@@ -62,7 +65,12 @@ class writer {
   void run();
   bool connect_locked(std::unique_lock<std::mutex>& lk);
   bool handle(job& j);  // false: retry later (the job goes back to the queue)
+  // While `j` merges: takes the next job out of the queue when it follows `j`, and has
+  // the stager COPY it into stage tables on the second connection.
+  void stage_next(const job& j, const config::sync& cfg);
+  void open_stager(const std::map<std::string, std::string>& params, const config::sync& cfg);
   void fail_stopped(job& j);
+  void requeue(job j);
   void sleep_for(std::chrono::milliseconds d);
 
   struct state;

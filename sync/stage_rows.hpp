@@ -1,0 +1,27 @@
+// A collection's records as COPY text for a stage table (_del, id, _sync_version, then
+// every data column in table order), and the column list such a stage is created with.
+// Shared by the main connection's temporary stage and the stager's unlogged ones.
+#pragma once
+
+#include <string>
+
+#include "sync/batch.hpp"
+#include "sync/pg_conn.hpp"
+#include "sync/schema_manager.hpp"
+
+namespace sluice::sync {
+
+// Streams the rows as COPY text to `copy_sql`: [_del,] id, _sync_version, then every
+// data column of `t` in table order, in parts of ~1 MiB so the server parses while we
+// write. `with_op` adds the leading _del column (stages have it, tables do not).
+void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
+               const collection_batch& cb, bool with_op);
+
+// "_del boolean, id text, _sync_version bigint, "col" type, ...": a stage for `t`.
+std::string stage_columns(const table_info& t);
+
+// stage_columns() plus the field each column is read from: two stages with the same
+// signature receive the same COPY text for the same records.
+std::string stage_signature(const table_info& t);
+
+}  // namespace sluice::sync
