@@ -229,6 +229,8 @@ int main(int argc, char** argv) {
               << " at version 2\n";
     return 1;
   }
+  // How many batches merged from a stage the second connection had filled meanwhile.
+  auto writer_status = svc.status()[0];
   svc.stop();
 
   auto line = [&](const char* what, double s) {
@@ -246,5 +248,8 @@ int main(int argc, char** argv) {
   line("sync writer, first load (HTTP + stage + merge)", first_s);
   line("sync writer, every row updated", update_s);
   line("sync writer, every row re-sent unchanged", same_s);
+  std::printf("\nbatches merged from a stage filled on the second connection: %s of %s\n",
+              writer_status["prestaged_batches"].dump().c_str(),
+              writer_status["batches"].dump().c_str());
   return 0;
 }
