@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/log.hpp"
+#include "sync/stage_rows.hpp"
 
 namespace sluice::sync {
 
@@ -40,8 +41,9 @@ void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
       auto tables = c.exec(
           "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
           "c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and "
-          "pg_get_userbyid(c.relowner) = current_user",
-          {schema});
+          "pg_get_userbyid(c.relowner) = current_user and "
+          "coalesce(obj_description(c.oid, 'pg_class'), '') <> $2",
+          {schema, kStageComment});  // stages are scratch space, not synced tables
       for (int i = 0; i < tables.rows(); ++i) {
         c.exec("grant select on " + q + "." + tables.get(i, 0) + " to " + role);
       }

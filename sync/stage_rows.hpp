@@ -11,6 +11,11 @@
 
 namespace sluice::sync {
 
+// The stager's tables carry this comment and prefix; the comment (with ownership) is what
+// tells them apart from a user's table of the same name.
+inline constexpr const char* kStageComment = "sluice stage (transient copy of the next batch)";
+inline constexpr const char* kStagePrefix = "_sync_stage_";
+
 // Streams the rows as COPY text to `copy_sql`: [_del,] id, _sync_version, then every
 // data column of `t` in table order, in parts of ~1 MiB so the server parses while we
 // write. `with_op` adds the leading _del column (stages have it, tables do not).

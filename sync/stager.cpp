@@ -1,5 +1,8 @@
 #include "sync/stager.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "config/log.hpp"
 #include "sync/stage_rows.hpp"
 
@@ -12,10 +15,16 @@ std::unique_ptr<stager> stager::open(const std::map<std::string, std::string>& p
   auto c = std::make_unique<pg_conn>(p);
   // A second key beside the writer's lock: a stager of an instance that lost its main
   // connection keeps this until its own session ends, so two stagers never share slots.
-  auto r = c->exec("select pg_try_advisory_lock(hashtext('sluice-sync-stage'), hashtext(" +
-                   quote_literal(s.name) + "))");
-  if (r.get(0, 0) != "t")
-    return nullptr;
+  // Right after a reconnect the previous stager's backend may still be exiting: give its
+  // lock half a second to go before deciding that someone else holds it.
+  const std::string try_lock =
+      "select pg_try_advisory_lock(hashtext('sluice-sync-stage'), hashtext(" +
+      quote_literal(s.name) + "))";
+  for (int attempt = 0; c->exec(try_lock).get(0, 0) != "t"; ++attempt) {
+    if (attempt == 10)
+      return nullptr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   // A user's long transaction on a stage table must not stall the writer: give up the
   // fill instead (the main connection stages the batch itself).
   c->exec("set lock_timeout = '2s'");
@@ -25,10 +34,8 @@ std::unique_ptr<stager> stager::open(const std::map<std::string, std::string>& p
 bool stager::prepare(const config::sync& s, const std::string& schema, const std::string& name,
                      const table_info& t, const std::string& signature) {
   const std::string qn = quote_ident(schema) + "." + quote_ident(name);
-  if (auto it = created_.find(qn); it != created_.end() && it->second == signature) {
-    c_->exec("truncate " + qn);
-    return true;
-  }
+  // Checked before every fill, not once per session: someone may have dropped our table
+  // and created their own under the name since.
   auto r = c_->exec(
       "select c.relkind = 'r' and pg_get_userbyid(c.relowner) = current_user and "
       "coalesce(obj_description(c.oid, 'pg_class'), '') = $3 from pg_class c join pg_namespace "
@@ -45,6 +52,10 @@ bool stager::prepare(const config::sync& s, const std::string& schema, const std
                 "temporary table instead");
       }
       return false;
+    }
+    if (auto it = created_.find(qn); it != created_.end() && it->second == signature) {
+      c_->exec("truncate " + qn);
+      return true;
     }
     c_->exec("drop table " + qn);  // ours, with other columns: never CASCADE
   }
@@ -92,13 +103,21 @@ bool stager::fill(const catalog& cat, const config::sync& s, uint64_t batch_id,
     c_->exec("commit");
   } catch (const std::exception& e) {
     error_ = e.what();
-    created_.clear();
+    created_.clear();  // tables created in the rolled-back transaction are gone
+    bool rolled_back = false;
     if (c_->ok()) {
       try {
         c_->exec("rollback");
+        rolled_back = true;
       } catch (...) {
       }
     }
+    // A value the database refuses (class 22: the main connection answers the batch with
+    // 422) or a user's lock on a stage: nothing wrong with this connection, the batch is
+    // just staged by the main connection.
+    const auto* pe = dynamic_cast<const pg_error*>(&e);
+    if (rolled_back && pe && (pe->sqlstate().rfind("22", 0) == 0 || pe->sqlstate() == "55P03"))
+      return true;
     return false;
   }
   slots_[slot_] = std::move(next);

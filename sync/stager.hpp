@@ -17,11 +17,9 @@
 #include "sync/batch.hpp"
 #include "sync/pg_conn.hpp"
 #include "sync/schema_manager.hpp"
+#include "sync/stage_rows.hpp"
 
 namespace sluice::sync {
-
-inline constexpr const char* kStageComment = "sluice stage (transient copy of the next batch)";
-inline constexpr const char* kStagePrefix = "_sync_stage_";
 
 class stager {
  public:
@@ -33,7 +31,8 @@ class stager {
 
   // Fills one stage table per collection of the batch whose table exists and is past its
   // first load, with the columns `cat` predicts for it. Never throws: false when the
-  // stager is unusable (the caller drops it and opens a new one later).
+  // stager is unusable (the caller drops it and opens a new one later). A value the
+  // database refuses or a stage locked by someone else fills nothing and returns true.
   bool fill(const catalog& cat, const config::sync& s, uint64_t batch_id,
             const std::vector<collection_batch>& groups);
 

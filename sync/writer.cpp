@@ -420,9 +420,10 @@ bool writer::handle(job& j) {
     auto t0 = clock::now();
     apply_hooks hooks;
     if (st_->stage) {
-      const stager* stg = st_->stage.get();
-      hooks.prestaged = [stg, id = j.id](const std::string& coll, const std::string& sig) {
-        return stg->lookup(id, coll, sig);
+      // Read st_->stage at each call: a failed fill during this batch's first merge
+      // (stage_next) resets it before the batch's later collections look up theirs.
+      hooks.prestaged = [this, id = j.id](const std::string& coll, const std::string& sig) {
+        return st_->stage ? st_->stage->lookup(id, coll, sig) : std::string();
       };
     }
     if (st_->stage || clock::now() >= st_->stage_retry_at)

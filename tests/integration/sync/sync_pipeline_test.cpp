@@ -157,3 +157,121 @@ TEST_CASE("pipeline: without the stage lock the writer stages on its own connect
   CHECK(st["stage_connection"] == false);
   CHECK(st["prestaged_batches"] == 0);
 }
+
+namespace {
+
+// `n` customers with a declared timestamptz field, all at `version`; `bad_at` >= 0 gives
+// that one an unparsable timestamp (the database refuses it: SQLSTATE 22007).
+std::string customers(int n, int64_t version, int bad_at = -1) {
+  std::vector<json> rs;
+  for (int i = 0; i < n; ++i) {
+    std::string when = i == bad_at ? "not a time" : "2026-11-24T10:00:00Z";
+    rs.push_back({{"collection", "customer"},
+                  {"id", "cus_" + std::to_string(i)},
+                  {"op", "upsert"},
+                  {"version", version},
+                  {"types", {{"created_at", "timestamptz"}}},
+                  {"data", {{"name", "v" + std::to_string(version)}, {"created_at", when}}}});
+  }
+  return ndjson(rs);
+}
+
+// Posts `a` as `seq` and, 30 ms later (while `a` merges), `b` as `seq` + 1.
+std::pair<sluice::sync::http_response, sluice::sync::http_response> post_pair(sync_env& env,
+                                                                              const std::string& a,
+                                                                              const std::string& b,
+                                                                              int64_t seq) {
+  sluice::sync::http_response ra, rb;
+  std::thread ta([&] { ra = env.post(a, seq); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  std::thread tb([&] { rb = env.post(b, seq + 1); });
+  ta.join();
+  tb.join();
+  return {ra, rb};
+}
+
+}  // namespace
+
+TEST_CASE("pipeline: a value the database refuses in the next batch keeps the stager",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  const int n = 20'000;
+  REQUIRE(env.post(customers(n, 1), 1).status == 200);  // first load
+  REQUIRE(env.post(customers(n, 2), 2).status == 200);  // nothing queued behind it
+  REQUIRE(svc.status()[0]["prestaged_batches"] == 0);
+  // Batch 4 arrives while batch 3 merges: the stager COPYs it, and the database refuses
+  // the timestamp there first, then on the main connection.
+  auto [r3, r4] = post_pair(env, customers(n, 3), customers(n, 4, 17), 3);
+  REQUIRE(r3.status == 200);
+  INFO(r4.body);
+  REQUIRE(r4.status == 422);
+  CHECK(json::parse(r4.body)["sqlstate"] == "22007");
+  // The stage connection is still there: the next pair is prestaged.
+  auto [r4b, r5] = post_pair(env, customers(n, 4), customers(n, 5), 4);
+  REQUIRE(r4b.status == 200);
+  REQUIRE(r5.status == 200);
+  auto st = svc.status()[0];
+  INFO(st.dump());
+  CHECK(st["stage_connection"] == true);
+  CHECK(st["prestaged_batches"].get<int>() >= 1);
+  CHECK(st["stopped"] == false);
+  CHECK(env.app("select count(*) filter (where _sync_version = 5) from stripe.customer") ==
+        std::to_string(n));
+}
+
+TEST_CASE(
+    "pipeline: stages stay hidden from the read role across a reconnect and are "
+    "never taken for another user's table",
+    "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  const int n = 20'000;
+  REQUIRE(env.post(customers(n, 1), 1).status == 200);
+  REQUIRE(env.post(customers(n, 2), 2).status == 200);
+  int64_t seq = 3, version = 3;
+  auto pair = [&] {
+    auto [ra, rb] = post_pair(env, customers(n, version), customers(n, version + 1), seq);
+    REQUIRE(ra.status == 200);
+    REQUIRE(rb.status == 200);
+    seq += 2;
+    version += 2;
+  };
+  pair();
+  pair();
+  REQUIRE(svc.status()[0]["prestaged_batches"].get<int>() >= 1);
+  const std::string stages =
+      "from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = "
+      "'stripe' and c.relname like '\\_sync\\_stage\\_%'";
+  REQUIRE(env.app("select count(*) " + stages) != "0");
+  // The main connection drops; the writer reconnects and runs its setup (grants) again.
+  env.app(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = "
+      "'sluice-sync/acme'");
+  // One batch alone, so that no fill recreates the stages before they are looked at.
+  REQUIRE(env.post(customers(n, version), seq).status == 200);
+  ++seq;
+  ++version;
+  CHECK(env.app("select bool_or(has_table_privilege('analyst', c.oid, 'select')) " + stages) ==
+        "f");
+  pair();  // one fill per pair, alternating slots: the new stager now knows both
+  pair();
+  // A superuser replaces one of sluice's stages with a table of their own.
+  auto taken = env.app("select min(c.relname) " + stages);
+  env.app("drop table stripe." + taken);
+  env.app("create table stripe." + taken + " (note text)");
+  env.app("insert into stripe." + taken + " values ('mine')");
+  pair();
+  pair();
+  CHECK(env.app("select string_agg(note, ',') from stripe." + taken) == "mine");
+  auto st = svc.status()[0];
+  INFO(st.dump());
+  CHECK(st["stage_connection"] == true);
+  CHECK(st["stopped"] == false);
+  CHECK(env.app("select count(*) filter (where _sync_version = " + std::to_string(version - 1) +
+                ") from stripe.customer") == std::to_string(n));
+}
