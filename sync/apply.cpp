@@ -29,8 +29,6 @@ counts two_counts(const pg_result& r) {
   return {static_cast<uint64_t>(r.get_int(0, 0)), static_cast<uint64_t>(r.get_int(0, 1))};
 }
 
-// Upserts from the stage: insert new ids, update stored rows whose version is not
-// newer when the data differs (or the version moved forward), one event per change.
 // Runs the batch's statement, overlapped with `meanwhile` when the caller has work for
 // the time the server spends on it (once per batch: it is cleared here).
 pg_result run(pg_conn& c, const std::string& sql, std::function<void()>& meanwhile) {
@@ -41,6 +39,8 @@ pg_result run(pg_conn& c, const std::string& sql, std::function<void()>& meanwhi
   return c.exec_overlapped(sql, m);
 }
 
+// Upserts from the stage: insert new ids, update stored rows whose version is not
+// newer when the data differs (or the version moved forward), one event per change.
 counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
                      const std::string& coll, const std::string& stage,
                      std::function<void()>& meanwhile) {

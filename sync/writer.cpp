@@ -86,8 +86,7 @@ writer::~writer() {
   if (thread_.joinable())
     thread_.join();
   // Whatever is still queued was never committed: tell the clients to retry.
-  if (st_->next)
-    st_->queue.push_front(std::move(*st_->next));
+  put_back_next();
   for (auto& j : st_->queue) {
     j.done({503, {{"error", "gateway shutting down; re-send this batch"}}, 1});
   }
@@ -268,10 +267,7 @@ void writer::run() {
       // Connect eagerly so setup, the lock and a schema move happen before traffic.
     }
     if (st_->stopped) {
-      if (st_->next) {
-        st_->queue.push_front(std::move(*st_->next));
-        st_->next.reset();
-      }
+      put_back_next();
       while (!st_->queue.empty()) {
         job j = std::move(st_->queue.front());
         st_->queue.pop_front();
@@ -291,26 +287,22 @@ void writer::run() {
         continue;
       }
     }
-    if (st_->next) {
-      job j = std::move(*st_->next);
+    job j;
+    if (st_->next) {  // taken for the stager: it is the successor, no reorder wait
+      j = std::move(*st_->next);
       st_->next.reset();
-      lk.unlock();
-      bool finished = handle(j);
-      lk.lock();
-      if (!finished)
-        requeue(std::move(j));
-      continue;
+    } else {
+      if (st_->queue.empty())
+        continue;
+      const job& head = st_->queue.front();
+      if (st_->last_sequence >= 0 && head.sequence > st_->last_sequence + 1 &&
+          clock::now() < head.queued_at + kReorderWindow) {
+        st_->cv.wait_until(lk, head.queued_at + kReorderWindow);
+        continue;
+      }
+      j = std::move(st_->queue.front());
+      st_->queue.pop_front();
     }
-    if (st_->queue.empty())
-      continue;
-    const job& head = st_->queue.front();
-    if (st_->last_sequence >= 0 && head.sequence > st_->last_sequence + 1 &&
-        clock::now() < head.queued_at + kReorderWindow) {
-      st_->cv.wait_until(lk, head.queued_at + kReorderWindow);
-      continue;
-    }
-    job j = std::move(st_->queue.front());
-    st_->queue.pop_front();
     lk.unlock();
     bool finished = handle(j);
     lk.lock();
@@ -322,11 +314,16 @@ void writer::run() {
 // A job to retry goes back to the head of the queue, ahead of the one taken for the
 // stager (under the mutex).
 void writer::requeue(job j) {
+  put_back_next();
+  st_->queue.push_front(std::move(j));
+}
+
+// The job taken for the stager goes back to the head of the queue (under the mutex).
+void writer::put_back_next() {
   if (st_->next) {
     st_->queue.push_front(std::move(*st_->next));
     st_->next.reset();
   }
-  st_->queue.push_front(std::move(j));
 }
 
 void writer::open_stager(const std::map<std::string, std::string>& params,
@@ -342,16 +339,24 @@ void writer::open_stager(const std::map<std::string, std::string>& params,
   } catch (const std::exception& e) {
     why = e.what();
   }
-  {
-    std::lock_guard g(st_->mu);
-    st_->stager_active = st_->stage != nullptr;
-  }
   if (!why.empty()) {
-    log::notice("sync_stage_connection_off")
-        .kv("sync", cfg.name)
-        .kv("reason", why)
-        .kv("effect", "batches are staged on the main connection; retried in 60 s");
+    stage_off(cfg, why);
+    return;
   }
+  std::lock_guard g(st_->mu);
+  st_->stager_active = true;
+}
+
+// Drops the second connection until stage_retry_at; the writer stages on its own.
+void writer::stage_off(const config::sync& cfg, std::string why) {
+  log::notice("sync_stage_connection_off")
+      .kv("sync", cfg.name)
+      .kv("reason", why)
+      .kv("effect", "batches are staged on the main connection; retried in 60 s");
+  st_->stage.reset();
+  st_->stage_retry_at = clock::now() + std::chrono::seconds(60);
+  std::lock_guard g(st_->mu);
+  st_->stager_active = false;
 }
 
 void writer::stage_next(const job& j, const config::sync& cfg) {
@@ -384,16 +389,8 @@ void writer::stage_next(const job& j, const config::sync& cfg) {
       st_->cv.wait_for(lk, std::chrono::milliseconds(5));
     }
   }
-  if (!st_->stage->fill(*st_->cat, cfg, nj->id, nj->groups)) {
-    log::notice("sync_stage_connection_off")
-        .kv("sync", cfg.name)
-        .kv("reason", st_->stage->last_error())
-        .kv("effect", "batches are staged on the main connection; retried in 60 s");
-    st_->stage.reset();
-    st_->stage_retry_at = clock::now() + std::chrono::seconds(60);
-    std::lock_guard g(st_->mu);
-    st_->stager_active = false;
-  }
+  if (!st_->stage->fill(*st_->cat, cfg, nj->id, nj->groups))
+    stage_off(cfg, st_->stage->last_error());
 }
 
 void writer::fail_stopped(job& j) {

@@ -71,6 +71,8 @@ class writer {
   void open_stager(const std::map<std::string, std::string>& params, const config::sync& cfg);
   void fail_stopped(job& j);
   void requeue(job j);
+  void put_back_next();
+  void stage_off(const config::sync& cfg, std::string why);
   void sleep_for(std::chrono::milliseconds d);
 
   struct state;
