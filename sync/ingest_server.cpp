@@ -9,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "config/log.hpp"
+#include "sync/bulk_thread.hpp"
 
 namespace sluice::sync {
 
@@ -244,7 +245,10 @@ void ingest_server::start() {
   port_ = acceptor_.local_endpoint().port();
   accept();
   for (int i = 0; i < 2; ++i)
-    threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] {
+      mark_bulk_thread("sluice-ingest");
+      io_.run();
+    });
   log::info("ingest_listening")
       .kv("listen", listen_.host + ":" + std::to_string(port_))
       .kv("tls", sh_->tls != nullptr);

@@ -4,6 +4,7 @@
 
 #include "config/log.hpp"
 #include "sync/apply.hpp"
+#include "sync/bulk_thread.hpp"
 #include "sync/destination.hpp"
 #include "sync/rename.hpp"
 #include "sync/schema_manager.hpp"
@@ -74,7 +75,10 @@ writer::writer(config::sync cfg, config::settings_ptr settings, forward_fn forwa
   st_->forward = std::move(forward);
   st_->depth = depth;
   st_->reconnect = true;  // connect (lock, setup, schema move) before the first batch
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    mark_bulk_thread("sluice-sync");
+    run();
+  });
 }
 
 writer::~writer() {

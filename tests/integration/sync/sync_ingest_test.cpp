@@ -1,4 +1,10 @@
+#include <sched.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "sync/pg_conn.hpp"
@@ -18,7 +24,48 @@ std::string one(int64_t v) {
                   {"data", {{"n", v}}}}});
 }
 
+// Scheduling policy of each of this process's threads, by thread name (from /proc).
+std::multimap<std::string, int> thread_policies() {
+  std::multimap<std::string, int> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm"), stat(e.path() / "stat");
+    std::string name, line;
+    std::getline(comm, name);
+    std::getline(stat, line);
+    auto fields = line.substr(line.rfind(')') + 2);  // field 3 (state) onwards
+    std::istringstream in(fields);
+    std::string f;
+    for (int i = 3; i <= 41 && in >> f; ++i) {
+      if (i == 41)  // policy
+        out.emplace(name, std::stoi(f));
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("ingest and writer threads are named and run as SCHED_BATCH; the caller's are not",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  auto before = thread_policies();
+  CHECK(before.count("sluice-ingest") == 0);
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  env.post(one(1), 1);  // the writer has connected and applied: its thread is up
+  auto after = thread_policies();
+  CHECK(after.count("sluice-ingest") == 2);
+  CHECK(after.count("sluice-sync") == 1);
+  for (const auto& [name, policy] : after) {
+    INFO(name);
+    if (name == "sluice-ingest" || name == "sluice-sync")
+      CHECK(policy == SCHED_BATCH);
+    else
+      CHECK(policy == SCHED_OTHER);
+  }
+  CHECK(sched_getscheduler(0) == SCHED_OTHER);
+}
 
 TEST_CASE("ingest: HTTPS with the configured certificate, and the allowlist",
           "[sync][integration]") {
