@@ -3,6 +3,12 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <atomic>
+#include <cerrno>
+#include <system_error>
+
+#include "config/log.hpp"
+
 namespace sluice::sync {
 
 bool mark_bulk_thread(const char* name) {
@@ -10,7 +16,17 @@ bool mark_bulk_thread(const char* name) {
   sched_param p{};
   p.sched_priority = 0;
   // pid 0: on Linux this applies to the calling thread only, not the whole process.
-  return sched_setscheduler(0, SCHED_BATCH, &p) == 0;
+  if (sched_setscheduler(0, SCHED_BATCH, &p) == 0)
+    return true;
+  // Said once per process: a seccomp filter without sched_setscheduler refuses it
+  // for every thread alike.
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    log::info("sync_threads_default_policy")
+        .kv("reason", std::error_code(errno, std::generic_category()).message())
+        .kv("effect", "sync threads may preempt relay threads and a local destination");
+  }
+  return false;
 }
 
 }  // namespace sluice::sync

@@ -68,6 +68,8 @@ TEST_CASE("systemd unit rates 2.0 or lower in systemd-analyze security") {
   REQUIRE(pos != std::string::npos);
   double level = std::stod(r.output.substr(pos + 43));
   CHECK(level <= 2.0);
+  // The sync threads' SCHED_BATCH needs sched_setscheduler back from @resources.
+  CHECK(r.output.find("sched_setscheduler is allowed") != std::string::npos);
   // Anything systemd would refuse to parse shows up as a warning line.
   CHECK(r.output.find("Unknown key") == std::string::npos);
   CHECK(r.output.find("Failed to parse") == std::string::npos);
