@@ -16,6 +16,7 @@
 #include "config/allowlist.hpp"
 #include "config/log.hpp"
 #include "sync/batch.hpp"
+#include "sync/bulk_thread.hpp"
 #include "sync/checks.hpp"
 #include "sync/ingest_server.hpp"
 #include "sync/writer.hpp"
@@ -97,6 +98,7 @@ struct service::impl {
 void service::impl::verify_in_background(std::shared_ptr<writer> w, std::string name) {
   // Connecting may take the connect timeout; never hold up start-up for it.
   std::thread([w, name] {
+    mark_bulk_thread("sluice-verify");
     auto checks = w->verify_now();
     for (const auto& c : checks) {
       if (c.status == check_status::pass)
@@ -174,6 +176,8 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
     return done({200, w->status(), 0});
   if (t.parts.size() == 4 && t.parts[3] == "verify" && req.method == "GET") {
     std::thread([w, done] {
+      // Started from an ingest thread, it would otherwise inherit that name.
+      mark_bulk_thread("sluice-verify");
       auto checks = w->verify_now();
       done({all_pass(checks) ? 200 : 503,
             {{"ok", all_pass(checks)}, {"checks", to_json(checks)}, {"text", render(checks)}},

@@ -32,7 +32,10 @@ std::multimap<std::string, int> thread_policies() {
     std::string name, line;
     std::getline(comm, name);
     std::getline(stat, line);
-    auto fields = line.substr(line.rfind(')') + 2);  // field 3 (state) onwards
+    auto paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 2 > line.size())
+      continue;                            // the thread ended while we read
+    auto fields = line.substr(paren + 2);  // field 3 (state) onwards
     std::istringstream in(fields);
     std::string f;
     for (int i = 3; i <= 41 && in >> f; ++i) {
@@ -45,21 +48,26 @@ std::multimap<std::string, int> thread_policies() {
 
 }  // namespace
 
-TEST_CASE("ingest and writer threads are named and run as SCHED_BATCH; the caller's are not",
-          "[sync][integration]") {
+TEST_CASE(
+    "ingest writer and verify threads are named and run as SCHED_BATCH but the caller does not",
+    "[sync][integration]") {
   sync_env env;
   env.prepare_database();
   auto before = thread_policies();
   CHECK(before.count("sluice-ingest") == 0);
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
-  env.post(one(1), 1);  // the writer has connected and applied: its thread is up
+  REQUIRE(env.post(one(1), 1).status == 200);
+  // Ask for a verify too: its thread starts from an ingest thread.
+  sluice::sync::http_target t;
+  t.port = static_cast<uint16_t>(env.ingest_port);
+  REQUIRE(sluice::sync::http_request(t, "GET", "/v1/syncs/acme/verify", kToken, "").status == 200);
   auto after = thread_policies();
   CHECK(after.count("sluice-ingest") == 2);
   CHECK(after.count("sluice-sync") == 1);
   for (const auto& [name, policy] : after) {
     INFO(name);
-    if (name == "sluice-ingest" || name == "sluice-sync")
+    if (name.rfind("sluice-", 0) == 0)  // ingest, sync and a verify still finishing
       CHECK(policy == SCHED_BATCH);
     else
       CHECK(policy == SCHED_OTHER);
