@@ -6,13 +6,20 @@
 //   sync_bench [--rows N] [--batch N] [--copy-batch N] [--events]
 //
 // It starts its own PostgreSQL 15 cluster with fsync, synchronous_commit and
-// full_page_writes ON (the test clusters turn them off), connecting over TCP.
+// full_page_writes ON (the test clusters turn them off), connecting over TCP. Each path
+// also reports the CPU time its PostgreSQL backends spent (from /proc): set beside the
+// seconds, it shows whether a slower path did more work or waited for a CPU.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -73,6 +80,45 @@ std::string batch_body(int from, int to, int version) {
     out += '\n';
   }
   return out;
+}
+
+// utime + stime of a process, in seconds; 0 once it has gone.
+double process_cpu_s(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line) || line.rfind(')') == std::string::npos)
+    return 0;
+  std::istringstream f(line.substr(line.rfind(')') + 2));
+  std::string v;
+  double ticks = 0;
+  for (int field = 3; field <= 15 && f >> v; ++field) {
+    if (field == 14 || field == 15)  // utime, stime
+      ticks += std::stod(v);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU of the sync user's backends other than `self` (the writer's and its stager's),
+// keyed by pid. A backend that appears between two readings counts from zero.
+std::map<int, double> writer_backends_cpu(sync::pg_conn& c) {
+  std::map<int, double> out;
+  auto r = c.exec(
+      "select pid from pg_stat_activity where usename = 'sync_user' and pid <> "
+      "pg_backend_pid()");
+  for (int i = 0; i < r.rows(); ++i) {
+    int pid = static_cast<int>(r.get_int(i, 0));
+    out[pid] = process_cpu_s(pid);
+  }
+  return out;
+}
+
+double cpu_between(const std::map<int, double>& before, const std::map<int, double>& after) {
+  double s = 0;
+  for (const auto& [pid, cpu] : after) {
+    auto it = before.find(pid);
+    s += cpu - (it == before.end() ? 0 : it->second);
+  }
+  return s;
 }
 
 }  // namespace
@@ -145,8 +191,9 @@ int main(int argc, char** argv) {
       "shipping_name", "balance",  "delinquent", "created",          "invoice_prefix",
       "tax_exempt",    "livemode", "discount",   "preferred_locale", "next_invoice_sequence",
       "address",       "metadata"};
-  double copy_s = 0;
+  double copy_s = 0, copy_cpu_s = 0;
   size_t bytes = 0;
+  const int plain_pid = static_cast<int>(c.exec("select pg_backend_pid()").get_int(0, 0));
   for (int from = 0; from < o.rows; from += o.copy_batch) {
     int to = std::min(o.rows, from + o.copy_batch);
     std::string text;
@@ -164,6 +211,7 @@ int main(int argc, char** argv) {
       text += '\n';
     }
     bytes += text.size();
+    double cpu0 = process_cpu_s(plain_pid);
     auto t0 = std::chrono::steady_clock::now();
     c.exec("begin");
     c.copy_in(
@@ -174,6 +222,7 @@ int main(int argc, char** argv) {
         text);
     c.exec("commit");
     copy_s += seconds(std::chrono::steady_clock::now() - t0).count();
+    copy_cpu_s += process_cpu_s(plain_pid) - cpu0;
   }
 
   // 2. and 3. The sync writer through its HTTP API: first load, then every row updated.
@@ -182,10 +231,14 @@ int main(int argc, char** argv) {
   sync::http_target target;
   target.port = static_cast<uint16_t>(port);
   int64_t seq = 0;
+  // The writer connects in the background: wait for its backend, so the first pass's
+  // CPU reading has a starting point.
+  for (int i = 0; i < 200 && writer_backends_cpu(c).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // Bodies are built before the clock starts; `senders` connections post them in
   // turn (batch k on connection k % senders), so parsing overlaps applying, as a
   // sync worker with several requests in flight would.
-  auto run_pass = [&](int version) {
+  auto run_pass = [&](int version, double& db_cpu_s) {
     std::vector<std::string> bodies;
     for (int from = 0; from < o.rows; from += o.batch) {
       bodies.push_back(batch_body(from, std::min(o.rows, from + o.batch), version));
@@ -195,6 +248,7 @@ int main(int argc, char** argv) {
     std::atomic<bool> failed{false};
     std::string error;
     std::mutex error_mu;
+    auto cpu0 = writer_backends_cpu(c);
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> senders;
     for (int k = 0; k < o.senders; ++k) {
@@ -217,11 +271,14 @@ int main(int argc, char** argv) {
       t.join();
     if (failed)
       throw std::runtime_error(error);
-    return seconds(std::chrono::steady_clock::now() - t0).count();
+    double wall = seconds(std::chrono::steady_clock::now() - t0).count();
+    db_cpu_s = cpu_between(cpu0, writer_backends_cpu(c));
+    return wall;
   };
-  double first_s = run_pass(1);
-  double update_s = run_pass(2);
-  double same_s = run_pass(2);  // same versions and data again: every row unchanged
+  double first_cpu = 0, update_cpu = 0, same_cpu = 0;
+  double first_s = run_pass(1, first_cpu);
+  double update_s = run_pass(2, update_cpu);
+  double same_s = run_pass(2, same_cpu);  // same versions and data again: every row unchanged
   auto count =
       c.exec("select count(*), count(*) filter (where _sync_version = 2) from stripe.customer");
   if (count.get_int(0, 0) != o.rows || count.get_int(0, 1) != o.rows) {
@@ -233,21 +290,26 @@ int main(int argc, char** argv) {
   auto writer_status = svc.status()[0];
   svc.stop();
 
-  auto line = [&](const char* what, double s) {
+  auto line = [&](const char* what, double s, double cpu) {
     double rate = o.rows / s;
-    std::printf("| %s | %d | %.2f | %.0f | %.0f%% |\n", what, o.rows, s, rate,
-                100.0 * rate / (o.rows / copy_s));
+    std::printf("| %s | %d | %.2f | %.0f | %.0f%% | %.2f |\n", what, o.rows, s, rate,
+                100.0 * rate / (o.rows / copy_s), cpu);
   };
   std::printf(
       "\nrows ~%zu bytes each in COPY text; sync batches of %d (%d connections), COPY "
       "batches of %d, events %s\n\n",
       bytes / static_cast<size_t>(o.rows), o.batch, o.senders, o.copy_batch,
       o.events ? "on" : "off");
-  std::printf("| path | rows | seconds | rows/s | vs plain COPY |\n|---|---|---|---|---|\n");
-  line("plain COPY into an empty table (PK, one tx per COPY batch)", copy_s);
-  line("sync writer, first load (HTTP + stage + merge)", first_s);
-  line("sync writer, every row updated", update_s);
-  line("sync writer, every row re-sent unchanged", same_s);
+  std::printf(
+      "| path | rows | seconds | rows/s | vs plain COPY | database CPU s |\n"
+      "|---|---|---|---|---|---|\n");
+  line("plain COPY into an empty table (PK, one tx per COPY batch)", copy_s, copy_cpu_s);
+  line("sync writer, first load (HTTP + stage + merge)", first_s, first_cpu);
+  line("sync writer, every row updated", update_s, update_cpu);
+  line("sync writer, every row re-sent unchanged", same_s, same_cpu);
+  std::printf(
+      "\ndatabase CPU s: user+system time of the PostgreSQL backends doing the work (the "
+      "plain COPY's; the writer's and its stager's)\n");
   std::printf("\nbatches merged from a stage filled on the second connection: %s of %s\n",
               writer_status["prestaged_batches"].dump().c_str(),
               writer_status["batches"].dump().c_str());

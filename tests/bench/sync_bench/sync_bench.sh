@@ -42,20 +42,21 @@ while [ "$i" -le "$rounds" ]; do
   tee -a "$tables" <"$round"
   i=$((i + 1))
 done
-# Rows "| path | rows | seconds | rows/s | ratio% |": the median seconds and ratio per path.
+# Rows "| path | rows | seconds | rows/s | ratio% | database CPU s |": the medians per path.
 echo
 echo "median of $rounds rounds"
 echo
-echo "| path | seconds (median) | vs plain COPY (median) |"
-echo "|---|---|---|"
+echo "| path | seconds (median) | vs plain COPY (median) | database CPU s (median) |"
+echo "|---|---|---|---|"
 grep '^| [a-z]' "$tables" | grep -v '^| path' | awk -F'|' '
   { p = $2; gsub(/^ +| +$/, "", p); r = $6; gsub(/[ %]/, "", r)
     if (!(p in n)) order[++k] = p
-    s[p, ++n[p]] = $4 + 0; q[p, n[p]] = r + 0 }
+    s[p, ++n[p]] = $4 + 0; q[p, n[p]] = r + 0; c[p, n[p]] = $7 + 0 }
   function median(a, key, m,   i, j, t, v) {
     for (i = 1; i <= m; i++) v[i] = a[key, i]
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
     return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
   }
   END { for (i = 1; i <= k; i++) { p = order[i]
-          printf "| %s | %.2f | %.0f%% |\n", p, median(s, p, n[p]), median(q, p, n[p]) } }'
+          printf "| %s | %.2f | %.0f%% | %.2f |\n", p, median(s, p, n[p]), median(q, p, n[p]),
+            median(c, p, n[p]) } }'
