@@ -183,7 +183,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
         (r->operation == op::upsert ? any_up : any_del) = true;
       // First loads: COPY straight into the table while it only ever received new ids.
       // A duplicate key rolls back to the savepoint and the batch takes the merge path.
-      if (t.fast_insert && !t.tombstones && !any_del && !s.events) {
+      if (copies_straight_in(t, s, cb)) {
         std::string cols = "id, _sync_version";
         for (const auto& ident : t.order)
           cols += ", " + quote_ident(ident);

@@ -51,6 +51,13 @@ void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
   });
 }
 
+bool copies_straight_in(const table_info& t, const config::sync& s, const collection_batch& cb) {
+  if (!t.fast_insert || t.tombstones || s.events)
+    return false;
+  return std::none_of(cb.records.begin(), cb.records.end(),
+                      [](const record* r) { return r->operation == op::remove; });
+}
+
 std::string stage_columns(const table_info& t) {
   std::string cols = "_del boolean, id text, _sync_version bigint";
   for (const auto& ident : t.order)

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "config/settings.hpp"
 #include "sync/batch.hpp"
 #include "sync/pg_conn.hpp"
 #include "sync/schema_manager.hpp"
@@ -21,6 +22,11 @@ inline constexpr const char* kStagePrefix = "_sync_stage_";
 // write. `with_op` adds the leading _del column (stages have it, tables do not).
 void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
                const collection_batch& cb, bool with_op);
+
+// True when apply_batch COPYs `cb` straight into its table instead of merging from a
+// stage: a first load (the table only ever received new ids), with no deletes, no
+// tombstones and events off. The stager fills no stage for such a collection.
+bool copies_straight_in(const table_info& t, const config::sync& s, const collection_batch& cb);
 
 // "_del boolean, id text, _sync_version bigint, "col" type, ...": a stage for `t`.
 std::string stage_columns(const table_info& t);

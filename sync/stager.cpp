@@ -86,12 +86,8 @@ bool stager::fill(const catalog& cat, const config::sync& s, uint64_t batch_id,
       auto t = cat.predict(cb);
       if (!t)
         continue;  // a new table: its first batch is a first load
-      bool any_del = false;
-      for (const auto* r : cb.records)
-        any_del = any_del || r->operation == op::remove;
-      // First loads COPY straight into the table (apply_batch's fast path): no stage.
-      if (t->fast_insert && !s.events && !any_del)
-        continue;
+      if (copies_straight_in(*t, s, cb))
+        continue;  // apply_batch's first-load path needs no stage
       const std::string name = kStagePrefix + std::to_string(slot_) + "_" + std::to_string(n++);
       const std::string sig = stage_signature(*t);
       if (!prepare(s, cat.schema(), name, *t, sig))
