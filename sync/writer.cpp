@@ -1,6 +1,7 @@
 #include "sync/writer.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "config/log.hpp"
 #include "sync/apply.hpp"
@@ -228,7 +229,7 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     st_->conn = std::move(conn);
     st_->cat = std::move(cat);
     st_->stage_params = dst.params;
-    open_stager(dst.params, cfg);
+    open_stager(cfg);
     lk.lock();
     st_->connected = true;
     st_->waiting_for_lock = false;
@@ -330,14 +331,10 @@ void writer::put_back_next() {
   }
 }
 
-void writer::open_stager(const std::map<std::string, std::string>& params,
-                         const config::sync& cfg) {
-  // Retried at most once a minute: a second connection is an optimisation, and a
-  // database at its connection limit should not see one attempt per batch.
-  st_->stage_retry_at = clock::now() + std::chrono::seconds(60);
+void writer::open_stager(const config::sync& cfg) {
   std::string why;
   try {
-    st_->stage = stager::open(params, cfg);
+    st_->stage = stager::open(st_->stage_params, cfg);
     if (!st_->stage)
       why = "another session holds this sync's stage lock";
   } catch (const std::exception& e) {
@@ -352,6 +349,8 @@ void writer::open_stager(const std::map<std::string, std::string>& params,
 }
 
 // Drops the second connection until stage_retry_at; the writer stages on its own.
+// Retried at most once a minute: a second connection is an optimisation, and a database
+// at its connection limit should not see one attempt per batch.
 void writer::stage_off(const config::sync& cfg, std::string why) {
   log::notice("sync_stage_connection_off")
       .kv("sync", cfg.name)
@@ -367,7 +366,7 @@ void writer::stage_next(const job& j, const config::sync& cfg) {
   if (!st_->stage) {
     if (clock::now() < st_->stage_retry_at || st_->stage_params.empty())
       return;
-    open_stager(st_->stage_params, cfg);
+    open_stager(cfg);
     if (!st_->stage)
       return;
   }

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -68,7 +67,7 @@ class writer {
   // While `j` merges: takes the next job out of the queue when it follows `j`, and has
   // the stager COPY it into stage tables on the second connection.
   void stage_next(const job& j, const config::sync& cfg);
-  void open_stager(const std::map<std::string, std::string>& params, const config::sync& cfg);
+  void open_stager(const config::sync& cfg);  // with stage_params; stage_off() on failure
   void fail_stopped(job& j);
   void requeue(job j);
   void put_back_next();
