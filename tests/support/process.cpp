@@ -142,6 +142,22 @@ std::string background_process::log() const {
   return read_file(log_path_);
 }
 
+std::map<int, std::string> proc_stat_fields(const std::string& stat_path) {
+  std::map<int, std::string> out;
+  std::ifstream in(stat_path);
+  std::string line;
+  if (!std::getline(in, line))
+    return out;
+  auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 > line.size())
+    return out;
+  std::istringstream fields(line.substr(paren + 2));
+  std::string f;
+  for (int n = 3; fields >> f; ++n)
+    out[n] = f;
+  return out;
+}
+
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {

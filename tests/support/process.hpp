@@ -48,6 +48,11 @@ class background_process {
   std::string log_path_;
 };
 
+// /proc/<pid>/stat (or a task's) as numbered fields, proc(5) numbering: the map holds
+// fields 3 (state) onwards, the name (field 2, which may hold spaces and ')') skipped.
+// Empty when the process or thread has gone.
+std::map<int, std::string> proc_stat_fields(const std::string& stat_path);
+
 // Polls until a TCP connect to host:port succeeds or the deadline passes.
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout);
 // Polls `pred` every 50 ms until true or timeout.

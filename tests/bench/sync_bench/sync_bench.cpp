@@ -14,12 +14,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -29,6 +27,7 @@
 #include "sync/service.hpp"
 #include "sync/types.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/process.hpp"
 
 using namespace sluice;
 using json = nlohmann::json;
@@ -84,18 +83,11 @@ std::string batch_body(int from, int to, int version) {
 
 // utime + stime of a process, in seconds; 0 once it has gone.
 double process_cpu_s(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line) || line.rfind(')') == std::string::npos)
+  auto f = test::proc_stat_fields("/proc/" + std::to_string(pid) + "/stat");
+  if (!f.count(14) || !f.count(15))
     return 0;
-  std::istringstream f(line.substr(line.rfind(')') + 2));
-  std::string v;
-  double ticks = 0;
-  for (int field = 3; field <= 15 && f >> v; ++field) {
-    if (field == 14 || field == 15)  // utime, stime
-      ticks += std::stod(v);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(f[14]) + std::stod(f[15])) /  // utime, stime
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // CPU of the sync user's backends other than `self` (the writer's and its stager's),

@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "sync/pg_conn.hpp"
@@ -28,20 +27,12 @@ std::string one(int64_t v) {
 std::multimap<std::string, int> thread_policies() {
   std::multimap<std::string, int> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(e.path() / "comm"), stat(e.path() / "stat");
-    std::string name, line;
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
     std::getline(comm, name);
-    std::getline(stat, line);
-    auto paren = line.rfind(')');
-    if (paren == std::string::npos || paren + 2 > line.size())
-      continue;                            // the thread ended while we read
-    auto fields = line.substr(paren + 2);  // field 3 (state) onwards
-    std::istringstream in(fields);
-    std::string f;
-    for (int i = 3; i <= 41 && in >> f; ++i) {
-      if (i == 41)  // policy
-        out.emplace(name, std::stoi(f));
-    }
+    auto f = proc_stat_fields(e.path() / "stat");
+    if (f.count(41))  // policy; missing when the thread ended while we read
+      out.emplace(name, std::stoi(f[41]));
   }
   return out;
 }
