@@ -87,29 +87,34 @@ client_hello_info parse_client_hello(std::span<const uint8_t> records) {
   while (r.ok && r.pos + 4 <= ext_end) {
     uint32_t type = r.take(2);
     size_t len = r.take(2);
-    if (r.pos + len > ext_end)
+    if (!r.ok || r.pos + len > ext_end)
       return invalid("truncated ClientHello extension");
     if (type != 0) {
       r.skip(len);
       continue;
     }
-    const size_t list_len = r.take(2);  // read before using r.pos: + has no order
-    const size_t list_end = r.pos + list_len;
-    while (r.ok && r.pos + 3 <= list_end) {
-      uint32_t name_type = r.take(1);
-      size_t name_len = r.take(2);
-      if (!r.ok || r.pos + name_len > list_end)
+    // Every length inside server_name is checked against the extension itself, never
+    // against the whole ClientHello: a list that claims more than its extension holds
+    // would otherwise read the bytes of whatever follows (or past the buffer).
+    reader ext{r.b.subspan(r.pos, len)};
+    const size_t list_len = ext.take(2);
+    if (!ext.ok || list_len != ext.b.size() - ext.pos)
+      return invalid("server_name list length does not match its extension");
+    while (ext.ok && ext.pos < ext.b.size()) {
+      uint32_t name_type = ext.take(1);
+      size_t name_len = ext.take(2);
+      if (!ext.ok || ext.pos + name_len > ext.b.size())
         return invalid("truncated server_name");
       if (name_type == 0) {
-        std::string name(r.b.begin() + static_cast<std::ptrdiff_t>(r.pos),
-                         r.b.begin() + static_cast<std::ptrdiff_t>(r.pos + name_len));
+        std::string name(ext.b.begin() + static_cast<std::ptrdiff_t>(ext.pos),
+                         ext.b.begin() + static_cast<std::ptrdiff_t>(ext.pos + name_len));
         if (name.find('\0') != std::string::npos)
           return invalid("NUL in server_name");
         return {hello_status::ok, std::move(name), {}};
       }
-      r.skip(name_len);
+      ext.skip(name_len);
     }
-    return {hello_status::ok, {}, {}};
+    return ext.ok ? client_hello_info{hello_status::ok, {}, {}} : invalid("truncated server_name");
   }
   return r.ok ? client_hello_info{hello_status::ok, {}, {}} : invalid("truncated ClientHello");
 }

@@ -627,6 +627,15 @@ net::awaitable<bool> session::read_proxy_header(const listener_runtime& l) {
 net::awaitable<void> session::passthrough(pg::bytes buf) {
   passthrough_ = true;
   const auto* l = rt_->listener(listener_);
+  // A passthrough client never sees an error, so nothing is gained by reading its
+  // bytes first: the listener allowlist (the address alone) is checked before any byte
+  // of the ClientHello is parsed. Route allowlists need the SNI and come after.
+  if (!l->allow.check(peer_addr_).allowed) {
+    reason_ = "rejected_allowlist";
+    detail_ = "connection from " + peer_addr_.str() + " refused by the allowlist of listener \"" +
+              listener_ + "\" (passthrough: the client sees a closed connection)";
+    co_return;
+  }
   std::array<uint8_t, 4096> chunk;
   error_code ec;
   client_hello_info hello;
@@ -652,12 +661,6 @@ net::awaitable<void> session::passthrough(pg::bytes buf) {
   sni_ = hello.sni;
   // The client is mid-handshake: refusals cannot be put into words it would see, so
   // they are logged with the reason only.
-  if (!l->allow.check(peer_addr_).allowed) {
-    reason_ = "rejected_allowlist";
-    detail_ = "connection from " + peer_addr_.str() + " refused by the allowlist of listener \"" +
-              listener_ + "\" (passthrough: the client sees a closed connection)";
-    co_return;
-  }
   auto choice = pick_route(*rt_->settings, {listener_, sni_, "", "", ""});
   if (!choice.route) {
     reason_ = "no_route";

@@ -1,6 +1,8 @@
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <random>
 
 #include "gateway/client_hello.hpp"
@@ -73,6 +75,60 @@ TEST_CASE("ClientHello garbage is invalid or incomplete, never a crash", "[tls][
     auto info = parse_client_hello(mutated);
     CHECK(info.sni.size() <= mutated.size());
   }
+}
+
+static std::vector<uint8_t> from_hex(const std::string& hex) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// Regression (issue 16, defect 1): a 61-byte ClientHello whose server_name list claims
+// 0xfff0 bytes inside a 5-byte extension made the parser read ~64 KiB past the buffer.
+TEST_CASE("ClientHello whose server_name list overruns its extension is invalid",
+          "[tls][passthrough][regression]") {
+  std::string hex = "1603010038010000340303";
+  for (int i = 0; i < 32; ++i)
+    hex += "11";
+  hex += "00000213010100000900000005ffff00fff0";
+  const auto packet = from_hex(hex);
+  REQUIRE(packet.size() == 61);
+  // An exact-size heap copy, so a sanitizer build sees any read past the end.
+  auto exact = std::make_unique<uint8_t[]>(packet.size());
+  std::copy(packet.begin(), packet.end(), exact.get());
+  auto info = parse_client_hello({exact.get(), packet.size()});
+  CHECK(info.status == hello_status::invalid);
+  CHECK(info.sni.empty());
+  CHECK(info.error == "server_name list length does not match its extension");
+}
+
+TEST_CASE("ClientHello server_name lengths are checked against the extension, not the hello",
+          "[tls][passthrough][regression]") {
+  // A real hello with a known SNI; locate the server_name extension by its name bytes.
+  const std::string sni = "bound.example.net";
+  const auto hello = client_hello(sni.c_str());
+  auto at = std::search(hello.begin(), hello.end(), sni.begin(), sni.end());
+  REQUIRE(at != hello.end());
+  const size_t name = static_cast<size_t>(at - hello.begin());
+  // Layout before the name: type(2) len(2) list_len(2) name_type(1) name_len(2).
+  const size_t ext_len = name - 7, list_len = name - 5, name_len = name - 2;
+  auto with = [&](size_t off, uint16_t v) {
+    auto h = hello;
+    h[off] = static_cast<uint8_t>(v >> 8);
+    h[off + 1] = static_cast<uint8_t>(v);
+    return parse_client_hello(h);
+  };
+  const uint16_t real_list = static_cast<uint16_t>(3 + sni.size());
+  for (uint16_t v : {uint16_t(real_list + 1), uint16_t(real_list + 100), uint16_t(0xffff)})
+    CHECK(with(list_len, v).status == hello_status::invalid);
+  CHECK(with(list_len, real_list - 1).status == hello_status::invalid);
+  for (uint16_t v : {uint16_t(sni.size() + 1), uint16_t(0xfff0)})
+    CHECK(with(name_len, v).status == hello_status::invalid);
+  // A shorter extension length cuts the list: the name can no longer be read whole.
+  CHECK(with(ext_len, static_cast<uint16_t>(2 + real_list - 1)).status == hello_status::invalid);
+  // Unchanged, it still parses.
+  CHECK(parse_client_hello(hello).sni == sni);
 }
 
 TEST_CASE("PROXY protocol v1", "[proxy]") {
