@@ -13,7 +13,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/sluice.tmpfiles.conf
 file(GLOB sluice_examples ${PROJECT_SOURCE_DIR}/config/examples/*.yaml)
 install(FILES ${sluice_examples} DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/sluice/examples)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/sluice
-        FILES_MATCHING PATTERN "*.md")
+        FILES_MATCHING PATTERN "*.md" PATTERN "*.yml" PATTERN "*.json")
 # The shipped configuration is a conffile (packaging/debian/conffiles): dpkg keeps an
 # operator's edits across upgrades and asks before replacing them.
 install(FILES ${PROJECT_SOURCE_DIR}/config/examples/sluice.example.yaml
