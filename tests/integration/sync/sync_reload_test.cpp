@@ -38,8 +38,8 @@ struct instance {
       syncs.replace(at, from.size(), "      sslmode: " + sslmode + "\n");
     std::string token = dir.write("admin.token", std::string(kAdminToken) + "\n", 0600);
     return "region: test-region-1\nadmin:\n  listen: 127.0.0.1:" + std::to_string(admin_port) +
-           "\n  token_file: " + token + "\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" +
-           std::to_string(listen_port) +
+           "\n  token_file: " + token +
+           "\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(listen_port) +
            "\n    client_tls: disabled\nroutes:\n  - name: app\n    match: {database: app}\n"
            "    upstream: {host: 127.0.0.1, port: " +
            std::to_string(env.pg.port()) + ", tls: {sslmode: disable}}\n" + syncs;
@@ -78,11 +78,12 @@ struct instance {
 
   // POST /v1/reload, bounded; true when it answered 200.
   bool admin_reload() const {
-    auto r = run("curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X POST -H "
-                 "'Authorization: Bearer " +
-                     std::string(kAdminToken) + "' http://127.0.0.1:" +
-                     std::to_string(admin_port) + "/v1/reload",
-                 std::chrono::seconds(10));
+    auto r =
+        run("curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X POST -H "
+            "'Authorization: Bearer " +
+                std::string(kAdminToken) + "' http://127.0.0.1:" + std::to_string(admin_port) +
+                "/v1/reload",
+            std::chrono::seconds(10));
     return r.exit_code == 0 && r.output == "200";
   }
 
@@ -115,31 +116,44 @@ bool terminates(gateway_process& gw) {
 
 }  // namespace
 
+// The logs as they are when an assertion runs (INFO would keep the text of its own line).
+#define CHECK_LOGGED(...) \
+  do {                    \
+    INFO(logs());         \
+    CHECK(__VA_ARGS__);   \
+  } while (0)
+#define REQUIRE_LOGGED(...) \
+  do {                      \
+    INFO(logs());           \
+    REQUIRE(__VA_ARGS__);   \
+  } while (0)
+
 TEST_CASE("reload: a writer waiting for its advisory lock survives SIGHUPs and admin reloads",
           "[sync][integration][reload]") {
   sync_env env;
   env.prepare_database();
   instance a, b;
+  auto logs = [&] {
+    return "--- A\n" + (a.gw ? a.gw->log() : "") + "--- B\n" + (b.gw ? b.gw->log() : "");
+  };
   a.start(env);
-  INFO(a.gw->log());
-  REQUIRE(a.post(env, customer(1), 1).status == 200);
+  REQUIRE_LOGGED(a.post(env, customer(1), 1).status == 200);
 
   b.start(env);
-  INFO(b.gw->log());
-  REQUIRE(eventually([&] { return b.sync_flag("waiting_for_lock"); },
-                     std::chrono::seconds(10)));
+  REQUIRE_LOGGED(
+      eventually([&] { return b.sync_flag("waiting_for_lock"); }, std::chrono::seconds(10)));
   for (int i = 0; i < 3; ++i) {
     b.gw->reload();
     auto st = b.sync_status();  // hung here: the writer thread locked its mutex twice
-    REQUIRE(st.is_object());
-    CHECK(st["waiting_for_lock"] == true);
+    REQUIRE_LOGGED(st.is_object());
+    CHECK_LOGGED(st["waiting_for_lock"] == true);
   }
-  CHECK(b.admin_reload());
-  CHECK(b.sync_flag("waiting_for_lock"));
+  CHECK_LOGGED(b.admin_reload());
+  CHECK_LOGGED(b.sync_flag("waiting_for_lock"));
   // The lock holder is unaffected.
-  REQUIRE(a.post(env, customer(2), 2).status == 200);
-  CHECK(terminates(*b.gw));
-  CHECK(b.gw->log().find("event=shutdown_done") != std::string::npos);
+  REQUIRE_LOGGED(a.post(env, customer(2), 2).status == 200);
+  CHECK_LOGGED(terminates(*b.gw));
+  CHECK_LOGGED(b.gw->log().find("event=shutdown_done") != std::string::npos);
 }
 
 TEST_CASE("reload: storm against a primary and a standby, then the standby takes over",
@@ -147,15 +161,16 @@ TEST_CASE("reload: storm against a primary and a standby, then the standby takes
   sync_env env;
   env.prepare_database();
   instance a, b;
+  auto logs = [&] {
+    return "--- A\n" + (a.gw ? a.gw->log() : "") + "--- B\n" + (b.gw ? b.gw->log() : "");
+  };
   a.start(env);
-  INFO(a.gw->log());
-  REQUIRE(a.post(env, customer(1), 1).status == 200);
+  REQUIRE_LOGGED(a.post(env, customer(1), 1).status == 200);
   const std::string primary_backend = writer_backend(env);
-  REQUIRE(!primary_backend.empty());
+  REQUIRE_LOGGED(!primary_backend.empty());
   b.start(env);
-  INFO(b.gw->log());
-  REQUIRE(eventually([&] { return b.sync_flag("waiting_for_lock"); },
-                     std::chrono::seconds(10)));
+  REQUIRE_LOGGED(
+      eventually([&] { return b.sync_flag("waiting_for_lock"); }, std::chrono::seconds(10)));
 
   // SIGHUPs to both every 20 ms and admin reloads to both, while batches keep arriving
   // at the primary; both admin APIs must keep answering throughout.
@@ -179,7 +194,7 @@ TEST_CASE("reload: storm against a primary and a standby, then the standby takes
   for (int round = 0; round < 6; ++round) {
     auto r = a.post(env, customer(seq + 1), seq + 1);
     INFO(r.body);
-    CHECK(r.status == 200);
+    CHECK_LOGGED(r.status == 200);
     if (r.status == 200)
       ++seq;
     answered += a.sync_status().is_object() + b.sync_status().is_object();
@@ -188,65 +203,66 @@ TEST_CASE("reload: storm against a primary and a standby, then the standby takes
   storming = false;
   hups.join();
   posts.join();
-  CHECK(answered == 24);
-  CHECK(admin_reloads_ok == admin_reloads.load());
+  CHECK_LOGGED(answered == 24);
+  CHECK_LOGGED(admin_reloads_ok == admin_reloads.load());
 
   // The reloads changed nothing the connection depends on: the primary kept its
   // backend, the standby still waits.
-  REQUIRE(eventually([&] { return b.sync_flag("waiting_for_lock"); },
-                     std::chrono::seconds(10)));
-  CHECK(writer_backend(env) == primary_backend);
-  CHECK(a.sync_flag("connected"));
-  CHECK(a.gw->log().find("event=sync_reconnecting") == std::string::npos);
+  REQUIRE_LOGGED(
+      eventually([&] { return b.sync_flag("waiting_for_lock"); }, std::chrono::seconds(10)));
+  CHECK_LOGGED(writer_backend(env) == primary_backend);
+  CHECK_LOGGED(a.sync_flag("connected"));
+  CHECK_LOGGED(a.gw->log().find("event=sync_reconnecting") == std::string::npos);
 
   a.gw->proc().signal(SIGKILL);
   a.gw->proc().wait(std::chrono::milliseconds(5000));
   auto r = b.post(env, customer(seq + 1), seq + 1);  // queued on B until it holds the lock
   INFO(r.body);
-  REQUIRE(r.status == 200);
-  CHECK(json::parse(r.body)["applied"] == 1);
+  REQUIRE_LOGGED(r.status == 200);
+  CHECK_LOGGED(json::parse(r.body)["applied"] == 1);
   ++seq;
-  CHECK(env.app("select n, _sync_version from stripe.customer") ==
-        std::to_string(seq) + "|" + std::to_string(seq));
-  CHECK(env.app("select sequence from stripe._sync_state") == std::to_string(seq));
-  CHECK(!b.sync_flag("waiting_for_lock"));
-  CHECK(b.sync_flag("connected"));
+  CHECK_LOGGED(env.app("select n, _sync_version from stripe.customer") ==
+               std::to_string(seq) + "|" + std::to_string(seq));
+  CHECK_LOGGED(env.app("select sequence from stripe._sync_state") == std::to_string(seq));
+  CHECK_LOGGED(!b.sync_flag("waiting_for_lock"));
+  CHECK_LOGGED(b.sync_flag("connected"));
   // Reloads of the new primary still work, and so does SIGTERM.
-  CHECK(b.admin_reload());
-  CHECK(terminates(*b.gw));
+  CHECK_LOGGED(b.admin_reload());
+  CHECK_LOGGED(terminates(*b.gw));
 }
 
-TEST_CASE("reload: an unchanged destination keeps the writer's connection, a changed one "
-          "reconnects",
-          "[sync][integration][reload]") {
+TEST_CASE(
+    "reload: an unchanged destination keeps the writer's connection, a changed one "
+    "reconnects",
+    "[sync][integration][reload]") {
   sync_env env;
   env.prepare_database();
   instance a;
+  auto logs = [&] { return a.gw ? a.gw->log() : ""; };
   a.start(env);
-  INFO(a.gw->log());
-  REQUIRE(a.post(env, customer(1), 1).status == 200);
+  REQUIRE_LOGGED(a.post(env, customer(1), 1).status == 200);
   const std::string backend = writer_backend(env);
-  REQUIRE(!backend.empty());
+  REQUIRE_LOGGED(!backend.empty());
 
   a.gw->reload();
-  CHECK(a.admin_reload());
-  REQUIRE(a.post(env, customer(2), 2).status == 200);
-  CHECK(writer_backend(env) == backend);
-  CHECK(a.gw->log().find("event=sync_connection_kept") != std::string::npos);
-  CHECK(a.gw->log().find("event=sync_reconnecting") == std::string::npos);
+  CHECK_LOGGED(a.admin_reload());
+  REQUIRE_LOGGED(a.post(env, customer(2), 2).status == 200);
+  CHECK_LOGGED(writer_backend(env) == backend);
+  CHECK_LOGGED(a.gw->log().find("event=sync_connection_kept") != std::string::npos);
+  CHECK_LOGGED(a.gw->log().find("event=sync_reconnecting") == std::string::npos);
 
   // sslmode is part of the destination: the server has no TLS, so `prefer` still
   // connects, on a new backend.
   a.gw->rewrite(a.yaml(env, "prefer"));
   a.gw->reload();
-  REQUIRE(eventually(
+  REQUIRE_LOGGED(eventually(
       [&] {
         auto now = writer_backend(env);
         return !now.empty() && now != backend;
       },
       std::chrono::seconds(10)));
-  REQUIRE(a.post(env, customer(3), 3).status == 200);
-  CHECK(env.app("select n from stripe.customer") == "3");
+  REQUIRE_LOGGED(a.post(env, customer(3), 3).status == 200);
+  CHECK_LOGGED(env.app("select n from stripe.customer") == "3");
   CHECK_THAT(a.gw->log(),
              Catch::Contains("event=sync_reconnecting sync=acme reason=\"destination changed"));
 }
