@@ -161,4 +161,20 @@ const char* to_string(secret_kind k) {
   return "?";
 }
 
+outcome<scram_secret> scram_secret_for(std::string_view stored) {
+  switch (classify_secret(stored)) {
+    case secret_kind::scram_sha_256:
+      return parse_scram_secret(stored);
+    case secret_kind::md5:
+      return auth_error{sqlstate::kFeatureNotSupported, "md5 secret cannot be used for SCRAM",
+                        "The user's stored secret is md5; authenticate the user with md5."};
+    case secret_kind::plaintext:
+      break;
+  }
+  auto prepared = prepare_password(stored);
+  if (!prepared)
+    return prepared.error();
+  return make_scram_secret(prepared.value());
+}
+
 }  // namespace sluice::auth

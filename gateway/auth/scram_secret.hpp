@@ -50,4 +50,9 @@ enum class secret_kind { scram_sha_256, md5, plaintext };
 secret_kind classify_secret(std::string_view stored);
 const char* to_string(secret_kind k);
 
+// The SCRAM secret the client leg checks a user against, from whatever is stored: a SCRAM
+// secret as is, a plaintext password made into one (random salt, 4096 iterations), an md5
+// secret not at all (an error: that user needs md5 authentication, see md5_auth.hpp).
+outcome<scram_secret> scram_secret_for(std::string_view stored);
+
 }  // namespace sluice::auth

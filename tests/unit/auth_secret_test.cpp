@@ -158,3 +158,18 @@ TEST_CASE("password preparation: ASCII and invalid UTF-8 as raw bytes, other UTF
   CHECK(u.error().sqlstate == "0A000");
   CHECK_THAT(u.error().detail, Catch::Contains("SCRAM-SHA-256$"));
 }
+
+TEST_CASE("scram_secret_for: SCRAM as is, plaintext made into SCRAM, md5 refused", "[auth]") {
+  auto scram = scram_secret_for(kPgAliceSecret);
+  REQUIRE(scram);
+  CHECK(format_scram_secret(scram.value()) == kPgAliceSecret);
+  auto plain = scram_secret_for("hunter2");
+  REQUIRE(plain);
+  CHECK(plain->iterations == 4096);
+  CHECK(plain->salt.size() == 16);
+  CHECK(make_scram_secret("hunter2", plain->salt, 4096) == plain.value());
+  auto md5 = scram_secret_for(kPgBobMd5);
+  REQUIRE_FALSE(md5);
+  CHECK(md5.error().message == "md5 secret cannot be used for SCRAM");
+  CHECK_FALSE(scram_secret_for("caf\xc3\xa9"));
+}
