@@ -14,6 +14,10 @@ struct auth_error {
   std::string detail;  // may be empty
 
   bool operator==(const auth_error&) const = default;
+  // "28P01 password authentication failed for user "x"" [+ " (detail)"], for logs.
+  std::string describe() const {
+    return sqlstate + " " + message + (detail.empty() ? "" : " (" + detail + ")");
+  }
 };
 
 namespace sqlstate {

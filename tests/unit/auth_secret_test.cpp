@@ -6,6 +6,13 @@
 #include "gateway/auth/md5_auth.hpp"
 #include "gateway/auth/scram_secret.hpp"
 
+namespace Catch {
+template <>
+struct StringMaker<sluice::auth::auth_error> {
+  static std::string convert(const sluice::auth::auth_error& e) { return e.describe(); }
+};
+}  // namespace Catch
+
 using namespace sluice::auth;
 
 namespace {

@@ -4,6 +4,7 @@
 // PostgreSQL stores, and both refuse the same things with the same words.
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <functional>
 
 #include "gateway/auth/channel_binding.hpp"
 #include "gateway/auth/md5_auth.hpp"
@@ -11,6 +12,13 @@
 #include "gateway/auth/scram_server.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/raw_client.hpp"
+
+namespace Catch {
+template <>
+struct StringMaker<sluice::auth::auth_error> {
+  static std::string convert(const sluice::auth::auth_error& e) { return e.describe(); }
+};
+}  // namespace Catch
 
 using namespace sluice::auth;
 using sluice::test::pg_cluster;
@@ -120,6 +128,8 @@ struct login_options {
   bool strip_plus = false;     // act as a relay that hides SCRAM-SHA-256-PLUS
   bool wrong_binding = false;  // bind to another certificate's hash
   std::string first_override;  // send this client-first instead of ours
+  // Applied to our client-final before it is sent (to make it malformed).
+  std::function<std::string(std::string)> final_transform;
 };
 
 login_options over_tls(bool strip_plus = false, bool wrong_binding = false) {
@@ -179,7 +189,8 @@ login_result scram_login(int port, const std::string& user, scram_client_options
     r.client_error = final_msg.error();
     return r;
   }
-  c.send(frontend('p', final_msg.value()));
+  c.send(frontend('p',
+                  lo.final_transform ? lo.final_transform(final_msg.value()) : final_msg.value()));
   auto fin = be.next();
   if (fin.type == 'E') {
     r.server_error = error_of(fin);
@@ -359,6 +370,51 @@ TEST_CASE("PostgreSQL 15 and our SCRAM server refuse the same things with the sa
       REQUIRE(s.failed());
       CHECK(*r.server_error == s.error);
     }
+  }
+}
+
+TEST_CASE("PostgreSQL 15 and our SCRAM server refuse the same client-final-messages",
+          "[auth][pg]") {
+  fixture f;
+  const auto secret = parse_scram_secret(f.alice_secret).value();
+  using transform = std::function<std::string(std::string)>;
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    auto at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    return s.replace(at, from.size(), to);
+  };
+  const std::pair<const char*, transform> rows[] = {
+      {"nonce changed (a replay)", [&](std::string m) { return replace(m, ",r=", ",r=X"); }},
+      {"nonce cut short", [&](std::string m) { return replace(m, ",p=", "x,p="); }},
+      {"binding flag changed", [&](std::string m) { return replace(m, "c=biws", "c=eSws"); }},
+      {"binding attribute not base64", [&](std::string m) { return replace(m, "c=biws", "c=!"); }},
+      {"proof truncated", [](std::string m) { return m.substr(0, m.size() - 4); }},
+      {"proof flipped",
+       [](std::string m) {
+         m[m.size() - 5] = m[m.size() - 5] == 'A' ? 'B' : 'A';
+         return m;
+       }},
+      {"garbage after the proof", [](std::string m) { return m + ",x=1"; }},
+      {"no proof", [&](std::string m) { return m.substr(0, m.find(",p=")); }},
+      {"empty", [](std::string) { return std::string(); }},
+  };
+  for (const auto& [name, change] : rows) {
+    INFO(name);
+    login_options lo;
+    lo.final_transform = change;
+    auto theirs = scram_login(f.pg.port(), "alice", with_password("alice-pw"), lo);
+    REQUIRE(theirs.server_error);
+
+    scram_server_options so;
+    so.user = "alice";
+    so.secret = secret;
+    scram_server ours(so);
+    scram_client client(with_password("alice-pw"));
+    auto first = client.start(ours.mechanisms());
+    auto s1 = ours.start(first->mechanism, first->message);
+    auto s2 = ours.finish(change(client.on_server_first(s1.data).value()));
+    REQUIRE(s2.failed());
+    CHECK(*theirs.server_error == s2.error);
   }
 }
 
