@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -33,6 +34,10 @@ ip_address ip_address::from_v6(const std::array<uint8_t, 16>& b) {
 }
 
 std::optional<ip_address> ip_address::parse(std::string_view text) {
+  // inet_pton reads a C string: a NUL would end the address early and the bytes after
+  // it ("127.0.0.1\0zz") would go unchecked.
+  if (text.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::string s(text);
   if (s.size() > 2 && s.front() == '[' && s.back() == ']') {
     s = s.substr(1, s.size() - 2);
@@ -72,9 +77,13 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
   int prefix = max_prefix;
   if (slash != std::string_view::npos) {
     auto p = text.substr(slash + 1);
+    // Digits only: from_chars alone takes a sign, so "/-0" read as 0 (match everything).
+    const bool digits = !p.empty() && p.size() <= 3 && std::all_of(p.begin(), p.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
     int value = -1;
     auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-    if (ec != std::errc{} || ptr != p.data() + p.size() || p.empty()) {
+    if (!digits || ec != std::errc{} || ptr != p.data() + p.size()) {
       return fail("'" + std::string(text) + "': prefix length must be a number");
     }
     if (addr->v4 && written_as_v6) {
