@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "config/issues.hpp"
+
 namespace sluice::config {
 
 namespace {
@@ -69,7 +71,7 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
   auto addr_text = text.substr(0, slash);
   auto addr = ip_address::parse(addr_text);
   if (!addr) {
-    return fail("'" + std::string(text) + "' is not an IPv4 or IPv6 address or CIDR block");
+    return fail("'" + printable(text) + "' is not an IPv4 or IPv6 address or CIDR block");
   }
   // A v4-mapped base written as v6 keeps v6 prefix semantics; shift it to v4.
   const bool written_as_v6 = addr_text.find(':') != std::string_view::npos;
@@ -84,16 +86,16 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
     int value = -1;
     auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
     if (!digits || ec != std::errc{} || ptr != p.data() + p.size()) {
-      return fail("'" + std::string(text) + "': prefix length must be a number");
+      return fail("'" + printable(text) + "': prefix length must be a number");
     }
     if (addr->v4 && written_as_v6) {
       if (value < 96 || value > 128) {
-        return fail("'" + std::string(text) + "': an IPv4-mapped block needs a prefix of 96..128");
+        return fail("'" + printable(text) + "': an IPv4-mapped block needs a prefix of 96..128");
       }
       value -= 96;
     }
     if (value < 0 || value > max_prefix) {
-      return fail("'" + std::string(text) + "': prefix length must be 0.." +
+      return fail("'" + printable(text) + "': prefix length must be 0.." +
                   std::to_string(max_prefix));
     }
     prefix = value;
@@ -105,8 +107,7 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
     masked.base.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
   }
   if (!(masked.base == c.base)) {
-    return fail("'" + std::string(text) + "' has host bits set; did you mean " + masked.str() +
-                "?");
+    return fail("'" + printable(text) + "' has host bits set; did you mean " + masked.str() + "?");
   }
   return c;
 }

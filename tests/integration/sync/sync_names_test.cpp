@@ -47,8 +47,7 @@ TEST_CASE("ingest API: names the database cannot store get 422 and the sync goes
        R"(field "a\u0000b" contains a NUL)"},
       {"NUL in a collection name", upsert(std::string("cust\0omer", 9), "x", {{"a", 1}}),
        "contains a NUL"},
-      {"NUL in an id", upsert("customer", std::string("x\0y", 3), {{"a", 1}}),
-       "id contains a NUL"},
+      {"NUL in an id", upsert("customer", std::string("x\0y", 3), {{"a", 1}}), "id contains a NUL"},
       {"xmin", upsert("customer", "x", {{"xmin", 1}}), R"(field "xmin" is reserved)"},
       {"ctid", upsert("customer", "x", {{"ctid", "t"}}), R"(field "ctid" is reserved)"},
       {"tableoid", upsert("customer", "x", {{"tableoid", 1}}), "is reserved"},
@@ -58,8 +57,7 @@ TEST_CASE("ingest API: names the database cannot store get 422 and the sync goes
       {"_sync_state as a collection", upsert("_sync_state", "x", {{"a", 1}}),
        R"(collection "_sync_state" is reserved)"},
       {"_sync_event as a collection", upsert("_sync_event", "x", {{"a", 1}}), "is reserved"},
-      {"a stage table as a collection", upsert("_sync_stage_0_0", "x", {{"a", 1}}),
-       "is reserved"},
+      {"a stage table as a collection", upsert("_sync_stage_0_0", "x", {{"a", 1}}), "is reserved"},
       {"1597 fields", upsert("wide", "x", many_fields(sluice::sync::kMaxFields + 1, "f", 1)),
        "has 1597 distinct fields"},
       {"colliding long field names", upsert("customer", "x", {{long_a, 1}, {long_b, 2}}),
@@ -75,8 +73,8 @@ TEST_CASE("ingest API: names the database cannot store get 422 and the sync goes
   for (const auto& r : rows) {
     INFO(r.what);
     // A good record first: the whole batch is refused, nothing of it applied.
-    const std::string body = ndjson({upsert("customer", "g" + std::to_string(seq), {{"n", seq}}),
-                                     r.record});
+    const std::string body =
+        ndjson({upsert("customer", "g" + std::to_string(seq), {{"n", seq}}), r.record});
     for (int attempt = 0; attempt < 2; ++attempt) {  // re-sending is refused again
       auto bad = env.post(body, seq);
       INFO(bad.body);
@@ -88,7 +86,8 @@ TEST_CASE("ingest API: names the database cannot store get 422 and the sync goes
       CHECK(reason.rfind("record 1 (id \"", 0) == 0);
       CHECK_THAT(reason, Catch::Contains(r.expected));
     }
-    auto good = env.post(ndjson({upsert("customer", "g" + std::to_string(seq), {{"n", seq}})}), seq);
+    auto good =
+        env.post(ndjson({upsert("customer", "g" + std::to_string(seq), {{"n", seq}})}), seq);
     INFO(good.body);
     REQUIRE(good.status == 200);
     CHECK(json::parse(good.body)["applied"] == 1);
@@ -114,8 +113,8 @@ TEST_CASE("ingest API: the most fields a table holds are applied", "[sync][integ
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
   // 1596 text fields plus the writer's four columns: exactly PostgreSQL's 1600.
-  auto r = env.post(ndjson({upsert("wide", "w1", many_fields(sluice::sync::kMaxFields, "f", "v"))}),
-                    1);
+  auto r =
+      env.post(ndjson({upsert("wide", "w1", many_fields(sluice::sync::kMaxFields, "f", "v"))}), 1);
   INFO(r.body);
   REQUIRE(r.status == 200);
   CHECK(env.app("select count(*) from pg_attribute where attrelid = 'stripe.wide'::regclass and "
