@@ -29,7 +29,7 @@ bool is_lower_hex(char c) {
 
 // What to_identifier() makes of a long name: a 50..53-byte head, "_h", 8 hex digits.
 bool shortened_form(std::string_view name) {
-  if (name.size() < kMaxIdentBytes - 13 || name.size() > kMaxIdentBytes)
+  if (name.size() < kMaxIdentBytes - 3 || name.size() > kMaxIdentBytes)
     return false;
   auto tail = name.substr(name.size() - 10);
   if (tail.substr(0, 2) != "_h")

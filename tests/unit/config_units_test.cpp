@@ -3,6 +3,9 @@
 #include "config/cidr.hpp"
 #include "config/units.hpp"
 
+#include <string>
+#include <vector>
+
 using namespace sluice::config;
 
 TEST_CASE("durations parse with units and refuse bare numbers", "[config]") {
@@ -82,9 +85,9 @@ TEST_CASE("number and address parsers refuse signs, spaces, NULs and overflow", 
   const std::string nul(1, '\0');
   std::string why;
   // Durations: digits and units only; more digits than 64 bits hold is not 0.
-  for (std::string bad :
-       {"-1s", "+1s", " 1s", "1s ", "1 s", "1s" + nul, "1" + nul + "s", "99999999999999999999999s",
-        "1099511627777ms", "1099511627s1099511627s", "0x10s"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "-1s", "+1s", " 1s", "1s ", "1 s", "1s" + nul, "1" + nul + "s",
+           "99999999999999999999999s", "1099511627777ms", "1099511627s1099511627s", "0x10s"}) {
     INFO(bad);
     CHECK_FALSE(parse_duration(bad));
   }
@@ -92,8 +95,9 @@ TEST_CASE("number and address parsers refuse signs, spaces, NULs and overflow", 
   CHECK(why == "'99999999999999999999999s' is too long");
   CHECK(parse_duration("1099511627776ms")->count() == int64_t{1} << 40);
   // Sizes: the same, and a space before the unit stays allowed.
-  for (std::string bad : {"-1", "+1", " 1", "1MiB" + nul, "1" + nul, "99999999999999999999999",
-                          "18446744073709551616", "0x10"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"-1", "+1", " 1", "1MiB" + nul, "1" + nul,
+                                "99999999999999999999999", "18446744073709551616", "0x10"}) {
     INFO(bad);
     CHECK_FALSE(parse_size(bad));
   }
@@ -101,9 +105,10 @@ TEST_CASE("number and address parsers refuse signs, spaces, NULs and overflow", 
   CHECK(why == "'99999999999999999999999' is too large");
   CHECK(*parse_size("16 MiB") == 16ull << 20);
   // host:port: the port is digits only; the host has no space, control byte or NUL.
-  for (std::string bad : {"h:-1", "h:+80", "h: 80", "h:80 ", "h:0x50", "h:80" + nul,
-                          "h" + nul + "x:80", "127.0.0.1" + nul + "zz:80", "h x:80", "h\t:80",
-                          "[::1" + nul + "]:80", "h:99999999999999999999"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"h:-1", "h:+80", "h: 80", "h:80 ", "h:0x50", "h:80" + nul,
+                                "h" + nul + "x:80", "127.0.0.1" + nul + "zz:80", "h x:80", "h\t:80",
+                                "[::1" + nul + "]:80", "h:99999999999999999999"}) {
     INFO(bad);
     CHECK_FALSE(parse_host_port(bad, &why));
     CHECK(why.find('\0') == std::string::npos);  // messages quote it escaped
@@ -115,9 +120,10 @@ TEST_CASE("number and address parsers refuse signs, spaces, NULs and overflow", 
 TEST_CASE("IP addresses and CIDR prefixes are parsed byte for byte", "[config][cidr]") {
   const std::string nul(1, '\0');
   // inet_pton reads a C string: "127.0.0.1\0zz" used to parse as 127.0.0.1.
-  for (std::string bad :
-       {"127.0.0.1" + nul + "zz", "127.0.0.1" + nul, nul + "127.0.0.1", "::1" + nul + "x",
-        "[::1" + nul + "]", " 127.0.0.1", "127.0.0.1 ", "127.0.0.01", "127.1", "0x7f.0.0.1", ""}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"127.0.0.1" + nul + "zz", "127.0.0.1" + nul, nul + "127.0.0.1",
+                                "::1" + nul + "x", "[::1" + nul + "]", " 127.0.0.1", "127.0.0.1 ",
+                                "127.0.0.01", "127.1", "0x7f.0.0.1", ""}) {
     INFO(bad);
     CHECK_FALSE(ip_address::parse(bad));
   }
@@ -125,10 +131,10 @@ TEST_CASE("IP addresses and CIDR prefixes are parsed byte for byte", "[config][c
   CHECK(ip_address::parse("[::1]")->str() == "::1");
   // Prefixes: decimal digits only. "/-0" used to be read as /0, every address.
   std::string why;
-  for (std::string bad :
-       {"0.0.0.0/-0", "0.0.0.0/+0", "10.0.0.0/-8", "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8 ",
-        "10.0.0.0/", "10.0.0.0/8" + nul, "10.0.0.0/0x8", "10.0.0.0/99999999999", "10.0.0.0/8/8",
-        "::/-0", "10.0.0.0" + nul + "/8"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "0.0.0.0/-0", "0.0.0.0/+0", "10.0.0.0/-8", "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8 ",
+           "10.0.0.0/", "10.0.0.0/8" + nul, "10.0.0.0/0x8", "10.0.0.0/99999999999", "10.0.0.0/8/8",
+           "::/-0", "10.0.0.0" + nul + "/8"}) {
     INFO(bad);
     CHECK_FALSE(cidr::parse(bad, &why));
     CHECK(why.find('\0') == std::string::npos);
