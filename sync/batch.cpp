@@ -233,6 +233,40 @@ std::string shown(std::string_view name) {
   return out;
 }
 
+// About the least a row of `r` takes in its table, with the column types its values
+// infer (or it declares): the tuple header and null bitmap, the writer's id,
+// _sync_version and _sync_updated_at, 1 byte per boolean, 8 per bigint or timestamptz;
+// numeric, text and jsonb values shorter than 32 bytes (too short to compress) take
+// their inline size up to the 18-byte pointer of a value moved out of line, longer ones
+// at least the 12 bytes of a well-compressed datum. Alignment padding is left out.
+// When even this exceeds kMaxRowBytes, PostgreSQL would refuse the row ("row is too
+// big") and the sync would stop.
+size_t row_bytes(const record& r) {
+  auto varlena = [](size_t len) { return len < 32 ? std::min<size_t>(1 + len, 18) : 12; };
+  size_t bytes = 24 + (r.data.size() + kWriterColumns + 7) / 8 + varlena(r.id.size()) + 16;
+  for (const auto& f : r.data) {
+    auto t = infer(f.value);
+    if (!t)
+      continue;  // null: a bit in the bitmap
+    if (!r.declared.empty()) {
+      if (auto d = r.declared.find(f.name); d != r.declared.end())
+        t = d->second;
+    }
+    switch (*t) {
+      case col_type::boolean:
+        bytes += 1;
+        break;
+      case col_type::bigint:
+      case col_type::timestamptz:
+        bytes += 8;
+        break;
+      default:
+        bytes += varlena(f.value.text.size());
+    }
+  }
+  return bytes;
+}
+
 // The name rules (sync/naming.hpp) for a parsed batch, so a record the database could
 // not store is refused with 422 instead of failing the batch's transaction and stopping
 // the sync. Each distinct name is checked once per collection: a record's fields are
@@ -277,6 +311,16 @@ std::optional<parse_error> check_names(const batch& b, std::string_view body,
     }
     if (auto p = id_problem(r.collection, r.id); !p.empty())
       return refuse("id", p);
+    if (r.data.size() * 18 + 300 > kMaxRowBytes) {  // below that, no row can be too big
+      if (size_t bytes = row_bytes(r); bytes > kMaxRowBytes) {
+        return refuse("row", "needs at least " + std::to_string(bytes) + " bytes for its " +
+                                 std::to_string(r.data.size()) +
+                                 " fields; PostgreSQL stores at most " +
+                                 std::to_string(kMaxRowBytes) +
+                                 " in one row (numbers, booleans and timestamps cannot move "
+                                 "out of line); put some of them in one object field (jsonb)");
+      }
+    }
     fresh.clear();
     size_t j = 0;
     for (const auto& f : r.data) {

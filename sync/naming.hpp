@@ -26,6 +26,9 @@ inline constexpr size_t kMaxFields = kMaxTableColumns - kWriterColumns;
 // each table's is id, so the two together stay below this, with room for the headers.
 inline constexpr size_t kMaxKeyBytes = 2600;
 inline constexpr size_t kMaxCollectionBytes = 1024;
+// A row must fit one 8 KiB heap page (MaxHeapTupleSize). Long text and jsonb values
+// move out of line, leaving an 18-byte pointer; fixed-width values cannot.
+inline constexpr size_t kMaxRowBytes = 8160;
 
 // Name rules, checked on the ingest thread before a batch reaches the database: each
 // returns why the name is refused (to be shown after the name), or "" when it is

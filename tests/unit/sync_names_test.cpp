@@ -23,10 +23,11 @@ std::string rec(const std::string& collection, const std::string& id, const std:
          data + "}";
 }
 
-std::string fields(size_t n, const std::string& prefix) {
+// `n` fields; booleans by default, small enough that any number of them fits a row.
+std::string fields(size_t n, const std::string& prefix, const std::string& value = "true") {
   std::string d = "{";
   for (size_t i = 0; i < n; ++i)
-    d += (i ? ",\"" : "\"") + prefix + std::to_string(i) + "\":1";
+    d += (i ? ",\"" : "\"") + prefix + std::to_string(i) + "\":" + value;
   return d + "}";
 }
 
@@ -87,6 +88,7 @@ TEST_CASE("names: each rule refuses the batch with 422, the record's index, id a
        "collection names may have at most 1024"},
       {"an id over the key limit", rec("c", std::string(kMaxKeyBytes, 'i'), "{}"),
        "an id may have at most 2600 bytes"},
+      {"a row too big for a page", rec("c", "2", fields(1100, "n", "1")), "row needs at least 8"},
       {"more fields than a table holds", rec("c", "2", fields(kMaxFields + 1, "f")),
        "1598 distinct fields in this batch; a table holds at most 1596"},
   };
@@ -122,6 +124,34 @@ TEST_CASE("names: limits are exact and count distinct fields across a collection
     many += rec("c", std::to_string(i), fields(kMaxFields, "f")) + "\n";
   many += rec("d", "1", fields(kMaxFields, "g")) + "\n";
   CHECK(std::holds_alternative<batch>(parse_batch(many)));
+  // Row size: 1100 bigints (8 bytes each) cannot fit 8160 bytes; 1100 short strings,
+  // booleans or nulls can, and so can long strings, which move out of line.
+  std::string strings = "{", bools = "{", nulls = "{", longs_text = "{";
+  for (int i = 0; i < 1100; ++i) {
+    auto k = std::string(i ? ",\"" : "\"") + "f" + std::to_string(i) + "\":";
+    strings += k + "\"v\"";
+    bools += k + "true";
+    nulls += k + "null";
+    if (i < 600)
+      longs_text += k + "\"" + std::string(200, 'x') + "\"";
+  }
+  for (auto* d : {&strings, &bools, &nulls, &longs_text}) {
+    *d += "}";
+    CHECK(std::holds_alternative<batch>(parse_batch(rec("c", "1", *d))));
+  }
+  auto wide = refused(rec("c", "1", fields(1100, "n", "1")));
+  CHECK(wide.status == 422);
+  CHECK(wide.reason.find("row needs at least") != std::string::npos);
+  // A declared timestamptz is 8 bytes too, whatever the text.
+  std::string stamps = "{", types = "{";
+  for (int i = 0; i < 1100; ++i) {
+    auto k = std::string(i ? ",\"" : "\"") + "t" + std::to_string(i) + "\":";
+    stamps += k + "\"2024-01-01\"";
+    types += k + "\"timestamptz\"";
+  }
+  auto declared = refused(R"({"collection":"c","id":"1","version":1,"data":)" + stamps +
+                          "},\"types\":" + types + "}}");
+  CHECK(declared.reason.find("row needs at least") != std::string::npos);
   // The id limit counts the collection's name too.
   auto at_limit = parse_batch(rec("c", std::string(kMaxKeyBytes - 1, 'i'), "{}"));
   CHECK(std::holds_alternative<batch>(at_limit));
