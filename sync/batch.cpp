@@ -291,18 +291,19 @@ std::optional<parse_error> check_names(const batch& b, std::string_view body,
           "record " + std::to_string(i) + " (id \"" + shown(r.id) + "\"): " + what + " " + why,
           422};
     };
-    const std::string coll_shown = "collection \"" + shown(r.collection) + "\"";
+    auto coll_shown = [&] { return "collection \"" + shown(r.collection) + "\""; };
     if (!cur || r.collection != cur_name) {
       auto [it, first_seen] = colls.try_emplace(r.collection);
       if (first_seen) {
         if (auto p = collection_problem(r.collection); !p.empty())
-          return refuse(coll_shown, p);
+          return refuse(coll_shown(), p);
         if (r.collection.size() > kMaxIdentBytes) {
           auto ident = to_identifier(std::string(r.collection));
           auto [other, added] = long_colls.try_emplace(ident, r.collection);
           if (!added) {
-            return refuse(coll_shown, "and collection \"" + shown(other->second) +
-                                          "\" both shorten to table \"" + ident + "\"; rename one");
+            return refuse(coll_shown(), "and collection \"" + shown(other->second) +
+                                            "\" both shorten to table \"" + ident +
+                                            "\"; rename one");
           }
         }
       }
@@ -348,13 +349,13 @@ std::optional<parse_error> check_names(const batch& b, std::string_view body,
     }
     const size_t total = cur->fields.size() + fresh.size();
     if (total > kMaxFields) {
-      return refuse(coll_shown, "has " + std::to_string(total) +
-                                    " distinct fields in this batch; a table holds at most " +
-                                    std::to_string(kMaxFields) + " besides the writer's " +
-                                    std::to_string(kWriterColumns) +
-                                    " own columns (PostgreSQL's limit is " +
-                                    std::to_string(kMaxTableColumns) +
-                                    "); put the rest in one object field (a jsonb column)");
+      return refuse(coll_shown(), "has " + std::to_string(total) +
+                                      " distinct fields in this batch; a table holds at most " +
+                                      std::to_string(kMaxFields) + " besides the writer's " +
+                                      std::to_string(kWriterColumns) +
+                                      " own columns (PostgreSQL's limit is " +
+                                      std::to_string(kMaxTableColumns) +
+                                      "); put the rest in one object field (a jsonb column)");
     }
     merged.clear();
     merged.reserve(total);
