@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+
+#include "config/issues.hpp"
 
 namespace sluice::config {
 
@@ -33,6 +36,10 @@ ip_address ip_address::from_v6(const std::array<uint8_t, 16>& b) {
 }
 
 std::optional<ip_address> ip_address::parse(std::string_view text) {
+  // inet_pton reads a C string: a NUL would end the address early and the bytes after
+  // it ("127.0.0.1\0zz") would go unchecked.
+  if (text.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::string s(text);
   if (s.size() > 2 && s.front() == '[' && s.back() == ']') {
     s = s.substr(1, s.size() - 2);
@@ -64,7 +71,7 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
   auto addr_text = text.substr(0, slash);
   auto addr = ip_address::parse(addr_text);
   if (!addr) {
-    return fail("'" + std::string(text) + "' is not an IPv4 or IPv6 address or CIDR block");
+    return fail("'" + printable(text) + "' is not an IPv4 or IPv6 address or CIDR block");
   }
   // A v4-mapped base written as v6 keeps v6 prefix semantics; shift it to v4.
   const bool written_as_v6 = addr_text.find(':') != std::string_view::npos;
@@ -72,19 +79,23 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
   int prefix = max_prefix;
   if (slash != std::string_view::npos) {
     auto p = text.substr(slash + 1);
+    // Digits only: from_chars alone takes a sign, so "/-0" read as 0 (match everything).
+    const bool digits = !p.empty() && p.size() <= 3 && std::all_of(p.begin(), p.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
     int value = -1;
     auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-    if (ec != std::errc{} || ptr != p.data() + p.size() || p.empty()) {
-      return fail("'" + std::string(text) + "': prefix length must be a number");
+    if (!digits || ec != std::errc{} || ptr != p.data() + p.size()) {
+      return fail("'" + printable(text) + "': prefix length must be a number");
     }
     if (addr->v4 && written_as_v6) {
       if (value < 96 || value > 128) {
-        return fail("'" + std::string(text) + "': an IPv4-mapped block needs a prefix of 96..128");
+        return fail("'" + printable(text) + "': an IPv4-mapped block needs a prefix of 96..128");
       }
       value -= 96;
     }
     if (value < 0 || value > max_prefix) {
-      return fail("'" + std::string(text) + "': prefix length must be 0.." +
+      return fail("'" + printable(text) + "': prefix length must be 0.." +
                   std::to_string(max_prefix));
     }
     prefix = value;
@@ -96,8 +107,7 @@ std::optional<cidr> cidr::parse(std::string_view text, std::string* why) {
     masked.base.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
   }
   if (!(masked.base == c.base)) {
-    return fail("'" + std::string(text) + "' has host bits set; did you mean " + masked.str() +
-                "?");
+    return fail("'" + printable(text) + "' has host bits set; did you mean " + masked.str() + "?");
   }
   return c;
 }

@@ -1,9 +1,27 @@
 #include "config/issues.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 
 namespace sluice::config {
+
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::string issue::str() const {
   std::string out = warning ? "warning: " : "";

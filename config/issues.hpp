@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::config {
@@ -28,6 +29,9 @@ class issue_list {
  private:
   std::vector<issue> items_;
 };
+
+// `text` with control bytes escaped (\n, \x00), for quoting user text in messages.
+std::string printable(std::string_view text);
 
 // Damerau-free Levenshtein distance; used to suggest the key a typo meant.
 size_t edit_distance(std::string_view a, std::string_view b);

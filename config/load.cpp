@@ -3,7 +3,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <map>
+
+#include <yaml-cpp/depthguard.h>
 
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
@@ -146,14 +148,27 @@ class loader {
       issues_.error("allowlists", line_of(n), "expected a mapping of name: [CIDR, ...]");
       return;
     }
+    std::map<std::string, int> seen;  // name -> line
     for (auto it = n.begin(); it != n.end(); ++it) {
-      auto name = it->first.as<std::string>();
-      auto path = "allowlists." + name;
+      const int key_line = line_of(it->first);
+      auto key = key_text(it->first);
+      if (!key) {
+        issues_.error("allowlists", key_line,
+                      "an allowlist's name must be plain text, not a list, a mapping or null");
+        continue;
+      }
+      const std::string name = *key;
+      auto path = "allowlists." + printable(name);
+      if (auto [first, fresh] = seen.emplace(name, key_line); !fresh) {
+        issues_.error(path, key_line,
+                      "duplicate key; first given on line " + std::to_string(first->second));
+        continue;
+      }
       std::vector<cidr> blocks;
       // A copy: it-> yields a temporary proxy, so a reference would dangle (ASan found it).
       const YAML::Node list = it->second;
       if (!list.IsSequence()) {
-        issues_.error(path, line_of(it->first), "expected a list of CIDR blocks like [10.0.0.0/8]");
+        issues_.error(path, key_line, "expected a list of CIDR blocks like [10.0.0.0/8]");
         continue;
       }
       for (size_t i = 0; i < list.size(); ++i) {
@@ -416,35 +431,128 @@ class loader {
 
 }  // namespace
 
+namespace {
+
+// YAML is Unicode text: a NUL byte or bytes that are not UTF-8 (a UTF-16 file, a
+// binary pasted by mistake) are named with their line before the parser sees them.
+bool text_problem(const std::string& yaml, issue_list& issues) {
+  int line = 1;
+  for (size_t i = 0; i < yaml.size();) {
+    auto c = static_cast<unsigned char>(yaml[i]);
+    if (c == '\n')
+      ++line;
+    if (c == 0) {
+      issues.error("", line, "the file contains a NUL byte; a configuration is UTF-8 text");
+      return true;
+    }
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool valid = len > 0 && i + len <= yaml.size();
+    for (size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(yaml[i + k]) & 0xC0) == 0x80;
+    if (valid && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      uint32_t cp = c & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(yaml[i + k]) & 0x3F);
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= kMin[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (!valid) {
+      issues.error("", line,
+                   "the file is not UTF-8 text (byte " + std::to_string(i) + "); save it as UTF-8");
+      return true;
+    }
+    i += len;
+  }
+  return false;
+}
+
+// yaml-cpp's parser refuses deeper nesting with DeepRecursion (singledocparser.cpp).
+constexpr int kMaxYamlDepth = 500;
+
+int mark_line(const YAML::Mark& m) {
+  return m.line >= 0 ? m.line + 1 : 0;
+}
+
+}  // namespace
+
 load_result load_string(const std::string& yaml, const std::string& base_dir,
                         const load_options& opts) {
   load_result result;
-  auto s = std::make_shared<settings>();
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    result.issues.error("", e.mark.line >= 0 ? e.mark.line + 1 : 0, "YAML syntax error: " + e.msg);
+  if (text_problem(yaml, result.issues))
     return result;
+  auto s = std::make_shared<settings>();
+  // No file may end the process: whatever the parser or a reader throws (yaml-cpp's
+  // exceptions, its recursion limit, an allocation) becomes a problem with a line.
+  try {
+    YAML::Node root;
+    try {
+      // LoadAll, not Load: Load reads the first document and silently drops the rest.
+      auto docs = YAML::LoadAll(yaml);
+      if (docs.size() > 1) {
+        result.issues.error("", line_of(docs[1]),
+                            "the file has " + std::to_string(docs.size()) +
+                                " YAML documents (separated by --- or ...); a configuration "
+                                "is one document");
+        return result;
+      }
+      if (!docs.empty())
+        root = docs[0];
+    } catch (const YAML::DeepRecursion& e) {  // its message is just "bad file"
+      result.issues.error("", mark_line(e.mark),
+                          "lists or mappings are nested too deeply (more than " +
+                              std::to_string(kMaxYamlDepth) + " levels)");
+      return result;
+    } catch (const YAML::Exception& e) {
+      result.issues.error("", mark_line(e.mark), "YAML syntax error: " + e.msg);
+      return result;
+    }
+    loader(result.issues, base_dir).read(root, *s);
+    validate(*s, result.issues, opts.check_files);
+  } catch (const YAML::Exception& e) {
+    result.issues.error("", mark_line(e.mark), "cannot read this YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    result.issues.error("", 0, std::string("cannot read this configuration: ") + e.what());
   }
-  loader(result.issues, base_dir).read(root, *s);
-  validate(*s, result.issues, opts.check_files);
   if (!result.issues.has_errors())
     result.settings = std::move(s);
   return result;
 }
 
 load_result load_file(const std::string& path, const load_options& opts) {
-  std::ifstream in(path);
-  if (!in) {
+  auto fail = [&](std::string message) {
     load_result r;
-    r.issues.error("", 0, "cannot read configuration file " + path + ": " + std::strerror(errno));
+    r.issues.error("", 0, std::move(message));
     return r;
+  };
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    return fail("cannot read configuration file " + path + ": it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return fail("cannot read configuration file " + path + ": " + std::strerror(errno));
+  // Read in chunks and stop one chunk past the limit: a huge file (or /dev/zero) is
+  // refused, not loaded into memory.
+  std::string text;
+  char chunk[64 * 1024];
+  while (text.size() <= kMaxConfigBytes) {
+    in.read(chunk, sizeof chunk);
+    if (in.gcount() <= 0)
+      break;
+    text.append(chunk, static_cast<size_t>(in.gcount()));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
+  if (in.bad())
+    return fail("cannot read configuration file " + path + ": " + std::strerror(errno));
+  if (text.size() > kMaxConfigBytes) {
+    return fail("configuration file " + path + " is larger than " +
+                std::to_string(kMaxConfigBytes >> 20) + " MiB; is it the right file?");
+  }
   auto dir = fs::absolute(fs::path(path)).parent_path().string();
-  auto r = load_string(buf.str(), dir, opts);
+  auto r = load_string(text, dir, opts);
   if (r.settings)
     std::const_pointer_cast<settings>(r.settings)->source_path = path;
   return r;

@@ -19,6 +19,11 @@ struct load_result {
   issue_list issues;
 };
 
+// A configuration file larger than this is refused before it is read into memory.
+inline constexpr size_t kMaxConfigBytes = 16u << 20;
+
+// Neither function throws: every problem with the text, its YAML or its settings,
+// whatever the input, is an issue in the result.
 load_result load_file(const std::string& path, const load_options& opts = {});
 // `base_dir` resolves relative file paths (the config file's folder when loading a file).
 load_result load_string(const std::string& yaml, const std::string& base_dir = ".",

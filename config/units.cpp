@@ -1,7 +1,10 @@
 #include "config/units.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
+
+#include "config/issues.hpp"
 
 namespace sluice::config {
 
@@ -29,7 +32,9 @@ std::optional<duration> parse_duration(std::string_view text, std::string* why) 
           why, "'" + std::string(text) + "' is not a duration; write it like 10s, 500ms or 5m");
     }
     int64_t n = 0;
-    std::from_chars(text.data() + start, text.data() + i, n);
+    auto [end, ec] = std::from_chars(text.data() + start, text.data() + i, n);
+    if (ec != std::errc{})  // more digits than 64 bits hold; from_chars leaves n at 0
+      return fail<duration>(why, "'" + std::string(text) + "' is too long");
     size_t unit_start = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
       ++i;
@@ -52,7 +57,7 @@ std::optional<duration> parse_duration(std::string_view text, std::string* why) 
       return fail<duration>(why, "'" + std::string(text) + "': unknown unit '" + std::string(unit) +
                                      "' (use ms, s, m, h or d)");
     }
-    if (n > (int64_t{1} << 40) / scale) {
+    if (n > (int64_t{1} << 40) / scale || total_ms + n * scale > (int64_t{1} << 40)) {
       return fail<duration>(why, "'" + std::string(text) + "' is too long");
     }
     total_ms += n * scale;
@@ -69,7 +74,8 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string* why) {
         why, "'" + std::string(text) + "' is not a size; write it like 16MiB, 512KiB or 1048576");
   }
   uint64_t n = 0;
-  std::from_chars(text.data(), text.data() + i, n);
+  if (std::from_chars(text.data(), text.data() + i, n).ec != std::errc{})  // n stays 0
+    return fail<uint64_t>(why, "'" + std::string(text) + "' is too large");
   auto unit = text.substr(i);
   while (!unit.empty() && unit.front() == ' ')
     unit.remove_prefix(1);
@@ -122,10 +128,19 @@ std::optional<host_port> parse_host_port(std::string_view text, std::string* why
   if (host.empty()) {
     return fail<host_port>(why, "'" + std::string(text) + "' has no host; write host:port");
   }
+  // The host goes to C APIs (getaddrinfo, inet_pton) that stop at a NUL; a space or
+  // control byte is a typo, never part of a name.
+  if (std::any_of(host.begin(), host.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f;
+      })) {
+    return fail<host_port>(
+        why, "the host in '" + printable(text) + "' has a space, a control character or a NUL");
+  }
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
-    return fail<host_port>(why, "'" + std::string(text) + "': port must be 0..65535");
+    return fail<host_port>(why, "'" + printable(text) + "': port must be 0..65535");
   }
   return host_port{std::string(host), static_cast<uint16_t>(value)};
 }

@@ -2,6 +2,8 @@
 
 #include "config/units.hpp"
 
+#include <charconv>
+
 namespace sluice::config {
 
 int line_of(const YAML::Node& n) {
@@ -11,14 +13,50 @@ int line_of(const YAML::Node& n) {
   return m.line >= 0 ? m.line + 1 : 0;
 }
 
+std::optional<std::string> key_text(const YAML::Node& key) {
+  if (!key.IsScalar())  // a null key is NodeType::Null, not a scalar
+    return std::nullopt;
+  const std::string& s = key.Scalar();
+  if (s.empty() || s.find('\0') != std::string::npos)
+    return std::nullopt;
+  return s;
+}
+
 map_reader::map_reader(const YAML::Node& node, std::string path, issue_list& issues)
     : node_(node), path_(std::move(path)), issues_(issues), line_(config::line_of(node)) {
-  if (!node_.IsMap()) {
+  // IsDefined first: it is the one query that does not throw on an invalid node.
+  if (!node_.IsDefined() || !node_.IsMap()) {
     ok_ = false;
     issues_.error(path_, line_,
-                  node_.IsNull() ? "is empty; expected a mapping of keys"
-                                 : "expected a mapping (key: value)");
+                  node_.IsDefined() && node_.IsNull() ? "is empty; expected a mapping of keys"
+                                                      : "expected a mapping (key: value)");
+    return;
   }
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    const YAML::Node key = it->first;
+    const int line = config::line_of(key);
+    auto text = key_text(key);
+    if (!text) {
+      issues_.error(path_, line,
+                    "a key must be a plain name (like port:), not a list, a mapping, "
+                    "an empty or null key, or text with a NUL");
+      continue;
+    }
+    if (const entry* first = find(*text)) {
+      issues_.error(path_of(printable(*text)), line,
+                    "duplicate key; first given on line " + std::to_string(first->line));
+      continue;
+    }
+    entries_.push_back({*text, line, it->second});
+  }
+}
+
+const map_reader::entry* map_reader::find(std::string_view key) const {
+  for (const auto& e : entries_) {
+    if (e.key == key)
+      return &e;
+  }
+  return nullptr;
 }
 
 std::string map_reader::path_of(std::string_view key) const {
@@ -26,18 +64,14 @@ std::string map_reader::path_of(std::string_view key) const {
 }
 
 int map_reader::line_of_key(std::string_view key) const {
-  if (!ok_)
-    return line_;
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    if (it->first.as<std::string>() == key)
-      return config::line_of(it->first);
-  }
-  return line_;
+  const entry* e = find(key);
+  return e ? e->line : line_;
 }
 
 bool map_reader::has(std::string_view key) {
   known_.emplace(key);
-  return ok_ && node_[std::string(key)].IsDefined() && !node_[std::string(key)].IsNull();
+  const entry* e = find(key);
+  return e && e->value.IsDefined() && !e->value.IsNull();
 }
 
 void map_reader::bad(std::string_view key, const std::string& message) {
@@ -48,7 +82,8 @@ YAML::Node map_reader::scalar(std::string_view key, bool required) {
   known_.emplace(key);
   if (!ok_)
     return YAML::Node(YAML::NodeType::Undefined);
-  YAML::Node n = node_[std::string(key)];
+  const entry* e = find(key);
+  YAML::Node n = e ? e->value : YAML::Node(YAML::NodeType::Undefined);
   if (!n.IsDefined() || n.IsNull()) {
     if (required)
       issues_.error(path_of(key), line_, "is required");
@@ -66,6 +101,10 @@ std::optional<std::string> map_reader::str(std::string_view key, bool required) 
   if (!n.IsDefined())
     return std::nullopt;
   auto s = n.Scalar();
+  if (s.find('\0') != std::string::npos) {  // a "\0" escape; C APIs would cut the text there
+    bad(key, "contains a NUL character (\\0)");
+    return std::nullopt;
+  }
   if (required && s.empty()) {
     bad(key, "must not be empty");
     return std::nullopt;
@@ -94,20 +133,19 @@ int64_t map_reader::integer(std::string_view key, int64_t def, int64_t min, int6
   auto s = str(key);
   if (!s)
     return def;
-  try {
-    size_t used = 0;
-    long long v = std::stoll(*s, &used);
-    if (used != s->size())
-      throw std::invalid_argument("trailing");
-    if (v < min || v > max) {
-      bad(key, "must be " + std::to_string(min) + ".." + std::to_string(max));
-      return def;
-    }
-    return v;
-  } catch (const std::exception&) {
-    bad(key, "'" + *s + "' is not a whole number");
+  // from_chars, not stoll: no leading whitespace or '+', and an overflow is an error.
+  int64_t v = 0;
+  const char* end = s->data() + s->size();
+  auto [stop, ec] = std::from_chars(s->data(), end, v);
+  if (s->empty() || ec == std::errc::invalid_argument || stop != end) {
+    bad(key, "'" + printable(*s) + "' is not a whole number");
     return def;
   }
+  if (ec == std::errc::result_out_of_range || v < min || v > max) {
+    bad(key, "must be " + std::to_string(min) + ".." + std::to_string(max));
+    return def;
+  }
+  return v;
 }
 
 duration map_reader::dur(std::string_view key, duration def) {
@@ -150,13 +188,16 @@ std::optional<host_port> map_reader::address(std::string_view key, bool required
 std::vector<std::string> map_reader::str_list(std::string_view key) {
   known_.emplace(key);
   std::vector<std::string> out;
-  if (!ok_)
+  const entry* e = find(key);
+  if (!e || !e->value.IsDefined() || e->value.IsNull())
     return out;
-  YAML::Node n = node_[std::string(key)];
-  if (!n.IsDefined() || n.IsNull())
-    return out;
+  const YAML::Node n = e->value;
+  auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
   if (n.IsScalar()) {
-    out.push_back(n.Scalar());  // a single item written without brackets
+    if (has_nul(n.Scalar()))
+      bad(key, "contains a NUL character (\\0)");
+    else
+      out.push_back(n.Scalar());  // a single item written without brackets
     return out;
   }
   if (!n.IsSequence()) {
@@ -164,9 +205,9 @@ std::vector<std::string> map_reader::str_list(std::string_view key) {
     return out;
   }
   for (size_t i = 0; i < n.size(); ++i) {
-    if (!n[i].IsScalar()) {
+    if (!n[i].IsScalar() || has_nul(n[i].Scalar())) {
       issues_.error(path_of(key) + "[" + std::to_string(i) + "]", config::line_of(n[i]),
-                    "expected a single value");
+                    n[i].IsScalar() ? "contains a NUL character (\\0)" : "expected a single value");
       continue;
     }
     out.push_back(n[i].Scalar());
@@ -176,17 +217,16 @@ std::vector<std::string> map_reader::str_list(std::string_view key) {
 
 YAML::Node map_reader::child(std::string_view key) {
   known_.emplace(key);
-  if (!ok_)
-    return YAML::Node(YAML::NodeType::Undefined);
-  return node_[std::string(key)];
+  const entry* e = find(key);
+  return e ? e->value : YAML::Node(YAML::NodeType::Undefined);
 }
 
 void map_reader::finish() {
   if (!ok_)
     return;
   std::vector<std::string> candidates(known_.begin(), known_.end());
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    auto key = it->first.as<std::string>();
+  for (const auto& e : entries_) {
+    const std::string& key = e.key;
     if (known_.count(key))
       continue;
     std::string msg = "unknown key";
@@ -199,7 +239,7 @@ void map_reader::finish() {
         list += (list.empty() ? "" : ", ") + c;
       msg += " (known keys: " + list + ")";
     }
-    issues_.error(path_of(key), config::line_of(it->first), msg);
+    issues_.error(path_of(printable(key)), e.line, msg);
   }
 }
 

@@ -1,5 +1,7 @@
 // Typed access to one YAML mapping that remembers its path and line, records which
-// keys were read, and reports the rest as unknown with a nearest-key hint.
+// keys were read, and reports the rest as unknown with a nearest-key hint. Keys that
+// are not plain names and keys given twice are reported once, when the reader is made;
+// no input makes a getter throw.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -18,9 +20,15 @@ namespace sluice::config {
 
 int line_of(const YAML::Node& n);  // 1-based, 0 if unknown
 
+// A mapping key's text, or nullopt for a key that cannot name a setting: a list, a
+// mapping, a null (`~: 1`, `? : 1`), an empty string or one holding a NUL. yaml-cpp
+// throws on `as<std::string>()` of such keys; read keys only through this.
+std::optional<std::string> key_text(const YAML::Node& key);
+
 class map_reader {
  public:
   // `node` must be a mapping; otherwise an issue is recorded and every read misses.
+  // Each key that is not a plain name, or repeats an earlier one, is an issue too.
   map_reader(const YAML::Node& node, std::string path, issue_list& issues);
 
   bool ok() const { return ok_; }
@@ -51,10 +59,17 @@ class map_reader {
   issue_list& issues() { return issues_; }
 
  private:
+  struct entry {
+    std::string key;
+    int line = 0;
+    YAML::Node value;
+  };
+  const entry* find(std::string_view key) const;
   YAML::Node scalar(std::string_view key, bool required);
   void bad(std::string_view key, const std::string& message);
 
   YAML::Node node_;
+  std::vector<entry> entries_;  // the mapping's usable keys, in file order
   std::string path_;
   issue_list& issues_;
   int line_ = 0;

@@ -61,13 +61,12 @@ int run_gateway(const std::string& path) {
   sync::service writer(tunnels.forwarder());
   gateway::server srv(rt, &tunnels);
 
-  // One reload path for SIGHUP and POST /v1/reload; the mutex serialises them.
+  // One reload path for SIGHUP and POST /v1/reload; the mutex serialises them. It never
+  // throws: SIGHUP calls it from the signal loop, where an escaping exception would end
+  // the process, while the admin API's handler caught what it threw, so the same file
+  // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
-  auto reload = [&]() -> admin::reload_result {
-    std::lock_guard lk(reload_mu);
-    admin::reload_result res;
-    sd_notify(0, "RELOADING=1");
-    log::notice("reload_started").kv("config", path);
+  auto try_reload = [&](admin::reload_result& res) {
     auto r = config::load_file(path);
     for (const auto& i : r.issues.all()) {
       log::line(i.warning ? log::level::warning : log::level::error, "reload_config_invalid")
@@ -77,24 +76,38 @@ int run_gateway(const std::string& path) {
     }
     if (!r.settings) {
       log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
-    } else {
-      try {
-        auto next_rt = gateway::runtime::build(r.settings, generation + 1);
-        for (const auto& why : config::restart_required(*settings, *r.settings)) {
-          log::warn("reload_needs_restart").kv("change", why);
-          res.problems.push_back("needs a restart to take effect: " + why);
-        }
-        srv.apply(next_rt);
-        tunnels.apply(r.settings);
-        writer.apply(r.settings);
-        settings = r.settings;
-        ++generation;
-        res.ok = true;
-        log::notice("reload_done").kv("generation", generation);
-      } catch (const std::exception& e) {
-        res.problems.push_back(e.what());
-        log::error("reload_failed").kv("error", e.what()).kv("kept_generation", generation);
-      }
+      return;
+    }
+    auto next_rt = gateway::runtime::build(r.settings, generation + 1);
+    for (const auto& why : config::restart_required(*settings, *r.settings)) {
+      log::warn("reload_needs_restart").kv("change", why);
+      res.problems.push_back("needs a restart to take effect: " + why);
+    }
+    srv.apply(next_rt);
+    tunnels.apply(r.settings);
+    writer.apply(r.settings);
+    settings = r.settings;
+    ++generation;
+    res.ok = true;
+    log::notice("reload_done").kv("generation", generation);
+  };
+  auto reload = [&]() -> admin::reload_result {
+    std::lock_guard lk(reload_mu);
+    admin::reload_result res;
+    sd_notify(0, "RELOADING=1");
+    log::notice("reload_started").kv("config", path);
+    try {
+      try_reload(res);
+    } catch (const std::exception& e) {
+      res.ok = false;
+      res.problems.push_back(e.what());
+      log::error("reload_failed").kv("error", e.what()).kv("kept_generation", generation);
+    } catch (...) {
+      res.ok = false;
+      res.problems.push_back("unexpected error while reloading");
+      log::error("reload_failed")
+          .kv("error", "unexpected error while reloading")
+          .kv("kept_generation", generation);
     }
     res.generation = generation;
     sd_notify(0, "READY=1\nSTATUS=serving");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace sluice::gateway {
@@ -17,6 +18,18 @@ proxy_header bad(std::string why) {
   h.status = proxy_status::invalid;
   h.error = std::move(why);
   return h;
+}
+
+// A port as PROXY v1 writes it: 1..5 decimal digits, 0..65535; no sign, no spaces.
+std::optional<uint16_t> v1_port(std::string_view p) {
+  if (p.empty() || p.size() > 5 ||
+      !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  unsigned port = 0;
+  std::from_chars(p.data(), p.data() + p.size(), port);
+  if (port > 65535)
+    return std::nullopt;
+  return static_cast<uint16_t>(port);
 }
 
 proxy_header parse_v1(std::span<const uint8_t> buf) {
@@ -50,15 +63,19 @@ proxy_header parse_v1(std::span<const uint8_t> buf) {
   auto src = config::ip_address::parse(parts[2]);
   if (!src || src->v4 != (parts[1] == "TCP4"))
     return bad("PROXY v1 header has a bad source address");
-  unsigned port = 0;
-  auto p = parts[4];
-  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-  if (ec != std::errc{} || ptr != p.data() + p.size() || port > 65535) {
+  // The destination is checked as strictly as the source: a header that is not
+  // exactly what the spec allows is not trusted in part.
+  auto dst = config::ip_address::parse(parts[3]);
+  if (!dst || dst->v4 != (parts[1] == "TCP4"))
+    return bad("PROXY v1 header has a bad destination address");
+  auto source_port = v1_port(parts[4]);
+  if (!source_port)
     return bad("PROXY v1 header has a bad source port");
-  }
+  if (!v1_port(parts[5]))
+    return bad("PROXY v1 header has a bad destination port");
   h.status = proxy_status::ok;
   h.source = *src;
-  h.source_port = static_cast<uint16_t>(port);
+  h.source_port = *source_port;
   return h;
 }
 

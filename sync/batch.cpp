@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <iterator>
 #include <unordered_map>
+
+#include "sync/naming.hpp"
 
 namespace sluice::sync {
 
@@ -177,7 +181,8 @@ class parser {
   }
 
   // Sorts the record's fields by name, keeps the last of duplicate names (as a JSON
-  // object read into a map would), checks the names and drops "id".
+  // object read into a map would) and drops "id". The names are checked once the
+  // whole batch is parsed (check_names).
   std::string normalize(size_t begin) {
     auto& f = st_.fields;
     auto b = f.begin() + static_cast<ptrdiff_t>(begin);
@@ -198,10 +203,6 @@ class parser {
     }
     auto id = f.end();
     for (auto it = b; it != f.end(); ++it) {
-      if (it->name.rfind("_sync_", 0) == 0)
-        return "field \"" + std::string(it->name) + "\" is reserved (names starting with _sync_)";
-      if (it->name.empty())
-        return "field names must not be empty";
       if (it->name == "id")
         id = it;
     }
@@ -212,6 +213,158 @@ class parser {
 
   batch_store& st_;
 };
+
+// A name or id as a message quotes it: control bytes as \u00XX, long ones cut.
+std::string shown(std::string_view name) {
+  constexpr size_t kShown = 120;
+  std::string out;
+  for (size_t i = 0; i < name.size() && i < kShown; ++i) {
+    auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (name.size() > kShown)
+    out += "... (" + std::to_string(name.size()) + " bytes)";
+  return out;
+}
+
+// About the least a row of `r` takes in its table, with the column types its values
+// infer (or it declares): the tuple header and null bitmap, the writer's id,
+// _sync_version and _sync_updated_at, 1 byte per boolean, 8 per bigint or timestamptz;
+// numeric, text and jsonb values shorter than 32 bytes (too short to compress) take
+// their inline size up to the 18-byte pointer of a value moved out of line, longer ones
+// at least the 12 bytes of a well-compressed datum. Alignment padding is left out.
+// When even this exceeds kMaxRowBytes, PostgreSQL would refuse the row ("row is too
+// big") and the sync would stop.
+size_t row_bytes(const record& r) {
+  auto varlena = [](size_t len) { return len < 32 ? std::min<size_t>(1 + len, 18) : 12; };
+  size_t bytes = 24 + (r.data.size() + kWriterColumns + 7) / 8 + varlena(r.id.size()) + 16;
+  for (const auto& f : r.data) {
+    auto t = infer(f.value);
+    if (!t)
+      continue;  // null: a bit in the bitmap
+    if (!r.declared.empty()) {
+      if (auto d = r.declared.find(f.name); d != r.declared.end())
+        t = d->second;
+    }
+    switch (*t) {
+      case col_type::boolean:
+        bytes += 1;
+        break;
+      case col_type::bigint:
+      case col_type::timestamptz:
+        bytes += 8;
+        break;
+      default:
+        bytes += varlena(f.value.text.size());
+    }
+  }
+  return bytes;
+}
+
+// The name rules (sync/naming.hpp) for a parsed batch, so a record the database could
+// not store is refused with 422 instead of failing the batch's transaction and stopping
+// the sync. Each distinct name is checked once per collection: a record's fields are
+// sorted and distinct, as is each collection's list of names so far, so one merge walk
+// per record finds the new ones.
+std::optional<parse_error> check_names(const batch& b, std::string_view body,
+                                       const std::vector<size_t>& starts) {
+  struct coll_names {
+    std::vector<std::string_view> fields;                           // sorted, distinct
+    std::unordered_map<std::string, std::string_view> long_idents;  // identifier -> field
+  };
+  std::unordered_map<std::string_view, coll_names> colls;
+  std::unordered_map<std::string, std::string_view> long_colls;  // identifier -> collection
+  std::vector<std::string_view> fresh, merged;
+  coll_names* cur = nullptr;  // records of a batch tend to share a collection
+  std::string_view cur_name;
+  for (size_t i = 0; i < b.records.size(); ++i) {
+    const record& r = b.records[i];
+    auto refuse = [&](const std::string& what, const std::string& why) {
+      return parse_error{
+          line_at(body, starts[i]),
+          "record " + std::to_string(i) + " (id \"" + shown(r.id) + "\"): " + what + " " + why,
+          422};
+    };
+    auto coll_shown = [&] { return "collection \"" + shown(r.collection) + "\""; };
+    if (!cur || r.collection != cur_name) {
+      auto [it, first_seen] = colls.try_emplace(r.collection);
+      if (first_seen) {
+        if (auto p = collection_problem(r.collection); !p.empty())
+          return refuse(coll_shown(), p);
+        if (r.collection.size() > kMaxIdentBytes) {
+          auto ident = to_identifier(std::string(r.collection));
+          auto [other, added] = long_colls.try_emplace(ident, r.collection);
+          if (!added) {
+            return refuse(coll_shown(), "and collection \"" + shown(other->second) +
+                                            "\" both shorten to table \"" + ident +
+                                            "\"; rename one");
+          }
+        }
+      }
+      cur = &it->second;
+      cur_name = r.collection;
+    }
+    if (auto p = id_problem(r.collection, r.id); !p.empty())
+      return refuse("id", p);
+    if (r.data.size() * 18 + 300 > kMaxRowBytes) {  // below that, no row can be too big
+      if (size_t bytes = row_bytes(r); bytes > kMaxRowBytes) {
+        return refuse("row", "needs at least " + std::to_string(bytes) + " bytes for its " +
+                                 std::to_string(r.data.size()) +
+                                 " fields; PostgreSQL stores at most " +
+                                 std::to_string(kMaxRowBytes) +
+                                 " in one row (numbers, booleans and timestamps cannot move "
+                                 "out of line); put some of them in one object field (jsonb)");
+      }
+    }
+    fresh.clear();
+    size_t j = 0;
+    for (const auto& f : r.data) {
+      while (j < cur->fields.size() && cur->fields[j] < f.name)
+        ++j;
+      if (j < cur->fields.size() && cur->fields[j] == f.name)
+        ++j;
+      else
+        fresh.push_back(f.name);
+    }
+    if (fresh.empty())
+      continue;
+    for (auto name : fresh) {
+      const std::string field_shown = "field \"" + shown(name) + "\"";
+      if (auto p = field_problem(name); !p.empty())
+        return refuse(field_shown, p);
+      if (name.size() > kMaxIdentBytes) {
+        auto ident = to_identifier(std::string(name));
+        auto [other, added] = cur->long_idents.try_emplace(ident, name);
+        if (!added) {
+          return refuse(field_shown, "and field \"" + shown(other->second) +
+                                         "\" both shorten to column \"" + ident + "\"; rename one");
+        }
+      }
+    }
+    const size_t total = cur->fields.size() + fresh.size();
+    if (total > kMaxFields) {
+      return refuse(coll_shown(), "has " + std::to_string(total) +
+                                      " distinct fields in this batch; a table holds at most " +
+                                      std::to_string(kMaxFields) + " besides the writer's " +
+                                      std::to_string(kWriterColumns) +
+                                      " own columns (PostgreSQL's limit is " +
+                                      std::to_string(kMaxTableColumns) +
+                                      "); put the rest in one object field (a jsonb column)");
+    }
+    merged.clear();
+    merged.reserve(total);
+    std::merge(cur->fields.begin(), cur->fields.end(), fresh.begin(), fresh.end(),
+               std::back_inserter(merged));
+    cur->fields.swap(merged);
+  }
+  return std::nullopt;
+}
 
 // Fixes the records' field spans once the store stops growing.
 void attach(batch& b, const std::vector<std::pair<size_t, size_t>>& ranges) {
@@ -231,13 +384,17 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
   parser p(*st);
   raw_record rr;
   std::vector<std::pair<size_t, size_t>> ranges;
+  std::vector<size_t> starts;  // each record's first byte in the body, for its line
   auto finish = [&]() -> std::variant<batch, parse_error> {
     b.store = st;
     attach(b, ranges);
+    if (auto refused = check_names(b, body, starts))
+      return *std::move(refused);
     return std::move(b);
   };
-  // Adds the scanned record; returns the reason it is refused, or "".
-  auto add = [&]() -> std::string {
+  // Adds the scanned record that starts at byte `at`; returns the reason it is
+  // refused, or "".
+  auto add = [&](size_t at) -> std::string {
     record r;
     size_t count = 0;
     auto reason = p.check(rr, r, count);
@@ -246,6 +403,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
       return reason;
     }
     ranges.emplace_back(rr.data_begin, count);
+    starts.push_back(at);
     b.records.push_back(std::move(r));
     return "";
   };
@@ -268,7 +426,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
         size_t at = s.pos();
         p.scan(s, depth + 1, rr);
         if (!refused) {
-          auto reason = add();
+          auto reason = add(at);
           if (!reason.empty())
             refused = parse_error{line_at(body, at), "record " + std::to_string(i) + ": " + reason};
         }
@@ -290,6 +448,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
           has_records = true;
           b.records.clear();  // a repeated "records": the last one counts
           ranges.clear();
+          starts.clear();
           st->fields.clear();
           refused.reset();
           records_array = s.peek() == '[';
@@ -322,12 +481,14 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
     }
     b.records.clear();
     ranges.clear();
+    starts.clear();
     st->fields.clear();
   }
   // NDJSON: one record per line; blank lines ignored; an optional header line.
   const size_t lines = static_cast<size_t>(std::count(body.begin(), body.end(), '\n')) + 1;
   b.records.reserve(lines);
   ranges.reserve(lines);
+  starts.reserve(lines);
   size_t line_no = 0;
   size_t pos = 0;
   while (pos < body.size()) {
@@ -357,7 +518,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
       st->fields.resize(rr.data_begin);
       continue;
     }
-    if (auto reason = add(); !reason.empty())
+    if (auto reason = add(line_start); !reason.empty())
       return parse_error{line_no, reason};
     if (b.records.size() == 1)  // records of a batch tend to look alike
       st->fields.reserve((ranges[0].second + 1) * lines);

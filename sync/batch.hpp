@@ -57,8 +57,15 @@ struct batch {
 struct parse_error {
   size_t line = 0;  // 1-based; 0 when unknown
   std::string reason;
+  // 400: malformed. 422: well-formed, but a record breaks a name rule (sync/naming.hpp)
+  // and would otherwise fail in the database and stop the sync.
+  int status = 400;
 };
 
+// Parses the body, then checks every collection, field and id against the name rules
+// (each distinct name once per collection) and that no collection has more than
+// kMaxFields distinct fields; the first record that breaks one is refused with 422,
+// naming its index, id and field.
 std::variant<batch, parse_error> parse_batch(std::string body);
 
 // What one field of a collection's upserts asks of its column, from the batch alone,

@@ -192,7 +192,11 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
     return done(error_reply(405, "use POST for batches"));
   auto parsed = parse_batch(std::move(req.body));
   if (auto* e = std::get_if<parse_error>(&parsed)) {
-    reply r{400, {{"error", "malformed batch"}, {"reason", e->reason}}, 0};
+    // 422: well-formed, but a name the database cannot store (sync/naming.hpp).
+    reply r{e->status,
+            {{"error", e->status == 422 ? "records refused" : "malformed batch"},
+             {"reason", e->reason}},
+            0};
     if (e->line)
       r.body["line"] = e->line;
     return done(std::move(r));

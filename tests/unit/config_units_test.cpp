@@ -3,6 +3,9 @@
 #include "config/cidr.hpp"
 #include "config/units.hpp"
 
+#include <string>
+#include <vector>
+
 using namespace sluice::config;
 
 TEST_CASE("durations parse with units and refuse bare numbers", "[config]") {
@@ -76,4 +79,69 @@ TEST_CASE("host patterns: exact and one-label wildcards", "[config]") {
   CHECK_FALSE(host_pattern_matches("*.gw.example.net", "a.b.gw.example.net"));
   CHECK_FALSE(host_pattern_matches("*.gw.example.net", "gw.example.net"));
   CHECK_FALSE(host_pattern_matches("acme.gw.example.net", "acme.gw.example.ne"));
+}
+
+TEST_CASE("number and address parsers refuse signs, spaces, NULs and overflow", "[config]") {
+  const std::string nul(1, '\0');
+  std::string why;
+  // Durations: digits and units only; more digits than 64 bits hold is not 0.
+  for (const std::string& bad : std::vector<std::string>{
+           "-1s", "+1s", " 1s", "1s ", "1 s", "1s" + nul, "1" + nul + "s",
+           "99999999999999999999999s", "1099511627777ms", "1099511627s1099511627s", "0x10s"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration(bad));
+  }
+  CHECK_FALSE(parse_duration("99999999999999999999999s", &why));
+  CHECK(why == "'99999999999999999999999s' is too long");
+  CHECK(parse_duration("1099511627776ms")->count() == int64_t{1} << 40);
+  // Sizes: the same, and a space before the unit stays allowed.
+  for (const std::string& bad :
+       std::vector<std::string>{"-1", "+1", " 1", "1MiB" + nul, "1" + nul,
+                                "99999999999999999999999", "18446744073709551616", "0x10"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_size(bad));
+  }
+  CHECK_FALSE(parse_size("99999999999999999999999", &why));
+  CHECK(why == "'99999999999999999999999' is too large");
+  CHECK(*parse_size("16 MiB") == 16ull << 20);
+  // host:port: the port is digits only; the host has no space, control byte or NUL.
+  for (const std::string& bad :
+       std::vector<std::string>{"h:-1", "h:+80", "h: 80", "h:80 ", "h:0x50", "h:80" + nul,
+                                "h" + nul + "x:80", "127.0.0.1" + nul + "zz:80", "h x:80", "h\t:80",
+                                "[::1" + nul + "]:80", "h:99999999999999999999"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_host_port(bad, &why));
+    CHECK(why.find('\0') == std::string::npos);  // messages quote it escaped
+  }
+  CHECK_FALSE(parse_host_port("127.0.0.1" + nul + "zz:80", &why));
+  CHECK(why == "the host in '127.0.0.1\\x00zz:80' has a space, a control character or a NUL");
+}
+
+TEST_CASE("IP addresses and CIDR prefixes are parsed byte for byte", "[config][cidr]") {
+  const std::string nul(1, '\0');
+  // inet_pton reads a C string: "127.0.0.1\0zz" used to parse as 127.0.0.1.
+  for (const std::string& bad :
+       std::vector<std::string>{"127.0.0.1" + nul + "zz", "127.0.0.1" + nul, nul + "127.0.0.1",
+                                "::1" + nul + "x", "[::1" + nul + "]", " 127.0.0.1", "127.0.0.1 ",
+                                "127.0.0.01", "127.1", "0x7f.0.0.1", ""}) {
+    INFO(bad);
+    CHECK_FALSE(ip_address::parse(bad));
+  }
+  CHECK(ip_address::parse("127.0.0.1")->str() == "127.0.0.1");
+  CHECK(ip_address::parse("[::1]")->str() == "::1");
+  // Prefixes: decimal digits only. "/-0" used to be read as /0, every address.
+  std::string why;
+  for (const std::string& bad : std::vector<std::string>{
+           "0.0.0.0/-0", "0.0.0.0/+0", "10.0.0.0/-8", "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8 ",
+           "10.0.0.0/", "10.0.0.0/8" + nul, "10.0.0.0/0x8", "10.0.0.0/99999999999", "10.0.0.0/8/8",
+           "::/-0", "10.0.0.0" + nul + "/8"}) {
+    INFO(bad);
+    CHECK_FALSE(cidr::parse(bad, &why));
+    CHECK(why.find('\0') == std::string::npos);
+  }
+  CHECK_FALSE(cidr::parse("0.0.0.0/-0", &why));
+  CHECK(why == "'0.0.0.0/-0': prefix length must be a number");
+  CHECK(cidr::parse("0.0.0.0/0")->str() == "0.0.0.0/0");
+  CHECK(cidr::parse("10.0.0.0/08")->str() == "10.0.0.0/8");
+  CHECK(cidr::parse("::/0")->str() == "::/0");
 }

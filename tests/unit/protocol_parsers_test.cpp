@@ -175,3 +175,44 @@ TEST_CASE("PROXY protocol v2 with TLVs", "[proxy]") {
   v3[12] = 0x31;
   CHECK(parse_proxy_header(v3).error == "unsupported PROXY protocol version");
 }
+
+TEST_CASE("PROXY v1 addresses and ports are checked byte for byte", "[proxy]") {
+  // Issue 16: inet_pton read "127.0.0.1\0zz" as a C string and stopped at the NUL.
+  struct row {
+    std::string line;
+    const char* error;  // "" when accepted
+  };
+  const std::string nul(1, '\0');
+  const row rows[] = {
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1 2\r\n", ""},
+      {"PROXY TCP4 127.0.0.1" + nul + "zz 10.0.0.5 1 2\r\n",
+       "PROXY v1 header has a bad source address"},
+      {"PROXY TCP4 127.0.0.1" + nul + " 10.0.0.5 1 2\r\n",
+       "PROXY v1 header has a bad source address"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5" + nul + "x 1 2\r\n",
+       "PROXY v1 header has a bad destination address"},
+      {"PROXY TCP4 127.0.0.1 nope 1 2\r\n", "PROXY v1 header has a bad destination address"},
+      {"PROXY TCP4 127.0.0.1 2001:db8::2 1 2\r\n", "PROXY v1 header has a bad destination address"},
+      {"PROXY TCP6 2001:db8::1 10.0.0.5 1 2\r\n", "PROXY v1 header has a bad destination address"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 +1 2\r\n", "PROXY v1 header has a bad source port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 -1 2\r\n", "PROXY v1 header has a bad source port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1" + nul + " 2\r\n", "PROXY v1 header has a bad source port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 65536 2\r\n", "PROXY v1 header has a bad source port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 000001 2\r\n", "PROXY v1 header has a bad source port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1 -2\r\n", "PROXY v1 header has a bad destination port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1 70000\r\n", "PROXY v1 header has a bad destination port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1 \r\n", "PROXY v1 header has a bad destination port"},
+      {"PROXY TCP4 127.0.0.1 10.0.0.5 1 2" + nul + "\r\n",
+       "PROXY v1 header has a bad destination port"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.line);
+    auto h = parse_proxy_header(bytes_of(r.line));
+    if (*r.error == '\0') {
+      CHECK(h.status == proxy_status::ok);
+    } else {
+      CHECK(h.status == proxy_status::invalid);
+      CHECK(h.error == r.error);
+    }
+  }
+}
