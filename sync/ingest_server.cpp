@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 
 #include "config/log.hpp"
 #include "sync/body_budget.hpp"
@@ -130,8 +131,9 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       header_timeout = sh_->header_timeout;
     }
     // No body limit while the header is read: an oversized Content-Length must not
-    // answer 413 before the token was checked. It is checked after the precheck.
-    parser_->body_limit(boost::none);
+    // answer 413 before the token was checked. It is checked after the precheck. (Not
+    // boost::none: Boost 1.74 compares a Content-Length against an empty limit as larger.)
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
     parser_->header_limit(kHeaderLimit);
     if (!keep_deadline)
       beast::get_lowest_layer(stream_).expires_after(header_timeout);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sync_fixture.hpp"
+#include "tests/support/gateway_process.hpp"
 #include "tests/support/raw_client.hpp"
 
 using namespace sluice::test;
