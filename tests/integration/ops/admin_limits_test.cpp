@@ -52,7 +52,7 @@ TEST_CASE("admin limits: POST /v1/reload without the token is refused before its
   CHECK_THAT(ok.output, Catch::EndsWith("HTTP 200"));
 }
 
-TEST_CASE("admin limits: 16 connections per address, 64 in total; a slow header is cut") {
+TEST_CASE("admin limits: 16 connections per address, 64 in total, and a slow header is cut") {
   temp_dir dir;
   auto c = make_ops_config(dir, false);
   gateway_process gw(dir, c.yaml);

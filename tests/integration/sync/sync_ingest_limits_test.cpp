@@ -268,8 +268,8 @@ TEST_CASE("ingest limits: bodies beyond ingest.max_body_memory wait, then get 50
 }
 
 TEST_CASE(
-    "ingest chaos: 256 unauthenticated connections announcing 16 MiB each; memory stays "
-    "bounded and a sender with the token is served",
+    "ingest chaos: 256 unauthenticated connections announcing 16 MiB each, memory stays "
+    "bounded, and a sender with the token is served",
     "[sync][integration][ingest_limits][chaos]") {
   sync_env env;
   env.prepare_database();
