@@ -316,3 +316,27 @@ TEST_CASE(
   CHECK(after < before + 32 * 1024);
   CHECK(count_of(s.gw.log(), "ingest_unauthorized") <= 2);  // 128 wrong tokens
 }
+
+TEST_CASE("ingest limits: Expect: 100-continue is answered only once the token was accepted",
+          "[sync][integration][ingest_limits]") {
+  sync_env env;
+  env.prepare_database();
+  serving s(env);
+  REQUIRE(env.post(one(1), 1).status == 200);
+  auto file = env.dir.write("batch.ndjson", one(2));
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(env.ingest_port) + "/v1/syncs/acme/batches?sequence=2";
+  auto curl = [&](const std::string& token) {
+    return run("curl -sv --max-time 20 -H 'Expect: 100-continue' -H 'Authorization: Bearer " +
+               token + "' --data-binary @" + file + " '" + url + "'");
+  };
+  auto wrong = curl("wrong-token");
+  INFO(wrong.output);
+  CHECK(wrong.output.find("< HTTP/1.1 401") != std::string::npos);
+  CHECK(wrong.output.find("100 Continue") == std::string::npos);
+  auto right = curl(kToken);
+  INFO(right.output);
+  CHECK(right.output.find("< HTTP/1.1 100 Continue") != std::string::npos);
+  CHECK(right.output.find("< HTTP/1.1 200 OK") != std::string::npos);
+  CHECK(env.app("select _sync_version from stripe.customer") == "2");
+}
