@@ -56,9 +56,11 @@ struct serving {
   background_process gw;
   explicit serving(sync_env& e)
       : env(e), gw({kSluiceBin, "sync", "serve", "-c", e.config_path()}, e.dir.file("gw.log")) {
-    if (!wait_for_port("127.0.0.1", e.ingest_port, std::chrono::seconds(10)))
-      throw std::runtime_error("sync serve did not listen: " + gw.log());
-    // The writer connects in the background; the first batch tells when it is there.
+    // The listener opens a moment before the syncs are configured (a request in
+    // between gets 401): wait for the line logged after both.
+    if (!eventually([&] { return gw.log().find("sync_serve_ready") != std::string::npos; },
+                    std::chrono::seconds(10)))
+      throw std::runtime_error("sync serve did not become ready: " + gw.log());
   }
   uint64_t rss() { return rss_kib(gw.pid()); }
 };
