@@ -137,6 +137,12 @@ class loader {
     in.allow = r.str_list("allow");
     in.max_batch_bytes = r.size("max_batch_bytes", in.max_batch_bytes);
     in.queue_depth = static_cast<uint32_t>(r.integer("queue_depth", in.queue_depth, 1, 1024));
+    in.max_connections =
+        static_cast<uint32_t>(r.integer("max_connections", in.max_connections, 1, 100000));
+    in.max_connections_per_address = static_cast<uint32_t>(
+        r.integer("max_connections_per_address", in.max_connections_per_address, 1, 100000));
+    in.max_body_memory = r.size("max_body_memory", in.max_body_memory);
+    in.header_timeout = r.dur("header_timeout", in.header_timeout);
     r.finish();
     return in;
   }

@@ -166,7 +166,18 @@ struct ingest_settings {
   std::optional<cert_key> tls;
   std::vector<std::string> allow;
   uint64_t max_batch_bytes = 16ull << 20;
-  uint32_t queue_depth = 8;  // batches waiting per sync before 429
+  uint32_t queue_depth = 8;                   // batches waiting per sync before 429
+  uint32_t max_connections = 512;             // open connections, all clients together
+  uint32_t max_connections_per_address = 32;  // open connections from one client address
+  uint64_t max_body_memory = 0;               // bodies held at once; 0: see body_memory()
+  duration header_timeout{10'000};            // TLS handshake + request header (slowloris)
+
+  // The effective body budget: max_body_memory, or max(256 MiB, max_batch_bytes).
+  uint64_t body_memory() const {
+    if (max_body_memory)
+      return max_body_memory;
+    return max_batch_bytes > (256ull << 20) ? max_batch_bytes : 256ull << 20;
+  }
 };
 
 struct admin_settings {

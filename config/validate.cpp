@@ -185,6 +185,20 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
 
   if (s.ingest) {
     check_lists(s.ingest->allow, "ingest.allow", 0);
+    const auto& in = *s.ingest;
+    if (in.max_body_memory && in.max_body_memory < in.max_batch_bytes) {
+      issues.error("ingest.max_body_memory", 0,
+                   "is smaller than ingest.max_batch_bytes, so a batch of the largest allowed "
+                   "size could never be received; raise it or remove it (default: the larger "
+                   "of 256MiB and max_batch_bytes)");
+    }
+    if (in.max_connections_per_address > in.max_connections) {
+      issues.warn("ingest.max_connections_per_address", 0,
+                  "is larger than ingest.max_connections, which therefore limits every "
+                  "address as well");
+    }
+    if (in.header_timeout.count() <= 0)
+      issues.error("ingest.header_timeout", 0, "must be longer than 0s");
     if (s.ingest->tls) {
       check_file(s.ingest->tls->cert, "ingest.tls.cert", 0);
       check_private(s.ingest->tls->key, "ingest.tls.key", 0);

@@ -1,7 +1,10 @@
 // The ingest HTTP(S) listener (Boost.Beast, callbacks) on its own io_context thread.
-// It only speaks HTTP: it checks the allowlist on accept, enforces the body limit
-// (413) and hands each request to `handler`, whose answer may come later from another
-// thread (after COMMIT); the answer is posted back to the connection's executor.
+// It only speaks HTTP: it checks the allowlist and the connection limits on accept,
+// reads the request header within ingest.header_timeout, asks `precheck` (the token)
+// before reading any body byte, enforces the body limit (413) and the memory budget
+// for bodies (503), and hands each request to `handler`, whose answer may come later
+// from another thread (after COMMIT); the answer is posted back to the connection's
+// executor.
 #pragma once
 
 #include <utility>  // before Asio (Boost 1.74 coroutine headers rely on it)
@@ -13,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,16 +37,19 @@ struct http_request {
 };
 
 using http_handler = std::function<void(http_request, std::function<void(reply)>)>;
+// Sees the request head only (`body` empty): nullopt lets the body be read, a reply is
+// sent at once and the body is never read (the connection then closes).
+using http_precheck = std::function<std::optional<reply>(const http_request& head)>;
 
 class ingest_server {
  public:
   ingest_server(const config::ingest_settings& cfg, std::shared_ptr<boost::asio::ssl::context> tls,
-                config::allowlist allow, http_handler handler);
+                config::allowlist allow, http_handler handler, http_precheck precheck = nullptr);
   ~ingest_server();
   // Binds and starts the thread; throws std::runtime_error if it cannot bind.
   void start();
   void stop();
-  // Reloads: allowlist, body limit and TLS context for new connections.
+  // Reloads: allowlist, limits and TLS context for new connections.
   void update(const config::ingest_settings& cfg, std::shared_ptr<boost::asio::ssl::context> tls,
               config::allowlist allow);
   uint16_t port() const { return port_; }

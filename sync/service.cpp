@@ -19,6 +19,7 @@
 #include "sync/bulk_thread.hpp"
 #include "sync/checks.hpp"
 #include "sync/ingest_server.hpp"
+#include "sync/log_throttle.hpp"
 #include "sync/writer.hpp"
 #include "tls/server_context.hpp"
 
@@ -80,6 +81,12 @@ reply error_reply(int status, const std::string& msg) {
   return {status, {{"error", msg}}, 0};
 }
 
+// The same answer for an unknown sync and a wrong token, so that a caller without a
+// token cannot tell which sync names exist.
+reply unauthorized_reply() {
+  return error_reply(401, "missing or wrong bearer token for this sync (or no such sync)");
+}
+
 }  // namespace
 
 struct service::impl {
@@ -90,7 +97,11 @@ struct service::impl {
   std::map<std::string, std::string> tokens;
   std::unique_ptr<ingest_server> server;
 
+  log_throttle unauthorized_log{std::chrono::seconds(10)};
+
   void handle(http_request req, std::function<void(reply)> done);
+  std::optional<reply> precheck(const http_request& head);
+  std::optional<reply> authorize(const std::string& name, const http_request& req);
   void configure(const config::settings_ptr& s);
   void verify_in_background(std::shared_ptr<writer> w, std::string name);
 };
@@ -151,27 +162,51 @@ void service::impl::configure(const config::settings_ptr& s) {
   removed.clear();  // joins their threads outside the lock
 }
 
+// Nullopt when the sync exists and the token is its own. Callers can repeat a wrong
+// token as fast as the network allows: one log line per 10 s, with the count.
+std::optional<reply> service::impl::authorize(const std::string& name, const http_request& req) {
+  bool ok = false;
+  {
+    std::lock_guard g(mu);
+    auto it = tokens.find(name);
+    ok = writers.count(name) && it != tokens.end() && token_matches(it->second, req.authorization);
+  }
+  if (ok)
+    return std::nullopt;
+  if (auto suppressed = unauthorized_log.admit(std::chrono::steady_clock::now())) {
+    log::warn("ingest_unauthorized")
+        .kv("sync", name)
+        .kv("peer", req.peer)
+        .kv("suppressed", *suppressed);
+  }
+  return unauthorized_reply();
+}
+
+// From the request head, before any body byte is read: the route and the token.
+std::optional<reply> service::impl::precheck(const http_request& head) {
+  auto t = split_target(head.target);
+  if (t.parts.size() < 3 || t.parts[0] != "v1" || t.parts[1] != "syncs")
+    return error_reply(404, "no such endpoint; use /v1/syncs/{name}/batches");
+  return authorize(t.parts[2], head);
+}
+
 void service::impl::handle(http_request req, std::function<void(reply)> done) {
   auto t = split_target(req.target);
   if (t.parts.size() < 3 || t.parts[0] != "v1" || t.parts[1] != "syncs") {
     return done(error_reply(404, "no such endpoint; use /v1/syncs/{name}/batches"));
   }
   const std::string& name = t.parts[2];
+  // Checked again: a reload may have removed the sync or changed its token since.
+  if (auto refused = authorize(name, req))
+    return done(std::move(*refused));
   std::shared_ptr<writer> w;
-  std::string token;
   {
     std::lock_guard g(mu);
     if (auto it = writers.find(name); it != writers.end())
       w = it->second;
-    if (auto it = tokens.find(name); it != tokens.end())
-      token = it->second;
   }
   if (!w)
-    return done(error_reply(404, "unknown sync '" + name + "'"));
-  if (!token_matches(token, req.authorization)) {
-    log::warn("ingest_unauthorized").kv("sync", name).kv("peer", req.peer);
-    return done(error_reply(401, "missing or wrong bearer token for sync '" + name + "'"));
-  }
+    return done(unauthorized_reply());
   if (t.parts.size() == 3 && req.method == "GET")
     return done({200, w->status(), 0});
   if (t.parts.size() == 4 && t.parts[3] == "verify" && req.method == "GET") {
@@ -267,11 +302,12 @@ void service::start(config::settings_ptr s) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
 #endif
     auto* self = impl_.get();
-    impl_->server =
-        std::make_unique<ingest_server>(*s->ingest, ingest_tls(*s), ingest_allow(*s),
-                                        [self](http_request r, std::function<void(reply)> done) {
-                                          self->handle(std::move(r), std::move(done));
-                                        });
+    impl_->server = std::make_unique<ingest_server>(
+        *s->ingest, ingest_tls(*s), ingest_allow(*s),
+        [self](http_request r, std::function<void(reply)> done) {
+          self->handle(std::move(r), std::move(done));
+        },
+        [self](const http_request& head) { return self->precheck(head); });
     impl_->server->start();
   }
   impl_->configure(s);

@@ -11,10 +11,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <optional>
 #include <thread>
 
 #include "config/log.hpp"
 #include "gateway/admin/status_page.hpp"
+#include "sync/connection_limiter.hpp"
+#include "sync/log_throttle.hpp"
 #include "tls/server_context.hpp"
 
 namespace sluice::admin {
@@ -28,7 +31,14 @@ using response = http::response<http::string_body>;
 
 namespace {
 
-constexpr auto kIdle = std::chrono::seconds(30);
+constexpr auto kIdle = std::chrono::seconds(30);  // a body, a reply, a TLS handshake
+// Fixed limits (docs/operations.md, "Admin API"): health checks and scrapers need few
+// connections, and a client holding many must not starve them or the memory.
+constexpr auto kHeaderTimeout = std::chrono::seconds(10);
+constexpr size_t kHeaderLimit = 16 * 1024;
+constexpr uint64_t kBodyLimit = 64 * 1024;  // no endpoint reads a body
+constexpr uint32_t kMaxConnections = 64;
+constexpr uint32_t kMaxConnectionsPerAddress = 16;
 
 response reply(const request& req, http::status status, std::string content_type,
                std::string body) {
@@ -67,6 +77,22 @@ struct http_server::impl {
   tcp::acceptor acceptor{ioc};
   std::shared_ptr<asio::ssl::context> tls;
   std::thread thread;
+  std::shared_ptr<sync::connection_limiter> connections =
+      std::make_shared<sync::connection_limiter>(kMaxConnections, kMaxConnectionsPerAddress);
+  sync::log_throttle refused_log{std::chrono::seconds(10)};
+
+  // What needs the token is refused from the request head, before its body is read.
+  std::optional<response> refuse_early(const request& req) {
+    std::string target(req.target());
+    if (auto q = target.find('?'); q != std::string::npos)
+      target.resize(q);
+    if (target != "/v1/reload" || req.method() != http::verb::post)
+      return std::nullopt;
+    if (cfg.token_file.empty() ||
+        !bearer_matches(std::string(req[http::field::authorization]), cfg.token_file))
+      return handle(req);  // the 403 or 401 it gives without running anything
+    return std::nullopt;
+  }
 
   response handle(const request& req) {
     std::string target(req.target());
@@ -138,18 +164,39 @@ struct http_server::impl {
 
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp) {
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer{2 * kHeaderLimit};
     for (;;) {
       beast::error_code ec;
-      request req;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(64 * 1024);
+      parser.header_limit(kHeaderLimit);
+      parser.body_limit(kBodyLimit);
+      tcp.expires_after(kHeaderTimeout);
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      std::optional<response> early;
+      if (ec == http::error::body_limit) {
+        early = json_reply(parser.get(), http::status::payload_too_large,
+                           {{"error", "request bodies are limited to 64 KiB"}});
+      } else if (ec) {
+        co_return;
+      } else {
+        early = refuse_early(parser.get());
+      }
+      if (early) {
+        // The body (if any) stays unread, so the connection cannot be reused.
+        early->keep_alive(false);
+        if (parser.get().method() == http::verb::head)
+          early->body().clear();
+        tcp.expires_after(kIdle);
+        co_await http::async_write(stream, *early, asio::redirect_error(asio::use_awaitable, ec));
+        co_return;
+      }
       tcp.expires_after(kIdle);
       co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec)
         co_return;
-      req = parser.release();
+      request req = parser.release();
       response res = handle(req);
       if (req.method() == http::verb::head)
         res.body().clear();
@@ -161,7 +208,9 @@ struct http_server::impl {
     }
   }
 
-  asio::awaitable<void> connection(tcp::socket sock) {
+  asio::awaitable<void> connection(tcp::socket sock,
+                                   std::unique_ptr<sync::connection_limiter::slot> slot) {
+    (void)slot;  // held until the connection ends
     beast::error_code ec;
     if (!tls) {
       beast::tcp_stream stream(std::move(sock));
@@ -170,7 +219,7 @@ struct http_server::impl {
       co_return;
     }
     beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *tls);
-    beast::get_lowest_layer(stream).expires_after(kIdle);
+    beast::get_lowest_layer(stream).expires_after(kHeaderTimeout);
     co_await stream.async_handshake(asio::ssl::stream_base::server,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
@@ -189,7 +238,24 @@ struct http_server::impl {
           co_return;
         continue;
       }
-      asio::co_spawn(ioc, connection(std::move(sock)), asio::detached);
+      beast::error_code pec;
+      auto remote = sock.remote_endpoint(pec);
+      if (pec)
+        continue;
+      std::string peer = remote.address().to_string();
+      sync::admit_result why = sync::admit_result::admitted;
+      auto slot = sync::admit(connections, peer, why);
+      if (!slot) {
+        if (auto suppressed = refused_log.admit(std::chrono::steady_clock::now())) {
+          log::warn("admin_connection_refused")
+              .kv("peer", peer)
+              .kv("reason", sync::to_string(why))
+              .kv("suppressed", *suppressed);
+        }
+        sock.close(pec);
+        continue;
+      }
+      asio::co_spawn(ioc, connection(std::move(sock), std::move(slot)), asio::detached);
     }
   }
 };
