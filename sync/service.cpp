@@ -289,6 +289,9 @@ config::allowlist ingest_allow(const config::settings& s) {
 void service::start(config::settings_ptr s) {
   if (!s)
     return;
+  // Writers and tokens first: a request the moment the listener opens must find its
+  // sync (it got 401 for a few milliseconds when the listener came first).
+  impl_->configure(s);
   if (s->ingest) {
 #ifdef __GLIBC__
     // Every batch allocates tens of MB (body, fields, records) and frees them a moment
@@ -310,7 +313,6 @@ void service::start(config::settings_ptr s) {
         [self](const http_request& head) { return self->precheck(head); });
     impl_->server->start();
   }
-  impl_->configure(s);
 }
 
 void service::apply(config::settings_ptr s) {
