@@ -377,6 +377,16 @@ class loader {
       dst.mode = read_sslmode(d, sslmode::prefer);
       dst.ca = file(d, "ca");
       if (dst.route.empty() && dst.host.empty()) {
+      dst.cert = file(d, "cert");
+      dst.key = file(d, "key");
+      if (dst.cert.empty() != dst.key.empty()) {
+        issues_.error(d.path_of(dst.cert.empty() ? "cert" : "key"), d.line(),
+                      "a client certificate needs both cert and key");
+      }
+      if (!dst.route.empty() && !dst.cert.empty()) {
+        issues_.error(d.path_of("cert"), d.line(),
+                      "route: uses that route's upstream.tls (set cert/key there), or drop route");
+      }
         issues_.error(d.path(), d.line(), "set either route: NAME or host: HOST");
       } else if (!dst.route.empty() && (!dst.host.empty() || !dst.via.empty())) {
         issues_.error(d.path(), d.line(),

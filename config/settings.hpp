@@ -138,6 +138,7 @@ struct sync_destination {
   std::string password_file;
   sslmode mode = sslmode::prefer;
   std::string ca;
+  std::string cert, key;  // client certificate (a direct destination; a route has its own)
 };
 
 enum class delete_mode { hard, soft };

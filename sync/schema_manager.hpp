@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +26,19 @@ class schema_conflict : public std::runtime_error {
 
 inline constexpr const char* kTableComment = "sluice collection: ";
 
-// Idempotent: CREATE ... IF NOT EXISTS and GRANTs. Runs in its own transaction.
-void setup(pg_conn& c, const config::sync& s, const std::string& schema);
+// A read-role grant setup could not make: readers are a convenience, so it is reported
+// (logged as sync_read_role_problem) and never stops the data.
+struct grant_problem {
+  std::string what;
+  std::string fix;  // the SQL that fixes it, run as the owner or a superuser
+};
+
+// Idempotent: CREATE ... IF NOT EXISTS and GRANTs. Runs in its own transaction. The
+// read role's grants are best effort: each failure is returned (and logged), and the
+// schema and the writer's tables are set up regardless.
+std::vector<grant_problem> setup(pg_conn& c, const config::sync& s, const std::string& schema);
+// [{"problem", "fix"}] for the status API.
+nlohmann::json to_json(const std::vector<grant_problem>& problems);
 // Grants the read role SELECT on one table the writer created.
 std::string grant_select_sql(const config::sync& s, const std::string& qualified_table);
 

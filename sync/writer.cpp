@@ -17,23 +17,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// The grant that most likely fixes a permission error, from its message.
-std::string grant_hint(const std::string& msg, const config::sync& s) {
-  const auto& d = s.destination;
-  const std::string user = quote_ident(d.user);
-  if (msg.find("schema") != std::string::npos) {
-    return "grant usage, create on schema " + quote_ident(s.schema) + " to " + user + ";";
-  }
-  if (msg.find("database") != std::string::npos) {
-    return "grant connect, create on database " + quote_ident(d.database) + " to " + user + ";";
-  }
-  if (msg.find("role") != std::string::npos && !s.read_role.name.empty()) {
-    return "grant " + quote_ident(s.read_role.name) + " to " + user + " with admin option;";
-  }
-  return "-- the table is not owned by " + d.user +
-         "; the writer only writes tables it created (move or rename the other table)";
-}
-
 }  // namespace
 
 struct writer::state {
@@ -60,6 +43,7 @@ struct writer::state {
   clock::time_point last_commit{};
   bool connected = false;
   bool waiting_for_lock = false;
+  nlohmann::json read_role_problems = nlohmann::json::array();  // from the last setup
   // Writer-thread only.
   std::unique_ptr<pg_conn> conn;
   std::unique_ptr<catalog> cat;
@@ -146,7 +130,8 @@ nlohmann::json writer::status() const {
           {"connected", st_->connected},
           {"waiting_for_lock", st_->waiting_for_lock},
           {"stopped", st_->stopped},
-          {"last_error", st_->last_error}};
+          {"last_error", st_->last_error},
+          {"read_role_problems", st_->read_role_problems}};
 }
 
 std::vector<check> writer::verify_now() const {
@@ -209,7 +194,7 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
         return false;
       }
     }
-    setup(*conn, cfg, cfg.schema);
+    auto read_role_problems = to_json(setup(*conn, cfg, cfg.schema));
     if (auto old = previous_schema(*conn, cfg, cfg.schema)) {
       auto drop = move_schema(*conn, cfg, *old, cfg.schema);
       log::notice("sync_schema_moved")
@@ -232,6 +217,7 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     open_stager(cfg);
     lk.lock();
     st_->connected = true;
+    st_->read_role_problems = std::move(read_role_problems);
     st_->waiting_for_lock = false;
     st_->last_sequence = seq;
     st_->backoff = std::chrono::milliseconds(500);
@@ -242,8 +228,18 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     error = e.what();
     if (!e.transient() && (e.sqlstate() == "42501" || e.sqlstate() == "28P01")) {
       error += e.sql().empty() ? "" : " (SQL: " + e.sql() + ")";
-      error += "; fix: " + connection_check(e, cfg).fix_sql;
+      error +=
+          "; fix: " + (e.sql().empty() ? connection_check(e, cfg).fix_sql : permission_fix(e, cfg));
     }
+  } catch (const schema_conflict& e) {
+    // Retrying cannot fix it (a rename back onto a stale copy): stop until a reload, so
+    // batches are answered at once with the reason.
+    log::error("sync_stopped").kv("sync", cfg.name).kv("error", e.what());
+    lk.lock();
+    st_->connected = false;
+    st_->stopped = true;
+    st_->last_error = e.what();
+    return false;
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -480,7 +476,7 @@ bool writer::handle(job& j) {
       rep = {422, {{"error", error}, {"sqlstate", e.sqlstate()}}};
     } else {
       stop = true;
-      std::string fix = e.sqlstate() == "42501" ? grant_hint(error, cfg) : "";
+      std::string fix = e.sqlstate() == "42501" ? permission_fix(e, cfg) : "";
       error += "; failing SQL: " + e.sql().substr(0, 2000);
       if (!fix.empty())
         error += "; fix: " + fix;
