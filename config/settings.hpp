@@ -156,6 +156,8 @@ struct sync {
   bool events = true;
   delete_mode deletes = delete_mode::hard;
   std::string ingest_token_file;
+  // Declared column types: collection -> field -> type name (as in a record's "types").
+  std::map<std::string, std::map<std::string, std::string>> types;
   int line = 0;
 };
 

@@ -221,7 +221,8 @@ void catalog::load(pg_conn& c) {
   loaded_ = true;
 }
 
-std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb) {
+std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb,
+                                        const std::map<std::string, std::string>* declared) {
   // The type each field needs (the batch's summary, made on the ingest thread): the
   // column's type widened to hold the batch's values, or for a new column the declared
   // or first inferred type, widened likewise.
@@ -238,7 +239,12 @@ std::vector<column_change> plan_columns(table_info& t, const collection_batch& c
       t.cols[*ident] = want;
       continue;
     }
-    col_type want = settle(need.start, need.seen);
+    col_type start = need.start;
+    if (declared) {
+      if (auto d = declared->find(field); d != declared->end())
+        start = from_declared(d->second).value_or(start);
+    }
+    col_type want = settle(start, need.seen);
     auto ident = t.fields.add(field, err);
     if (!ident)
       throw schema_conflict("collection '" + cb.collection + "': field " + err);
@@ -258,12 +264,26 @@ std::optional<table_info> catalog::predict(const collection_batch& cb) const {
   if (!loaded_ || it == info_.end())
     return std::nullopt;
   table_info t = it->second;
+  auto d = types_.find(cb.collection);
   try {
-    plan_columns(t, cb);
+    plan_columns(t, cb, d == types_.end() ? nullptr : &d->second);
   } catch (const schema_conflict&) {
     return std::nullopt;
   }
   return t;
+}
+
+bool catalog::would_alter(const config::sync& s, const collection_batch& cb) const {
+  auto it = info_.find(cb.collection);
+  if (!loaded_ || it == info_.end())
+    return false;
+  table_info t = it->second;
+  auto d = s.types.find(cb.collection);
+  try {
+    return !plan_columns(t, cb, d == s.types.end() ? nullptr : &d->second).empty();
+  } catch (const schema_conflict&) {
+    return false;  // ensure() reports it
+  }
 }
 
 table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_batch& cb) {
@@ -317,7 +337,10 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     t.has_deleted_at = true;
   }
 
-  for (const auto& ch : plan_columns(t, cb)) {
+  types_ = s.types;
+  auto declared = s.types.find(cb.collection);
+  for (const auto& ch :
+       plan_columns(t, cb, declared == s.types.end() ? nullptr : &declared->second)) {
     // The table is ours (checked at load), so ALTER is allowed.
     if (ch.widen) {
       c.exec("alter table " + qt + " alter column " + quote_ident(ch.ident) + " type " +

@@ -68,7 +68,11 @@ struct column_change {
 
 // Pure: updates `t`'s columns in memory so every value in `cb` fits and returns the
 // DDL that implies, in order. Throws schema_conflict (a name collision, a reserved name).
-std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb);
+// `declared` (optional): the sync's configured types for this collection (field -> type
+// name, `syncs[].types`), which a new column starts from ahead of the records' own.
+std::vector<column_change> plan_columns(
+    table_info& t, const collection_batch& cb,
+    const std::map<std::string, std::string>* declared = nullptr);
 
 class catalog {
  public:
@@ -84,6 +88,14 @@ class catalog {
   // What ensure() would make of an existing table for `cb`, without touching the
   // database; nullopt for a collection without a table yet or one ensure() would refuse.
   std::optional<table_info> predict(const collection_batch& cb) const;
+  // True when ensure() would alter the collection's existing table for `cb` (add or
+  // widen a column); false for a table it would create.
+  bool would_alter(const config::sync& s, const collection_batch& cb) const;
+  // The collection's table as loaded, or nullptr.
+  const table_info* find(const std::string& collection) const {
+    auto it = info_.find(collection);
+    return it == info_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::string schema_;
@@ -91,6 +103,8 @@ class catalog {
   name_map tables_;                             // collection -> table identifier
   std::map<std::string, table_info> info_;      // by collection
   std::map<std::string, std::string> foreign_;  // identifiers of tables/views not ours -> owner
+  // The sync's configured types (syncs[].types), as of the last ensure().
+  std::map<std::string, std::map<std::string, std::string>> types_;
 };
 
 }  // namespace sluice::sync

@@ -415,6 +415,7 @@ bool writer::handle(job& j) {
   try {
     auto t0 = clock::now();
     apply_hooks hooks;
+    hooks.records = &j.records;
     if (st_->stage) {
       // Read st_->stage at each call: a failed fill during this batch's first merge
       // (stage_next) resets it before the batch's later collections look up theirs.
@@ -447,6 +448,9 @@ bool writer::handle(job& j) {
                 {"applied", res.applied},
                 {"skipped", res.skipped},
                 {"events", res.events}}};
+        // NUL characters PostgreSQL cannot store were stripped from values (docs/sync.md).
+        if (size_t nul = j.store ? count_nul_escapes(j.store->body) : 0)
+          rep.body["nul_stripped"] = nul;
         log::info("batch_applied")
             .kv("sync", cfg.name)
             .kv("sequence", static_cast<int64_t>(j.sequence))
