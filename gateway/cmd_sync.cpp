@@ -211,8 +211,16 @@ int run_push(const sync_opts& o) {
       continue;
     }
     std::cout << r.body;
-    if (r.status != 200)
+    if (r.status == 413) {
+      std::cerr << "HTTP 413: " << o.file << " is " << body.size()
+                << " bytes, larger than the gateway's ingest.max_batch_bytes"
+                << (s->ingest ? " (" + std::to_string(s->ingest->max_batch_bytes) + " bytes in " +
+                                    o.config + ")"
+                              : std::string())
+                << "; split the batch or raise the limit\n";
+    } else if (r.status != 200) {
       std::cerr << "HTTP " << r.status << "\n";
+    }
     return r.status == 200 ? 0 : 1;
   }
 }
@@ -220,7 +228,6 @@ int run_push(const sync_opts& o) {
 int run_status(const sync_opts& o) {
   auto s = load(o.config);
   const auto& sc = find(*s, o.name);
-    }
   auto r =
       sync::http_request(ingest_target(*s, o), "GET", "/v1/syncs/" + sc.name, token_of(sc), "");
   std::cout << r.body;

@@ -138,7 +138,15 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      reply r{413, {{"error", "batch larger than ingest.max_batch_bytes"}}};
+      uint64_t limit = 0;
+      {
+        std::lock_guard g(sh_->mu);
+        limit = sh_->max_body;
+      }
+      reply r{413,
+              {{"error",
+                "batch larger than ingest.max_batch_bytes (" + std::to_string(limit) + " bytes)"},
+               {"max_batch_bytes", limit}}};
       keep_alive_ = false;
       write(std::move(r));
       return;
