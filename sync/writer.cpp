@@ -17,6 +17,50 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// Every ingest request is answered within about this long: a batch that has waited this
+// long while the writer cannot write (no connection, another instance's lock) is
+// answered 503 with the reason and Retry-After; the sender re-sends it.
+constexpr std::chrono::seconds kAnswerWithin{30};
+constexpr int kUnavailableRetryAfter = 5;
+
+// Under the writer's mutex: the queued jobs that have waited kAnswerWithin.
+std::vector<job> take_expired(std::deque<job>& queue) {
+  std::vector<job> out;
+  const auto now = clock::now();
+  for (auto it = queue.begin(); it != queue.end();) {
+    if (now - it->queued_at >= kAnswerWithin) {
+      out.push_back(std::move(*it));
+      it = queue.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+// How long until the next queued job reaches kAnswerWithin (under the mutex).
+std::chrono::milliseconds until_next_expiry(const std::deque<job>& queue) {
+  auto soonest = std::chrono::milliseconds(kAnswerWithin);
+  const auto now = clock::now();
+  for (const auto& j : queue) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(j.queued_at + kAnswerWithin - now);
+    soonest = std::min(soonest, std::max(left, std::chrono::milliseconds(0)));
+  }
+  return soonest;
+}
+
+// Without the mutex: 503 for jobs the writer could not apply in time.
+void answer_unavailable(std::vector<job>& jobs, const std::string& why) {
+  for (auto& j : jobs) {
+    j.done({503,
+            {{"error", "sync writer not connected to its destination for " +
+                           std::to_string(kAnswerWithin.count()) + " s: " + why +
+                           "; re-send this batch"}},
+            kUnavailableRetryAfter});
+  }
+}
+
 }  // namespace
 
 struct writer::state {
@@ -182,10 +226,14 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
         log::notice("sync_waiting_for_lock").kv("sync", cfg.name).kv("destination", dst.describe);
         logged = true;
       }
+      std::vector<job> expired;
       {
         std::lock_guard g(st_->mu);
         st_->waiting_for_lock = true;
+        expired = take_expired(st_->queue);
       }
+      answer_unavailable(expired, "another instance holds this sync's lock (" + dst.describe +
+                                      "); this one takes over when it ends");
       sleep_for(std::chrono::milliseconds(1000));
       std::lock_guard g(st_->mu);
       if (st_->stopping || st_->reconnect) {
@@ -280,10 +328,20 @@ void writer::run() {
     }
     if (!st_->conn || !st_->conn->ok()) {
       if (!connect_locked(lk)) {
-        auto wait = st_->backoff;
+        put_back_next();
+        auto expired = take_expired(st_->queue);
+        // Wake for the next batch's deadline too, so none waits past it for the backoff.
+        auto wait = std::min(st_->backoff, until_next_expiry(st_->queue));
         st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
+        std::string why = st_->last_error;
         lk.unlock();
+        answer_unavailable(expired, why);
         sleep_for(wait);
+        lk.lock();
+        expired = take_expired(st_->queue);
+        why = st_->last_error;
+        lk.unlock();
+        answer_unavailable(expired, why);
         lk.lock();
         continue;
       }
