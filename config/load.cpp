@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include <yaml-cpp/depthguard.h>
 
@@ -398,6 +400,16 @@ class loader {
       dst.password_file = file(d, "password_file");
       dst.mode = read_sslmode(d, sslmode::prefer);
       dst.ca = file(d, "ca");
+      dst.cert = file(d, "cert");
+      dst.key = file(d, "key");
+      if (dst.cert.empty() != dst.key.empty()) {
+        issues_.error(d.path_of(dst.cert.empty() ? "cert" : "key"), d.line(),
+                      "a client certificate needs both cert and key");
+      }
+      if (!dst.route.empty() && !dst.cert.empty()) {
+        issues_.error(d.path_of("cert"), d.line(),
+                      "route: uses that route's upstream.tls (set cert/key there), or drop route");
+      }
       if (dst.route.empty() && dst.host.empty()) {
         issues_.error(d.path(), d.line(), "set either route: NAME or host: HOST");
       } else if (!dst.route.empty() && (!dst.host.empty() || !dst.via.empty())) {
@@ -420,6 +432,36 @@ class loader {
     s.events = r.boolean("events", true);
     s.deletes = r.choice("deletes", {{"hard", delete_mode::hard}, {"soft", delete_mode::soft}},
                          delete_mode::hard);
+    if (r.has("types")) {
+      // types: {collection: {field: timestamptz, ...}, ...}
+      auto t = r.child("types");
+      if (!t.IsMap()) {
+        issues_.error(r.path_of("types"), r.line(), "must map collections to {field: type}");
+      } else {
+        static const std::set<std::string> known = {"boolean", "bigint",      "numeric",
+                                                    "text",    "timestamptz", "jsonb"};
+        for (const auto& coll : t) {
+          const std::string cname = coll.first.as<std::string>("");
+          const std::string cpath = r.path_of("types") + "." + cname;
+          if (!coll.second.IsMap()) {
+            issues_.error(cpath, coll.first.Mark().line + 1, "must map field names to types");
+            continue;
+          }
+          for (const auto& f : coll.second) {
+            const std::string fname = f.first.as<std::string>("");
+            const std::string type = f.second.IsScalar() ? f.second.as<std::string>("") : "";
+            if (!known.count(type)) {
+              issues_.error(cpath + "." + fname, f.first.Mark().line + 1,
+                            "'" + type +
+                                "' is not one of: boolean, bigint, numeric, text, timestamptz, "
+                                "jsonb");
+              continue;
+            }
+            s.types[cname][fname] = type;
+          }
+        }
+      }
+    }
     if (r.has("ingest")) {
       map_reader in(r.child("ingest"), r.path_of("ingest"), issues_);
       s.ingest_token_file = file(in, "token_file", true);

@@ -141,6 +141,7 @@ struct sync_destination {
   std::string password_file;
   sslmode mode = sslmode::prefer;
   std::string ca;
+  std::string cert, key;  // client certificate (a direct destination; a route has its own)
 };
 
 enum class delete_mode { hard, soft };
@@ -158,6 +159,8 @@ struct sync {
   bool events = true;
   delete_mode deletes = delete_mode::hard;
   std::string ingest_token_file;
+  // Declared column types: collection -> field -> type name (as in a record's "types").
+  std::map<std::string, std::map<std::string, std::string>> types;
   int line = 0;
 };
 

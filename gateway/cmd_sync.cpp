@@ -5,6 +5,7 @@
 // (ingest API, writers and the tunnels they use) in the foreground, without listeners.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -117,7 +118,8 @@ class command_tunnels {
 };
 
 // Runs the checklist; prints it; returns true when everything passed.
-bool run_verify(const config::settings& s, const config::sync& sc, const command_tunnels& tunnels) {
+bool run_verify(const config::settings& s, const config::sync& sc, const command_tunnels& tunnels,
+                const std::string& config_path) {
   std::vector<sync::check> checks;
   auto dst = sync::resolve_destination(s, sc, tunnels.forward());
   std::cout << "sync " << sc.name << ": " << dst.describe << ", schema " << sc.schema << "\n";
@@ -135,9 +137,15 @@ bool run_verify(const config::settings& s, const config::sync& sc, const command
   }
   std::cout << sync::render(checks);
   bool ok = sync::all_pass(checks);
-  std::cout << (ok ? "all checks passed\n"
-                   : "some checks failed: run each fix as a superuser or the database owner, "
-                     "then verify again\n");
+  bool unreachable = std::any_of(checks.begin(), checks.end(), sync::is_connection_failure);
+  if (ok)
+    std::cout << "all checks passed\n";
+  else if (unreachable)
+    std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
+              << config_path << "` walks each stage (network, TLS, authentication)\n";
+  else
+    std::cout << "some checks failed: run each fix as a superuser or the database owner, then "
+                 "verify again\n";
   return ok;
 }
 
@@ -203,8 +211,16 @@ int run_push(const sync_opts& o) {
       continue;
     }
     std::cout << r.body;
-    if (r.status != 200)
+    if (r.status == 413) {
+      std::cerr << "HTTP 413: " << o.file << " is " << body.size()
+                << " bytes, larger than the gateway's ingest.max_batch_bytes"
+                << (s->ingest ? " (" + std::to_string(s->ingest->max_batch_bytes) + " bytes in " +
+                                    o.config + ")"
+                              : std::string())
+                << "; split the batch or raise the limit\n";
+    } else if (r.status != 200) {
       std::cerr << "HTTP " << r.status << "\n";
+    }
     return r.status == 200 ? 0 : 1;
   }
 }
@@ -280,7 +296,7 @@ void add_sync(CLI::App& app, int& exit_code) {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
       command_tunnels tunnels(*s, sc);
-      return run_verify(*s, sc, tunnels) ? 0 : 1;
+      return run_verify(*s, sc, tunnels, o.config) ? 0 : 1;
     });
   });
 
@@ -295,15 +311,32 @@ void add_sync(CLI::App& app, int& exit_code) {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
       command_tunnels tunnels(*s, sc);
-      if (!run_verify(*s, sc, tunnels))
+      if (!run_verify(*s, sc, tunnels, o.config))
         return 1;
       auto dst = sync::resolve_destination(*s, sc, tunnels.forward());
       sync::pg_conn c(dst.params);
-      sync::setup(c, sc, sc.schema);
-      std::cout << "schema " << sc.schema << " is set up"
-                << (sc.read_role.name.empty() ? ""
-                                              : "; read role " + sc.read_role.name + " can read it")
-                << "\n";
+      auto problems = sync::setup(c, sc, sc.schema);
+      std::cout << "schema " << sc.schema << " is set up";
+      if (!sc.read_role.name.empty()) {
+        // Said only when it is true: in a schema someone else owns, USAGE is theirs to grant.
+        auto u = c.exec(
+            "select coalesce((select has_schema_privilege(rolname, $2, 'USAGE') from pg_roles "
+            "where rolname = $1), false)",
+            {sc.read_role.name, sc.schema});
+        if (u.get(0, 0) == "t" && problems.empty())
+          std::cout << "; read role " << sc.read_role.name << " can read it";
+        else if (u.get(0, 0) != "t")
+          problems.push_back(
+              {"read role " + sc.read_role.name + " has no USAGE on schema " + sc.schema,
+               "grant usage on schema " + sync::quote_ident(sc.schema) + " to " +
+                   sync::quote_ident(sc.read_role.name) + ";"});
+      }
+      std::cout << "\n";
+      for (const auto& p : problems)
+        std::cout << "[warn] " << p.what << "\n       fix: " << p.fix << "\n";
+      if (!problems.empty())
+        std::cout << "the data is set up; readers lack the access above until each fix is run "
+                     "as the owner or a superuser\n";
       return 0;
     });
   });

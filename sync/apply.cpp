@@ -135,6 +135,92 @@ counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, c
   return two_counts(run(c, sql, meanwhile));
 }
 
+// COPY stops at the first value the database refuses and names its COPY line and
+// column: the sender needs the record (its index in the batch, id and field) instead.
+void copy_naming_record(pg_conn& c, const std::string& sql, const table_info& t,
+                        const collection_batch& cb, bool with_op,
+                        const std::vector<record>* batch) {
+  try {
+    copy_rows(c, sql, t, cb, with_op);
+  } catch (const pg_error& e) {
+    const std::string msg = e.what();
+    auto at = msg.find(", line ");
+    if (e.sqlstate().rfind("22", 0) != 0 || msg.find("COPY ") == std::string::npos ||
+        at == std::string::npos)
+      throw;
+    size_t line = 0;
+    auto p = msg.c_str() + at + 7;
+    std::from_chars(p, msg.c_str() + msg.size(), line);
+    if (line == 0 || line > cb.records.size())
+      throw;
+    const record* r = cb.records[line - 1];
+    std::string which = "record";
+    if (batch && !batch->empty() && r >= batch->data() && r < batch->data() + batch->size())
+      which += " " + std::to_string(r - batch->data());
+    which += " (collection " + cb.collection + ", id " + std::string(r->id);
+    if (auto col = msg.find(", column ", at); col != std::string::npos) {
+      std::string ident = msg.substr(col + 9, msg.find(':', col + 9) - col - 9);
+      auto pos = std::find(t.order.begin(), t.order.end(), ident);
+      which += ", field " + (pos == t.order.end() ? ident : t.order_fields[pos - t.order.begin()]);
+    }
+    which += ")";
+    throw pg_error(which + ": " + msg, e.sqlstate(), e.sql());
+  }
+}
+
+// A record the merge would skip (its stored row or tombstone is newer) must change
+// nothing, not even a column's type. Only when the batch would alter the table: the
+// upserts the merge will skip are left out of the batch (the merge would ignore them
+// anyway), so the columns are planned from the records that count. Returns false when
+// none is skipped (use `cb` as it is).
+bool drop_skipped(pg_conn& c, const catalog& cat, const config::sync& s, const collection_batch& cb,
+                  std::vector<record>& kept, collection_batch& out) {
+  const auto* t = cat.find(cb.collection);
+  if (!t || !cat.would_alter(s, cb))
+    return false;
+  std::string ids = "{", versions = "{";
+  for (size_t i = 0; i < cb.records.size(); ++i) {
+    if (i) {
+      ids += ',';
+      versions += ',';
+    }
+    ids += '"';
+    for (char ch : cb.records[i]->id) {
+      if (ch == '"' || ch == '\\')
+        ids += '\\';
+      ids += ch;
+    }
+    ids += '"';
+    versions += std::to_string(cb.records[i]->version);
+  }
+  ids += '}';
+  versions += '}';
+  const std::string sq = quote_ident(cat.schema());
+  auto r = c.exec(
+      "select s.n - 1 from unnest($1::text[], $2::bigint[]) with ordinality as "
+      "s(id, v, n) where exists (select 1 from " +
+          sq + "." + quote_ident(t->ident) +
+          " t where t.id = s.id and t._sync_version > s.v) or exists (select 1 from " + sq +
+          "._sync_deleted d where d.object_type = $3 and d.record_id = s.id and "
+          "d.version >= s.v)",
+      {ids, versions, cb.collection});
+  if (r.rows() == 0)
+    return false;
+  std::vector<bool> skip(cb.records.size(), false);
+  for (int i = 0; i < r.rows(); ++i)
+    skip[static_cast<size_t>(r.get_int(i, 0))] = true;
+  kept.clear();
+  for (size_t i = 0; i < cb.records.size(); ++i) {
+    // Deletes stay: they never alter a table.
+    if (!skip[i] || cb.records[i]->operation == op::remove)
+      kept.push_back(*cb.records[i]);
+  }
+  size_t dropped = 0;
+  auto groups = dedupe(kept, dropped);
+  out = groups.empty() ? collection_batch{cb.collection, {}, {}} : std::move(groups.front());
+  return true;
+}
+
 }  // namespace
 
 int64_t stored_sequence(pg_conn& c, const std::string& schema, const std::string& sync) {
@@ -166,7 +252,15 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     // Every table's DDL first, so the catalog is final for this batch before its first
     // merge runs (the stager predicts the next batch's columns from it meanwhile).
     std::vector<table_info*> tables;
-    for (const auto& cb : groups) {
+    // Collections whose skipped records were left out (drop_skipped), and their records.
+    std::vector<std::vector<record>> kept(groups.size());
+    std::vector<collection_batch> narrowed(groups.size());
+    std::vector<const collection_batch*> use(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) {
+      use[g] = drop_skipped(c, cat, s, groups[g], kept[g], narrowed[g]) ? &narrowed[g] : &groups[g];
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto& cb = *use[g];
       auto& t = cat.ensure(c, s, cb);
       auto ts =
           c.exec("select exists (select 1 from " + sq + "._sync_deleted where object_type = $1)",
@@ -176,7 +270,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     }
     std::function<void()> meanwhile = hooks.meanwhile;
     for (size_t g = 0; g < groups.size(); ++g) {
-      const auto& cb = groups[g];
+      const auto& cb = *use[g];
       auto& t = *tables[g];
       bool any_up = false, any_del = false;
       for (const auto* r : cb.records)
@@ -189,8 +283,9 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
           cols += ", " + quote_ident(ident);
         c.exec("savepoint sluice_fast_insert");
         try {
-          copy_rows(c, "copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin", t,
-                    cb, false);
+          copy_naming_record(
+              c, "copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin", t, cb,
+              false, hooks.records);
           c.exec("release savepoint sluice_fast_insert");
           res.applied += cb.records.size();
           continue;
@@ -208,7 +303,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
       if (own_stage) {
         stage = "pg_temp._stage";
         c.exec("create temp table _stage (" + stage_columns(t) + ") on commit drop");
-        copy_rows(c, "copy pg_temp._stage from stdin", t, cb, true);
+        copy_naming_record(c, "copy pg_temp._stage from stdin", t, cb, true, hooks.records);
       } else {
         ++res.prestaged;
       }

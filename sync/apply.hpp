@@ -31,6 +31,8 @@ struct apply_hooks {
   std::function<std::string(const std::string& collection, const std::string& signature)> prestaged;
   // Runs once, while the server executes the batch's first merge statement.
   std::function<void()> meanwhile;
+  // The batch's records: a value the database refuses is named by its index.
+  const std::vector<record>* records = nullptr;
 };
 
 // The stored cursor (0 when the sync never wrote).

@@ -24,6 +24,11 @@ struct check {
 std::vector<check> verify(pg_conn& c, const config::sync& s);
 // A connection failure as a checklist line (with a fix when it is a missing grant).
 check connection_check(const pg_error& e, const config::sync& s);
+// True for a connection failure no SQL fixes (network, TLS, pg_hba): `sluice doctor sync`.
+bool is_connection_failure(const check& c);
+// The exact statement that most likely fixes a permission error (42501) the writer met,
+// from its message and the failing SQL.
+std::string permission_fix(const pg_error& e, const config::sync& s);
 
 bool all_pass(const std::vector<check>& checks);       // warnings pass
 std::string render(const std::vector<check>& checks);  // "[ok] ...", "[FAIL] ...\n  fix: SQL"

@@ -26,7 +26,7 @@ destination resolve_destination(const config::settings& s, const config::sync& s
                                 const forward_fn& forward) {
   const auto& d = sync.destination;
   const std::string via = destination_tunnel(s, sync);
-  std::string host = d.host, ca = d.ca, cert, key;
+  std::string host = d.host, ca = d.ca, cert = d.cert, key = d.key;
   uint16_t port = d.port;
   config::sslmode mode = d.mode;
   if (!d.route.empty()) {

@@ -32,11 +32,16 @@ http_response exchange(Stream& s, const http_target& t, const std::string& metho
   req.body() = {body.data(), body.size()};
   req.keep_alive(false);
   req.prepare_payload();
-  http::write(s, req);
+  // A server may answer before it has read the whole body (413 for a batch over its
+  // limit) and close: our write then fails, but its answer is still there to read.
+  beast::error_code write_ec, read_ec;
+  http::write(s, req, write_ec);
   beast::flat_buffer buf;
   http::response_parser<http::string_body> p;
   p.body_limit(64ull << 20);
-  http::read(s, buf, p);
+  http::read(s, buf, p, read_ec);
+  if (read_ec)
+    throw boost::system::system_error(write_ec ? write_ec : read_ec);
   auto& res = p.get();
   return {static_cast<int>(res.result_int()), res.body(),
           std::string(res[http::field::retry_after])};

@@ -39,6 +39,15 @@ struct ingest_server::shared {
 
 namespace {
 
+// 413 with the limit, so a sender (and `sluice sync push`) can say by how much.
+reply too_large(uint64_t limit) {
+  return {413,
+          {{"error",
+            "batch larger than ingest.max_batch_bytes (" + std::to_string(limit) + " bytes)"},
+           {"max_batch_bytes", limit}},
+          0};
+}
+
 config::ip_address to_ip(const asio::ip::address& a) {
   if (a.is_v4())
     return config::ip_address::from_v4(a.to_v4().to_bytes());
@@ -169,7 +178,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     const bool has_body = !parser_->is_done();
     const auto len = parser_->content_length();
     if (len && *len > max_body_) {
-      return refuse({413, {{"error", "batch larger than ingest.max_batch_bytes"}}, 0});
+      return refuse(too_large(max_body_));
     }
     // A chunked body may grow to the batch limit: reserve that much.
     need_ = !has_body ? 0 : len ? *len : max_body_;
@@ -254,7 +263,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      reply r{413, {{"error", "batch larger than ingest.max_batch_bytes"}}, 0};
+      reply r = too_large(max_body_);
       keep_alive_ = false;
       write(std::move(r));
       return;

@@ -95,7 +95,9 @@ void unescape(std::string& out, std::string_view raw, bool copy) {
       default:  // " \ /
         cp = static_cast<unsigned char>(c);
     }
-    if (copy && (cp == '\\' || cp == '\n' || cp == '\r' || cp == '\t')) {
+    if (copy && cp == 0) {
+      // PostgreSQL text cannot hold NUL: stripped, as other syncs do (counted per batch).
+    } else if (copy && (cp == '\\' || cp == '\n' || cp == '\r' || cp == '\t')) {
       out += '\\';
       out += cp == '\\' ? '\\' : cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
     } else {

@@ -10,7 +10,7 @@ namespace {
 
 auto destination_fields(const config::sync_destination& d) {
   return std::tie(d.route, d.host, d.port, d.via, d.database, d.user, d.password_file, d.mode,
-                  d.ca);
+                  d.ca, d.cert, d.key);
 }
 
 // The parts of a route's upstream that resolve_destination uses.

@@ -5,8 +5,53 @@
 
 namespace sluice::sync {
 
+namespace {
+
+// The statements that drop what the writer left in `schema` (collection tables, stage
+// tables and its own bookkeeping), then the schema itself.
+std::string drop_statements(pg_conn& c, const std::string& schema) {
+  const std::string fq = quote_ident(schema);
+  std::string sql;
+  auto mine = c.exec(
+      "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
+      "c.relnamespace where n.nspname = $1 and c.relkind = 'r' and "
+      "(obj_description(c.oid, 'pg_class') like 'sluice collection: %' or "
+      "(obj_description(c.oid, 'pg_class') = $2 and pg_get_userbyid(c.relowner) = "
+      "current_user)) order by c.relname",
+      {schema, kStageComment});
+  for (int i = 0; i < mine.rows(); ++i)
+    sql += "drop table " + fq + "." + mine.get(i, 0) + "; ";
+  for (const char* t : {"_sync_event", "_sync_deleted", "_sync_read_grants", "_sync_state"}) {
+    if (c.exec("select to_regclass($1) is not null", {fq + "." + t}).get(0, 0) == "t")
+      sql += "drop table " + fq + "." + t + "; ";
+  }
+  return sql + "drop schema " + fq + ";  -- fails while other objects remain: check them first";
+}
+
+}  // namespace
+
+std::optional<std::string> moved_away_from(pg_conn& c, const config::sync& s,
+                                           const std::string& schema) {
+  if (c.exec("select to_regclass($1) is not null", {quote_ident(schema) + "._sync_state"})
+          .get(0, 0) != "t")
+    return std::nullopt;
+  auto r = c.exec("select moved_to, sequence from " + quote_ident(schema) +
+                      "._sync_state where sync = $1 and moved_to is not null",
+                  {s.name});
+  if (!r.rows())
+    return std::nullopt;
+  return "schema " + schema + " is a stale copy: sync " + s.name + " moved from it to " +
+         r.get(0, 0) + " (its cursor there stopped at " + r.get(0, 1) +
+         "); writing to it again would move the cursor backwards and lose what was written "
+         "since. Either choose a new schema name, or drop the stale copy and reload (the "
+         "writer then moves the live schema into " +
+         schema + "): " + drop_statements(c, schema);
+}
+
 std::optional<std::string> previous_schema(pg_conn& c, const config::sync& s,
                                            const std::string& schema) {
+  if (auto why = moved_away_from(c, s, schema))
+    throw schema_conflict(*why);
   auto cands = c.exec(
       "select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where "
       "c.relname = '_sync_state' and c.relkind = 'r' and pg_get_userbyid(c.relowner) = "
@@ -44,8 +89,8 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
     auto tables = c.exec(
         "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c join "
         "pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = 'r' "
-        "and pg_get_userbyid(c.relowner) = current_user and obj_description(c.oid, "
-        "'pg_class') like 'sluice collection: %' order by c.relname",
+        "and obj_description(c.oid, 'pg_class') like 'sluice collection: %' order by "
+        "c.relname",
         {from});
     for (int i = 0; i < tables.rows(); ++i) {
       std::string t = quote_ident(tables.get(i, 0));
@@ -54,11 +99,16 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
       c.exec("insert into " + tq + "." + t + " select * from " + fq + "." + t);
       if (auto g = grant_select_sql(s, tq + "." + t); !g.empty())
         c.exec(g);
-      drop_sql += "drop table " + fq + "." + t + "; ";
     }
     c.exec("insert into " + tq + "._sync_deleted select * from " + fq +
            "._sync_deleted on conflict do nothing");
     c.exec("insert into " + tq + "._sync_event select * from " + fq + "._sync_event");
+    // Which readers sluice granted the role to (an older schema may not have the table).
+    if (c.exec("select to_regclass($1) is not null", {fq + "._sync_read_grants"}).get(0, 0) ==
+        "t") {
+      c.exec("insert into " + tq + "._sync_read_grants select * from " + fq +
+             "._sync_read_grants on conflict do nothing");
+    }
     c.exec("select setval(pg_get_serial_sequence($1, 'id'), greatest((select max(id) from " + tq +
                "._sync_event), 1))",
            {tq + "._sync_event"});
@@ -78,18 +128,8 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
     }
     throw;
   }
-  // The old schema's stage tables (the stager's scratch space) go with it.
-  auto stages = c.exec(
-      "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
-      "c.relnamespace where n.nspname = $1 and c.relkind = 'r' and pg_get_userbyid(c.relowner) "
-      "= current_user and obj_description(c.oid, 'pg_class') = $2 order by c.relname",
-      {from, kStageComment});
-  for (int i = 0; i < stages.rows(); ++i)
-    drop_sql += "drop table " + fq + "." + stages.get(i, 0) + "; ";
-  for (const char* t : {"_sync_event", "_sync_deleted", "_sync_state"}) {
-    drop_sql += "drop table " + fq + "." + t + "; ";
-  }
-  drop_sql += "drop schema " + fq + ";  -- fails while other objects remain: check them first";
+  // Everything the writer left in the old schema, its stage tables included.
+  drop_sql = drop_statements(c, from);
   return drop_sql;
 }
 

@@ -13,7 +13,14 @@
 namespace sluice::sync {
 
 // The schema this sync last wrote to, if it is not `schema` and was not moved yet.
+// Throws schema_conflict when `schema` is one the sync moved away from: attaching to
+// that stale copy would move the cursor backwards.
 std::optional<std::string> previous_schema(pg_conn& c, const config::sync& s,
+                                           const std::string& schema);
+
+// Why `schema` cannot be this sync's schema (it moved away from it, and its copy is
+// stale), with the SQL that clears the way; nullopt when it can.
+std::optional<std::string> moved_away_from(pg_conn& c, const config::sync& s,
                                            const std::string& schema);
 
 // Copies every table the writer created in `from` (plus its tombstones, events and

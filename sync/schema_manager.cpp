@@ -1,6 +1,8 @@
 #include "sync/schema_manager.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "config/log.hpp"
 #include "sync/stage_rows.hpp"
@@ -13,8 +15,84 @@ std::string grant_select_sql(const config::sync& s, const std::string& qualified
   return "grant select on " + qualified_table + " to " + quote_ident(s.read_role.name);
 }
 
-void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
+namespace {
+
+// Runs one read-role statement under a savepoint: a failure (a dropped account, a
+// missing grant option) is reported and skipped, never fatal for the data tables.
+bool best_effort(pg_conn& c, const std::string& sql, const std::string& what,
+                 const std::string& fix, std::vector<grant_problem>& problems) {
+  c.exec("savepoint sluice_read_role");
+  try {
+    c.exec(sql);
+    c.exec("release savepoint sluice_read_role");
+    return true;
+  } catch (const pg_error& e) {
+    if (!c.ok())
+      throw;
+    c.exec("rollback to savepoint sluice_read_role");
+    problems.push_back({what + ": " + e.what(), fix});
+    return false;
+  }
+}
+
+// grant_to: sluice grants the read role once, when a user first appears in the list
+// (or first exists), and records it in _sync_read_grants; a manual REVOKE afterwards
+// is respected. A user removed from the list loses the role only if sluice granted it.
+void sync_members(pg_conn& c, const config::sync& s, const std::string& q,
+                  std::vector<grant_problem>& problems) {
+  const std::string role = quote_ident(s.read_role.name);
+  auto rec = c.exec("select grantee, role, granted from " + q + "._sync_read_grants");
+  std::map<std::string, std::pair<std::string, bool>> recorded;
+  for (int i = 0; i < rec.rows(); ++i)
+    recorded[rec.get(i, 0)] = {rec.get(i, 1), rec.get(i, 2) == "t"};
+  std::set<std::string> wanted(s.read_role.grant_to.begin(), s.read_role.grant_to.end());
+  for (const auto& u : wanted) {
+    auto it = recorded.find(u);
+    if (it != recorded.end() && it->second.first == s.read_role.name)
+      continue;  // handled once already: manual changes since are the customer's
+    auto exists = c.exec("select 1 from pg_roles where rolname = $1", {u});
+    if (!exists.rows()) {
+      problems.push_back({"read_role.grant_to user " + u + " does not exist",
+                          "create user " + quote_ident(u) + " with encrypted password '...';"});
+      continue;  // granted once it exists
+    }
+    auto m = c.exec("select pg_has_role($1, $2, 'MEMBER')", {u, s.read_role.name});
+    bool granted = false;
+    if (m.get(0, 0) != "t") {
+      const std::string g = "grant " + role + " to " + quote_ident(u);
+      if (!best_effort(c, g, "grant " + s.read_role.name + " to " + u, g + ";", problems))
+        continue;
+      granted = true;
+    }
+    c.exec("insert into " + q +
+               "._sync_read_grants (grantee, role, granted) values ($1, $2, $3) on conflict "
+               "(grantee) do update set role = excluded.role, granted = excluded.granted",
+           {u, s.read_role.name, granted ? "t" : "f"});
+  }
+  for (const auto& [u, r] : recorded) {
+    if (wanted.count(u) && r.first == s.read_role.name)
+      continue;
+    // Removed from grant_to (or the read role changed): undo only sluice's own grant.
+    if (r.second) {
+      auto still = c.exec(
+          "select exists (select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid "
+          "join pg_roles u on u.oid = m.member where g.rolname = $1 and u.rolname = $2)",
+          {r.first, u});
+      if (still.get(0, 0) == "t") {
+        const std::string rv = "revoke " + quote_ident(r.first) + " from " + quote_ident(u);
+        if (!best_effort(c, rv, "revoke " + r.first + " from " + u, rv + ";", problems))
+          continue;
+      }
+    }
+    c.exec("delete from " + q + "._sync_read_grants where grantee = $1", {u});
+  }
+}
+
+}  // namespace
+
+std::vector<grant_problem> setup(pg_conn& c, const config::sync& s, const std::string& schema) {
   const std::string q = quote_ident(schema);
+  std::vector<grant_problem> problems;
   c.exec("begin");
   try {
     c.exec("create schema if not exists " + q);
@@ -29,29 +107,43 @@ void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
     c.exec("create table if not exists " + q +
            "._sync_deleted (object_type text, record_id text, version bigint not null, "
            "primary key (object_type, record_id))");
+    // Which grant_to users sluice has handled (granted = it granted the role itself).
+    c.exec("create table if not exists " + q +
+           "._sync_read_grants (grantee text primary key, role text not null, granted boolean "
+           "not null, updated_at timestamptz not null default now())");
     if (!s.read_role.name.empty()) {
       const std::string role = quote_ident(s.read_role.name);
-      auto owned = c.exec(
-          "select pg_get_userbyid(nspowner) = current_user from pg_namespace where nspname = $1",
-          {schema});
-      // GRANT USAGE needs ownership (or a grant option) of the schema; in a schema the
-      // sync user does not own, verify warns and the owner grants it.
-      if (owned.rows() == 1 && owned.get(0, 0) == "t")
-        c.exec("grant usage on schema " + q + " to " + role);
-      auto tables = c.exec(
-          "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
-          "c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and "
-          "pg_get_userbyid(c.relowner) = current_user and "
-          "coalesce(obj_description(c.oid, 'pg_class'), '') <> $2",
-          {schema, kStageComment});  // stages are scratch space, not synced tables
-      for (int i = 0; i < tables.rows(); ++i) {
-        c.exec("grant select on " + q + "." + tables.get(i, 0) + " to " + role);
-      }
-      c.exec("alter default privileges in schema " + q + " grant select on tables to " + role);
-      for (const auto& u : s.read_role.grant_to) {
-        auto m = c.exec("select pg_has_role($1, $2, 'MEMBER')", {u, s.read_role.name});
-        if (m.get(0, 0) != "t")
-          c.exec("grant " + role + " to " + quote_ident(u));
+      auto exists = c.exec("select 1 from pg_roles where rolname = $1", {s.read_role.name});
+      if (!exists.rows()) {
+        problems.push_back(
+            {"read role " + s.read_role.name + " does not exist",
+             "create role " + role + " with admin " + quote_ident(s.destination.user) + ";"});
+      } else {
+        auto owned = c.exec(
+            "select pg_get_userbyid(nspowner) = current_user from pg_namespace where nspname = "
+            "$1",
+            {schema});
+        // GRANT USAGE needs ownership (or a grant option) of the schema; in a schema the
+        // sync user does not own, verify warns and the owner grants it.
+        if (owned.rows() == 1 && owned.get(0, 0) == "t") {
+          const std::string g = "grant usage on schema " + q + " to " + role;
+          best_effort(c, g, "grant USAGE on schema " + schema + " to " + s.read_role.name, g + ";",
+                      problems);
+        }
+        auto tables = c.exec(
+            "select quote_ident(c.relname) from pg_class c join pg_namespace n on n.oid = "
+            "c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and "
+            "pg_get_userbyid(c.relowner) = current_user and "
+            "coalesce(obj_description(c.oid, 'pg_class'), '') <> $2",
+            {schema, kStageComment});  // stages are scratch space, not synced tables
+        for (int i = 0; i < tables.rows(); ++i) {
+          const std::string g = "grant select on " + q + "." + tables.get(i, 0) + " to " + role;
+          best_effort(c, g, "grant SELECT to " + s.read_role.name, g + ";", problems);
+        }
+        const std::string dp =
+            "alter default privileges in schema " + q + " grant select on tables to " + role;
+        best_effort(c, dp, "default privileges for " + s.read_role.name, dp + ";", problems);
+        sync_members(c, s, q, problems);
       }
     }
     c.exec("commit");
@@ -62,6 +154,21 @@ void setup(pg_conn& c, const config::sync& s, const std::string& schema) {
     }
     throw;
   }
+  for (const auto& p : problems) {
+    log::warn("sync_read_role_problem")
+        .kv("sync", s.name)
+        .kv("problem", p.what)
+        .kv("fix", p.fix)
+        .kv("effect", "readers may lack access; batches keep flowing");
+  }
+  return problems;
+}
+
+nlohmann::json to_json(const std::vector<grant_problem>& problems) {
+  auto out = nlohmann::json::array();
+  for (const auto& p : problems)
+    out.push_back({{"problem", p.what}, {"fix", p.fix}});
+  return out;
 }
 
 void catalog::load(pg_conn& c) {
@@ -80,7 +187,10 @@ void catalog::load(pg_conn& c) {
   const std::string prefix = kTableComment;
   for (int i = 0; i < r.rows(); ++i) {
     std::string rel = r.get(i, 0), comment = r.get(i, 1);
-    bool ours = r.get(i, 3) == "t" && r.get(i, 7) == "r" && comment.rfind(prefix, 0) == 0;
+    // A table sluice created stays the writer's even when someone changed its owner
+    // since: rows are written with whatever privileges remain (verify lists the grant
+    // for each missing one) and only DDL needs ownership back.
+    bool ours = r.get(i, 7) == "r" && comment.rfind(prefix, 0) == 0;
     if (!ours) {
       foreign_[rel] = r.get(i, 2);
       continue;
@@ -111,7 +221,8 @@ void catalog::load(pg_conn& c) {
   loaded_ = true;
 }
 
-std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb) {
+std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb,
+                                        const std::map<std::string, std::string>* declared) {
   // The type each field needs (the batch's summary, made on the ingest thread): the
   // column's type widened to hold the batch's values, or for a new column the declared
   // or first inferred type, widened likewise.
@@ -128,7 +239,12 @@ std::vector<column_change> plan_columns(table_info& t, const collection_batch& c
       t.cols[*ident] = want;
       continue;
     }
-    col_type want = settle(need.start, need.seen);
+    col_type start = need.start;
+    if (declared) {
+      if (auto d = declared->find(field); d != declared->end())
+        start = from_declared(d->second).value_or(start);
+    }
+    col_type want = settle(start, need.seen);
     auto ident = t.fields.add(field, err);
     if (!ident)
       throw schema_conflict("collection '" + cb.collection + "': field " + err);
@@ -148,12 +264,26 @@ std::optional<table_info> catalog::predict(const collection_batch& cb) const {
   if (!loaded_ || it == info_.end())
     return std::nullopt;
   table_info t = it->second;
+  auto d = types_.find(cb.collection);
   try {
-    plan_columns(t, cb);
+    plan_columns(t, cb, d == types_.end() ? nullptr : &d->second);
   } catch (const schema_conflict&) {
     return std::nullopt;
   }
   return t;
+}
+
+bool catalog::would_alter(const config::sync& s, const collection_batch& cb) const {
+  auto it = info_.find(cb.collection);
+  if (!loaded_ || it == info_.end())
+    return false;
+  table_info t = it->second;
+  auto d = s.types.find(cb.collection);
+  try {
+    return !plan_columns(t, cb, d == s.types.end() ? nullptr : &d->second).empty();
+  } catch (const schema_conflict&) {
+    return false;  // ensure() reports it
+  }
 }
 
 table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_batch& cb) {
@@ -207,7 +337,10 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     t.has_deleted_at = true;
   }
 
-  for (const auto& ch : plan_columns(t, cb)) {
+  types_ = s.types;
+  auto declared = s.types.find(cb.collection);
+  for (const auto& ch :
+       plan_columns(t, cb, declared == s.types.end() ? nullptr : &declared->second)) {
     // The table is ours (checked at load), so ALTER is allowed.
     if (ch.widen) {
       c.exec("alter table " + qt + " alter column " + quote_ident(ch.ident) + " type " +

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +26,19 @@ class schema_conflict : public std::runtime_error {
 
 inline constexpr const char* kTableComment = "sluice collection: ";
 
-// Idempotent: CREATE ... IF NOT EXISTS and GRANTs. Runs in its own transaction.
-void setup(pg_conn& c, const config::sync& s, const std::string& schema);
+// A read-role grant setup could not make: readers are a convenience, so it is reported
+// (logged as sync_read_role_problem) and never stops the data.
+struct grant_problem {
+  std::string what;
+  std::string fix;  // the SQL that fixes it, run as the owner or a superuser
+};
+
+// Idempotent: CREATE ... IF NOT EXISTS and GRANTs. Runs in its own transaction. The
+// read role's grants are best effort: each failure is returned (and logged), and the
+// schema and the writer's tables are set up regardless.
+std::vector<grant_problem> setup(pg_conn& c, const config::sync& s, const std::string& schema);
+// [{"problem", "fix"}] for the status API.
+nlohmann::json to_json(const std::vector<grant_problem>& problems);
 // Grants the read role SELECT on one table the writer created.
 std::string grant_select_sql(const config::sync& s, const std::string& qualified_table);
 
@@ -56,7 +68,11 @@ struct column_change {
 
 // Pure: updates `t`'s columns in memory so every value in `cb` fits and returns the
 // DDL that implies, in order. Throws schema_conflict (a name collision, a reserved name).
-std::vector<column_change> plan_columns(table_info& t, const collection_batch& cb);
+// `declared` (optional): the sync's configured types for this collection (field -> type
+// name, `syncs[].types`), which a new column starts from ahead of the records' own.
+std::vector<column_change> plan_columns(
+    table_info& t, const collection_batch& cb,
+    const std::map<std::string, std::string>* declared = nullptr);
 
 class catalog {
  public:
@@ -72,6 +88,14 @@ class catalog {
   // What ensure() would make of an existing table for `cb`, without touching the
   // database; nullopt for a collection without a table yet or one ensure() would refuse.
   std::optional<table_info> predict(const collection_batch& cb) const;
+  // True when ensure() would alter the collection's existing table for `cb` (add or
+  // widen a column); false for a table it would create.
+  bool would_alter(const config::sync& s, const collection_batch& cb) const;
+  // The collection's table as loaded, or nullptr.
+  const table_info* find(const std::string& collection) const {
+    auto it = info_.find(collection);
+    return it == info_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::string schema_;
@@ -79,6 +103,8 @@ class catalog {
   name_map tables_;                             // collection -> table identifier
   std::map<std::string, table_info> info_;      // by collection
   std::map<std::string, std::string> foreign_;  // identifiers of tables/views not ours -> owner
+  // The sync's configured types (syncs[].types), as of the last ensure().
+  std::map<std::string, std::map<std::string, std::string>> types_;
 };
 
 }  // namespace sluice::sync

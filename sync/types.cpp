@@ -1,5 +1,8 @@
 #include "sync/types.hpp"
 
+#include <charconv>
+#include <cstdio>
+
 namespace sluice::sync {
 
 std::optional<col_type> infer(const jvalue& v) {
@@ -87,7 +90,9 @@ bool fits(col_type got, col_type t) {
     case col_type::text:
       return true;  // anything renders as text
     case col_type::timestamptz:
-      return got == col_type::text;  // strings
+      // Strings (ISO 8601 and whatever PostgreSQL parses) and integers: unix seconds,
+      // the only timestamp format Stripe sends.
+      return got == col_type::text || got == col_type::bigint;
     default:
       return false;
   }
@@ -107,6 +112,68 @@ void append_copy_text(std::string& out, std::string_view s) {
     out += *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n' : 'r';
     ++p;
   }
+}
+
+void append_unix_seconds(std::string& out, std::string_view digits) {
+  int64_t secs = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), secs);
+  // Beyond any year PostgreSQL stores: as sent, so the database refuses it (422).
+  constexpr int64_t kLimit = 9'000'000'000'000LL;
+  if (ec != std::errc() || p != digits.data() + digits.size() || secs > kLimit || secs < -kLimit) {
+    out.append(digits);
+    return;
+  }
+  int64_t days = secs / 86400, rem = secs % 86400;
+  if (rem < 0)
+    rem += 86400, --days;
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian).
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const int64_t doe = days - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  // Year 0 is 1 BC in PostgreSQL's notation.
+  const bool bc = y <= 0;
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02lld:%02lld:%02lld+00%s",
+                        static_cast<long long>(bc ? 1 - y : y), static_cast<long long>(m),
+                        static_cast<long long>(d), static_cast<long long>(rem / 3600),
+                        static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60),
+                        bc ? " BC" : "");
+  out.append(buf, static_cast<size_t>(n));
+}
+
+void append_copy_jsonb(std::string& out, std::string_view json) {
+  // JSON has backslashes only inside strings, as escapes: walk them pairwise, so an
+  // escaped backslash followed by "u0000" is left alone.
+  size_t i = 0;
+  while (i < json.size()) {
+    size_t b = json.find('\\', i);
+    if (b == std::string_view::npos) {
+      append_copy_text(out, json.substr(i));
+      return;
+    }
+    append_copy_text(out, json.substr(i, b - i));
+    if (json.compare(b, 6, "\\u0000") == 0) {
+      i = b + 6;  // PostgreSQL cannot store NUL: stripped (count_nul_escapes counts them)
+      continue;
+    }
+    append_copy_text(out, json.substr(b, 2));
+    i = b + 2;
+  }
+}
+
+size_t count_nul_escapes(std::string_view json) {
+  size_t n = 0;
+  for (size_t b = json.find('\\'); b != std::string_view::npos; b = json.find('\\', b + 2)) {
+    if (json.compare(b, 6, "\\u0000") == 0)
+      ++n;
+  }
+  return n;
 }
 
 void append_copy_value(std::string& out, const jvalue& v, col_type t) {
@@ -130,13 +197,22 @@ void append_copy_value(std::string& out, const jvalue& v, col_type t) {
       out.append(v.text);
       return;
     case jkind::integer:
+      if (t == col_type::timestamptz) {
+        append_unix_seconds(out, v.text);
+        return;
+      }
+      out.append(v.text);
+      return;
     case jkind::number:
       out.append(v.text);
       return;
     case jkind::object:
     case jkind::array:
       // As sent; whitespace between tokens may hold tabs and newlines.
-      append_copy_text(out, v.text);
+      if (t == col_type::jsonb)
+        append_copy_jsonb(out, v.text);
+      else
+        append_copy_text(out, v.text);
       return;
   }
 }

@@ -29,7 +29,16 @@ bool fits(col_type got, col_type t);
 
 // Appends `v` (which fits `t`) in COPY text format: \N for null, strings unescaped,
 // numbers as sent, objects and arrays as their JSON text; \ \t \n \r escaped for COPY.
+// A jsonb column's \u0000 escapes are stripped (PostgreSQL's jsonb cannot hold NUL), as
+// are NUL characters in strings (append_copy_json_string); an integer for a timestamptz
+// column is unix seconds.
 void append_copy_value(std::string& out, const jvalue& v, col_type t);
 void append_copy_text(std::string& out, std::string_view s);
+// Unix seconds (decimal digits) as a timestamptz literal in UTC ("2024-01-01 00:00:00+00").
+void append_unix_seconds(std::string& out, std::string_view digits);
+// JSON text for a jsonb column in COPY text format, its \u0000 escapes stripped.
+void append_copy_jsonb(std::string& out, std::string_view json);
+// How many \u0000 escapes (NUL characters the writer strips) a JSON text holds.
+size_t count_nul_escapes(std::string_view json);
 
 }  // namespace sluice::sync

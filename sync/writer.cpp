@@ -18,21 +18,48 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// The grant that most likely fixes a permission error, from its message.
-std::string grant_hint(const std::string& msg, const config::sync& s) {
-  const auto& d = s.destination;
-  const std::string user = quote_ident(d.user);
-  if (msg.find("schema") != std::string::npos) {
-    return "grant usage, create on schema " + quote_ident(s.schema) + " to " + user + ";";
+// Every ingest request is answered within about this long: a batch that has waited this
+// long while the writer cannot write (no connection, another instance's lock) is
+// answered 503 with the reason and Retry-After; the sender re-sends it.
+constexpr std::chrono::seconds kAnswerWithin{30};
+constexpr int kUnavailableRetryAfter = 5;
+
+// Under the writer's mutex: the queued jobs that have waited kAnswerWithin.
+std::vector<job> take_expired(std::deque<job>& queue) {
+  std::vector<job> out;
+  const auto now = clock::now();
+  for (auto it = queue.begin(); it != queue.end();) {
+    if (now - it->queued_at >= kAnswerWithin) {
+      out.push_back(std::move(*it));
+      it = queue.erase(it);
+    } else {
+      ++it;
+    }
   }
-  if (msg.find("database") != std::string::npos) {
-    return "grant connect, create on database " + quote_ident(d.database) + " to " + user + ";";
+  return out;
+}
+
+// How long until the next queued job reaches kAnswerWithin (under the mutex).
+std::chrono::milliseconds until_next_expiry(const std::deque<job>& queue) {
+  auto soonest = std::chrono::milliseconds(kAnswerWithin);
+  const auto now = clock::now();
+  for (const auto& j : queue) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(j.queued_at + kAnswerWithin - now);
+    soonest = std::min(soonest, std::max(left, std::chrono::milliseconds(0)));
   }
-  if (msg.find("role") != std::string::npos && !s.read_role.name.empty()) {
-    return "grant " + quote_ident(s.read_role.name) + " to " + user + " with admin option;";
+  return soonest;
+}
+
+// Without the mutex: 503 for jobs the writer could not apply in time.
+void answer_unavailable(std::vector<job>& jobs, const std::string& why) {
+  for (auto& j : jobs) {
+    j.done({503,
+            {{"error", "sync writer not connected to its destination for " +
+                           std::to_string(kAnswerWithin.count()) + " s: " + why +
+                           "; re-send this batch"}},
+            kUnavailableRetryAfter});
   }
-  return "-- the table is not owned by " + d.user +
-         "; the writer only writes tables it created (move or rename the other table)";
 }
 
 }  // namespace
@@ -62,6 +89,7 @@ struct writer::state {
   bool connected = false;
   bool connecting = false;  // in connect(), including the wait for the lock
   bool waiting_for_lock = false;
+  nlohmann::json read_role_problems = nlohmann::json::array();  // from the last setup
   // Writer-thread only.
   std::unique_ptr<pg_conn> conn;
   std::unique_ptr<catalog> cat;
@@ -157,7 +185,8 @@ nlohmann::json writer::status() const {
           {"connected", st_->connected},
           {"waiting_for_lock", st_->waiting_for_lock},
           {"stopped", st_->stopped},
-          {"last_error", st_->last_error}};
+          {"last_error", st_->last_error},
+          {"read_role_problems", st_->read_role_problems}};
 }
 
 std::vector<check> writer::verify_now() const {
@@ -213,10 +242,14 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
         log::notice("sync_waiting_for_lock").kv("sync", cfg.name).kv("destination", dst.describe);
         logged = true;
       }
+      std::vector<job> expired;
       {
         std::lock_guard g(st_->mu);
         st_->waiting_for_lock = true;
+        expired = take_expired(st_->queue);
       }
+      answer_unavailable(expired, "another instance holds this sync's lock (" + dst.describe +
+                                      "); this one takes over when it ends");
       if (sleep_for(std::chrono::milliseconds(1000))) {
         std::lock_guard g(st_->mu);
         st_->waiting_for_lock = false;
@@ -224,7 +257,7 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
         return connect_outcome::interrupted;
       }
     }
-    setup(*conn, cfg, cfg.schema);
+    auto read_role_problems = to_json(setup(*conn, cfg, cfg.schema));
     if (auto old = previous_schema(*conn, cfg, cfg.schema)) {
       auto drop = move_schema(*conn, cfg, *old, cfg.schema);
       log::notice("sync_schema_moved")
@@ -248,6 +281,7 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
     std::lock_guard g(st_->mu);
     st_->connected = true;
     st_->connecting = false;
+    st_->read_role_problems = std::move(read_role_problems);
     st_->waiting_for_lock = false;
     st_->last_sequence = seq;
     st_->backoff = std::chrono::milliseconds(500);
@@ -258,8 +292,18 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
     error = e.what();
     if (!e.transient() && (e.sqlstate() == "42501" || e.sqlstate() == "28P01")) {
       error += e.sql().empty() ? "" : " (SQL: " + e.sql() + ")";
-      error += "; fix: " + connection_check(e, cfg).fix_sql;
+      error +=
+          "; fix: " + (e.sql().empty() ? connection_check(e, cfg).fix_sql : permission_fix(e, cfg));
     }
+  } catch (const schema_conflict& e) {
+    // Retrying cannot fix it (a rename back onto a stale copy): stop until a reload, so
+    // batches are answered at once with the reason.
+    log::error("sync_stopped").kv("sync", cfg.name).kv("error", e.what());
+    lk.lock();
+    st_->connected = false;
+    st_->stopped = true;
+    st_->last_error = e.what();
+    return false;
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -309,9 +353,24 @@ void writer::run() {
       st_->connecting = true;  // connect() clears it as it returns
       lk.unlock();
       auto outcome = connect(cfg, settings, fwd);
-      if (outcome == connect_outcome::failed)
-        sleep_for(next_backoff());
       lk.lock();
+      if (outcome == connect_outcome::failed) {
+        put_back_next();
+        auto expired = take_expired(st_->queue);
+        // Wake for the next batch's deadline too, so none waits past it for the backoff.
+        auto wait = std::min(st_->backoff, until_next_expiry(st_->queue));
+        st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
+        std::string why = st_->last_error;
+        lk.unlock();
+        answer_unavailable(expired, why);
+        sleep_for(wait);
+        lk.lock();
+        expired = take_expired(st_->queue);
+        why = st_->last_error;
+        lk.unlock();
+        answer_unavailable(expired, why);
+        lk.lock();
+      }
       if (outcome != connect_outcome::connected)
         continue;
     }
@@ -442,6 +501,7 @@ bool writer::handle(job& j) {
   try {
     auto t0 = clock::now();
     apply_hooks hooks;
+    hooks.records = &j.records;
     if (st_->stage) {
       // Read st_->stage at each call: a failed fill during this batch's first merge
       // (stage_next) resets it before the batch's later collections look up theirs.
@@ -474,6 +534,9 @@ bool writer::handle(job& j) {
                 {"applied", res.applied},
                 {"skipped", res.skipped},
                 {"events", res.events}}};
+        // NUL characters PostgreSQL cannot store were stripped from values (docs/sync.md).
+        if (size_t nul = j.store ? count_nul_escapes(j.store->body) : 0)
+          rep.body["nul_stripped"] = nul;
         log::info("batch_applied")
             .kv("sync", cfg.name)
             .kv("sequence", static_cast<int64_t>(j.sequence))
@@ -503,7 +566,7 @@ bool writer::handle(job& j) {
       rep = {422, {{"error", error}, {"sqlstate", e.sqlstate()}}};
     } else {
       stop = true;
-      std::string fix = e.sqlstate() == "42501" ? grant_hint(error, cfg) : "";
+      std::string fix = e.sqlstate() == "42501" ? permission_fix(e, cfg) : "";
       error += "; failing SQL: " + e.sql().substr(0, 2000);
       if (!fix.empty())
         error += "; fix: " + fix;

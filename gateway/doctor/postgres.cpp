@@ -39,7 +39,7 @@ char ssl_request(int fd, int timeout_ms, std::string& error) {
 }
 
 bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const std::string& ca,
-                   report& out) {
+                   report& out, const setting_keys& keys) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                         &SSL_CTX_free);
   const bool verify = mode == config::sslmode::verify_ca || mode == config::sslmode::verify_full;
@@ -50,15 +50,24 @@ bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const 
       return out.fail("TLS", "cannot read the CA file " + ca,
                       "sslmode " + std::string(config::to_string(mode)) +
                           " needs the CA certificate that signed the database's certificate",
-                      "put the CA certificate (PEM) at " + ca + " or point tls.ca at it");
+                      "put the CA certificate (PEM) at " + ca + " or point " + keys.ca + " at it");
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   }
   std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
   SSL_set_fd(ssl.get(), fd);
   if (!host.empty())
     SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-  if (mode == config::sslmode::verify_full)
-    SSL_set1_host(ssl.get(), host.c_str());
+  if (mode == config::sslmode::verify_full) {
+    // libpq matches an IP address against the certificate's IP names, not its DNS names.
+    in6_addr a6{};
+    in_addr a4{};
+    bool ip =
+        inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+    if (ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
+    else
+      SSL_set1_host(ssl.get(), host.c_str());
+  }
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (SSL_connect(ssl.get()) == 1) {
@@ -78,15 +87,18 @@ bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const 
     if (v == X509_V_ERR_HOSTNAME_MISMATCH)
       return out.fail("TLS", "certificate does not match the host name " + host + " (" + why + ")",
                       "the database's certificate is valid but names another host; with sslmode "
-                      "verify-full the name in upstream.host must be one of its names",
-                      "set upstream.host to a name in the certificate (keep the IP out of it), or "
-                      "reissue the certificate with " +
+                      "verify-full the name in " +
+                          keys.host + " must be one of its names",
+                      "set " + keys.host +
+                          " to a name in the certificate, or "
+                          "reissue the certificate with " +
                           host + " as a subjectAltName, or use sslmode: verify-ca");
     return out.fail("TLS", "certificate verification failed: " + why,
                     "the database's certificate was not signed by the CA sluice was given" +
                         std::string(ca.empty() ? " (system roots)" : " (" + ca + ")"),
-                    "set tls.ca to the CA that issued the database's certificate (ask the "
-                    "database owner for it; for RDS/Cloud SQL download their CA bundle)");
+                    "set " + keys.ca +
+                        " to the CA that issued the database's certificate (ask the "
+                        "database owner for it; for RDS/Cloud SQL download their CA bundle)");
   }
   unsigned long e = ERR_get_error();
   char buf[256] = "handshake failed";
@@ -102,22 +114,27 @@ bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const 
 
 std::pair<std::string, std::string> explain_login_error(const std::string& m,
                                                         const std::string& where,
-                                                        const std::string& sslmode) {
+                                                        const std::string& sslmode,
+                                                        const setting_keys& keys) {
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
-  if (has("no pg_hba.conf entry") && has("no encryption"))
+  // A server that insists on TLS: a hostnossl ... reject line, or only hostssl lines.
+  if ((has("pg_hba.conf rejects") || has("no pg_hba.conf entry")) && has("no encryption"))
     return {
-        "invalid_authorization_specification: pg_hba.conf only accepts this user over TLS "
-        "(a hostssl line) and sluice connected without TLS (sslmode " +
+        "invalid_authorization_specification: the server accepts this user only over "
+        "TLS (hostssl lines, or a hostnossl reject line) and sluice connected without TLS "
+        "(sslmode " +
             sslmode + ")",
-        "in " + where +
-            " set tls.sslmode: require (or verify-full with tls.ca), or add a "
-            "'host' line for the gateway's address to pg_hba.conf"};
+        "in " + where + " set " + keys.sslmode + ": require (or verify-full with " + keys.ca + ")"};
+  if (has("requires a valid client certificate") || has("certificate authentication failed"))
+    return {"the server requires a client certificate (a hostssl ... clientcert or cert line)",
+            "in " + where + " set " + keys.cert +
+                " to the client certificate and key the database owner issued"};
   if (has("no pg_hba.conf entry") && (has("SSL encryption") || has("GSS encryption")))
     return {
         "invalid_authorization_specification: pg_hba.conf has no line for this user, "
         "database and address over TLS (only hostnossl/host lines that do not match)",
-        "in " + where +
-            " set tls.sslmode: disable if the server must be reached in the "
+        "in " + where + " set " + keys.sslmode +
+            ": disable if the server must be reached in the "
             "clear, or add a 'hostssl DB USER <gateway public address>/32 scram-sha-256' line "
             "to pg_hba.conf and reload PostgreSQL"};
   if (has("no pg_hba.conf entry"))
@@ -148,14 +165,17 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
             "CREATE DATABASE"};
   if (has("does not support SSL") || has("server does not support SSL"))
     return {"the server has ssl = off but sslmode " + sslmode + " requires TLS",
-            "turn ssl = on in postgresql.conf (with a certificate), or in " + where +
-                " set tls.sslmode: prefer (encryption when offered) or disable"};
-  if (has("certificate verify failed"))
-    return {"the server's certificate was not signed by the configured CA",
-            "set tls.ca in " + where + " to the CA that issued the database's certificate"};
-  if (has("does not match host name"))
+            "turn ssl = on in postgresql.conf (with a certificate), or in " + where + " set " +
+                keys.sslmode + ": prefer (encryption when offered) or disable"};
+  // Before "certificate verify failed": a name mismatch is not a CA problem.
+  if (has("does not match host name") || has("hostname mismatch"))
     return {"the server's certificate names another host",
-            "use a host name from the certificate in upstream.host, or sslmode: verify-ca"};
+            "in " + where + " use a host name from the certificate in " + keys.host + ", or " +
+                keys.sslmode + ": verify-ca"};
+  if (has("certificate verify failed"))
+    return {
+        "the server's certificate was not signed by the configured CA",
+        "in " + where + " set " + keys.ca + " to the CA that issued the database's certificate"};
   if (has("too many connections") || has("remaining connection slots"))
     return {"the server is out of connection slots",
             "raise max_connections or close idle "
@@ -164,7 +184,7 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
 }
 
 bool authenticate(const std::map<std::string, std::string>& params, const std::string& where,
-                  report& out) {
+                  report& out, const setting_keys& setting_names) {
   std::vector<const char*> keys, values;
   for (const auto& [k, v] : params) {
     keys.push_back(k.c_str());
@@ -188,7 +208,7 @@ bool authenticate(const std::map<std::string, std::string>& params, const std::s
   while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
     m.pop_back();
   auto mode = params.count("sslmode") ? params.at("sslmode") : "prefer";
-  auto [cause, fix] = explain_login_error(m, where, mode);
+  auto [cause, fix] = explain_login_error(m, where, mode, setting_names);
   if (cause.empty())
     cause = "the server refused the login", fix = "read the server's message above";
   return out.fail("authentication", m, cause, fix);

@@ -10,6 +10,19 @@
 
 namespace sluice::doctor {
 
+// The configuration keys a fix names: a route's and a direct sync destination's differ.
+struct setting_keys {
+  std::string sslmode, ca, host, cert;
+};
+inline setting_keys route_keys() {
+  return {"upstream.tls.sslmode", "upstream.tls.ca", "upstream.host",
+          "upstream.tls.cert and upstream.tls.key"};
+}
+inline setting_keys sync_keys() {
+  return {"destination.sslmode", "destination.ca", "destination.host",
+          "destination.cert and destination.key"};
+}
+
 // Sends SSLRequest on a connected socket; returns 'S', 'N', 'E', or 0 on I/O error
 // (`error` says what happened).
 char ssl_request(int fd, int timeout_ms, std::string& error);
@@ -18,17 +31,18 @@ char ssl_request(int fd, int timeout_ms, std::string& error);
 // verify-ca/verify-full the chain is checked against `ca` (system roots when empty),
 // with verify-full also `host`. Records a TLS stage in `out`; returns its ok flag.
 bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const std::string& ca,
-                   report& out);
+                   report& out, const setting_keys& keys = route_keys());
 
 // Logs in with libpq (`params` are PQconnectdbParams keywords) and records the
 // authentication stage. On success `conn_out` (if given) receives nothing; the
 // connection is closed. `where` names the setting to change (e.g. "route orders").
 bool authenticate(const std::map<std::string, std::string>& params, const std::string& where,
-                  report& out);
+                  report& out, const setting_keys& keys = route_keys());
 
 // The cause and fix for a libpq connection error message; empty cause when unknown.
 std::pair<std::string, std::string> explain_login_error(const std::string& message,
                                                         const std::string& where,
-                                                        const std::string& sslmode);
+                                                        const std::string& sslmode,
+                                                        const setting_keys& keys = route_keys());
 
 }  // namespace sluice::doctor

@@ -155,7 +155,7 @@ bool ssh_stage(const config::settings& s, const config::tunnel& t, tunnel::manag
 bool postgres_stages(int fd, const std::string& host, const std::string& connect_host,
                      uint16_t connect_port, const config::upstream_tls& tls,
                      std::map<std::string, std::string> params, const std::string& where,
-                     report& out) {
+                     report& out, const setting_keys& keys = route_keys()) {
   std::string err;
   char answer = ssl_request(fd, 10'000, err);
   const std::string mode(config::to_string(tls.mode));
@@ -166,7 +166,7 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
   if (answer == 'S') {
     out.pass("SSLRequest", "server answered 'S' (TLS available)");
     if (tls.mode != config::sslmode::disable)
-      ok = tls_handshake(fd, host, tls.mode, tls.ca, out);
+      ok = tls_handshake(fd, host, tls.mode, tls.ca, out, keys);
     else
       out.note("the server offers TLS but " + where +
                " has sslmode disable: traffic to the "
@@ -177,9 +177,8 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
       return out.fail("SSLRequest", "server answered 'N' (TLS not available)",
                       "the server has ssl = off, and sslmode " + std::string(mode) + " in " +
                           where + " insists on TLS",
-                      "turn ssl = on on the database server (with a certificate), or set "
-                      "tls.sslmode: prefer (TLS when offered) or disable in " +
-                          where);
+                      "turn ssl = on on the database server (with a certificate), or set " +
+                          keys.sslmode + ": prefer (TLS when offered) or disable in " + where);
     }
     out.pass("SSLRequest", "server answered 'N' (TLS not available; sslmode " + std::string(mode) +
                                " continues without it)");
@@ -210,13 +209,14 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
   if (!tls.cert.empty())
     params["sslcert"] = tls.cert, params["sslkey"] = tls.key;
   params["connect_timeout"] = "10";
-  return authenticate(params, where, out);
+  return authenticate(params, where, out, keys);
 }
 
 // The upstream stages through a tunnel: SSH up, then a loopback forward to host:port.
 bool via_tunnel(const config::settings& s, const config::tunnel& t, const std::string& host,
                 uint16_t port, const config::upstream_tls& tls,
-                std::map<std::string, std::string> params, const std::string& where, report& out) {
+                std::map<std::string, std::string> params, const std::string& where, report& out,
+                const setting_keys& keys = route_keys()) {
   int fd = reach(s, "tunnel " + t.name, t.host, t.port, t.connect_timeout, out);
   if (fd < 0)
     return false;
@@ -259,9 +259,9 @@ bool via_tunnel(const config::settings& s, const config::tunnel& t, const std::s
   out.pass("forwarding", "channel through " + t.host + " to " + host + ":" + std::to_string(port));
   // Fresh connection for the real probe (the SSLRequest above was consumed).
   auto again = tcp_connect(fwd->host, fwd->port, std::chrono::seconds(5));
-  bool ok =
-      again.outcome == tcp_outcome::connected &&
-      postgres_stages(again.fd, host, fwd->host, fwd->port, tls, std::move(params), where, out);
+  bool ok = again.outcome == tcp_outcome::connected &&
+            postgres_stages(again.fd, host, fwd->host, fwd->port, tls, std::move(params), where,
+                            out, keys);
   mgr.stop();
   return ok;
 }
@@ -318,6 +318,10 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
   config::upstream_tls tls;
   tls.mode = d.mode;
   tls.ca = d.ca;
+  tls.cert = d.cert;
+  tls.key = d.key;
+  // Fixes name the keys this sync really has: its own, or its route's.
+  setting_keys keys = d.route.empty() ? sync_keys() : route_keys();
   std::string host = d.host, via = d.via;
   uint16_t port = d.port;
   if (!d.route.empty()) {
@@ -327,7 +331,9 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                       "the sync reuses a route that does not exist", "fix destination.route");
     host = r->upstream.host, port = r->upstream.port, via = r->upstream.via, tls = r->upstream.tls;
   }
-  std::string where = "sync " + y.name;
+  std::string where = d.route.empty()
+                          ? "sync " + y.name
+                          : "route " + d.route + " (the destination of sync " + y.name + ")";
   std::unique_ptr<tunnel::manager> mgr;
   if (!via.empty()) {
     const auto* t = s.find_tunnel(via);
@@ -337,7 +343,7 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                       "tunnel that does not exist",
                       "add it under tunnels: or fix via");
     // Network stages through the tunnel; the login below uses the sync's own path.
-    if (!via_tunnel(s, *t, host, port, tls, {{"_login_elsewhere", "1"}}, where, out))
+    if (!via_tunnel(s, *t, host, port, tls, {{"_login_elsewhere", "1"}}, where, out, keys))
       return false;
     mgr = std::make_unique<tunnel::manager>();
     auto only = std::make_shared<config::settings>(s);
@@ -349,7 +355,7 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
     int fd = reach(s, where, host, port, std::chrono::seconds(10), out, &addr);
     if (fd < 0)
       return false;
-    if (!postgres_stages(fd, host, addr, port, tls, {{"_login_elsewhere", "1"}}, where, out))
+    if (!postgres_stages(fd, host, addr, port, tls, {{"_login_elsewhere", "1"}}, where, out, keys))
       return false;
   }
   sync::forward_fn fwd;
@@ -378,8 +384,8 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                  "run as the database owner or a superuser:\n              " + fixes);
       }
     } catch (const sync::pg_error& e) {
-      auto [cause, fix] = explain_login_error(e.what(), where + " destination",
-                                              std::string(config::to_string(tls.mode)));
+      auto [cause, fix] =
+          explain_login_error(e.what(), where, std::string(config::to_string(tls.mode)), keys);
       auto c = sync::connection_check(e, y);
       if (cause.empty())
         cause = c.detail, fix = c.fix_sql.empty() ? "see the message" : c.fix_sql;

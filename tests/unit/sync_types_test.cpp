@@ -48,7 +48,9 @@ TEST_CASE("types: inference and widening", "[sync]") {
   CHECK(widen(col_type::boolean, col_type::bigint) == col_type::text);
   CHECK(widen(col_type::jsonb, col_type::text) == col_type::text);
   CHECK(fits(jv("\"2024-01-01T00:00:00Z\""), col_type::timestamptz));
-  CHECK(!fits(jv("5"), col_type::timestamptz));
+  CHECK(fits(jv("1700000000"), col_type::timestamptz));  // unix seconds
+  CHECK(!fits(jv("1.5"), col_type::timestamptz));
+  CHECK(!fits(jv("true"), col_type::timestamptz));
   CHECK(fits(jv("5"), col_type::numeric));
   CHECK(fits(jv("1e400"), col_type::numeric));
   CHECK(!fits(jv("1.5"), col_type::bigint));
@@ -95,11 +97,28 @@ TEST_CASE("types: COPY text escaping", "[sync]") {
       {"{ \"k\" :\t[1, 2,\n{}] }", col_type::jsonb, R"({ "k" :\t[1, 2,\n{}] })"},
       {R"(["\u00e9",null])", col_type::jsonb, R"(["\\u00e9",null])"},
       {R"({"a":1})", col_type::text, R"({"a":1})"},
+      // NUL cannot be stored in text or jsonb: stripped; an escaped backslash before
+      // "u0000" is not a NUL.
+      {R"("a\u0000b")", col_type::text, "ab"},
+      {R"({"k":"a\u0000b","n":{"x":"\u0000"}})", col_type::jsonb, R"({"k":"ab","n":{"x":""}})"},
+      {R"({"k":"\\u0000"})", col_type::jsonb, R"({"k":"\\\\u0000"})"},
+      {R"({"k":"\u0000"})", col_type::text, R"({"k":"\\u0000"})"},
+      // Unix seconds for a timestamptz column.
+      {"0", col_type::timestamptz, "1970-01-01 00:00:00+00"},
+      {"1700000000", col_type::timestamptz, "2023-11-14 22:13:20+00"},
+      {"-1", col_type::timestamptz, "1969-12-31 23:59:59+00"},
+      {"951782400", col_type::timestamptz, "2000-02-29 00:00:00+00"},
+      {"-62135596800", col_type::timestamptz, "0001-01-01 00:00:00+00"},
+      {"-62135596801", col_type::timestamptz, "0001-12-31 23:59:59+00 BC"},
+      {"253402300799", col_type::timestamptz, "9999-12-31 23:59:59+00"},
+      {"9000000000000000", col_type::timestamptz, "9000000000000000"},
   };
   for (const auto& r : rows) {
     INFO(r.json);
     CHECK(copy_of(r.json, r.type) == r.copy);
   }
+  CHECK(count_nul_escapes(R"({"a":"\u0000\u0000","b":"\\u0000"})") == 2);
+  CHECK(count_nul_escapes("plain") == 0);
   std::string out;
   append_copy_text(out, "a\\b\tc\nd\re");
   CHECK(out == R"(a\\b\tc\nd\re)");

@@ -116,7 +116,7 @@ TEST_CASE("doctor TLS and authentication stages against a TLS server") {
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("[ok]   SSLRequest: server answered 'S'"));
     CHECK_THAT(r.output, Catch::Contains("[FAIL] TLS: certificate verification failed"));
-    CHECK_THAT(r.output, Catch::Contains("set tls.ca"));
+    CHECK_THAT(r.output, Catch::Contains("set upstream.tls.ca"));
   }
   SECTION("host name not in the certificate") {
     // A second server whose certificate names db.other.test (and IP 127.0.0.1).

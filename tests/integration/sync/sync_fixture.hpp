@@ -19,6 +19,10 @@ inline constexpr const char* kSyncPassword = "sync-pw-1";
 inline constexpr const char* kToken = "tok-acme-0123456789";
 
 struct sync_env {
+  sync_env() = default;
+  // A cluster prepared another way (ssl=on, its own pg_hba.conf lines).
+  explicit sync_env(pg_options o) : pg(std::move(o)) {}
+
   pg_cluster pg;
   temp_dir dir{"sluice-sync"};
   int ingest_port = free_port();
@@ -29,12 +33,16 @@ struct sync_env {
   bool events = true;
   std::string ingest_extra;  // more ingest: keys (tls, allow), already indented
   std::string top_extra;     // more top-level YAML (allowlists)
+  std::string sslmode = "disable";
+  std::string destination_extra;  // more destination: keys, indented by 6
+  std::string sync_extra;         // more keys of the sync, indented by 4
+  std::string grant_to = "[analyst]";
 
   // The customer's side of the setup (docs/sync.md).
   void prepare_database(bool with_read_role = true) {
     pg.sql("create database app");
     pg.sql(std::string("create user sync_user with encrypted password '") + kSyncPassword + "'");
-    pg.sql("grant connect, create on database app to sync_user");
+    pg.sql("grant connect, create, temporary on database app to sync_user");
     if (with_read_role)
       pg.sql("create role sync_read with admin sync_user");
     pg.sql("create user analyst with encrypted password 'analyst-pw'");
@@ -50,9 +58,9 @@ struct sync_env {
         "syncs:\n  - name: acme\n    destination:\n      host: 127.0.0.1\n      port: " +
         std::to_string(pg.port()) +
         "\n      database: app\n      user: sync_user\n      password_file: " + pw +
-        "\n      sslmode: disable\n    schema: " + schema +
-        "\n    read_role: {name: sync_read, grant_to: [analyst]}\n    events: " +
-        (events ? "true" : "false") + "\n    deletes: " + deletes +
+        "\n      sslmode: " + sslmode + "\n" + destination_extra + "    schema: " + schema +
+        "\n    read_role: {name: sync_read, grant_to: " + grant_to + "}\n" + sync_extra +
+        "    events: " + (events ? "true" : "false") + "\n    deletes: " + deletes +
         "\n    ingest:\n      token_file: " + tok + "\n";
     return dir.write("sluice.yaml", yaml, 0600);
   }
