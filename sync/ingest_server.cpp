@@ -10,6 +10,7 @@
 
 #include "config/log.hpp"
 #include "sync/bulk_thread.hpp"
+#include "sync/ingest_limits.hpp"
 
 namespace sluice::sync {
 
@@ -95,7 +96,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       std::lock_guard g(sh_->mu);
       parser_->body_limit(sh_->max_body);
     }
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(kIngestHeaderLimit);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
     http::async_read_header(
         stream_, buffer_, *parser_,

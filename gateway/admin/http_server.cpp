@@ -1,6 +1,7 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include "gateway/admin/http_server.hpp"
+#include "gateway/admin/http_limits.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -123,7 +124,7 @@ struct http_server::impl {
       beast::error_code ec;
       request req;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(64 * 1024);
+      parser.body_limit(kAdminBodyLimit);
       tcp.expires_after(kIdle);
       co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
