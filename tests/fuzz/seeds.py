@@ -197,7 +197,7 @@ def main():
     write("regressions", "client_hello", "issue16-server-name-list-overrun", hello)
     # Lengths near 2^32 (an early harness bug looped on them).
     write("regressions", "frame_tracker", "huge-lengths", b"\x7f" + b"\xff" * 25)
-    # Accepted on the base (not a crash); SLUICE_FUZZ_STRICT_ADDRESSES turns them into findings.
+    # Accepted on the base (not a crash); SLUICE_FUZZ_PENDING_FIXES turns them into findings.
     write("regressions", "proxy_header", "issue16-v1-nul-in-address",
           b"PROXY TCP4 127.0.0.1\0zz 10.0.0.5 51234 5432\r\n")
     write("regressions", "cidr_allowlist", "issue16-nul-and-negative-prefix", b"127.0.0.1\0zz\n10.0.0.0/-0\n")
