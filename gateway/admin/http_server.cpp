@@ -1,7 +1,6 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include "gateway/admin/http_server.hpp"
-#include "gateway/admin/http_limits.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "config/log.hpp"
+#include "gateway/admin/http_limits.hpp"
 #include "gateway/admin/status_page.hpp"
 #include "tls/server_context.hpp"
 
