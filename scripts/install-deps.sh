@@ -17,6 +17,10 @@ packages=(
   chromium
   # JDBC client in the real-client matrix (tests/integration/clients/jdbc_test.cpp)
   default-jdk-headless libpostgresql-jdbc-java
+  # libFuzzer targets (tests/fuzz/, built with clang; build-time only)
+  clang-14 libclang-rt-14-dev
+  # hardening-check on the built binary (tests/integration/ops/hardening_test.cpp)
+  devscripts
 )
 # Extra packages a caller needs (e.g. benchmarks: pgbouncer haproxy).
 packages+=("$@")

@@ -15,6 +15,7 @@
 #include "sync/body_budget.hpp"
 #include "sync/bulk_thread.hpp"
 #include "sync/connection_limiter.hpp"
+#include "sync/ingest_limits.hpp"
 #include "sync/log_throttle.hpp"
 
 namespace sluice::sync {
@@ -89,7 +90,6 @@ const char* reason_text(int status) {
 }
 
 // Limits that are not configuration keys (docs/sync.md, "Limits").
-constexpr size_t kHeaderLimit = 16 * 1024;  // request line and header fields
 constexpr size_t kBufferLimit = 32 * 1024;  // read buffer: header, pipelined bytes
 constexpr auto kBodyTimeout = std::chrono::seconds(60);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
@@ -143,7 +143,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     // answer 413 before the token was checked. It is checked after the precheck. (Not
     // boost::none: Boost 1.74 compares a Content-Length against an empty limit as larger.)
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(kIngestHeaderLimit);
     if (!keep_deadline)
       beast::get_lowest_layer(stream_).expires_after(header_timeout);
     http::async_read_header(

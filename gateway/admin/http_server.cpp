@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "config/log.hpp"
+#include "gateway/admin/http_limits.hpp"
 #include "gateway/admin/status_page.hpp"
 #include "sync/connection_limiter.hpp"
 #include "sync/log_throttle.hpp"
@@ -35,8 +36,6 @@ constexpr auto kIdle = std::chrono::seconds(30);  // a body, a reply, a TLS hand
 // Fixed limits (docs/operations.md, "Admin API"): health checks and scrapers need few
 // connections, and a client holding many must not starve them or the memory.
 constexpr auto kHeaderTimeout = std::chrono::seconds(10);
-constexpr size_t kHeaderLimit = 16 * 1024;
-constexpr uint64_t kBodyLimit = 64 * 1024;  // no endpoint reads a body
 constexpr uint32_t kMaxConnections = 64;
 constexpr uint32_t kMaxConnectionsPerAddress = 16;
 
@@ -164,12 +163,12 @@ struct http_server::impl {
 
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp) {
-    beast::flat_buffer buffer{2 * kHeaderLimit};
+    beast::flat_buffer buffer{2 * kAdminHeaderLimit};
     for (;;) {
       beast::error_code ec;
       http::request_parser<http::string_body> parser;
-      parser.header_limit(kHeaderLimit);
-      parser.body_limit(kBodyLimit);
+      parser.header_limit(kAdminHeaderLimit);
+      parser.body_limit(kAdminBodyLimit);
       tcp.expires_after(kHeaderTimeout);
       co_await http::async_read_header(stream, buffer, parser,
                                        asio::redirect_error(asio::use_awaitable, ec));
