@@ -1,6 +1,6 @@
 #include <utility>
 
-#include "gateway/admin/wiring.hpp"
+#include "gateway/cli/admin_wiring.hpp"
 
 #include "gateway/admin/prometheus.hpp"
 #include "gateway/admin/status.hpp"
