@@ -177,7 +177,8 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
         boost::asio::detached);
     ioc.run();
     if (keys.empty()) {
-      std::cerr << "sluice tunnel fingerprint: " << err.stage << ": " << err.message << "\n";
+      std::cerr << "sluice tunnel fingerprint: " << tn::to_string(err.stage) << ": " << err.message
+                << "\n";
       exit_code = 1;
       return;
     }
