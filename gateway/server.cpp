@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "config/log.hpp"
-#include "gateway/session.hpp"
+#include "gateway/session/session.hpp"
 
 namespace sluice::gateway {
 
@@ -131,7 +131,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
             continue;  // listener removed by a reload: restart required to unbind
           if (bl.active->load(std::memory_order_relaxed) >= lr->cfg->max_connections) {
             w.counters.rejected.fetch_add(1, std::memory_order_relaxed);
-            ++w.stats.closed[{bl.name, "max_connections"}];
+            ++w.stats.closed[{bl.name, std::string(to_string(close_reason::max_connections))}];
             auto bytes = pg::encode_error({"FATAL",
                                            "53300",
                                            "sorry, too many clients already (listener \"" +
@@ -144,7 +144,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
             sock.write_some(net::buffer(bytes), ignored);
             log::notice("connection_rejected")
                 .kv("listener", bl.name)
-                .kv("reason", "max_connections");
+                .kv("reason", to_string(close_reason::max_connections));
             continue;
           }
           session_env env{&w, &cancels_, tunnels_, bl.active.get()};
@@ -231,7 +231,8 @@ void server::drain(std::chrono::milliseconds grace) {
           all.push_back(s->weak_from_this());
         for (auto& weak : all) {
           if (auto s = weak.lock()) {
-            s->terminate("shutdown", "57P01", "terminating connection: sluice is shutting down");
+            s->terminate(close_reason::shutdown, "57P01",
+                         "terminating connection: sluice is shutting down");
           }
         }
       });

@@ -49,9 +49,9 @@ std::string where(const config::route& r) {
   return w;
 }
 
-upstream_failure fail(std::string reason, std::string message, std::string hint = {},
+upstream_failure fail(close_reason reason, std::string message, std::string hint = {},
                       std::string sqlstate = "08001") {
-  return {std::move(reason), std::move(sqlstate), std::move(message), std::move(hint)};
+  return {reason, std::move(sqlstate), std::move(message), std::move(hint)};
 }
 
 net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt,
@@ -62,10 +62,10 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
   const auto& up = r.upstream;
   if (!up.via.empty()) {
     if (!tunnels)
-      co_return fail("tunnel", "SSH tunnels are not available");
+      co_return fail(close_reason::tunnel, "SSH tunnels are not available");
     auto ch = co_await tunnels->open_channel(up.via, up.host, up.port);
     if (ch.fd < 0) {
-      co_return fail("tunnel", "cannot reach " + where(r) + ": " + ch.error,
+      co_return fail(close_reason::tunnel, "cannot reach " + where(r) + ": " + ch.error,
                      "stage: " + ch.stage + "; see `sluice tunnel status` and docs/tunnels.md");
     }
     if (channel_id)
@@ -73,7 +73,7 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
     error_code ec;
     sock.assign(tcp::v4(), ch.fd, ec);
     if (ec)
-      co_return fail("tunnel", "tunnel channel unusable: " + ec.message());
+      co_return fail(close_reason::tunnel, "tunnel channel unusable: " + ec.message());
     co_return std::nullopt;
   }
   auto ex = co_await net::this_coro::executor;
@@ -89,7 +89,7 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
                                               net::redirect_error(net::use_awaitable, ec));
   }
   if (ec) {
-    co_return fail("upstream_dns",
+    co_return fail(close_reason::upstream_dns,
                    "cannot resolve upstream host \"" + up.host + "\": " + ec.message(),
                    "check routes[].upstream.host (DNS as seen from the gateway)");
   }
@@ -107,19 +107,21 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
   co_await net::async_connect(sock, results, net::redirect_error(net::use_awaitable, ec));
   timer->cancel();
   if (*fired) {
-    co_return fail("upstream_timeout",
+    co_return fail(close_reason::upstream_timeout,
                    "connecting to upstream " + where(r) + " timed out after " +
                        config::format_duration(up.connect_timeout),
                    "a timeout usually means a firewall or routing problem: allow the gateway's "
                    "public addresses on the database's firewall or security group");
   }
   if (ec == net::error::connection_refused) {
-    co_return fail("upstream_refused", "upstream " + where(r) + " refused the connection",
+    co_return fail(close_reason::upstream_refused,
+                   "upstream " + where(r) + " refused the connection",
                    "nothing is listening there: check the host and port, and that PostgreSQL "
                    "listens on that address (listen_addresses)");
   }
   if (ec)
-    co_return fail("upstream_io", "cannot connect to upstream " + where(r) + ": " + ec.message());
+    co_return fail(close_reason::upstream_io,
+                   "cannot connect to upstream " + where(r) + ": " + ec.message());
   sock.set_option(tcp::no_delay(true), ec);
   sock.set_option(net::socket_base::keep_alive(true), ec);
   co_return std::nullopt;
@@ -129,7 +131,7 @@ upstream_failure handshake_failure(const route_runtime& rt, pg_stream& s, const 
   const auto& r = *rt.cfg;
   long verify = SSL_get_verify_result(s.tls().native_handle());
   if (verify != X509_V_OK) {
-    return fail("upstream_certificate",
+    return fail(close_reason::upstream_certificate,
                 "upstream " + where(r) + " presented a certificate that failed verification: " +
                     X509_verify_cert_error_string(verify),
                 std::string("route '") + r.name +
@@ -139,7 +141,7 @@ upstream_failure handshake_failure(const route_runtime& rt, pg_stream& s, const 
                                                      " the CA that signed it, and does the "
                                                      "certificate name match the host?"));
   }
-  return fail("upstream_tls_handshake",
+  return fail(close_reason::upstream_tls_handshake,
               "TLS handshake with upstream " + where(r) + " failed: " + ec.message());
 }
 
@@ -160,7 +162,7 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
                                net::redirect_error(net::use_awaitable, ec));
     }
     if (ec) {
-      co_return fail("upstream_io",
+      co_return fail(close_reason::upstream_io,
                      "upstream " + where(r) +
                          " closed the connection during "
                          "TLS negotiation: " +
@@ -170,21 +172,22 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
     if (answer == 'N') {
       if (mode == sslmode::prefer)
         co_return std::nullopt;
-      co_return fail("upstream_tls_unsupported",
+      co_return fail(close_reason::upstream_tls_unsupported,
                      "upstream " + where(r) + " does not support TLS, but route '" + r.name +
                          "' requires it (sslmode=" + std::string(config::to_string(mode)) + ")",
                      "enable ssl on the PostgreSQL server, or set upstream.tls.sslmode: prefer "
                      "(or disable) on the route");
     }
     if (answer != 'S') {
-      co_return fail("upstream_io",
+      co_return fail(close_reason::upstream_io,
                      "upstream " + where(r) + " answered the SSLRequest with an unexpected byte",
                      "is this a PostgreSQL server (version 7.2 or later)?");
     }
   }
   s.start_tls(rt.tls->native().native_handle(), tls_stream::role::client);
   if (!rt.tls->prepare(s.tls().native_handle(), r.upstream.host)) {
-    co_return fail("upstream_tls_handshake", "cannot set TLS server name for " + r.upstream.host);
+    co_return fail(close_reason::upstream_tls_handshake,
+                   "cannot set TLS server name for " + r.upstream.host);
   }
   co_await s.tls().handshake(ec);
   if (ec)
@@ -222,7 +225,7 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
     const auto mode = attempt == 1 ? sslmode::require : r.upstream.tls.mode;
     auto f = co_await negotiate_tls(rt, *out.stream, mode, out.tls);
     if (guard.fired()) {
-      co_return fail("upstream_timeout",
+      co_return fail(close_reason::upstream_timeout,
                      "upstream " + where(r) +
                          " accepted the connection but did not complete "
                          "the PostgreSQL/TLS handshake within " +
@@ -235,7 +238,7 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
     error_code ec;
     co_await out.stream->write_all(net::buffer(startup), ec);
     if (ec)
-      co_return fail("upstream_io",
+      co_return fail(close_reason::upstream_io,
                      "upstream " + where(r) + " closed the connection: " + ec.message());
     if (!allow_mode || attempt == 1 || !rt.tls)
       co_return std::nullopt;
@@ -271,15 +274,15 @@ net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_
                              net::redirect_error(net::use_awaitable, ec));
   }
   if (guard.fired()) {
-    co_return fail("upstream_timeout", "upstream " + where(r) +
-                                           " did not answer the SSLRequest within " +
-                                           config::format_duration(r.upstream.connect_timeout));
+    co_return fail(close_reason::upstream_timeout,
+                   "upstream " + where(r) + " did not answer the SSLRequest within " +
+                       config::format_duration(r.upstream.connect_timeout));
   }
   if (ec)
-    co_return fail("upstream_io",
+    co_return fail(close_reason::upstream_io,
                    "upstream " + where(r) + " closed during TLS negotiation: " + ec.message());
   if (answer != 'S') {
-    co_return fail("upstream_tls_unsupported",
+    co_return fail(close_reason::upstream_tls_unsupported,
                    "upstream " + where(r) +
                        " does not support TLS; a passthrough listener needs "
                        "TLS on the database (ssl = on)");

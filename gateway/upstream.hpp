@@ -11,6 +11,7 @@
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
 #include "gateway/runtime.hpp"
+#include "gateway/session/close_reason.hpp"
 
 namespace sluice::tunnel {
 class manager;
@@ -19,7 +20,7 @@ class manager;
 namespace sluice::gateway {
 
 struct upstream_failure {
-  std::string reason;    // log tag: upstream_timeout, upstream_refused, upstream_dns,
+  close_reason reason;   // upstream_timeout, upstream_refused, upstream_dns,
                          // upstream_tls_unsupported, upstream_tls_handshake,
                          // upstream_certificate, tunnel, upstream_io
   std::string sqlstate;  // sent to the client

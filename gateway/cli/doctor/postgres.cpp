@@ -1,4 +1,4 @@
-#include "gateway/doctor/postgres.hpp"
+#include "gateway/cli/doctor/postgres.hpp"
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
@@ -14,14 +14,15 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/pg_wire.hpp"
+#include "gateway/session/auth_phase.hpp"
+#include "tls/client_context.hpp"
+
 namespace sluice::doctor {
 
 char ssl_request(int fd, int timeout_ms, std::string& error) {
-  unsigned char pkt[8];
-  uint32_t len = htonl(8), code = htonl(80877103);
-  std::memcpy(pkt, &len, 4);
-  std::memcpy(pkt + 4, &code, 4);
-  if (send(fd, pkt, sizeof pkt, MSG_NOSIGNAL) != sizeof pkt) {
+  const auto pkt = pg::encode_ssl_request();  // the data plane's own encoder
+  if (send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pkt.size())) {
     error = std::strerror(errno);
     return 0;
   }
@@ -38,36 +39,32 @@ char ssl_request(int fd, int timeout_ms, std::string& error) {
   return 0;
 }
 
-bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const std::string& ca,
-                   report& out, const setting_keys& keys) {
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        &SSL_CTX_free);
+bool tls_handshake(int fd, const std::string& host, const config::upstream_tls& tls, report& out,
+                   const setting_keys& keys) {
+  const auto mode = tls.mode;
+  const auto& ca = tls.ca;
   const bool verify = mode == config::sslmode::verify_ca || mode == config::sslmode::verify_full;
-  if (verify) {
-    bool loaded = ca.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
-                             : SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr) == 1;
-    if (!loaded)
-      return out.fail("TLS", "cannot read the CA file " + ca,
+  // The data plane's client context: the same protocol floor, verification and SNI.
+  std::unique_ptr<tls::client_context> ctx;
+  try {
+    ctx = std::make_unique<tls::client_context>(tls);
+  } catch (const std::exception& e) {
+    if (verify && !ca.empty())
+      return out.fail("TLS", "cannot read the CA file " + ca + " (" + e.what() + ")",
                       "sslmode " + std::string(config::to_string(mode)) +
                           " needs the CA certificate that signed the database's certificate",
                       "put the CA certificate (PEM) at " + ca + " or point " + keys.ca + " at it");
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    return out.fail("TLS", e.what(), "sluice cannot load the TLS client settings",
+                    "fix " + keys.cert + " (and its key) named in the message");
   }
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx->native().native_handle()), &SSL_free);
   SSL_set_fd(ssl.get(), fd);
-  if (!host.empty())
-    SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-  if (mode == config::sslmode::verify_full) {
-    // libpq matches an IP address against the certificate's IP names, not its DNS names.
-    in6_addr a6{};
-    in_addr a4{};
-    bool ip =
-        inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-    if (ip)
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
-    else
-      SSL_set1_host(ssl.get(), host.c_str());
-  }
+  // The data plane's rules: SNI for names, and with verify-full the certificate's IP
+  // names for an IP address (as libpq), its DNS names otherwise.
+  if (!ctx->prepare(ssl.get(), host))
+    return out.fail("TLS", "OpenSSL refused the server name " + host,
+                    "the host name cannot be used for SNI or certificate checks",
+                    "check " + keys.host);
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (SSL_connect(ssl.get()) == 1) {
@@ -118,13 +115,21 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
                                                         const setting_keys& keys) {
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
   // A server that insists on TLS: a hostnossl ... reject line, or only hostssl lines.
-  if ((has("pg_hba.conf rejects") || has("no pg_hba.conf entry")) && has("no encryption"))
+  if ((has("pg_hba.conf rejects") || has("no pg_hba.conf entry")) && has("no encryption")) {
+    // A route: the hint the data plane gives a client that meets this error.
+    const std::string route_prefix = "route ";
+    const std::string change =
+        where.rfind(route_prefix, 0) == 0
+            ? gateway::hint_upstream_refuses_plaintext(where.substr(route_prefix.size()))
+            : "in " + where + " set " + keys.sslmode + ": require (or verify-full with " +
+                  keys.ca + ")";
     return {
         "invalid_authorization_specification: the server accepts this user only over "
         "TLS (hostssl lines, or a hostnossl reject line) and sluice connected without TLS "
         "(sslmode " +
             sslmode + ")",
-        "in " + where + " set " + keys.sslmode + ": require (or verify-full with " + keys.ca + ")"};
+        change};
+  }
   if (has("requires a valid client certificate") || has("certificate authentication failed"))
     return {"the server requires a client certificate (a hostssl ... clientcert or cert line)",
             "in " + where + " set " + keys.cert +

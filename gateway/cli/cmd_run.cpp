@@ -12,8 +12,9 @@
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
 #include "gateway/admin/watchdog.hpp"
-#include "gateway/admin/wiring.hpp"
-#include "gateway/commands.hpp"
+#include "gateway/cli/admin_wiring.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/load_config.hpp"
 #include "gateway/server.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/service.hpp"
@@ -23,13 +24,7 @@ namespace sluice::cmd {
 namespace {
 
 config::settings_ptr load_or_report(const std::string& path, const char* event) {
-  auto r = config::load_file(path);
-  for (const auto& i : r.issues.all()) {
-    log::line(i.warning ? log::level::warning : log::level::error, event)
-        .kv("file", path)
-        .kv("problem", i.str());
-  }
-  return r.settings;
+  return load_config(path, report_to::log, event).settings;
 }
 
 int run_gateway(const std::string& path) {
@@ -67,13 +62,9 @@ int run_gateway(const std::string& path) {
   // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
   auto try_reload = [&](admin::reload_result& res) {
-    auto r = config::load_file(path);
-    for (const auto& i : r.issues.all()) {
-      log::line(i.warning ? log::level::warning : log::level::error, "reload_config_invalid")
-          .kv("file", path)
-          .kv("problem", i.str());
+    auto r = load_config(path, report_to::log, "reload_config_invalid");
+    for (const auto& i : r.issues.all())
       res.problems.push_back(path + ": " + i.str());
-    }
     if (!r.settings) {
       log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
       return;

@@ -1,0 +1,302 @@
+#include "gateway/session/session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "config/log.hpp"
+#include "config/units.hpp"
+#include "gateway/cancel.hpp"
+#include "gateway/session/auth_phase.hpp"
+#include "gateway/upstream.hpp"
+
+namespace sluice::gateway {
+
+namespace {
+
+config::ip_address to_ip(const net::ip::address& a) {
+  if (a.is_v4())
+    return config::ip_address::from_v4(a.to_v4().to_bytes());
+  return config::ip_address::from_v6(a.to_v6().to_bytes());
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+session::session(tcp::socket client, runtime_ptr rt, std::string listener, session_env env,
+                 uint64_t id)
+    : client_(std::move(client)),
+      rt_(std::move(rt)),
+      listener_(std::move(listener)),
+      env_(env),
+      timer_(client_.socket().get_executor()),
+      gate_(client_.socket().get_executor()) {
+  record_.conn = id;
+  record_.listener = listener_;
+  env_.home->sessions.insert(this);
+  env_.home->active.fetch_add(1, std::memory_order_relaxed);
+  if (env_.listener_active)
+    env_.listener_active->fetch_add(1, std::memory_order_relaxed);
+}
+
+session::~session() {
+  if (handoff_)
+    handoff_->detach();
+  if (cancel_key_ && env_.cancels)
+    env_.cancels->forget(*cancel_key_);
+  env_.home->sessions.erase(this);
+  env_.home->active.fetch_sub(1, std::memory_order_relaxed);
+  if (env_.listener_active)
+    env_.listener_active->fetch_sub(1, std::memory_order_relaxed);
+  record_.client_tls = relay_.opaque ? "passthrough" : client_.is_tls() ? "true" : "false";
+  record_.publish(env_.home->stats, env_.home->counters);
+}
+
+void session::start() {
+  auto self = shared_from_this();
+  net::co_spawn(
+      client_.socket().get_executor(), [self] { return self->run(); }, net::detached);
+}
+
+void session::close_all() {
+  if (phase_ == phase::closed)
+    return;
+  phase_ = phase::closed;
+  timer_.cancel();
+  gate_.notify();
+  client_.close();
+  if (server_)
+    server_->close();
+}
+
+net::awaitable<void> session::reject(refusal r) {
+  record_.end(r.reason, r.message);
+  auto bytes = pg::encode_error({"FATAL", r.sqlstate, r.message, {}, r.hint});
+  error_code ec;
+  co_await client_.write_all(net::buffer(bytes), ec);
+  close_all();
+}
+
+net::awaitable<void> session::run() {
+  auto self = shared_from_this();
+  try {
+    error_code ec;
+    auto ep = client_.socket().remote_endpoint(ec);
+    if (ec) {
+      record_.end(close_reason::client_closed);
+      co_return;
+    }
+    peer_addr_ = to_ip(ep.address());
+    record_.peer = peer_addr_.str() + ":" + std::to_string(ep.port());
+    client_.socket().set_option(tcp::no_delay(true), ec);
+    const auto* l = rt_->listener(listener_);
+
+    // Startup phase, bounded in time: negotiation, TLS and the startup packet.
+    timer_.expires_after(l->cfg->startup_timeout);
+    timer_.async_wait([self](error_code e) {
+      if (e || self->relay_started() || self->phase_ == phase::closed)
+        return;
+      self->record_.end(
+          close_reason::startup_timeout,
+          "no complete startup packet within " +
+              config::format_duration(self->rt_->listener(self->listener_)->cfg->startup_timeout));
+      self->close_all();
+    });
+    if (l->cfg->proxy && !co_await read_proxy_header(*l)) {
+      close_all();
+      co_return;
+    }
+    auto n = co_await negotiate();
+    if (n.what != negotiated::outcome::startup) {
+      close_all();
+      co_return;
+    }
+    timer_.cancel();
+    env_.home->stats.handshake_seconds.observe(seconds_since(record_.started));
+    co_await run_startup(std::move(n.startup), std::move(n.sni), std::move(n.early));
+  } catch (const std::exception& e) {
+    // Nothing may escape a session; classify what was not expected.
+    record_.end(close_reason::internal_error, e.what());
+    close_all();
+  }
+}
+
+// A StartupMessage arrived: admit, connect, authenticate, relay (or hand off).
+net::awaitable<void> session::run_startup(pg::startup_message startup, std::string sni,
+                                          pg::bytes early) {
+  auto self = shared_from_this();
+  const auto* l = rt_->listener(listener_);
+  const std::string user = startup.get("user");
+  record_.user = user;
+  record_.database = startup.get("database").empty() ? user : startup.get("database");
+
+  // The listener's rules are checked once the client can be told why (after TLS).
+  if (auto r = admit_listener(*l, listener_, peer_addr_, client_.is_tls(),
+                              client_sees::error_response)) {
+    co_await reject(*r);
+    co_return;
+  }
+  auto a = admit_route(*rt_, {listener_, sni, record_.database, user, startup.get("options")},
+                       peer_addr_, client_sees::error_response);
+  if (a.choice.route)
+    record_.route = a.choice.route->name;
+  if (a.refused) {
+    co_await reject(*a.refused);
+    co_return;
+  }
+  const route_runtime* rr = a.route;
+  record_.user = a.choice.user;
+  record_.database = a.choice.database;
+  startup.set("user", a.choice.user);
+  startup.set("database", a.choice.database);
+  if (a.choice.options.empty())
+    startup.erase("options");
+  else
+    startup.set("options", a.choice.options);
+
+  advance(phase::connecting);
+  upstream_connection up;
+  const auto connect_started = std::chrono::steady_clock::now();
+  if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up)) {
+    log::warn("upstream_failed")
+        .kv("conn", record_.conn)
+        .kv("route", record_.route)
+        .kv("reason", to_string(f->reason))
+        .kv("message", f->message);
+    const refusal r{f->reason, f->sqlstate, f->message, f->hint};
+    co_await reject(r);
+    co_return;
+  }
+  // Terminated (reload, shutdown) while connecting.
+  if (phase_ == phase::closed)
+    co_return;
+  env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
+  server_ = std::move(up.stream);
+  record_.upstream_tls = up.tls;
+  tunnel_channel_ = up.tunnel_channel;
+  tunnel_ = rr->cfg->upstream.via;
+  advance(phase::authenticating);
+  idle_timeout_ = a.choice.route->idle_timeout;
+  if (!early.empty()) {
+    error_code ec;
+    relay_.from_client.feed(early);
+    co_await server_->write_all(net::buffer(early), ec);
+  }
+  // Client -> server flows blindly from now on (password messages included).
+  spawn_client_to_server();
+  arm_idle_timer();
+  if (!co_await authenticate(std::move(up.pending))) {
+    close_all();
+    co_return;
+  }
+  advance(phase::relaying);
+  if (can_hand_off()) {
+    co_await hand_off();
+    co_return;
+  }
+  co_await pump(false);
+}
+
+net::awaitable<bool> session::authenticate(pg::bytes pending) {
+  auth_phase::mint_fn mint;
+  if (env_.cancels) {
+    mint = [this](const pg::backend_key_data& k) {
+      return env_.cancels->mint(k, record_.route, rt_);
+    };
+  }
+  auth_phase auth(record_.upstream_tls, record_.route, std::move(mint));
+  std::array<uint8_t, 8192> chunk;
+  error_code ec;
+  record_.bytes_out += pending.size();
+  pg::byte_span in(pending);
+  for (;;) {
+    auto out = auth.feed(in);
+    cancel_key_ = auth.minted();
+    if (out.status == auth_status::invalid) {
+      record_.end(close_reason::protocol_violation,
+                  "upstream sent an invalid message during authentication");
+      co_return false;
+    }
+    if (out.status == auth_status::ready)
+      relay_.to_client.feed(pg::byte_span(out.to_client).last(out.after_ready));
+    if (!out.to_client.empty()) {
+      co_await client_.write_all(net::buffer(out.to_client), ec);
+      if (ec) {
+        record_.end(close_reason::client_closed);
+        co_return false;
+      }
+    }
+    if (out.status == auth_status::ready)
+      co_return true;
+    size_t n = co_await server_->read_some(net::buffer(chunk), ec);
+    if (ec) {
+      // A failed login ends here: the backend sent its ErrorResponse and closed.
+      record_.end(close_reason::server_closed);
+      co_return false;
+    }
+    record_.bytes_out += n;
+    relay_.last_activity = std::chrono::steady_clock::now();
+    in = pg::byte_span(chunk.data(), n);
+  }
+}
+
+void session::arm_idle_timer() {
+  if (idle_timeout_.count() <= 0 || phase_ == phase::closed)
+    return;
+  timer_.expires_at(last_activity() + idle_timeout_);
+  auto self = shared_from_this();
+  timer_.async_wait([self](error_code ec) {
+    if (ec || self->phase_ == phase::closed)
+      return;
+    if (std::chrono::steady_clock::now() - self->last_activity() >= self->idle_timeout_) {
+      self->terminate(close_reason::idle_timeout, "57P05",
+                      "terminating connection: idle for " +
+                          config::format_duration(self->idle_timeout_) + " (route \"" +
+                          self->record_.route + "\" idle_timeout)");
+      return;
+    }
+    self->arm_idle_timer();
+  });
+}
+
+void session::terminate(close_reason reason, const std::string& sqlstate,
+                        const std::string& message) {
+  if (ending())
+    return;
+  record_.end(reason, message);
+  if (handoff_) {
+    // The tunnel's thread relays this client blind: it can only close the connection.
+    phase_ = phase::terminating;
+    handoff_->request_close();
+    return;
+  }
+  if (!relay_started() || phase_ == phase::handing_off || !relay_.can_inject_error()) {
+    // Mid-message (or before the client expects messages): closing is all we can do.
+    close_all();
+    return;
+  }
+  phase_ = phase::terminating;
+  if (server_)
+    server_->close();
+  auto self = shared_from_this();
+  net::co_spawn(
+      client_.socket().get_executor(),
+      [self, sqlstate, message]() -> net::awaitable<void> {
+        auto bytes = pg::encode_error({"FATAL", sqlstate, message, {}, {}});
+        error_code ec;
+        co_await self->client_.write_all(net::buffer(bytes), ec);
+        self->close_all();
+      },
+      net::detached);
+}
+
+void session::on_reload(const runtime_ptr& next) {
+  if (phase_ == phase::closed)
+    return;
+  if (auto why = no_longer_allowed(*next, listener_, record_.route, peer_addr_))
+    terminate(close_reason::reload_disallowed, "28000", *why);
+}
+
+}  // namespace sluice::gateway

@@ -1,0 +1,139 @@
+// One client connection from accept to close, as a pipeline of phases (docs/architecture.md,
+// "One client connection"), one file each:
+//   proxy_header_phase.cpp  PROXY header from a trusted load balancer
+//   negotiate.cpp           GSSENC/SSL/direct TLS, then the StartupMessage (or a cancel)
+//   admit.cpp               listener and route allowlists, client_tls (pure)
+//   ../upstream.cpp         the route's backend, TLS per sslmode, the startup packet
+//   auth_phase.cpp          backend messages until ReadyForQuery (pure)
+//   relay.cpp               both directions, blind
+//   handoff.cpp             a tunnel route's plaintext client moves to the tunnel thread
+//   passthrough.cpp         a passthrough listener: SNI route, TLS bytes untouched
+//   cancel_phase.cpp        a CancelRequest connection
+// Lives on one worker thread; no exception escapes it; record.hpp keeps the first cause
+// and writes the one log line.
+#pragma once
+
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/cidr.hpp"
+#include "gateway/pg_stream.hpp"
+#include "gateway/pg_wire.hpp"
+#include "gateway/runtime.hpp"
+#include "gateway/session/admit.hpp"
+#include "gateway/session/record.hpp"
+#include "gateway/session/relay.hpp"
+#include "gateway/tunnel/handoff.hpp"
+#include "gateway/tunnel/waker.hpp"
+#include "gateway/worker.hpp"
+
+namespace sluice::tunnel {
+class manager;
+}
+
+namespace sluice::gateway {
+
+class cancel_registry;
+
+struct session_env {
+  worker* home = nullptr;
+  cancel_registry* cancels = nullptr;
+  tunnel::manager* tunnels = nullptr;
+  std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket client, runtime_ptr rt, std::string listener, session_env env, uint64_t id);
+  ~session();
+
+  void start();
+  // On the session's thread after a reload: close it if its address is no longer allowed
+  // (listeners with enforce_on_reload).
+  void on_reload(const runtime_ptr& next);
+  // Ends the session, telling the client why when the stream is at a message boundary.
+  void terminate(close_reason reason, const std::string& sqlstate, const std::string& message);
+
+ private:
+  // Forward only: terminating and closed are last, so a later step never undoes them.
+  enum class phase {
+    startup,         // PROXY header, negotiation, TLS, startup packet (startup_timeout)
+    connecting,      // admitted; reaching the backend
+    authenticating,  // client bytes flow blind, backend messages are inspected
+    relaying,        // both directions blind
+    handing_off,     // the client->server direction is asked to stop
+    handed_off,      // the tunnel thread relays; the session waits for the end
+    terminating,     // an ErrorResponse is being written before closing
+    closed,
+  };
+  void advance(phase p) {
+    if (phase_ < p)
+      phase_ = p;
+  }
+  bool relay_started() const { return phase_ >= phase::authenticating; }
+  bool ending() const { return phase_ >= phase::terminating; }
+
+  // What negotiation ended with; anything but startup has done its work already.
+  struct negotiated {
+    enum class outcome { startup, done } what = outcome::done;
+    pg::startup_message startup;
+    std::string sni;  // from the client's TLS, when it ended here
+    pg::bytes early;  // bytes the client sent right after its startup packet
+  };
+
+  net::awaitable<void> run();
+  net::awaitable<void> run_startup(pg::startup_message startup, std::string sni, pg::bytes early);
+  // proxy_header_phase.cpp. False = close (cause recorded).
+  net::awaitable<bool> read_proxy_header(const listener_runtime& l);
+  // negotiate.cpp
+  net::awaitable<negotiated> negotiate();
+  net::awaitable<bool> accept_tls(const listener_runtime& l);  // false: cause recorded
+  // Records the cause, tells the client why with an ErrorResponse, closes.
+  net::awaitable<void> reject(refusal r);
+  // cancel_phase.cpp
+  net::awaitable<void> handle_cancel(const pg::cancel_request& c);
+  // passthrough.cpp: routes on the ClientHello's SNI and relays the TLS bytes untouched.
+  net::awaitable<void> passthrough(pg::bytes hello_prefix);
+  // auth (session.cpp, pure part in auth_phase.cpp): true once ReadyForQuery went out.
+  net::awaitable<bool> authenticate(pg::bytes pending);
+  // relay.cpp
+  void spawn_client_to_server();
+  net::awaitable<void> pump(bool client_to_server);
+  // splice: plaintext both ways through a kernel pipe.
+  net::awaitable<void> splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
+                                   bool client_to_server);
+  // handoff.cpp: a plaintext client on a tunnel route, once logged in: the tunnel's
+  // thread relays its socket from then on (tunnel/handoff.hpp); this waits for the end.
+  bool can_hand_off() const;
+  net::awaitable<void> hand_off();
+  std::chrono::steady_clock::time_point last_activity() const;
+  void arm_idle_timer();
+  void close_all();
+
+  pg_stream client_;
+  std::unique_ptr<pg_stream> server_;
+  runtime_ptr rt_;
+  std::string listener_;
+  session_env env_;
+  config::ip_address peer_addr_;  // the client's (from the PROXY header, if any)
+  close_record record_;
+  phase phase_ = phase::startup;
+  relay_state relay_;
+  config::duration idle_timeout_{0};
+  net::steady_timer timer_;  // startup_timeout, then idle_timeout
+  // The cancel key given to this client, registered in env_.cancels until the end.
+  std::optional<pg::backend_key_data> cancel_key_;
+  // A route via an SSH tunnel: its name and the channel, for the hand-off.
+  std::string tunnel_;
+  uint64_t tunnel_channel_ = 0;
+  std::shared_ptr<tunnel::handoff> handoff_;  // once handed off
+  std::optional<tunnel::handoff_end> handoff_end_;
+  tunnel::waker gate_;  // wakes hand_off() at each of its steps
+};
+
+}  // namespace sluice::gateway
