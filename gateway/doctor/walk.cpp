@@ -2,6 +2,8 @@
 
 #include "gateway/doctor/walk.hpp"
 
+#include "gateway/doctor/reverse.hpp"
+
 #include <unistd.h>
 
 #include <fstream>
@@ -291,6 +293,11 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
       return out.fail("config", "route uses tunnel " + u.via + " which is not defined",
                       "upstream.via names a tunnel that does not exist",
                       "add the tunnel under tunnels: or fix upstream.via");
+    if (t->reverse) {
+      out.note("the upstream " + u.host + ":" + std::to_string(u.port) +
+               " is reached through reverse tunnel " + t->name + " (its agents dial in)");
+      return walk_reverse_tunnel(s, *t, u.port, out);
+    }
     out.note("the upstream " + u.host + ":" + std::to_string(u.port) +
              " is reached through tunnel " + t->name + " (" + t->host + ")");
     return via_tunnel(s, *t, u.host, u.port, u.tls, params, where, out);
@@ -303,6 +310,13 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
 }
 
 bool walk_tunnel(const config::settings& s, const config::tunnel& t, report& out) {
+  if (t.reverse) {
+    uint16_t port = 0;  // the port its routes need, when they agree on one
+    for (const auto& r : s.routes)
+      if (r.upstream.via == t.name)
+        port = r.upstream.port;
+    return walk_reverse_tunnel(s, t, port, out);
+  }
   int fd = reach(s, "tunnel " + t.name, t.host, t.port, t.connect_timeout, out);
   if (fd < 0)
     return false;
@@ -336,6 +350,8 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                       "the destination names a "
                       "tunnel that does not exist",
                       "add it under tunnels: or fix via");
+    if (t->reverse)
+      return walk_reverse_tunnel(s, *t, port, out);
     // Network stages through the tunnel; the login below uses the sync's own path.
     if (!via_tunnel(s, *t, host, port, tls, {{"_login_elsewhere", "1"}}, where, out))
       return false;

@@ -7,17 +7,15 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/log.hpp"
-#include "gateway/tunnel/tunnel.hpp"
 
 namespace sluice::tunnel {
 
 namespace asio = boost::asio;
 
-loopback_forward::loopback_forward(asio::io_context& ioc,
-                                   std::function<std::shared_ptr<tunnel_runner>()> lookup,
-                                   std::string tunnel, std::string host, uint16_t port)
+loopback_forward::loopback_forward(asio::io_context& ioc, opener open, std::string tunnel,
+                                   std::string host, uint16_t port)
     : ioc_(ioc),
-      lookup_(std::move(lookup)),
+      open_(std::move(open)),
       tunnel_(std::move(tunnel)),
       host_(std::move(host)),
       target_port_(port),
@@ -66,11 +64,8 @@ asio::awaitable<void> loopback_forward::accept_loop() {
 
 asio::awaitable<void> loopback_forward::serve(asio::ip::tcp::socket s) {
   auto self = shared_from_this();
-  auto runner = lookup_();
-  if (!runner)
-    co_return;
   const int fd = s.release();
-  auto r = co_await runner->open(host_, target_port_, fd);
+  auto r = co_await open_(host_, target_port_, fd);
   if (!r.stage.empty()) {
     log::warn("tunnel_forward_failed")
         .kv("tunnel", tunnel_)
