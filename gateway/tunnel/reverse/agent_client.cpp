@@ -221,7 +221,10 @@ class gateway_link {
     auto last_keepalive = std::chrono::steady_clock::now();
     std::string why;
     while (!stop_) {
-      if (ssh_event_dopoll(ev, 100) == SSH_ERROR || !ssh_is_connected(s)) {
+      // A connector whose channel just closed makes the poll report an error; only a lost
+      // session ends the loop.
+      ssh_event_dopoll(ev, 100);
+      if (!ssh_is_connected(s)) {
         why = std::string("connection lost: ") + ssh_get_error(s);
         break;
       }

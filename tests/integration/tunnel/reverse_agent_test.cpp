@@ -30,6 +30,7 @@ TEST_CASE("one sluice agent serves two gateway instances", "[reverse][agent]") {
   reverse_gateway g1;
   reverse_gateway::options o2;
   o2.host_key_of = g1.host_key;
+  o2.upstream_ca = g1.pki.ca_cert;  // g2's route reaches g1's database
   reverse_gateway g2(o2);
   REQUIRE(g1.fingerprint == g2.fingerprint);
   // Both instances authorize the same agent key; the database is g1's.

@@ -36,6 +36,7 @@ struct reverse_gateway {
     std::string acme_extra;   // more keys of tunnel acme, each line indented by 4 spaces
     std::string ssh_extra;    // more keys of ssh_server, indented by 2
     std::string host_key_of;  // use this host key file (instances behind one name share one)
+    std::string upstream_ca;  // the CA the route verifies the database with (default: ours)
   };
 
   explicit reverse_gateway(options o = {}) : opts(std::move(o)) {
@@ -81,7 +82,7 @@ struct reverse_gateway {
            "\n    client_tls: disabled\n    allow: [clients]\nroutes:\n  - name: db\n"
            "    upstream: {host: localhost, port: 5432, via: acme, connect_timeout: 5s, tls: "
            "{sslmode: verify-full, ca: " +
-           pki.ca_cert + "}}\n";
+           (opts.upstream_ca.empty() ? pki.ca_cert : opts.upstream_ca) + "}}\n";
   }
 
   // `ssh` with everything pinned: this test's known_hosts, no user config, no agent.
