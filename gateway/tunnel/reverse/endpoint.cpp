@@ -477,6 +477,9 @@ struct endpoint::impl : agent_host, std::enable_shared_from_this<endpoint::impl>
           {"last_error_stage", up ? "" : "no-agent"},
           {"agents", agents_j},
           {"agents_connected", agents_j.size()},
+          // What the forward tunnels' consumers (status page, metrics) read.
+          {"bastion", "reverse: " + std::to_string(agents_j.size()) + " agent(s)"},
+          {"reconnects", 0},
           {"forwards", nlohmann::json(std::vector<uint16_t>(ports.begin(), ports.end()))},
           {"open_channels", e.counters->open_channels.load()},
           {"channels_opened", e.counters->channels_opened.load()},

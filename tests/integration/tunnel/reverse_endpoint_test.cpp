@@ -267,3 +267,24 @@ TEST_CASE("ssh-audit finds no failures on the endpoint", "[reverse][audit]") {
   CHECK(r.output.find("sha1") == std::string::npos);
   CHECK(r.exit_code != 3);  // 3: could not connect / unknown
 }
+
+TEST_CASE("metrics and readiness per reverse tunnel", "[reverse][metrics]") {
+  reverse_gateway g;
+  auto metrics = [&] {
+    return run("curl -sS http://127.0.0.1:" + std::to_string(g.admin_port) + "/metrics").output;
+  };
+  CHECK(metrics().find("sluice_reverse_tunnel_agents{tunnel=\"acme\"} 0") != std::string::npos);
+  CHECK(metrics().find("sluice_tunnel_up{tunnel=\"acme\"} 0") != std::string::npos);
+  auto agent = g.start_agent();
+  REQUIRE(g.query("select 1").exit_code == 0);
+  auto m = metrics();
+  INFO(m);
+  CHECK(m.find("sluice_reverse_tunnel_agents{tunnel=\"acme\"} 1") != std::string::npos);
+  CHECK(m.find("sluice_tunnel_up{tunnel=\"acme\"} 1") != std::string::npos);
+  CHECK(m.find("sluice_tunnel_bytes_total{tunnel=\"acme\",direction=\"in\"} 0\n") ==
+        std::string::npos);
+  // "other" still has no agent: /readyz names it.
+  auto ready = run("curl -sS http://127.0.0.1:" + std::to_string(g.admin_port) + "/readyz");
+  CHECK(ready.output.find("tunnel other is waiting-for-agent") != std::string::npos);
+  CHECK(ready.output.find("tunnel acme") == std::string::npos);
+}
