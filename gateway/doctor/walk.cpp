@@ -3,6 +3,7 @@
 #include "gateway/doctor/walk.hpp"
 
 #include "gateway/doctor/reverse.hpp"
+#include "gateway/tunnel/rsa_check.hpp"
 
 #include <unistd.h>
 
@@ -142,6 +143,12 @@ bool ssh_stage(const config::settings& s, const config::tunnel& t, tunnel::manag
                     "add the output of `sluice tunnel pubkey -c CONFIG " + t.name + "` to ~" +
                         t.user + "/.ssh/authorized_keys on " + t.host +
                         " (check the user name and that sshd allows publickey)");
+  if (stage == "ssh-handshake" &&
+      err.find("none of the trusted host key types") != std::string::npos)
+    return out.fail("SSH", err,
+                    "the bastion offers no host key type libssh2 can verify against the pin; "
+                    "with OpenSSH 8.8+ this is usually a pinned RSA key",
+                    tunnel::rsa_host_key_fix(t.host, t.port));
   if (stage == "ssh-handshake")
     return out.fail("SSH", err,
                     "the port answers but the SSH handshake failed (not an SSH server, or no "
@@ -317,6 +324,9 @@ bool walk_tunnel(const config::settings& s, const config::tunnel& t, report& out
         port = r.upstream.port;
     return walk_reverse_tunnel(s, t, port, out);
   }
+  for (const auto& p : tunnel::rsa_problems(t))
+    return out.fail("config", p, "this libssh2 cannot use RSA with OpenSSH 8.8 or newer",
+                    "see the message");
   int fd = reach(s, "tunnel " + t.name, t.host, t.port, t.connect_timeout, out);
   if (fd < 0)
     return false;

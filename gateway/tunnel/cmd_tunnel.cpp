@@ -19,6 +19,7 @@
 #include "gateway/tunnel/link.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "gateway/tunnel/reverse/host_key.hpp"
+#include "gateway/tunnel/rsa_check.hpp"
 
 namespace sluice::cmd {
 
@@ -246,12 +247,24 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
       return;
     }
     std::cout << "bastion " << host << ":" << port << " host keys:\n";
-    for (const auto& k : keys)
-      std::cout << "  " << k.type << " " << k.fingerprint << "\n";
+    const tn::offered_key* usable = nullptr;
+    for (const auto& k : keys) {
+      const bool rsa = k.type == "ssh-rsa" && !tn::rsa_supported();
+      std::cout << "  " << k.type << " " << k.fingerprint
+                << (rsa ? "  (cannot be used: see below)" : "") << "\n";
+      if (!rsa && !usable)
+        usable = &k;
+    }
+    if (!usable) {
+      std::cout << "\nThis bastion offers only an RSA host key: "
+                << tn::rsa_host_key_fix(host, port) << "\n";
+      exit_code = 1;
+      return;
+    }
     std::cout << "\nCheck the fingerprint with the bastion's administrator (on the bastion: "
                  "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then put this in the "
                  "tunnel's config:\n"
-              << "  host_key: \"" << keys.front().fingerprint << "\"\n";
+              << "  host_key: \"" << usable->fingerprint << "\"\n";
     exit_code = 0;
   });
 }
