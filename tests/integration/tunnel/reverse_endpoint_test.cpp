@@ -288,3 +288,54 @@ TEST_CASE("metrics and readiness per reverse tunnel", "[reverse][metrics]") {
   CHECK(ready.output.find("tunnel other is waiting-for-agent") != std::string::npos);
   CHECK(ready.output.find("tunnel acme") == std::string::npos);
 }
+
+TEST_CASE("doctor tunnel explains a missing agent, a missing forward and a refused channel",
+          "[reverse][doctor]") {
+  reverse_gateway g;
+  auto doctor = [&] {
+    return run(std::string(kSluiceBin) + " doctor -c " + g.gw->config_path() + " tunnel acme 2>&1",
+               std::chrono::seconds(30));
+  };
+  auto none = doctor();
+  INFO(none.output);
+  CHECK(none.exit_code != 0);
+  CHECK(none.output.find("no agent is connected") != std::string::npos);
+
+  SECTION("an agent forwarding another port") {
+    const size_t before = count_of(g.gw->log(), "reverse_forward_added");
+    background_process agent(g.ssh_argv(g.acme.path, "acme", {"-N", "-R", "6543:127.0.0.1:1"}),
+                             g.dir.file("wrong-port.log"));
+    REQUIRE(eventually([&] { return count_of(g.gw->log(), "reverse_forward_added") > before; },
+                       std::chrono::seconds(10)));
+    auto r = doctor();
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find("the agents announce [6543], not port 5432") != std::string::npos);
+    auto q = g.query("select 1");
+    CHECK(q.output.find("none forwards port 5432 (announced: 6543)") != std::string::npos);
+  }
+  SECTION("an agent whose target refuses") {
+    const size_t before = count_of(g.gw->log(), "reverse_forward_added");
+    background_process agent(
+        g.ssh_argv(g.acme.path, "acme",
+                   {"-N", "-R", "5432:127.0.0.1:" + std::to_string(free_port())}),
+        g.dir.file("refusing.log"));
+    REQUIRE(eventually([&] { return count_of(g.gw->log(), "reverse_forward_added") > before; },
+                       std::chrono::seconds(10)));
+    auto q = g.query("select 1");
+    INFO(q.output);
+    CHECK(q.exit_code != 0);
+    CHECK(q.output.find("refused the channel for port 5432") != std::string::npos);
+    CHECK(g.log_has("reverse_channel_refused"));
+    auto r = doctor();
+    INFO(r.output);
+    CHECK(r.output.find("could not connect to its -R target") != std::string::npos);
+  }
+  SECTION("a healthy agent") {
+    auto agent = g.start_agent();
+    auto r = doctor();
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("1 connected") != std::string::npos);
+  }
+}
