@@ -288,8 +288,19 @@ void add_status(CLI::App* tunnel, int& exit_code) {
       for (const auto& t : s->tunnels)
         wait = std::max(wait, t.connect_timeout * 2 + std::chrono::seconds(2));
     }
+    // Reverse tunnels' agents connect to the running gateway, not to this command: starting
+    // an endpoint here would only compete for ssh_server.listen.
+    auto forward_only = std::make_shared<config::settings>(*s);
+    forward_only->ssh_server.reset();
+    std::erase_if(forward_only->tunnels, [](const config::tunnel& t) { return t.reverse; });
+    for (const auto& t : s->tunnels) {
+      if (t.reverse && !json) {
+        std::cout << t.name << "  reverse: agents connect to the running gateway; see its "
+                  << "/v1/status or `sluice doctor -c " << path << " tunnel " << t.name << "`\n";
+      }
+    }
     tn::manager m;
-    m.apply(s);
+    m.apply(forward_only);
     const auto until = std::chrono::steady_clock::now() + wait;
     while (!m.all_up() && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -323,7 +334,7 @@ void add_status(CLI::App* tunnel, int& exit_code) {
                     << t["last_error"].get<std::string>() << "\n";
         }
       }
-      if (st.empty())
+      if (st.empty() && s->tunnels.empty())
         std::cout << "no tunnels configured in " << path << "\n";
     }
     exit_code = 0;
