@@ -41,6 +41,22 @@ TEST_CASE("a loopback forward (the sync path) works through a reverse tunnel",
   CHECK(none.stage == "no-agent");
   CHECK(none.error.find("reverse tunnel 'acme' has no agent connected") != std::string::npos);
 
+  // A libpq user of the forward (the sync writer) is told why, not just disconnected.
+  std::string ferr;
+  auto early = m.loopback_forward("acme", "db.internal", 5432, ferr);
+  REQUIRE(early);
+  auto told = run("psql -XAt 'host=127.0.0.1 port=" + std::to_string(early->port) +
+                      " user=x dbname=x sslmode=disable connect_timeout=10' -c 'select 1' 2>&1",
+                  std::chrono::seconds(20));
+  INFO(told.output);
+  CHECK(told.exit_code != 0);
+  CHECK(told.output.find("reverse tunnel 'acme' has no agent connected") != std::string::npos);
+  // During an SSLRequest libpq 15 hides the server's message by design; it still fails fast.
+  auto ssl = run("psql -XAt 'host=127.0.0.1 port=" + std::to_string(early->port) +
+                     " user=x dbname=x sslmode=require connect_timeout=10' -c 'select 1' 2>&1",
+                 std::chrono::seconds(20));
+  CHECK(ssl.output.find("error response during SSL exchange") != std::string::npos);
+
   auto hk = run(std::string("ssh-keygen -y -f ") + host_key);  // public half for known_hosts
   dir.write("kh", "[127.0.0.1]:" + std::to_string(ss.listen.port) + " " + hk.output);
   background_process agent({"ssh",
