@@ -251,7 +251,8 @@ bool via_tunnel(const config::settings& s, const config::tunnel& t, const std::s
   std::string probe_err;
   char answer = ssl_request(local.fd, 15'000, probe_err);
   close(local.fd);
-  if (answer == 0) {
+  // The forward answers a failed channel open with an ErrorResponse ('E') and closes.
+  if (answer == 0 || answer == 'E') {
     auto st = mgr.status();
     std::string why = st.empty() ? probe_err : st[0].value("last_error", probe_err);
     mgr.stop();
