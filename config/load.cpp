@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/depthguard.h>
 
+#include "config/load_reverse.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -43,6 +44,8 @@ class loader {
       s.admin = read_admin(top.child("admin"));
     if (top.has("ingest"))
       s.ingest = read_ingest(top.child("ingest"));
+    if (top.has("ssh_server"))
+      s.ssh_server = read_ssh_server(top.child("ssh_server"), issues_, base_);
     read_allowlists(top.child("allowlists"), s);
     read_list(top.child("listeners"), "listeners", [&](const YAML::Node& n, const std::string& p) {
       s.listeners.push_back(read_listener(n, p));
@@ -264,6 +267,11 @@ class loader {
     t.name = r.str_or("name", "");
     if (t.name.empty())
       issues_.error(r.path_of("name"), r.line(), "is required");
+    if (r.has("reverse")) {  // agents dial in: none of the bastion fields below apply
+      read_reverse_tunnel(r, t, base_);
+      r.finish();
+      return t;
+    }
     t.host = r.str_or("host", "");
     if (t.host.empty())
       issues_.error(r.path_of("host"), r.line(), "is required");

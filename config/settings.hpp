@@ -73,8 +73,16 @@ struct backoff {
   duration max{60'000};
 };
 
+// A reverse tunnel: agents in the customer's network dial out to the gateway's
+// ssh_server, log in as the tunnel's name with one of these keys and announce forwards.
+struct reverse_tunnel {
+  std::vector<std::string> authorized_keys;  // OpenSSH public key lines
+  std::string authorized_keys_file;          // or/and a file of them (re-read on reload)
+};
+
 struct tunnel {
   std::string name;
+  std::optional<reverse_tunnel> reverse;  // set: a reverse tunnel (no bastion fields)
   std::string host;
   uint16_t port = 22;
   std::string user;
@@ -88,6 +96,17 @@ struct tunnel {
   duration wait_for_up{15'000};  // how long a new connection waits for a down tunnel
   uint32_t max_channels = 1000;
   uint32_t sessions = 1;  // sessions per tunnel (pool) when one is not enough
+  int line = 0;
+};
+
+// The gateway's own SSH endpoint that reverse-tunnel agents dial out to.
+struct ssh_server_settings {
+  host_port listen;
+  std::string host_key;            // OpenSSH/PEM private key file (ed25519 or ECDSA)
+  std::vector<std::string> allow;  // allowlist names; empty = everyone
+  duration login_timeout{10'000};  // from TCP accept to successful authentication
+  uint32_t max_sessions = 1000;    // SSH connections at once, authenticated or not
+  uint32_t max_unauthenticated_per_address = 10;
   int line = 0;
 };
 
@@ -214,6 +233,7 @@ struct settings {
   cancel_settings cancel;
   std::optional<admin_settings> admin;
   std::optional<ingest_settings> ingest;
+  std::optional<ssh_server_settings> ssh_server;
   std::map<std::string, std::vector<cidr>> allowlists;
   std::vector<listener> listeners;
   std::vector<tunnel> tunnels;

@@ -1,5 +1,7 @@
 #include "config/validate.hpp"
 
+#include "config/load_reverse.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,6 +245,7 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
                   "no top-level ingest: listener is configured, so batches cannot be received");
     }
   }
+  validate_reverse(s, issues, check_files);
 }
 
 std::vector<std::string> restart_required(const settings& before, const settings& after) {

@@ -4,6 +4,8 @@
 #   - a loopback OpenSSH sshd as the customer's bastion, with sluice's key authorized,
 #   - sluice with a TLS listener, an allowlist, a route through the SSH tunnel, a sync,
 #     the ingest API and the admin API with its status page,
+#   - a second route to a database with no inbound path at all, reached through an agent
+#     that dials out to the gateway (ssh -N -R: the case other products solve with ngrok),
 #   - Stripe-like records pushed through the ingest API into a managed schema,
 #   - psql through the gateway (verified TLS) reading the synced rows and _sync_event.
 # Cleans up on exit. DEMO_KEEP=1 keeps everything running until Ctrl-C (to browse the
@@ -93,8 +95,13 @@ openssl rand -hex 24 > "$work/ingest.token"
 openssl rand -hex 24 > "$work/admin.token"
 chmod 600 "$work/sync.pw" "$work/ingest.token" "$work/admin.token"
 
+step "2b. A reverse-tunnel agent's key (customer side) and the gateway's SSH endpoint host key"
+ssh-keygen -q -t ed25519 -N '' -C acme-vpc -f "$work/agent_ed25519"
+"$sluice" keygen --host-key --out "$work/ssh_host_ed25519"
+
 step "3. sluice.yaml: TLS listener, allowlist, tunnel, route via the tunnel, sync, ingest, admin"
 gw_port=$(free_port); ingest_port=$(free_port); admin_port=$(free_port)
+agent_ssh_port=$(free_port)
 cat > "$work/sluice.yaml" <<YAML
 region: demo-local
 public_addresses: [127.0.0.1]
@@ -115,7 +122,15 @@ listeners:
     client_tls: required
     allow: [office]
     enforce_on_reload: true
+ssh_server:                       # agents dial out to this; nothing is bound per tunnel
+  listen: 127.0.0.1:$agent_ssh_port
+  host_key: ssh_host_ed25519
+  login_timeout: 10s
 tunnels:
+  - name: acme-agent
+    reverse:
+      authorized_keys: ["$(cat "$work/agent_ed25519.pub")"]
+    keepalive: {interval: 5s, max_missed: 3}
   - name: acme-bastion
     host: 127.0.0.1
     port: $ssh_port
@@ -124,6 +139,10 @@ tunnels:
     host_key: $host_key
     keepalive: {interval: 15s, max_missed: 3}
 routes:
+  - name: acme-private              # the database has no inbound path: only the agent reaches it
+    match: {listener: pg, database: postgres}
+    allow: [office]
+    upstream: {host: 127.0.0.1, port: 5432, via: acme-agent, tls: {sslmode: disable}}
   - name: acme-prod
     match: {listener: pg}
     allow: [office]
@@ -149,9 +168,23 @@ step "3b. The customer's setup checklist, run through the SSH tunnel (sluice syn
 
 step "4. Start the gateway"
 "$sluice" run -c "$work/sluice.yaml" > "$work/sluice.log" 2>&1 &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 wait_for 'event=ready' "$work/sluice.log"
 grep -E 'event=(listening|ready|tunnel)' "$work/sluice.log" | sed -n 1,8p
+
+step "4b. The customer's agent dials OUT to the gateway (ssh -N -R), pinning its host key"
+"$sluice" tunnel host-key -c "$work/sluice.yaml" --host 127.0.0.1 | tee "$work/host-key.txt"
+grep '^\[' "$work/host-key.txt" > "$work/agent_known_hosts"
+ssh -F /dev/null -N -p "$agent_ssh_port" -i "$work/agent_ed25519" -o IdentitiesOnly=yes \
+  -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$work/agent_known_hosts" \
+  -o ExitOnForwardFailure=yes -o ServerAliveInterval=5 \
+  -R "5432:127.0.0.1:$pg_port" acme-agent@127.0.0.1 2> "$work/agent.log" &
+pids+=($!)
+wait_for 'event=reverse_forward_added' "$work/sluice.log"
+grep -E 'event=reverse_(agent_up|forward_added)' "$work/sluice.log" | cut -c1-200
+PGPASSWORD=demo-password psql -X "host=localhost hostaddr=127.0.0.1 port=$gw_port dbname=postgres user=postgres sslmode=verify-full sslrootcert=$work/ca.crt" \
+  -c "select 'reached through the agent, which dialled out' as path, inet_server_port()"
 
 step "5. Push Stripe-like records through the ingest API (HTTPS, bearer token)"
 cat > "$work/batch1.ndjson" <<'NDJSON'
@@ -187,7 +220,7 @@ echo "status page: http://127.0.0.1:$admin_port/"
 
 step "9. The network team removes 127.0.0.1 from the office allowlist and reloads (SIGHUP)"
 sed -i 's#office: \[127.0.0.1/32\]#office: [198.51.100.0/24]#' "$work/sluice.yaml"
-kill -HUP "${pids[-1]}"
+kill -HUP "$gw_pid"
 wait_for 'event=reload_done' "$work/sluice.log"
 PGPASSWORD=analyst-password psql -X "$conn user=analyst" -c "select 1" || true
 
@@ -196,6 +229,6 @@ grep -E 'connection_closed|reload_done' "$work/sluice.log" | cut -c1-260
 
 if [ -n "${DEMO_KEEP:-}" ]; then
   step "Running until Ctrl-C: status page at http://127.0.0.1:$admin_port/"
-  wait "${pids[-1]}" || true
+  wait "$gw_pid" || true
 fi
-step "Done: gateway, bastion and database stopped; $work removed"
+step "Done: gateway, bastion, agent and database stopped; $work removed"

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache git
-  libboost-dev libssl-dev libssh2-1-dev libpq-dev libyaml-cpp-dev catch2 libcli11-dev
+  libboost-dev libssl-dev libssh2-1-dev libssh-dev libpq-dev libyaml-cpp-dev catch2 libcli11-dev
   nlohmann-json3-dev libsystemd-dev
   # package checks (tests/integration/ops/package_test.cpp): lintian, hardening-check
   lintian devscripts
@@ -13,6 +13,8 @@ packages=(
   prometheus
   postgresql-15 postgresql-client-15 openssh-server openssh-client openssl
   python3 python3-psycopg2 procps iproute2 curl
+  # audits the reverse-tunnel SSH endpoint (tests/integration/tunnel/reverse_*_test.cpp)
+  ssh-audit
   # headless Chromium for the status-page test (tests/integration/ops/status_page_test.cpp)
   chromium
   # JDBC client in the real-client matrix (tests/integration/clients/jdbc_test.cpp)

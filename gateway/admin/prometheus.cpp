@@ -176,6 +176,19 @@ std::string render_prometheus(const scrape_input& in) {
       << num(field(t, "bytes_out")) << '\n';
   }
 
+  header(o, "sluice_reverse_tunnel_agents", "gauge",
+         "Agents connected to a reverse tunnel on this instance.");
+  for (const auto& t : in.tunnels)
+    if (text(t, "type") == "reverse")
+      o << "sluice_reverse_tunnel_agents{tunnel=\"" << escape_label(text(t, "name")) << "\"} "
+        << num(field(t, "agents_connected")) << '\n';
+  header(o, "sluice_reverse_tunnel_channels_refused_total", "counter",
+         "Channel opens an agent of a reverse tunnel refused.");
+  for (const auto& t : in.tunnels)
+    if (text(t, "type") == "reverse")
+      o << "sluice_reverse_tunnel_channels_refused_total{tunnel=\"" << escape_label(text(t, "name"))
+        << "\"} " << num(field(t, "channels_refused")) << '\n';
+
   header(o, "sluice_sync_batches_total", "counter", "Sync batches applied.");
   for (const auto& s : in.syncs)
     o << "sluice_sync_batches_total{sync=\"" << escape_label(text(s, "name")) << "\"} "

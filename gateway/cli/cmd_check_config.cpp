@@ -3,6 +3,7 @@
 #include "config/load.hpp"
 #include "gateway/cli/commands.hpp"
 #include "gateway/cli/load_config.hpp"
+#include "gateway/tunnel/rsa_check.hpp"
 
 namespace sluice::cmd {
 
@@ -21,6 +22,11 @@ void add_check_config(CLI::App& app, int& exit_code) {
                 << " problem(s))\n";
       exit_code = 1;
       return;
+    }
+    for (size_t i = 0; i < r.settings->tunnels.size(); ++i) {
+      for (const auto& p : tunnel::rsa_problems(r.settings->tunnels[i]))
+        std::cerr << path << ": tunnels[" << i << "] (line " << r.settings->tunnels[i].line
+                  << "): warning: " << p << "\n";
     }
     std::cout << path << ": configuration is valid (" << r.settings->listeners.size()
               << " listener(s), " << r.settings->routes.size() << " route(s), "

@@ -21,6 +21,8 @@
 #include "gateway/tunnel/keys.hpp"
 #include "gateway/tunnel/link.hpp"
 #include "gateway/tunnel/manager.hpp"
+#include "gateway/tunnel/reverse/host_key.hpp"
+#include "gateway/tunnel/rsa_check.hpp"
 
 namespace sluice::cmd {
 
@@ -61,10 +63,49 @@ void add_keygen(CLI::App& app, int& exit_code) {
       "keygen",
       "Create an SSH key pair for tunnels (private key 0600 + PATH.pub for authorized_keys)");
   static std::string out, comment = "sluice", type = "ed25519";
+  static bool host_key = false, if_missing = false;
   sub->add_option("--out", out, "Private key file to create (refuses to overwrite)")->required();
   sub->add_option("--comment", comment, "Comment at the end of the public key line");
   sub->add_option("--type", type, "ed25519 (default), ecdsa (P-256) or rsa");
+  sub->add_flag("--host-key", host_key,
+                "Make the ssh_server host key (ed25519, OpenSSH format) that reverse-tunnel "
+                "agents pin");
+  sub->add_flag("--if-missing", if_missing,
+                "Do nothing (exit 0) when --out already exists, e.g. in a unit's ExecStartPre");
   sub->callback([&exit_code] {
+    if (if_missing && ::access(out.c_str(), F_OK) == 0) {
+      exit_code = 0;
+      return;
+    }
+    if (host_key) {
+      if (type != "ed25519") {
+        std::cerr << "sluice keygen: --host-key makes ed25519 keys only ("
+                  << (type == "rsa" ? "RSA host keys are refused: agents should pin a modern key"
+                                    : "ed25519 is what every OpenSSH client verifies fastest")
+                  << ")\n";
+        exit_code = 2;
+        return;
+      }
+      if (auto e = tn::reverse::generate_host_key(out); !e.empty()) {
+        std::cerr << "sluice keygen: " << e << "\n";
+        exit_code = 1;
+        return;
+      }
+      std::string error;
+      auto info = tn::reverse::load_host_key(out, error);
+      if (!info) {
+        std::cerr << "sluice keygen: wrote " << out << " but cannot read it back: " << error
+                  << "\n";
+        exit_code = 1;
+        return;
+      }
+      std::cout << "wrote host key " << out << " (mode 0600) and " << out << ".pub\n"
+                << "fingerprint: " << info->fingerprint << "\n"
+                << "set ssh_server.host_key: " << out
+                << " and give agents the line printed by `sluice tunnel host-key -c CONFIG`\n";
+      exit_code = 0;
+      return;
+    }
     tn::key_type kt;
     if (type == "ed25519") {
       kt = tn::key_type::ed25519;
@@ -183,12 +224,24 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
       return;
     }
     std::cout << "bastion " << host << ":" << port << " host keys:\n";
-    for (const auto& k : keys)
-      std::cout << "  " << k.type << " " << k.fingerprint << "\n";
+    const tn::offered_key* usable = nullptr;
+    for (const auto& k : keys) {
+      const bool rsa = k.type == "ssh-rsa" && !tn::rsa_supported();
+      std::cout << "  " << k.type << " " << k.fingerprint
+                << (rsa ? "  (cannot be used: see below)" : "") << "\n";
+      if (!rsa && !usable)
+        usable = &k;
+    }
+    if (!usable) {
+      std::cout << "\nThis bastion offers only an RSA host key: "
+                << tn::rsa_host_key_fix(host, port) << "\n";
+      exit_code = 1;
+      return;
+    }
     std::cout << "\nCheck the fingerprint with the bastion's administrator (on the bastion: "
                  "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then put this in the "
                  "tunnel's config:\n"
-              << "  host_key: \"" << keys.front().fingerprint << "\"\n";
+              << "  host_key: \"" << usable->fingerprint << "\"\n";
     exit_code = 0;
   });
 }
@@ -212,8 +265,19 @@ void add_status(CLI::App* tunnel, int& exit_code) {
       for (const auto& t : s->tunnels)
         wait = std::max(wait, t.connect_timeout * 2 + std::chrono::seconds(2));
     }
+    // Reverse tunnels' agents connect to the running gateway, not to this command: starting
+    // an endpoint here would only compete for ssh_server.listen.
+    auto forward_only = std::make_shared<config::settings>(*s);
+    forward_only->ssh_server.reset();
+    std::erase_if(forward_only->tunnels, [](const config::tunnel& t) { return t.reverse; });
+    for (const auto& t : s->tunnels) {
+      if (t.reverse && !json) {
+        std::cout << t.name << "  reverse: agents connect to the running gateway; see its "
+                  << "/v1/status or `sluice doctor -c " << path << " tunnel " << t.name << "`\n";
+      }
+    }
     tn::manager m;
-    m.apply(s);
+    m.apply(forward_only);
     const auto until = std::chrono::steady_clock::now() + wait;
     while (!m.all_up() && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -224,6 +288,17 @@ void add_status(CLI::App* tunnel, int& exit_code) {
       std::cout << st.dump(2) << "\n";
     } else {
       for (const auto& t : st) {
+        if (t.value("type", "") == "reverse") {
+          std::cout << t.value("name", "") << "  " << t.value("state", "")
+                    << "  reverse  agents=" << t.value("agents_connected", 0)
+                    << "  forwards=" << t["forwards"].dump() << "\n";
+          for (const auto& a : t["agents"]) {
+            std::cout << "  agent " << a.value("address", "") << " since " << a.value("since", "")
+                      << " key " << a.value("key_fingerprint", "") << " forwards "
+                      << a["forwards"].dump() << "\n";
+          }
+          continue;
+        }
         std::cout << t["name"].get<std::string>() << "  " << t["state"].get<std::string>()
                   << "  bastion=" << t["bastion"].get<std::string>();
         if (!t["host_key"].get<std::string>().empty()) {
@@ -236,7 +311,7 @@ void add_status(CLI::App* tunnel, int& exit_code) {
                     << t["last_error"].get<std::string>() << "\n";
         }
       }
-      if (st.empty())
+      if (st.empty() && s->tunnels.empty())
         std::cout << "no tunnels configured in " << path << "\n";
     }
     exit_code = 0;
@@ -247,15 +322,53 @@ void add_status(CLI::App* tunnel, int& exit_code) {
   });
 }
 
+void add_host_key(CLI::App* tunnel, int& exit_code) {
+  auto* sub = tunnel->add_subcommand(
+      "host-key", "Print the reverse endpoint's host key fingerprint and known_hosts line");
+  static std::string path, host;
+  sub->add_option("-c,--config", path, "Configuration file")->required();
+  sub->add_option("--host", host,
+                  "Name agents use to reach the gateway (default: ssh_server.listen host)");
+  sub->callback([&exit_code] {
+    auto s = load_or_report(path, false, exit_code);
+    if (!s)
+      return;
+    if (!s->ssh_server) {
+      std::cerr << path << " has no ssh_server: section (the endpoint agents dial in to)\n";
+      exit_code = 1;
+      return;
+    }
+    std::string error;
+    auto info = tn::reverse::load_host_key(s->ssh_server->host_key, error);
+    if (!info) {
+      std::cerr << "ssh_server.host_key: " << error << "\n";
+      exit_code = 1;
+      return;
+    }
+    auto name = host.empty() ? s->ssh_server->listen.host : host;
+    if (name.empty() || name == "0.0.0.0" || name == "::")
+      name = "GATEWAY";
+    std::cout << "fingerprint: " << info->fingerprint << "\n"
+              << "# known_hosts line for agents (ssh -o UserKnownHostsFile=FILE ...):\n"
+              << info->known_hosts_line(name, s->ssh_server->listen.port) << "\n"
+              << "# sluice agent --host-key " << info->fingerprint << "\n";
+    exit_code = 0;
+  });
+}
+
 }  // namespace
+
+void add_agent(CLI::App& app, int& exit_code);  // gateway/cli/cmd_agent.cpp
 
 void add_tunnel(CLI::App& app, int& exit_code) {
   add_keygen(app, exit_code);
+  add_agent(app, exit_code);
   auto* sub = app.add_subcommand("tunnel", "SSH tunnels to bastion hosts");
   sub->require_subcommand(1);
   add_pubkey(sub, exit_code);
   add_fingerprint(sub, exit_code);
   add_status(sub, exit_code);
+  add_host_key(sub, exit_code);
 }
 
 }  // namespace sluice::cmd

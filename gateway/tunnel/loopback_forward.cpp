@@ -1,5 +1,8 @@
 #include "gateway/tunnel/loopback_forward.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -7,17 +10,38 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/log.hpp"
-#include "gateway/tunnel/tunnel.hpp"
 
 namespace sluice::tunnel {
 
 namespace asio = boost::asio;
 
-loopback_forward::loopback_forward(asio::io_context& ioc,
-                                   std::function<std::shared_ptr<tunnel_runner>()> lookup,
-                                   std::string tunnel, std::string host, uint16_t port)
+namespace {
+// A PostgreSQL ErrorResponse (FATAL, 08001): libpq shows its message whether it sent a
+// startup packet or an SSLRequest, instead of "server closed the connection unexpectedly".
+void send_error_response(int fd, const std::string& message) {
+  std::string body;
+  body += 'S';
+  body += std::string("FATAL") + '\0';
+  body += 'V';
+  body += std::string("FATAL") + '\0';
+  body += 'C';
+  body += std::string("08001") + '\0';
+  body += 'M';
+  body += message.substr(0, 2000) + '\0';
+  body += '\0';
+  const uint32_t len = static_cast<uint32_t>(body.size() + 4);
+  std::string msg(1, 'E');
+  for (int shift = 24; shift >= 0; shift -= 8)
+    msg += static_cast<char>((len >> shift) & 0xff);
+  msg += body;
+  (void)!::send(fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+}  // namespace
+
+loopback_forward::loopback_forward(asio::io_context& ioc, opener open, std::string tunnel,
+                                   std::string host, uint16_t port)
     : ioc_(ioc),
-      lookup_(std::move(lookup)),
+      open_(std::move(open)),
       tunnel_(std::move(tunnel)),
       host_(std::move(host)),
       target_port_(port),
@@ -66,11 +90,15 @@ asio::awaitable<void> loopback_forward::accept_loop() {
 
 asio::awaitable<void> loopback_forward::serve(asio::ip::tcp::socket s) {
   auto self = shared_from_this();
-  auto runner = lookup_();
-  if (!runner)
-    co_return;
   const int fd = s.release();
-  auto r = co_await runner->open(host_, target_port_, fd);
+  // Kept to tell the libpq user why, if the channel cannot be opened (the opener closes fd).
+  const int reply_fd = ::dup(fd);
+  auto r = co_await open_(host_, target_port_, fd);
+  if (reply_fd >= 0) {
+    if (!r.stage.empty())
+      send_error_response(reply_fd, "tunnel '" + tunnel_ + "': " + r.error);
+    ::close(reply_fd);
+  }
   if (!r.stage.empty()) {
     log::warn("tunnel_forward_failed")
         .kv("tunnel", tunnel_)

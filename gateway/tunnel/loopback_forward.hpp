@@ -1,5 +1,6 @@
 // A 127.0.0.1 listening port for in-process libpq users (the sync writer): each accepted
-// connection becomes one direct-tcpip channel to a fixed host:port through a tunnel.
+// connection becomes one channel to a fixed host:port through a tunnel (direct-tcpip via
+// a bastion, or forwarded-tcpip via a reverse tunnel's agent).
 #pragma once
 
 #include <utility>  // before Asio
@@ -11,16 +12,18 @@
 #include <memory>
 #include <string>
 
-namespace sluice::tunnel {
+#include "gateway/tunnel/manager.hpp"
 
-class tunnel_runner;
+namespace sluice::tunnel {
 
 class loopback_forward : public std::enable_shared_from_this<loopback_forward> {
  public:
-  // `lookup` finds the tunnel's current runner (it changes when a reload replaces it).
-  loopback_forward(boost::asio::io_context& ioc,
-                   std::function<std::shared_ptr<tunnel_runner>()> lookup, std::string tunnel,
-                   std::string host, uint16_t port);
+  // Opens a channel to (host, port) relaying `fd` (ownership passes), through whatever
+  // currently serves the tunnel (a reload may replace it).
+  using opener = std::function<boost::asio::awaitable<channel_result>(const std::string& host,
+                                                                      uint16_t port, int fd)>;
+  loopback_forward(boost::asio::io_context& ioc, opener open, std::string tunnel, std::string host,
+                   uint16_t port);
   // Binds 127.0.0.1:0 and starts accepting; empty on success.
   std::string start();
   void stop();  // thread-safe
@@ -31,7 +34,7 @@ class loopback_forward : public std::enable_shared_from_this<loopback_forward> {
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket s);
 
   boost::asio::io_context& ioc_;
-  std::function<std::shared_ptr<tunnel_runner>()> lookup_;
+  opener open_;
   std::string tunnel_, host_;
   uint16_t target_port_;
   boost::asio::ip::tcp::acceptor acceptor_;

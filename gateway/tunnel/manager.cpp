@@ -12,12 +12,14 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <tuple>
 
 #include "config/log.hpp"
 #include "gateway/tunnel/link.hpp"
 #include "gateway/tunnel/loopback_forward.hpp"
+#include "gateway/tunnel/reverse/endpoint.hpp"
 #include "gateway/tunnel/tunnel.hpp"
 
 namespace sluice::tunnel {
@@ -43,6 +45,14 @@ struct manager::impl {
            std::shared_ptr<tunnel::loopback_forward>>
       forwards;
   bool stopped = false;
+  // Reverse tunnels: their agents dial in to this endpoint (its own thread).
+  std::unique_ptr<reverse::endpoint> reverse_ep;
+  std::set<std::string> reverse_names;
+
+  bool is_reverse(const std::string& name) const {
+    std::lock_guard lk(mu);
+    return reverse_names.count(name) > 0;
+  }
 
   std::shared_ptr<tunnel_runner> find(const std::string& name) const {
     std::lock_guard lk(mu);
@@ -67,8 +77,15 @@ void manager::apply(config::settings_ptr s) {
   if (impl_->stopped)
     return;
   std::map<std::string, bool> wanted;
+  impl_->reverse_names.clear();
+  bool any_reverse = false;
   for (const auto& t : s->tunnels) {
     wanted[t.name] = true;
+    if (t.reverse) {
+      impl_->reverse_names.insert(t.name);
+      any_reverse = true;
+      continue;  // served by the reverse endpoint, below
+    }
     auto it = impl_->runners.find(t.name);
     if (it != impl_->runners.end() && same_bastion(impl_->configs[t.name], t)) {
       it->second->update(t);
@@ -90,8 +107,12 @@ void manager::apply(config::settings_ptr s) {
     impl_->configs[t.name] = t;
     r->start();
   }
+  if ((any_reverse || s->ssh_server) && !impl_->reverse_ep)
+    impl_->reverse_ep = std::make_unique<reverse::endpoint>();
+  if (impl_->reverse_ep)
+    impl_->reverse_ep->apply(s);
   for (auto it = impl_->runners.begin(); it != impl_->runners.end();) {
-    if (wanted.count(it->first)) {
+    if (wanted.count(it->first) && !impl_->reverse_names.count(it->first)) {
       ++it;
       continue;
     }
@@ -126,6 +147,8 @@ void manager::stop() {
     impl_->runners.clear();
     impl_->forwards.clear();
   }
+  if (impl_->reverse_ep)
+    impl_->reverse_ep->stop();
   // Give sessions a moment to say goodbye to their bastions, then end the thread.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   for (auto& r : runners) {
@@ -141,12 +164,17 @@ void manager::stop() {
 
 asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::string host,
                                                       uint16_t port) {
+  if (impl_->is_reverse(tunnel) && impl_->reverse_ep) {
+    co_return co_await impl_->reverse_ep->open_channel(std::move(tunnel), std::move(host), port);
+  }
   auto r = impl_->find(tunnel);
   if (!r) {
     std::string known;
     {
       std::lock_guard lk(impl_->mu);
       for (const auto& [name, _] : impl_->runners)
+        known += (known.empty() ? "" : ", ") + name;
+      for (const auto& name : impl_->reverse_names)
         known += (known.empty() ? "" : ", ") + name;
     }
     co_return channel_result{-1, std::string(to_string(tunnel_stage::unknown_tunnel)),
@@ -204,11 +232,25 @@ void manager::hand_off(const std::string& tunnel, uint64_t channel_id, std::shar
   });
 }
 
+// For a loopback forward: a channel through whatever serves `tunnel` now.
+asio::awaitable<channel_result> open_via(manager::impl* self, std::string tunnel, std::string host,
+                                         uint16_t port, int fd) {
+  if (self->is_reverse(tunnel) && self->reverse_ep) {
+    co_return co_await self->reverse_ep->open_channel(std::move(tunnel), std::move(host), port, fd);
+  }
+  auto r = self->find(tunnel);
+  if (!r) {
+    ::close(fd);
+    co_return channel_result{-1, "unknown-tunnel", "no tunnel named '" + tunnel + "'"};
+  }
+  co_return co_await r->open(std::move(host), port, fd);
+}
+
 std::optional<config::host_port> manager::loopback_forward(const std::string& tunnel,
                                                            const std::string& host, uint16_t port,
                                                            std::string& error) {
   std::lock_guard lk(impl_->mu);
-  if (!impl_->runners.count(tunnel)) {
+  if (!impl_->runners.count(tunnel) && !impl_->reverse_names.count(tunnel)) {
     error = "no tunnel named '" + tunnel + "' is configured";
     return std::nullopt;
   }
@@ -218,7 +260,11 @@ std::optional<config::host_port> manager::loopback_forward(const std::string& tu
   }
   impl* self = impl_.get();
   auto f = std::make_shared<tunnel::loopback_forward>(
-      impl_->ioc, [self, tunnel] { return self->find(tunnel); }, tunnel, host, port);
+      impl_->ioc,
+      [self, tunnel](const std::string& h, uint16_t p, int fd) {
+        return open_via(self, tunnel, h, p, fd);
+      },
+      tunnel, host, port);
   if (auto e = f->start(); !e.empty()) {
     error = e;
     return std::nullopt;
@@ -241,6 +287,10 @@ nlohmann::json manager::status() const {
   auto out = nlohmann::json::array();
   for (const auto& r : runners)
     out.push_back(r->status());
+  if (impl_->reverse_ep) {
+    for (auto& t : impl_->reverse_ep->status())
+      out.push_back(std::move(t));
+  }
   return out;
 }
 
@@ -250,7 +300,18 @@ bool manager::all_up() const {
     if (!r->up())
       return false;
   }
+  if (impl_->reverse_ep && !impl_->reverse_names.empty()) {
+    for (const auto& t : impl_->reverse_ep->status()) {
+      if (t.value("state", "") != "up")
+        return false;
+    }
+  }
   return true;
+}
+
+uint16_t manager::reverse_port() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->reverse_ep ? impl_->reverse_ep->port() : 0;
 }
 
 }  // namespace sluice::tunnel

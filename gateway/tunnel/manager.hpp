@@ -67,13 +67,17 @@ class manager {
                   std::string& error) { return loopback_forward(tunnel, host, port, error); };
   }
 
-  // [{name, state, since, last_error, open_channels, bytes_in, bytes_out, reconnects}]
+  // [{name, state, since, last_error, open_channels, bytes_in, bytes_out, reconnects}];
+  // reverse tunnels add {type: "reverse", agents: [...], forwards, ...}.
   nlohmann::json status() const;
+  // The reverse endpoint's listening port (0 when none); for tests and tools.
+  uint16_t reverse_port() const;
   // True when every configured tunnel is up (for /readyz).
   bool all_up() const;
 
+  struct impl;  // public so the loopback-forward opener (manager.cpp) can reach it
+
  private:
-  struct impl;
   std::unique_ptr<impl> impl_;
 };
 

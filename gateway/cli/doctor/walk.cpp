@@ -2,6 +2,9 @@
 
 #include "gateway/cli/doctor/walk.hpp"
 
+#include "gateway/cli/doctor/reverse.hpp"
+#include "gateway/tunnel/rsa_check.hpp"
+
 #include <unistd.h>
 
 #include <fstream>
@@ -131,6 +134,12 @@ bool ssh_stage(const config::settings& s, const config::tunnel& t, tunnel::manag
                     "add the output of `sluice tunnel pubkey -c CONFIG " + t.name + "` to ~" +
                         t.user + "/.ssh/authorized_keys on " + t.host +
                         " (check the user name and that sshd allows publickey)");
+  if (stage == "ssh-handshake" &&
+      err.find("none of the trusted host key types") != std::string::npos)
+    return out.fail("SSH", err,
+                    "the bastion offers no host key type libssh2 can verify against the pin; "
+                    "with OpenSSH 8.8+ this is usually a pinned RSA key",
+                    tunnel::rsa_host_key_fix(t.host, t.port));
   if (stage == "ssh-handshake")
     return out.fail("SSH", err,
                     "the port answers but the SSH handshake failed (not an SSH server, or no "
@@ -233,7 +242,8 @@ bool via_tunnel(const config::settings& s, const config::tunnel& t, const std::s
   std::string probe_err;
   char answer = ssl_request(local.fd, 15'000, probe_err);
   close(local.fd);
-  if (answer == 0) {
+  // The forward answers a failed channel open with an ErrorResponse ('E') and closes.
+  if (answer == 0 || answer == 'E') {
     auto st = mgr.status();
     std::string why = st.empty() ? probe_err : st[0].value("last_error", probe_err);
     mgr.stop();
@@ -282,6 +292,11 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
       return out.fail("config", "route uses tunnel " + u.via + " which is not defined",
                       "upstream.via names a tunnel that does not exist",
                       "add the tunnel under tunnels: or fix upstream.via");
+    if (t->reverse) {
+      out.note("the upstream " + u.host + ":" + std::to_string(u.port) +
+               " is reached through reverse tunnel " + t->name + " (its agents dial in)");
+      return walk_reverse_tunnel(s, *t, u.port, out);
+    }
     out.note("the upstream " + u.host + ":" + std::to_string(u.port) +
              " is reached through tunnel " + t->name + " (" + t->host + ")");
     return via_tunnel(s, *t, u.host, u.port, u.tls, params, where, out);
@@ -294,6 +309,16 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
 }
 
 bool walk_tunnel(const config::settings& s, const config::tunnel& t, report& out) {
+  if (t.reverse) {
+    uint16_t port = 0;  // the port its routes need, when they agree on one
+    for (const auto& r : s.routes)
+      if (r.upstream.via == t.name)
+        port = r.upstream.port;
+    return walk_reverse_tunnel(s, t, port, out);
+  }
+  for (const auto& p : tunnel::rsa_problems(t))
+    return out.fail("config", p, "this libssh2 cannot use RSA with OpenSSH 8.8 or newer",
+                    "see the message");
   int fd = reach(s, "tunnel " + t.name, t.host, t.port, t.connect_timeout, out);
   if (fd < 0)
     return false;
@@ -333,6 +358,8 @@ bool walk_sync(const config::settings& s, const config::sync& y, report& out) {
                       "the destination names a "
                       "tunnel that does not exist",
                       "add it under tunnels: or fix via");
+    if (t->reverse)
+      return walk_reverse_tunnel(s, *t, port, out);
     // Network stages through the tunnel; the login below uses the sync's own path.
     if (!via_tunnel(s, *t, host, port, tls, {{"_login_elsewhere", "1"}}, where, out, keys))
       return false;

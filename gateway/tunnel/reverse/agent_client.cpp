@@ -1,0 +1,338 @@
+#include "gateway/tunnel/reverse/agent_client.hpp"
+
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <list>
+#include <memory>
+#include <thread>
+
+#include "config/log.hpp"
+#include "gateway/tunnel/backoff.hpp"
+#include "gateway/tunnel/reverse/agent.hpp"
+#include "gateway/tunnel/ssh_format.hpp"
+
+namespace sluice::tunnel::reverse {
+
+namespace {
+
+bool parse_port(const std::string& s, uint16_t& out) {
+  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const unsigned long v = std::stoul(s);
+  if (v < 1 || v > 65535)
+    return false;
+  out = static_cast<uint16_t>(v);
+  return true;
+}
+
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      return false;
+    host = s.substr(1, close - 1);
+    return !host.empty() && parse_port(s.substr(close + 2), port);
+  }
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos)
+    return false;
+  host = s.substr(0, colon);
+  return !host.empty() && parse_port(s.substr(colon + 1), port);
+}
+
+// TCP connect with a deadline; -1 and `error` on failure.
+int connect_tcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                std::string& error) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
+    error = "cannot resolve " + host + ": " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  error = "no address for " + host;
+  for (auto* ai = res; ai; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+      continue;
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (rc == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0) {
+        rc = 0;
+      } else {
+        error = rc == 0 ? "connect to " + host + ":" + std::to_string(port) + " timed out"
+                        : "connect to " + host + ":" + std::to_string(port) + ": " +
+                              std::strerror(soerr ? soerr : errno);
+        rc = -1;
+      }
+    } else if (rc != 0) {
+      error = "connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
+    }
+    if (rc == 0) {
+      // Blocking again for libssh; the connectors poll it.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      break;
+    }
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
+struct relay {
+  ssh_channel ch = nullptr;
+  int fd = -1;
+  ssh_connector to_target = nullptr, to_gateway = nullptr;
+};
+
+class gateway_link {
+ public:
+  gateway_link(const agent_options& o, std::string gateway, const std::atomic<bool>& stop)
+      : o_(o), gateway_(std::move(gateway)), stop_(stop) {}
+
+  void run() {
+    backoff_schedule backoff(o_.backoff_initial, o_.backoff_max);
+    while (!stop_) {
+      const auto started = std::chrono::steady_clock::now();
+      std::string why = session_once();
+      if (stop_)
+        break;
+      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30))
+        backoff.reset();  // it was up for a while: retry soon
+      const auto delay = backoff.next();
+      log::warn("agent_disconnected")
+          .kv("gateway", gateway_)
+          .kv("tunnel", o_.tunnel)
+          .kv("reason", why)
+          .kv("retry_in_ms", static_cast<int64_t>(delay.count()));
+      const auto until = std::chrono::steady_clock::now() + delay;
+      while (!stop_ && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+ private:
+  std::string session_once() {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_host_port(gateway_, host, port))
+      return "--gateway must be HOST:PORT, got '" + gateway_ + "'";
+    ssh_session s = ssh_new();
+    if (!s)
+      return "libssh could not create a session";
+    std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> guard(s, [](ssh_session x) {
+      ssh_disconnect(x);
+      ssh_free(x);
+    });
+    const long timeout_s = std::max<long>(1, o_.connect_timeout.count() / 1000);
+    const int off = 0;
+    const unsigned int port_u = port;
+    ssh_options_set(s, SSH_OPTIONS_HOST, host.c_str());
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port_u);
+    ssh_options_set(s, SSH_OPTIONS_USER, o_.tunnel.c_str());
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s);
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &off);  // no ~/.ssh/config surprises
+    ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, kKeyExchange);
+    ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, kCiphers);
+    ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kCiphers);
+    ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, kMacs);
+    ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, kMacs);
+    if (ssh_connect(s) != SSH_OK)
+      return std::string("cannot connect: ") + ssh_get_error(s);
+    // Pin before sending anything that depends on the server being the right one.
+    ssh_key srv = nullptr;
+    if (ssh_get_server_publickey(s, &srv) != SSH_OK || !srv)
+      return "the gateway sent no host key";
+    char* b64 = nullptr;
+    ssh_pki_export_pubkey_base64(srv, &b64);
+    const std::string fp = fingerprint_of_b64(b64 ? b64 : "");
+    ssh_string_free_char(b64);
+    ssh_key_free(srv);
+    if (!same_fingerprint(o_.host_key, fp)) {
+      log::error("agent_host_key_mismatch")
+          .kv("gateway", gateway_)
+          .kv("expected", o_.host_key)
+          .kv("received", fp);
+      return "host key mismatch: expected " + o_.host_key + ", received " + fp +
+             " (check `sluice tunnel host-key` on the gateway; not logging in)";
+    }
+    ssh_key key = nullptr;
+    if (ssh_pki_import_privkey_file(o_.key_path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK)
+      return "cannot read the private key " + o_.key_path;
+    const int auth = ssh_userauth_publickey(s, nullptr, key);
+    ssh_key_free(key);
+    if (auth != SSH_AUTH_SUCCESS) {
+      return "the gateway refused this key for tunnel '" + o_.tunnel +
+             "': its public key must be in that tunnel's reverse.authorized_keys";
+    }
+    std::string ports;
+    for (const auto& f : o_.forwards) {
+      int bound = 0;
+      if (ssh_channel_listen_forward(s, "localhost", f.remote_port, &bound) != SSH_OK) {
+        return "the gateway refused the forward for port " + std::to_string(f.remote_port) + ": " +
+               ssh_get_error(s);
+      }
+      ports += (ports.empty() ? "" : ",") + std::to_string(f.remote_port) + "->" + f.target_host +
+               ":" + std::to_string(f.target_port);
+    }
+    // Silent gateway: unacknowledged keepalives time the TCP connection out.
+    const int fd = ssh_get_fd(s);
+    const unsigned user_timeout = static_cast<unsigned>(o_.keepalive_interval.count() *
+                                                        static_cast<long>(o_.keepalive_max_missed));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    log::info("agent_connected")
+        .kv("gateway", gateway_)
+        .kv("tunnel", o_.tunnel)
+        .kv("host_key", fp)
+        .kv("forwards", ports);
+    return pump(s);
+  }
+
+  std::string pump(ssh_session s) {
+    ssh_event ev = ssh_event_new();
+    std::unique_ptr<ssh_event_struct, void (*)(ssh_event)> ev_guard(ev, ssh_event_free);
+    ssh_event_add_session(ev, s);
+    std::list<relay> relays;
+    auto drop = [&](relay& r) {
+      ssh_event_remove_connector(ev, r.to_target);
+      ssh_event_remove_connector(ev, r.to_gateway);
+      ssh_connector_free(r.to_target);
+      ssh_connector_free(r.to_gateway);
+      if (!ssh_channel_is_closed(r.ch))
+        ssh_channel_close(r.ch);
+      ssh_channel_free(r.ch);
+      ::close(r.fd);
+    };
+    auto last_keepalive = std::chrono::steady_clock::now();
+    std::string why;
+    while (!stop_) {
+      // A connector whose channel just closed makes the poll report an error; only a lost
+      // session ends the loop.
+      ssh_event_dopoll(ev, 100);
+      if (!ssh_is_connected(s)) {
+        why = std::string("connection lost: ") + ssh_get_error(s);
+        break;
+      }
+      int dport = 0;
+      char* originator = nullptr;
+      int oport = 0;
+      while (ssh_channel ch = ssh_channel_open_forward_port(s, 0, &dport, &originator, &oport)) {
+        ssh_string_free_char(originator);
+        originator = nullptr;
+        const forward_spec* f = nullptr;
+        for (const auto& x : o_.forwards)
+          f = x.remote_port == dport ? &x : f;
+        std::string error = "no --forward for port " + std::to_string(dport);
+        int fd =
+            f ? connect_tcp(f->target_host, f->target_port, std::chrono::seconds(5), error) : -1;
+        if (fd < 0) {
+          log::warn("agent_target_unreachable")
+              .kv("gateway", gateway_)
+              .kv("port", dport)
+              .kv("error", error);
+          ssh_channel_close(ch);
+          ssh_channel_free(ch);
+          continue;
+        }
+        relay r;
+        r.ch = ch;
+        r.fd = fd;
+        r.to_target = ssh_connector_new(s);
+        ssh_connector_set_in_channel(r.to_target, ch, SSH_CONNECTOR_STDINOUT);
+        ssh_connector_set_out_fd(r.to_target, fd);
+        r.to_gateway = ssh_connector_new(s);
+        ssh_connector_set_out_channel(r.to_gateway, ch, SSH_CONNECTOR_STDINOUT);
+        ssh_connector_set_in_fd(r.to_gateway, fd);
+        ssh_event_add_connector(ev, r.to_target);
+        ssh_event_add_connector(ev, r.to_gateway);
+        relays.push_back(r);
+      }
+      for (auto it = relays.begin(); it != relays.end();) {
+        if (ssh_channel_is_closed(it->ch)) {  // both sides done; the endpoint closes it
+          drop(*it);
+          it = relays.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_keepalive >= o_.keepalive_interval) {
+        ssh_send_keepalive(s);
+        last_keepalive = now;
+      }
+    }
+    for (auto& r : relays)
+      drop(r);
+    return stop_ ? std::string("stopping") : why;
+  }
+
+  const agent_options& o_;
+  const std::string gateway_;
+  const std::atomic<bool>& stop_;
+};
+
+}  // namespace
+
+std::optional<forward_spec> parse_forward_spec(const std::string& s, std::string& error) {
+  forward_spec f;
+  auto first = s.find(':');
+  if (first == std::string::npos || !parse_port(s.substr(0, first), f.remote_port)) {
+    error = "--forward must be PORT:HOST:PORT (e.g. 5432:db.internal:5432), got '" + s + "'";
+    return std::nullopt;
+  }
+  if (!split_host_port(s.substr(first + 1), f.target_host, f.target_port)) {
+    error = "--forward must be PORT:HOST:PORT (e.g. 5432:db.internal:5432), got '" + s + "'";
+    return std::nullopt;
+  }
+  return f;
+}
+
+int run_agent(const agent_options& o, const std::atomic<bool>& stop) {
+  ssh_init();
+  ssh_key key = nullptr;
+  if (ssh_pki_import_privkey_file(o.key_path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
+    log::error("agent_key_unreadable")
+        .kv("path", o.key_path)
+        .kv("error", "not a private key libssh can read (OpenSSH or PEM, no passphrase)");
+    return 2;
+  }
+  char* b64 = nullptr;
+  ssh_key pub = nullptr;
+  ssh_pki_export_privkey_to_pubkey(key, &pub);
+  if (pub)
+    ssh_pki_export_pubkey_base64(pub, &b64);
+  log::info("agent_start")
+      .kv("tunnel", o.tunnel)
+      .kv("key", fingerprint_of_b64(b64 ? b64 : ""))
+      .kv("gateways", static_cast<uint64_t>(o.gateways.size()));
+  ssh_string_free_char(b64);
+  ssh_key_free(pub);
+  ssh_key_free(key);
+  std::vector<std::thread> threads;
+  std::list<gateway_link> links;
+  for (const auto& g : o.gateways) {
+    links.emplace_back(o, g, stop);
+    auto* l = &links.back();
+    threads.emplace_back([l] { l->run(); });
+  }
+  for (auto& t : threads)
+    t.join();
+  return 0;
+}
+
+}  // namespace sluice::tunnel::reverse

@@ -1,0 +1,89 @@
+// `sluice agent` as the customer-side connector: one agent serving two gateway instances
+// (as behind a load balancer), host key pinning, and reconnecting after a gateway restart.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "tests/integration/tunnel/reverse_fixture.hpp"
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+std::vector<std::string> agent_argv(const reverse_gateway& key_owner,
+                                    const std::vector<const reverse_gateway*>& gws,
+                                    const std::string& pin) {
+  std::vector<std::string> argv{
+      kSluiceBin,   "agent",     "--tunnel",
+      "acme",       "--key",     key_owner.acme.path,
+      "--host-key", pin,         "--keepalive",
+      "1",          "--forward", "5432:127.0.0.1:" + std::to_string(key_owner.pg.port())};
+  for (const auto* g : gws) {
+    argv.push_back("--gateway");
+    argv.push_back("127.0.0.1:" + std::to_string(g->ssh_port));
+  }
+  return argv;
+}
+}  // namespace
+
+TEST_CASE("one sluice agent serves two gateway instances", "[reverse][agent]") {
+  reverse_gateway g1;
+  reverse_gateway::options o2;
+  o2.host_key_of = g1.host_key;
+  o2.upstream_ca = g1.pki.ca_cert;  // g2's route reaches g1's database
+  reverse_gateway g2(o2);
+  REQUIRE(g1.fingerprint == g2.fingerprint);
+  // Both instances authorize the same agent key; the database is g1's.
+  g2.dir.write("acme_keys", g1.acme.pub + "\n");
+  g2.gw->reload();
+  background_process agent(agent_argv(g1, {&g1, &g2}, g1.fingerprint), g1.dir.file("agent.log"));
+  REQUIRE(g1.log_has("reverse_forward_added", std::chrono::seconds(15)));
+  REQUIRE(g2.log_has("reverse_forward_added", std::chrono::seconds(15)));
+  for (const auto* g : {&g1, &g2}) {
+    auto r = g->query("select 'served', current_setting('port')");
+    INFO(r.output << agent.log());
+    CHECK(r.output.find("served|" + std::to_string(g1.pg.port())) != std::string::npos);
+  }
+  CHECK(agent.log().find("agent_connected") != std::string::npos);
+
+  // pgbench through the second instance.
+  auto bench =
+      run("PGPASSWORD=" + std::string(pg_cluster::kPassword) + " pgbench -i -q '" + g2.conninfo() +
+              "' >/dev/null 2>&1 && PGPASSWORD=" + std::string(pg_cluster::kPassword) +
+              " pgbench -n -S -c 16 -j 4 -T 3 '" + g2.conninfo() + "' 2>&1",
+          std::chrono::seconds(120));
+  INFO(bench.output);
+  CHECK(bench.exit_code == 0);
+  CHECK(bench.output.find("number of failed transactions: 0") != std::string::npos);
+  agent.signal(SIGTERM);
+  CHECK(agent.wait(std::chrono::seconds(10)) == 0);
+}
+
+TEST_CASE("sluice agent pins the host key and reconnects after the gateway restarts",
+          "[reverse][agent]") {
+  reverse_gateway g;
+  SECTION("a wrong pin: it never logs in, and says why") {
+    background_process agent(
+        agent_argv(g, {&g}, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        g.dir.file("agent.log"));
+    REQUIRE(eventually([&] { return agent.log().find("host key mismatch") != std::string::npos; },
+                       std::chrono::seconds(10)));
+    CHECK(g.gw->log().find("reverse_agent_up") == std::string::npos);
+  }
+  SECTION("the gateway restarts: the agent comes back by itself") {
+    background_process agent(agent_argv(g, {&g}, g.fingerprint), g.dir.file("agent.log"));
+    REQUIRE(g.log_has("reverse_forward_added", std::chrono::seconds(15)));
+    CHECK(g.query("select 1").exit_code == 0);
+    g.gw->proc().signal(SIGKILL);
+    g.gw->proc().wait(std::chrono::seconds(5));
+    g.gw = nullptr;
+    const size_t before = count_of(read_file(g.dir.file("sluice.log")), "reverse_forward_added");
+    g.gw = std::make_unique<gateway_process>(g.dir, g.yaml());
+    REQUIRE(eventually([&] { return count_of(g.gw->log(), "reverse_forward_added") > before; },
+                       std::chrono::seconds(20)));
+    auto r = g.query("select 'back'");
+    INFO(r.output << agent.log());
+    CHECK(r.output.find("back") != std::string::npos);
+    CHECK(agent.log().find("agent_disconnected") != std::string::npos);
+  }
+}
