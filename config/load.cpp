@@ -328,6 +328,7 @@ class loader {
     }
     rt.allow = r.str_list("allow");
     rt.idle_timeout = r.dur("idle_timeout", rt.idle_timeout);
+    rt.affects_readiness = r.boolean("affects_readiness", rt.affects_readiness);
     if (r.has("rewrite")) {
       map_reader w(r.child("rewrite"), r.path_of("rewrite"), issues_);
       rt.rewrite_database = w.str_or("database", "");

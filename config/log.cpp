@@ -23,23 +23,63 @@ bool enabled(level l) {
   return static_cast<int>(l) <= g_min.load(std::memory_order_relaxed);
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 when it is not one.
+size_t utf8_sequence(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80)
+    return 1;
+  size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4
+                                      : 0;
+  if (n == 0 || s.size() < n)
+    return 0;
+  for (size_t i = 1; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F) || (c == 0xF0 && b(1) < 0x90) ||
+      (c == 0xF4 && b(1) > 0x8F))
+    return 0;
+  return n;
+}
+
+bool needs_quotes(std::string_view value) {
+  if (value.empty())
+    return true;
+  for (size_t i = 0; i < value.size();) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c == ' ' || c == '"' || c == '=' || c == '\\' || c < 0x20 || c == 0x7F)
+      return true;
+    const size_t n = utf8_sequence(value.substr(i));
+    if (n == 0)
+      return true;
+    i += n;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Values may carry client-supplied names (user, database, SNI): everything a strict
+// logfmt/JSON-style decoder would refuse is escaped. Control characters, DEL and every
+// byte that is not part of well-formed UTF-8 become \u00XX (the byte's value), so the
+// line stays valid UTF-8 and nothing is lost.
 void append_kv(std::string& out, std::string_view key, std::string_view value) {
   out += ' ';
   out += key;
   out += '=';
-  bool quote = value.empty();
-  for (char c : value) {
-    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      quote = true;
-      break;
-    }
-  }
-  if (!quote) {
+  if (!needs_quotes(value)) {
     out += value;
     return;
   }
   out += '"';
-  for (char c : value) {
+  for (size_t i = 0; i < value.size();) {
+    const char c = value[i];
+    const auto u = static_cast<unsigned char>(c);
     switch (c) {
       case '"':
         out += "\\\"";
@@ -57,14 +97,22 @@ void append_kv(std::string& out, std::string_view key, std::string_view value) {
         out += "\\t";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (u >= 0x80) {
+          if (size_t n = utf8_sequence(value.substr(i)); n > 0) {
+            out.append(value.substr(i, n));
+            i += n;
+            continue;
+          }
+        }
+        if (u < 0x20 || u >= 0x7F) {
           char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
           out += buf;
         } else {
           out += c;
         }
     }
+    ++i;
   }
   out += '"';
 }

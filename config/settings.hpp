@@ -125,6 +125,9 @@ struct route {
   upstream_settings upstream;
   std::string rewrite_database;  // optional: database name sent upstream
   std::string rewrite_user;
+  // When true, this route's health (its tunnel) is part of the gateway's /readyz; by
+  // default one customer's bastion outage never takes the gateway out of rotation.
+  bool affects_readiness = false;
   int line = 0;
 };
 

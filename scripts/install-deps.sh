@@ -7,6 +7,10 @@ packages=(
   build-essential cmake pkg-config ccache git
   libboost-dev libssl-dev libssh2-1-dev libpq-dev libyaml-cpp-dev catch2 libcli11-dev
   nlohmann-json3-dev libsystemd-dev
+  # package checks (tests/integration/ops/package_test.cpp): lintian, hardening-check
+  lintian devscripts
+  # promtool for the metrics, alert rules and dashboard checks (tests/integration/ops/monitoring_test.cpp)
+  prometheus
   postgresql-15 postgresql-client-15 openssh-server openssh-client openssl
   python3 python3-psycopg2 procps iproute2 curl
   # headless Chromium for the status-page test (tests/integration/ops/status_page_test.cpp)

@@ -7,6 +7,7 @@
 #include "sync/apply.hpp"
 #include "sync/bulk_thread.hpp"
 #include "sync/destination.hpp"
+#include "sync/reconnect_rule.hpp"
 #include "sync/rename.hpp"
 #include "sync/schema_manager.hpp"
 #include "sync/stager.hpp"
@@ -49,7 +50,7 @@ struct writer::state {
   std::optional<job> next;
   uint64_t next_job_id = 1;
   bool stopping = false;
-  bool reconnect = false;  // settings changed: drop the connection
+  bool reconnect = false;  // a reload needs a new connection: drop it (reconnect_rule.hpp)
   // Status (under mu).
   bool stopped = false;  // a non-retryable error: needs a fix and a reload
   std::string last_error;
@@ -59,6 +60,7 @@ struct writer::state {
   bool stager_active = false;
   clock::time_point last_commit{};
   bool connected = false;
+  bool connecting = false;  // in connect(), including the wait for the lock
   bool waiting_for_lock = false;
   // Writer-thread only.
   std::unique_ptr<pg_conn> conn;
@@ -115,14 +117,23 @@ bool writer::submit(job j) {
 }
 
 void writer::update(config::sync cfg, config::settings_ptr settings, uint32_t depth) {
+  const std::string name = cfg.name;
+  std::string why;
   {
     std::lock_guard lk(st_->mu);
+    why = reconnect_reason(*st_->settings, st_->cfg, *settings, cfg,
+                           {st_->connected, st_->connecting, st_->stopped});
     st_->cfg = std::move(cfg);
     st_->settings = std::move(settings);
     st_->depth = depth;
-    st_->reconnect = true;
     st_->stopped = false;
+    if (!why.empty())
+      st_->reconnect = true;
   }
+  if (why.empty())
+    log::info("sync_connection_kept").kv("sync", name);
+  else
+    log::notice("sync_reconnecting").kv("sync", name).kv("reason", why);
   st_->cv.notify_all();
 }
 
@@ -170,19 +181,24 @@ std::vector<check> writer::verify_now() const {
   }
 }
 
-void writer::sleep_for(std::chrono::milliseconds d) {
+bool writer::sleep_for(std::chrono::milliseconds d) {
   std::unique_lock lk(st_->mu);
-  st_->cv.wait_for(lk, d, [this] { return st_->stopping || st_->reconnect; });
+  return st_->cv.wait_for(lk, d, [this] { return st_->stopping || st_->reconnect; });
+}
+
+std::chrono::milliseconds writer::next_backoff() {
+  std::lock_guard g(st_->mu);
+  auto wait = st_->backoff;
+  st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
+  return wait;
 }
 
 // Connects, takes the advisory lock (waiting while another instance holds it), runs
-// setup and a pending schema move. Called without the mutex held; returns false to retry.
-bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
-  config::sync cfg = st_->cfg;
-  auto settings = st_->settings;
-  auto fwd = st_->forward;
-  st_->reconnect = false;
-  lk.unlock();
+// setup and a pending schema move. `interrupted`: a stop or a reload that needs a new
+// connection came while it waited for the lock.
+writer::connect_outcome writer::connect(const config::sync& cfg,
+                                        const config::settings_ptr& settings,
+                                        const forward_fn& fwd) {
   std::string error;
   try {
     auto dst = resolve_destination(*settings, cfg, fwd);
@@ -201,12 +217,11 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
         std::lock_guard g(st_->mu);
         st_->waiting_for_lock = true;
       }
-      sleep_for(std::chrono::milliseconds(1000));
-      std::lock_guard g(st_->mu);
-      if (st_->stopping || st_->reconnect) {
+      if (sleep_for(std::chrono::milliseconds(1000))) {
+        std::lock_guard g(st_->mu);
         st_->waiting_for_lock = false;
-        lk.lock();
-        return false;
+        st_->connecting = false;
+        return connect_outcome::interrupted;
       }
     }
     setup(*conn, cfg, cfg.schema);
@@ -230,14 +245,15 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     st_->cat = std::move(cat);
     st_->stage_params = dst.params;
     open_stager(cfg);
-    lk.lock();
+    std::lock_guard g(st_->mu);
     st_->connected = true;
+    st_->connecting = false;
     st_->waiting_for_lock = false;
     st_->last_sequence = seq;
     st_->backoff = std::chrono::milliseconds(500);
     if (!st_->last_error.empty() && !st_->stopped)
       st_->last_error.clear();
-    return true;
+    return connect_outcome::connected;
   } catch (const pg_error& e) {
     error = e.what();
     if (!e.transient() && (e.sqlstate() == "42501" || e.sqlstate() == "28P01")) {
@@ -248,10 +264,12 @@ bool writer::connect_locked(std::unique_lock<std::mutex>& lk) {
     error = e.what();
   }
   log::warn("sync_connect_failed").kv("sync", cfg.name).kv("error", error);
-  lk.lock();
+  std::lock_guard g(st_->mu);
   st_->connected = false;
+  st_->connecting = false;
+  st_->waiting_for_lock = false;
   st_->last_error = error;
-  return false;
+  return connect_outcome::failed;
 }
 
 void writer::run() {
@@ -283,14 +301,19 @@ void writer::run() {
       continue;
     }
     if (!st_->conn || !st_->conn->ok()) {
-      if (!connect_locked(lk)) {
-        auto wait = st_->backoff;
-        st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
-        lk.unlock();
-        sleep_for(wait);
-        lk.lock();
+      // A copy: a reload may replace the settings while this connects.
+      const config::sync cfg = st_->cfg;
+      const auto settings = st_->settings;
+      const auto fwd = st_->forward;
+      st_->connected = false;
+      st_->connecting = true;  // connect() clears it as it returns
+      lk.unlock();
+      auto outcome = connect(cfg, settings, fwd);
+      if (outcome == connect_outcome::failed)
+        sleep_for(next_backoff());
+      lk.lock();
+      if (outcome != connect_outcome::connected)
         continue;
-      }
     }
     job j;
     if (st_->next) {  // taken for the stager: it is the successor, no reorder wait
@@ -499,13 +522,12 @@ bool writer::handle(job& j) {
         .kv("error", error);
     st_->stage.reset();
     st_->conn.reset();  // reconnect (and re-check the lock) before the next attempt
-    std::unique_lock lk(st_->mu);
-    st_->connected = false;
-    st_->last_error = error;
-    auto wait = st_->backoff;
-    st_->backoff = std::min(st_->backoff * 2, std::chrono::milliseconds(30'000));
-    lk.unlock();
-    sleep_for(wait);
+    {
+      std::lock_guard g(st_->mu);
+      st_->connected = false;
+      st_->last_error = error;
+    }
+    sleep_for(next_backoff());
     return false;
   }
   if (stop) {

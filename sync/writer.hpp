@@ -53,16 +53,23 @@ class writer {
 
   // False when the queue is full (the caller answers 429 with Retry-After).
   bool submit(job j);
-  // A reload: new settings for the same sync name; reconnects if the destination or
-  // schema changed and clears a stopped state.
+  // A reload: new settings for the same sync name; clears a stopped state. Reconnects
+  // only when reconnect_reason (sync/reconnect_rule.hpp) gives a reason.
   void update(config::sync cfg, config::settings_ptr settings, uint32_t depth);
   nlohmann::json status() const;
   // Runs the checklist on a fresh connection (used at start and by the HTTP API).
   std::vector<check> verify_now() const;
 
  private:
+  // Locking: run() holds the mutex except around the calls it makes; every other
+  // function is called without it and takes it only in blocks that call nothing which
+  // takes it again (sleep_for, next_backoff, open_stager and stage_off take it
+  // themselves), so no path can lock it twice.
   void run();
-  bool connect_locked(std::unique_lock<std::mutex>& lk);
+  enum class connect_outcome { connected, failed, interrupted };
+  // Connects, waits for the advisory lock, runs setup; called without the mutex.
+  connect_outcome connect(const config::sync& cfg, const config::settings_ptr& settings,
+                          const forward_fn& fwd);
   bool handle(job& j);  // false: retry later (the job goes back to the queue)
   // While `j` merges: takes the next job out of the queue when it follows `j`, and has
   // the stager COPY it into stage tables on the second connection.
@@ -72,7 +79,9 @@ class writer {
   void requeue(job j);
   void put_back_next();
   void stage_off(const config::sync& cfg, std::string why);
-  void sleep_for(std::chrono::milliseconds d);
+  // Waits up to `d`; true when interrupted by a stop or a reconnect.
+  bool sleep_for(std::chrono::milliseconds d);
+  std::chrono::milliseconds next_backoff();  // the wait before the next retry (doubles)
 
   struct state;
   std::unique_ptr<state> st_;

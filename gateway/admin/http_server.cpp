@@ -46,6 +46,18 @@ response json_reply(const request& req, http::status status, const nlohmann::jso
   return reply(req, status, "application/json", j.dump(2) + "\n");
 }
 
+// "/v1/routes/NAME/health" -> NAME (route names hold no '/').
+std::optional<std::string> route_health_target(std::string_view target) {
+  constexpr std::string_view prefix = "/v1/routes/", suffix = "/health";
+  if (target.size() <= prefix.size() + suffix.size() || !target.starts_with(prefix) ||
+      !target.ends_with(suffix))
+    return std::nullopt;
+  auto name = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
+  if (name.find('/') != std::string_view::npos)
+    return std::nullopt;
+  return std::string(name);
+}
+
 }  // namespace
 
 struct http_server::impl {
@@ -77,6 +89,14 @@ struct http_server::impl {
                      h.metrics());
       if (target == "/v1/status" && get)
         return json_reply(req, http::status::ok, h.status());
+      if (auto name = route_health_target(target); name && get) {
+        auto doc = h.route_health ? h.route_health(*name) : std::nullopt;
+        if (!doc)
+          return json_reply(req, http::status::not_found,
+                            {{"error", "no route named \"" + *name + "\" in this configuration"}});
+        return json_reply(
+            req, (*doc)["healthy"] ? http::status::ok : http::status::service_unavailable, *doc);
+      }
       if ((target == "/" || target == "/index.html") && get)
         return reply(req, http::status::ok, "text/html; charset=utf-8",
                      render_status_page(h.status()));
@@ -105,11 +125,11 @@ struct http_server::impl {
         return json_reply(req, r.ok ? http::status::ok : http::status::unprocessable_entity,
                           {{"ok", r.ok}, {"generation", r.generation}, {"problems", r.problems}});
       }
-      return json_reply(
-          req, http::status::not_found,
-          {{"error", "no such endpoint"},
-           {"endpoints",
-            {"/", "/healthz", "/readyz", "/metrics", "/v1/status", "POST /v1/reload"}}});
+      return json_reply(req, http::status::not_found,
+                        {{"error", "no such endpoint"},
+                         {"endpoints",
+                          {"/", "/healthz", "/readyz", "/metrics", "/v1/status",
+                           "/v1/routes/NAME/health", "POST /v1/reload"}}});
     } catch (const std::exception& e) {
       log::error("admin_request_failed").kv("target", target).kv("error", e.what());
       return json_reply(req, http::status::internal_server_error, {{"error", e.what()}});

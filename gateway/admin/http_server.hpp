@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct handlers {
   std::function<std::string()> metrics;    // Prometheus text
   std::function<nlohmann::json()> status;  // /v1/status document
   std::function<reload_result()> reload;   // same path as SIGHUP
+  // One route's health document; nullopt when no route has that name.
+  std::function<std::optional<nlohmann::json>(const std::string&)> route_health;
 };
 
 class http_server {

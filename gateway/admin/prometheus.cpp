@@ -69,6 +69,42 @@ std::string render_prometheus(const scrape_input& in) {
   const gateway::metrics& m = in.data ? *in.data : empty;
   std::ostringstream o;
 
+  header(o, "sluice_build_info", "gauge",
+         "Always 1; the labels say which version and libraries this binary was built with.");
+  o << "sluice_build_info{";
+  for (size_t i = 0; i < in.build_labels.size(); ++i)
+    o << (i ? "," : "") << in.build_labels[i].first << "=\""
+      << escape_label(in.build_labels[i].second) << '"';
+  o << "} 1\n";
+
+  header(o, "sluice_ready", "gauge", "1 when /readyz answers ready, else 0.");
+  o << "sluice_ready " << (in.ready ? 1 : 0) << '\n';
+
+  if (in.process) {
+    const auto& p = *in.process;
+    header(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+    o << "process_cpu_seconds_total " << num(p.cpu_seconds) << '\n';
+    header(o, "process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
+    o << "process_start_time_seconds " << num(p.start_time_seconds) << '\n';
+    header(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    o << "process_resident_memory_bytes " << p.resident_bytes << '\n';
+    header(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    o << "process_virtual_memory_bytes " << p.virtual_bytes << '\n';
+    header(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+    o << "process_open_fds " << p.open_fds << '\n';
+    header(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    o << "process_max_fds " << p.max_fds << '\n';
+  }
+
+  header(o, "sluice_certificate_expiry_timestamp_seconds", "gauge",
+         "notAfter of each certificate file the configuration names (earliest in a bundle), by "
+         "kind, owner and file.");
+  for (const auto& c : in.certificates)
+    o << "sluice_certificate_expiry_timestamp_seconds{kind=\"" << escape_label(c.file.kind)
+      << "\",owner=\"" << escape_label(c.file.owner) << "\",file=\"" << escape_label(c.file.path)
+      << "\"} " << num(c.not_after) << '\n';
+
   header(o, "sluice_config_generation", "gauge", "Configuration generation being served.");
   o << "sluice_config_generation " << in.generation << '\n';
 
@@ -107,6 +143,11 @@ std::string render_prometheus(const scrape_input& in) {
     o << "sluice_route_bytes_total{route=\"" << r << "\",direction=\"server_to_client\"} "
       << t.bytes_server_to_client << '\n';
   }
+
+  header(o, "sluice_route_healthy", "gauge",
+         "1 when the route's path (its tunnel) is up as this gateway sees it, else 0.");
+  for (const auto& [route, ok] : in.route_healthy)
+    o << "sluice_route_healthy{route=\"" << escape_label(route) << "\"} " << (ok ? 1 : 0) << '\n';
 
   render_histogram(o, "sluice_handshake_seconds", "Accept to startup packet parsed (TLS included).",
                    m.handshake_seconds);

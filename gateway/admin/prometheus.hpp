@@ -4,8 +4,13 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "gateway/admin/cert_expiry.hpp"
+#include "gateway/admin/process_stats.hpp"
 #include "gateway/metrics.hpp"
 
 namespace sluice::admin {
@@ -15,8 +20,18 @@ struct scrape_input {
   uint64_t active_sessions = 0;
   uint64_t generation = 0;
   uint64_t over_limit = 0;  // refused at accept: listener at max_connections (all listeners)
-  nlohmann::json tunnels = nlohmann::json::array();  // tunnel::manager::status()
-  nlohmann::json syncs = nlohmann::json::array();    // sync::service::status()
+  nlohmann::json tunnels = nlohmann::json::array();         // tunnel::manager::status()
+  nlohmann::json syncs = nlohmann::json::array();           // sync::service::status()
+  std::vector<std::pair<std::string, bool>> route_healthy;  // (route, healthy)
+  bool ready = false;
+  // sluice_build_info labels, in order: version, then library versions.
+  std::vector<std::pair<std::string, std::string>> build_labels;
+  std::optional<process_stats> process;
+  struct cert {
+    cert_file file;
+    double not_after = 0;
+  };
+  std::vector<cert> certificates;  // those that could be read
 };
 
 std::string render_prometheus(const scrape_input& in);

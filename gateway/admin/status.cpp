@@ -1,5 +1,7 @@
 #include "gateway/admin/status.hpp"
 
+#include "gateway/admin/route_health.hpp"
+
 namespace sluice::admin {
 
 namespace {
@@ -64,7 +66,8 @@ nlohmann::json build_status(const status_input& in) {
                         {"sslmode", std::string(config::to_string(r.upstream.tls.mode))},
                         {"sessions", traffic.sessions},
                         {"bytes_client_to_server", traffic.bytes_client_to_server},
-                        {"bytes_server_to_client", traffic.bytes_server_to_client}});
+                        {"bytes_server_to_client", traffic.bytes_server_to_client},
+                        {"health", to_json(r, check_route(r, in.tunnels))}});
     }
   }
   j["listeners"] = std::move(listeners);

@@ -40,7 +40,7 @@ td.state { white-space: nowrap; }
 <h2>Listeners</h2>
 <table id="listeners"><thead><tr><th>name</th><th>address</th><th>TLS</th><th>allow</th><th>accepted</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Routes</h2>
-<table id="routes"><thead><tr><th>name</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>sessions</th><th>bytes in / out</th></tr></thead><tbody></tbody></table>
+<table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>sessions</th><th>bytes in / out</th></tr></thead><tbody></tbody></table>
 <h2>Tunnels</h2>
 <table id="tunnels"><thead><tr><th>name</th><th>state</th><th>bastion</th><th>since</th><th>channels</th><th>reconnects</th><th>last error</th></tr></thead><tbody></tbody></table>
 <h2>Syncs</h2>
@@ -101,7 +101,9 @@ function render(s) {
   });
   fill('routes', s.routes, 'route-row', (tr, r) => {
     const m = r.match || {};
+    const h = r.health || {healthy: true, reasons: []};
     cell(tr, r.name);
+    stateCell(tr, h.healthy, h.healthy ? 'healthy' : (h.reasons || []).join('; '));
     cell(tr, Object.entries(m).filter(([, v]) => v).map(([k, v]) => k + '=' + v).join(' ') || 'any');
     cell(tr, r.upstream); cell(tr, r.via || 'direct'); cell(tr, r.sslmode); cell(tr, r.sessions);
     cell(tr, r.bytes_client_to_server + ' / ' + r.bytes_server_to_client);

@@ -1,8 +1,14 @@
+#include <libssh2.h>
+#include <openssl/crypto.h>
+#include <pg_config.h>
+
+#include <boost/version.hpp>
 #include <utility>
 
 #include "gateway/admin/wiring.hpp"
 
 #include "gateway/admin/prometheus.hpp"
+#include "gateway/admin/route_health.hpp"
 #include "gateway/admin/status.hpp"
 #include "gateway/server.hpp"
 #include "gateway/tunnel/manager.hpp"
@@ -12,26 +18,40 @@ namespace sluice::admin {
 
 namespace {
 
+// Readiness is about this gateway: a configuration loaded and every listener bound.
+// A route's tunnel counts only for routes that opt in (`affects_readiness: true`);
+// the others report their health per route (/v1/routes/NAME/health, status, metrics).
 readiness check_ready(gateway::server& srv, tunnel::manager& tunnels) {
   readiness r;
   auto rt = srv.current();
   if (!rt)
     r.reasons.push_back("no configuration loaded");
   // Listeners are bound before the admin API starts; a port of 0 means one was lost.
-  if (rt)
+  if (rt) {
     for (const auto& l : rt->settings->listeners)
       if (srv.bound_port(l.name) == 0)
         r.reasons.push_back("listener " + l.name + " is not bound");
-  for (const auto& t : tunnels.status()) {
-    if (t.value("state", "") != "up") {
-      std::string why = "tunnel " + t.value("name", "?") + " is " + t.value("state", "?");
-      if (auto e = t.value("last_error", ""); !e.empty())
-        why += ": " + e;
-      r.reasons.push_back(why);
+    nlohmann::json tunnel_status;
+    for (const auto& route : rt->settings->routes) {
+      if (!route.affects_readiness)
+        continue;
+      if (tunnel_status.is_null())
+        tunnel_status = tunnels.status();
+      for (const auto& why : check_route(route, tunnel_status).reasons)
+        r.reasons.push_back("route " + route.name + " (affects_readiness): " + why);
     }
   }
   r.ready = r.reasons.empty();
   return r;
+}
+
+std::vector<std::pair<std::string, std::string>> build_labels() {
+  return {{"version", SLUICE_VERSION},
+          {"openssl", OpenSSL_version(OPENSSL_VERSION_STRING)},
+          {"libssh2", LIBSSH2_VERSION},
+          {"libpq", PG_VERSION},
+          {"boost", std::to_string(BOOST_VERSION / 100000) + "." +
+                        std::to_string(BOOST_VERSION / 100 % 1000)}};
 }
 
 }  // namespace
@@ -51,6 +71,16 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
       in.over_limit += w->counters.rejected.load(std::memory_order_relaxed);
     in.tunnels = tunnels.status();
     in.syncs = syncs.status();
+    if (rt) {
+      for (const auto& r : rt->settings->routes)
+        in.route_healthy.emplace_back(r.name, check_route(r, in.tunnels).healthy);
+      for (auto& f : certificate_files(*rt->settings))
+        if (auto t = earliest_not_after(f.path))
+          in.certificates.push_back({std::move(f), *t});
+    }
+    in.ready = check_ready(srv, tunnels).ready;
+    in.build_labels = build_labels();
+    in.process = read_process_stats();
     return render_prometheus(in);
   };
   h.status = [&srv, &tunnels, &syncs] {
@@ -65,6 +95,15 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.syncs = syncs.status();
     in.bound_port = [&srv](const std::string& l) { return srv.bound_port(l); };
     return build_status(in);
+  };
+  h.route_health = [&srv, &tunnels](const std::string& name) -> std::optional<nlohmann::json> {
+    auto rt = srv.current();
+    if (!rt)
+      return std::nullopt;
+    for (const auto& r : rt->settings->routes)
+      if (r.name == name)
+        return to_json(r, check_route(r, tunnels.status()));
+    return std::nullopt;
   };
   h.reload = std::move(reload);
   return h;

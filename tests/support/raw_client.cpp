@@ -120,6 +120,10 @@ bool raw_client::start_direct_tls(bool alpn, const std::string& sni) {
   return SSL_connect(ssl_) == 1;
 }
 
+X509* raw_client::peer_certificate() const {
+  return ssl_ ? SSL_get0_peer_certificate(ssl_) : nullptr;
+}
+
 std::vector<uint8_t> raw_client::query(const std::string& sql) {
   const auto len = static_cast<uint32_t>(4 + sql.size() + 1);
   std::vector<uint8_t> out;

@@ -30,6 +30,8 @@ class raw_client {
   // Direct TLS (PostgreSQL 17 sslnegotiation=direct): a ClientHello as the first bytes,
   // offering ALPN "postgresql" when `alpn`.
   bool start_direct_tls(bool alpn, const std::string& sni = "");
+  // The server's certificate after start_tls/start_direct_tls (owned by the connection).
+  X509* peer_certificate() const;
   // True when the server closed the connection (EOF) within the timeout.
   bool closed_by_peer(int timeout_ms = 5000);
 

@@ -18,11 +18,15 @@ TEST_CASE("admin API answers health readiness metrics and status") {
   auto health = curl(admin_url(c, "/healthz"));
   CHECK(health.output == "ok\n\nHTTP 200");
 
-  // The tunnel points at a closed port, so the gateway is alive but not ready.
+  // The tunnel points at a closed port: the gateway itself is ready (one customer's
+  // bastion must not take it out of the load balancer); the route reports the outage.
   auto ready = curl(admin_url(c, "/readyz"));
-  CHECK_THAT(ready.output, Catch::Contains("not ready"));
-  CHECK_THAT(ready.output, Catch::Contains("tunnel bastion is"));
-  CHECK_THAT(ready.output, Catch::EndsWith("HTTP 503"));
+  CHECK(ready.output == "ready\n\nHTTP 200");
+  auto route_health = curl(admin_url(c, "/v1/routes/orders/health"));
+  CHECK_THAT(route_health.output, Catch::EndsWith("HTTP 503"));
+  CHECK_THAT(route_health.output, Catch::Contains("\"healthy\": false"));
+  CHECK_THAT(route_health.output, Catch::Contains("tunnel bastion is"));
+  CHECK_THAT(curl(admin_url(c, "/v1/routes/nope/health")).output, Catch::EndsWith("HTTP 404"));
 
   // A failed connection through the route shows up in the counters.
   run("psql -X 'host=127.0.0.1 port=" + std::to_string(c.listen_port) +
@@ -43,6 +47,7 @@ TEST_CASE("admin API answers health readiness metrics and status") {
   CHECK_THAT(metrics, Catch::Contains("sluice_tunnel_reconnects_total{tunnel=\"bastion\"} "));
   CHECK_THAT(metrics, Catch::Contains("sluice_sync_batches_total{sync=\"stripe\"} 0"));
   CHECK_THAT(metrics, Catch::Contains("sluice_config_generation 1"));
+  CHECK_THAT(metrics, Catch::Contains("sluice_route_healthy{route=\"orders\"} 0"));
 
   auto status = curl(admin_url(c, "/v1/status"));
   REQUIRE_THAT(status.output, Catch::EndsWith("HTTP 200"));
@@ -50,7 +55,8 @@ TEST_CASE("admin API answers health readiness metrics and status") {
   CHECK(j["region"] == "test-region-1");
   CHECK(j["public_addresses"][0] == "203.0.113.10");
   CHECK(j["generation"] == 1);
-  CHECK(j["ready"] == false);
+  CHECK(j["ready"] == true);
+  CHECK(j["routes"][0]["health"]["healthy"] == false);
   CHECK(j["listeners"][0]["name"] == "pg");
   CHECK(j["listeners"][0]["address"] == "127.0.0.1:" + std::to_string(c.listen_port));
   CHECK(j["routes"][0]["name"] == "orders");
@@ -65,6 +71,28 @@ TEST_CASE("admin API answers health readiness metrics and status") {
   CHECK_THAT(page.output, Catch::Contains("test-region-1"));
 
   CHECK_THAT(curl(admin_url(c, "/nope")).output, Catch::EndsWith("HTTP 404"));
+}
+
+TEST_CASE("a route with affects_readiness makes its tunnel part of /readyz", "[admin][readiness]") {
+  temp_dir dir;
+  auto c = make_ops_config(dir);
+  const std::string marker = "  - name: orders\n";
+  auto at = c.yaml.find(marker);
+  REQUIRE(at != std::string::npos);
+  c.yaml.insert(at + marker.size(), "    affects_readiness: true\n");
+  gateway_process gw(dir, c.yaml);
+  INFO(gw.log());
+  auto ready = curl(admin_url(c, "/readyz"));
+  CHECK_THAT(ready.output, Catch::StartsWith("not ready\n"));
+  CHECK_THAT(ready.output,
+             Catch::Contains("- route orders (affects_readiness): tunnel bastion is"));
+  CHECK_THAT(ready.output, Catch::EndsWith("HTTP 503"));
+  // Without the opt-in (a reload), the same outage leaves the gateway ready.
+  c.yaml.erase(at + marker.size(), std::string("    affects_readiness: true\n").size());
+  gw.rewrite(c.yaml);
+  gw.reload();
+  REQUIRE(eventually([&] { return curl(admin_url(c, "/readyz")).output == "ready\n\nHTTP 200"; },
+                     std::chrono::seconds(10)));
 }
 
 TEST_CASE("POST /v1/reload needs the bearer token and reports the problems of a bad file") {
