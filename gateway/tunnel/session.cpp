@@ -1,3 +1,8 @@
+// Over 400 lines on purpose: this is one state machine over one libssh2 session (the
+// single owner of the session's one outstanding libssh2 call, the channel-open queue, the
+// per-channel ops and the handed-off client relay all read and write the same `chan`
+// states), and splitting it across files would spread those invariants apart. The pure
+// pieces it relies on live beside it (packet_cache, ssh_format, handoff.hpp).
 #include "gateway/tunnel/session.hpp"
 
 #include <fcntl.h>
@@ -58,7 +63,8 @@ struct ssh_session::chan {
   uint64_t id = 0;
   // Set once the gateway handed the client's socket over: `local` is that socket.
   std::shared_ptr<handoff> handed;
-  char ended_by = 0;  // 'c' client, 's' server (or channel), 'r' close requested
+  // Which side ended a handed-off connection first (the first one seen is kept).
+  enum class end_side { none, client, server, close_requested } ended_by = end_side::none;
 };
 
 ssh_session::ssh_session(std::unique_ptr<ssh_link> link, const config::tunnel& cfg,
@@ -111,8 +117,8 @@ void ssh_session::die(const std::string& message) {
 void ssh_session::fail(chan& c, int rc, const char* what) {
   if (channel_level(rc)) {
     c.done = true;
-    if (!c.ended_by)
-      c.ended_by = 's';
+    if (c.ended_by == chan::end_side::none)
+      c.ended_by = chan::end_side::server;
     return;
   }
   die(std::string("SSH session to bastion ") + where_of(cfg_.host, cfg_.port) + " lost (" + what +
@@ -136,8 +142,8 @@ bool ssh_session::op_read(chan& c) {
   if (n == 0 || n == LIBSSH2_ERROR_EAGAIN) {
     if (libssh2_channel_eof(c.ch)) {
       c.remote_eof = true;
-      if (!c.ended_by)
-        c.ended_by = 's';
+      if (c.ended_by == chan::end_side::none)
+        c.ended_by = chan::end_side::server;
       return true;
     }
     if (n == LIBSSH2_ERROR_EAGAIN && blocked_out())
@@ -215,8 +221,8 @@ bool ssh_session::op_local_send(chan& c) {
   if (n < 0 && errno == EINTR)
     return true;
   c.done = true;  // the local side went away
-  if (!c.ended_by)
-    c.ended_by = 'c';
+  if (c.ended_by == chan::end_side::none)
+    c.ended_by = chan::end_side::client;
   return true;
 }
 
@@ -252,8 +258,8 @@ bool ssh_session::op_local_recv(chan& c) {
   }
   if (n == 0) {
     c.local_eof = true;
-    if (!c.ended_by)
-      c.ended_by = 'c';
+    if (c.ended_by == chan::end_side::none)
+      c.ended_by = chan::end_side::client;
     return true;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -263,8 +269,8 @@ bool ssh_session::op_local_recv(chan& c) {
   if (errno == EINTR)
     return true;
   c.done = true;
-  if (!c.ended_by)
-    c.ended_by = 'c';
+  if (c.ended_by == chan::end_side::none)
+    c.ended_by = chan::end_side::client;
   return true;
 }
 
@@ -292,8 +298,8 @@ bool ssh_session::step(const std::shared_ptr<chan>& cp) {
       c.done = true;
     if (c.handed->close_requested.load(std::memory_order_relaxed)) {
       c.done = true;
-      if (!c.ended_by)
-        c.ended_by = 'r';
+      if (c.ended_by == chan::end_side::none)
+        c.ended_by = chan::end_side::close_requested;
     }
   }
   return progress;
@@ -369,7 +375,7 @@ bool ssh_session::adopt(uint64_t id, const std::shared_ptr<handoff>& h) {
     c.local.close(ec);
     ::close(h->client_fd);
     c.done = true;
-    c.ended_by = 's';
+    c.ended_by = chan::end_side::server;
     c.handed = h;
     end_handed(c, "the client socket could not be adopted: " + ec.message());
     return true;
@@ -388,7 +394,7 @@ bool ssh_session::adopt(uint64_t id, const std::shared_ptr<handoff>& h) {
     });
   });
   if (h->close_requested.load())
-    c.done = true, c.ended_by = 'r';
+    c.done = true, c.ended_by = chan::end_side::close_requested;
   kick();
   return true;
 }
@@ -397,7 +403,8 @@ void ssh_session::end_handed(chan& c, std::string message) {
   auto h = std::exchange(c.handed, nullptr);
   h->set_kick(nullptr);
   handoff_end e;
-  e.client_ended = c.ended_by == 'c' || (h->client_terminated && h->client_terminated());
+  e.client_ended =
+      c.ended_by == chan::end_side::client || (h->client_terminated && h->client_terminated());
   e.message = std::move(message);
   h->finish(std::move(e));
 }
