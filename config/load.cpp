@@ -313,9 +313,9 @@ class loader {
 
   route_auth read_route_auth(map_reader& a) {
     route_auth ra;
-    ra.mode = a.choice("mode",
-                       {{"passthrough", auth_mode::passthrough}, {"terminate", auth_mode::terminate}},
-                       auth_mode::passthrough);
+    ra.mode = a.choice(
+        "mode", {{"passthrough", auth_mode::passthrough}, {"terminate", auth_mode::terminate}},
+        auth_mode::passthrough);
     ra.file = file(a, "file");
     ra.cache_ttl = a.dur("cache_ttl", ra.cache_ttl);
     if (a.has("query")) {

@@ -4,9 +4,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
+#include "config/read_file.hpp"
 #include "gateway/auth/channel_binding.hpp"
 #include "gateway/session/message_reader.hpp"
 #include "gateway/session/server_login.hpp"
@@ -62,23 +61,11 @@ std::optional<std::vector<std::optional<std::string>>> parse_data_row(pg::byte_s
     }
     if (b.size() - off < static_cast<size_t>(len))
       return std::nullopt;
-    row.emplace_back(std::string(reinterpret_cast<const char*>(b.data() + off),
-                                 static_cast<size_t>(len)));
+    row.emplace_back(
+        std::string(reinterpret_cast<const char*>(b.data() + off), static_cast<size_t>(len)));
     off += static_cast<size_t>(len);
   }
   return row;
-}
-
-std::optional<std::string> read_password(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -91,8 +78,7 @@ std::optional<int64_t> parse_valid_until(std::string_view t) {
   std::tm tm{};
   int sign_off = 0;
   // "YYYY-MM-DD HH:MM:SS[.ffffff]+HH[:MM]"
-  if (t.size() < 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' ||
-      t[16] != ':')
+  if (t.size() < 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':')
     return std::nullopt;
   auto num = [&](size_t at, size_t len) -> int {
     int v = 0;
@@ -153,14 +139,15 @@ lookup_failure explain_query_error(const pg::error_fields& e, const std::string&
   lookup_failure f;
   f.message = "auth query as \"" + auth_user + "\" failed: " + e.code + " " + e.message;
   if (e.code == "42501") {
-    f.hint = default_sql
-                 ? "the default auth query reads pg_authid, which only a superuser may; "
-                   "create the SECURITY DEFINER function of docs/security.md and set "
-                   "auth.query.sql to use it"
-                 : "grant \"" + auth_user + "\" EXECUTE on the auth query's function (docs/security.md)";
+    f.hint = default_sql ? "the default auth query reads pg_authid, which only a superuser may; "
+                           "create the SECURITY DEFINER function of docs/security.md and set "
+                           "auth.query.sql to use it"
+                         : "grant \"" + auth_user +
+                               "\" EXECUTE on the auth query's function (docs/security.md)";
   } else if (e.code == "42883" || e.code == "42P01" || e.code == "3F000") {
-    f.hint = "the auth query's function or table does not exist in this database; create it "
-             "(docs/security.md) or fix auth.query.sql";
+    f.hint =
+        "the auth query's function or table does not exist in this database; create it "
+        "(docs/security.md) or fix auth.query.sql";
   }
   return f;
 }
@@ -173,9 +160,10 @@ net::awaitable<lookup_result> run_auth_query(const route_runtime& route, tunnel:
     r.failure = lookup_failure{std::move(message), std::move(hint)};
     return r;
   };
-  auto password = read_password(q.password_file);
+  std::string why;
+  auto password = config::read_secret_file(q.password_file, &why);
   if (!password)
-    co_return failed("cannot read auth.query.password_file " + q.password_file);
+    co_return failed("auth.query.password_file: " + why);
 
   pg::startup_message sm;
   sm.set("user", q.user);
@@ -219,8 +207,8 @@ net::awaitable<lookup_result> run_auth_query(const route_runtime& route, tunnel:
   error_code ec;
   const auto io_failure = [&](const char* when) {
     return *fired ? "auth query timed out " + std::string(when) + " (upstream.connect_timeout " +
-                           std::to_string(route.cfg->upstream.connect_timeout.count()) + "ms)"
-                     : "auth query connection closed " + std::string(when);
+                        std::to_string(route.cfg->upstream.connect_timeout.count()) + "ms)"
+                  : "auth query connection closed " + std::string(when);
   };
   // Log in as the auth user.
   for (bool in_login = true; in_login;) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/pg_stream.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/client_login.hpp"
 
@@ -25,7 +26,7 @@ struct lookup_failure {
 };
 
 struct lookup_result {
-  std::optional<user_secret> secret;     // nullopt with no failure: no such user
+  std::optional<user_secret> secret;  // nullopt with no failure: no such user
   std::optional<lookup_failure> failure;
 };
 

@@ -1,11 +1,10 @@
 #include "gateway/secret_store.hpp"
 
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
+#include "config/read_file.hpp"
 #include "gateway/auth/auth_file.hpp"
 
 namespace sluice::gateway {
@@ -37,8 +36,7 @@ std::optional<user_secret> secret_from_auth_file(std::string_view text, const st
 }
 
 net::awaitable<secret_answer> lookup_secret(const route_runtime& route, tunnel::manager* tunnels,
-                                            const std::string& user,
-                                            const std::string& database) {
+                                            const std::string& user, const std::string& database) {
   const auto& a = route.cfg->auth;
   const auto now = std::chrono::steady_clock::now();
   const auto key = std::make_pair(route.cfg->name, user);
@@ -50,14 +48,13 @@ net::awaitable<secret_answer> lookup_secret(const route_runtime& route, tunnel::
   }
   secret_answer out;
   if (!a.file.empty()) {
-    std::ifstream in(a.file);
-    if (!in) {
-      out.failure = lookup_failure{"cannot read auth.file " + a.file, ""};
+    std::string why;
+    auto text = config::read_file(a.file, &why);
+    if (!text) {
+      out.failure = lookup_failure{"auth.file: " + why, ""};
       co_return out;
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    out.secret = secret_from_auth_file(ss.str(), user);
+    out.secret = secret_from_auth_file(*text, user);
     out.source = "file";
     out.from_file = out.secret.has_value();
   }

@@ -97,7 +97,8 @@ client_login::step client_login::on_message(char type, pg::byte_span body) {
     std::string mech(body.begin(), nul);
     const uint8_t* p = &*nul + 1;
     uint32_t len = pg::get_u32(p);
-    std::string first(reinterpret_cast<const char*>(p + 4), static_cast<size_t>(body.end() - nul) - 5);
+    std::string first(reinterpret_cast<const char*>(p + 4),
+                      static_cast<size_t>(body.end() - nul) - 5);
     if (len != first.size())
       return failed(auth::malformed("invalid SASLInitialResponse length"));
     auto st = scram_->start(mech, first);

@@ -63,14 +63,17 @@ server_login::step server_login::on_message(char type, pg::byte_span body) {
   switch (code) {
     case 0:  // AuthenticationOk
       if (scram_ && !verified_)
-        return fail("08P01", "the database sent AuthenticationOk before proving it knows the "
-                             "SCRAM secret of " + who + "; refused");
+        return fail("08P01",
+                    "the database sent AuthenticationOk before proving it knows the "
+                    "SCRAM secret of " +
+                        who + "; refused");
       s.result = step::kind::authenticated;
       return s;
     case 3:  // AuthenticationCleartextPassword
       if (c_.password.empty())
-        return fail("28000", "the database asks for a cleartext password for " + who +
-                                 ", which sluice only has as a SCRAM secret",
+        return fail("28000",
+                    "the database asks for a cleartext password for " + who +
+                        ", which sluice only has as a SCRAM secret",
                     "give the user's password in auth.file, or use scram-sha-256 in the "
                     "database's pg_hba.conf");
       mechanism_ = "password";
@@ -83,14 +86,15 @@ server_login::step server_login::on_message(char type, pg::byte_span body) {
       std::copy(data.begin(), data.end(), salt.begin());
       mechanism_ = "md5";
       if (!c_.password.empty()) {
-        s.to_server = encode_password_message(
-            auth::md5_response_from_password(c_.password, c_.user, salt));
+        s.to_server =
+            encode_password_message(auth::md5_response_from_password(c_.password, c_.user, salt));
       } else if (!c_.md5_secret.empty()) {
         s.to_server = encode_password_message(auth::md5_response_from_secret(c_.md5_secret, salt));
       } else {
-        return fail("28000", "the database asks for md5 for " + who +
-                                 ", but its stored secret is SCRAM-SHA-256",
-                    "use scram-sha-256 in the database's pg_hba.conf for this user");
+        return fail(
+            "28000",
+            "the database asks for md5 for " + who + ", but its stored secret is SCRAM-SHA-256",
+            "use scram-sha-256 in the database's pg_hba.conf for this user");
       }
       return s;
     }
@@ -102,8 +106,9 @@ server_login::step server_login::on_message(char type, pg::byte_span body) {
       o.password = c_.password;
       if (c_.password.empty()) {
         if (!c_.client_key || !c_.secret)
-          return fail("28000", "the database asks for SCRAM for " + who +
-                                   ", but sluice has only an md5 secret for it",
+          return fail("28000",
+                      "the database asks for SCRAM for " + who +
+                          ", but sluice has only an md5 secret for it",
                       "store a SCRAM-SHA-256 password for the user (password_encryption = "
                       "scram-sha-256, then ALTER ROLE ... PASSWORD)");
         o.client_key = c_.client_key;
@@ -137,8 +142,8 @@ server_login::step server_login::on_message(char type, pg::byte_span body) {
       return s;
     }
     default:
-      return fail("0A000", "the database asks for authentication method " +
-                               std::to_string(code) + ", which sluice does not support");
+      return fail("0A000", "the database asks for authentication method " + std::to_string(code) +
+                               ", which sluice does not support");
   }
 }
 

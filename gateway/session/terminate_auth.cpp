@@ -129,7 +129,9 @@ net::awaitable<std::optional<terminated_client>> session::authenticate_client(
   out.held = cl.held_final();
   auto ok = encode_auth_ok();
   out.held.insert(out.held.end(), ok.begin(), ok.end());
-  out.mechanism = cl.used_md5() ? "md5" : cl.channel_bound() ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
+  out.mechanism = cl.used_md5()        ? "md5"
+                  : cl.channel_bound() ? "SCRAM-SHA-256-PLUS"
+                                       : "SCRAM-SHA-256";
   out.source = answer.source;
   co_return out;
 }
@@ -144,10 +146,11 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
   error_code ec;
   for (;;) {
     if (!co_await in.next(*server_, type, body, ec)) {
-      co_await reject({close_reason::server_closed, "08006",
-                       "the database closed the connection while sluice logged in as \"" +
-                           record_.user + "\"",
-                       {}});
+      co_await reject(
+          {close_reason::server_closed,
+           "08006",
+           "the database closed the connection while sluice logged in as \"" + record_.user + "\"",
+           {}});
       co_return false;
     }
     record_.bytes_out += body.size() + 5;

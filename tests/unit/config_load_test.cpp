@@ -230,14 +230,15 @@ TEST_CASE("routes[].auth errors are exact", "[config]") {
   CHECK(problems(with_auth("      mode: terminate\n")) ==
         "routes[0].auth.mode (line 10): mode: terminate needs where the secrets are: query: "
         "{user, password_file} and/or file: (a PgBouncer auth_file)\n");
-  CHECK(problems(with_auth("      mode: terminated\n      file: u.txt\n")).find(
-            "routes[0].auth.mode (line 10)") != std::string::npos);
+  CHECK(problems(with_auth("      mode: terminated\n      file: u.txt\n"))
+            .find("routes[0].auth.mode (line 10)") != std::string::npos);
   CHECK(problems(with_auth("      mode: terminate\n      query: {user: a}\n")) ==
         "routes[0].auth.query.password_file (line 11): is required\n");
-  CHECK(problems(with_auth(
-            "      mode: terminate\n      query: {user: a, password_file: p, sql: 'select 1'}\n")) ==
-        "routes[0].auth.query.sql (line 11): must use $1 for the user name (it returns that "
-        "user's row)\n");
+  CHECK(
+      problems(with_auth(
+          "      mode: terminate\n      query: {user: a, password_file: p, sql: 'select 1'}\n")) ==
+      "routes[0].auth.query.sql (line 11): must use $1 for the user name (it returns that "
+      "user's row)\n");
   CHECK(problems(with_auth("      file: u.txt\n")).find("only used with mode: terminate") !=
         std::string::npos);
   CHECK(problems(with_auth("      mode: terminate\n      file: u.txt\n      extra: 1\n"))
@@ -252,9 +253,9 @@ TEST_CASE("auth secret files must be private like other secrets", "[config]") {
   fputs("\"a\" \"b\"\n", f);
   fclose(f);
   std::filesystem::permissions(users, std::filesystem::perms(0644));
-  auto yaml = with_auth("      mode: terminate\n      file: " + users +
-                        "\n      query: {user: a, password_file: " + (dir / "none.pw").string() +
-                        "}\n");
+  auto yaml =
+      with_auth("      mode: terminate\n      file: " + users +
+                "\n      query: {user: a, password_file: " + (dir / "none.pw").string() + "}\n");
   auto r = load_string(yaml, "/etc/sluice", {true});
   auto text = r.issues.str();
   CHECK(text.find("routes[0].auth.file") != std::string::npos);

@@ -51,8 +51,8 @@ client_login::step drive_scram(client_login& cl, const std::string& password,
   auto req = frames(cl.begin());
   REQUIRE(req.size() == 1);
   REQUIRE(code_of(req[0]) == 10);
-  auto mechs = pg::parse_sasl_mechanisms(pg::byte_span(
-      reinterpret_cast<const uint8_t*>(req[0].body.data()), req[0].body.size()));
+  auto mechs = pg::parse_sasl_mechanisms(
+      pg::byte_span(reinterpret_cast<const uint8_t*>(req[0].body.data()), req[0].body.size()));
   REQUIRE(mechs);
   auth::scram_client_options o;
   o.password = password;
@@ -135,8 +135,8 @@ TEST_CASE("terminate client leg: plaintext secrets become SCRAM, md5 secrets use
   auth::md5_salt salt{};
   std::copy(req[0].body.begin() + 4, req[0].body.end(), salt.begin());
   CHECK(md5.used_md5());
-  auto ok = md5.on_message('p', span_of(encode_password_message(
-                                    auth::md5_response_from_password("pw", "bob", salt))));
+  auto ok = md5.on_message(
+      'p', span_of(encode_password_message(auth::md5_response_from_password("pw", "bob", salt))));
   CHECK(ok.result == client_login::step::kind::done);
 
   client_login md5_wrong("bob", user_secret{auth::md5_secret("pw", "bob")}, {});
@@ -216,8 +216,7 @@ TEST_CASE("terminate server leg: logs in with the recovered ClientKey, bound on 
     c.secret = auth::parse_scram_secret(kSecret).value();
     c.channel_binding = db_binding;
     server_login sl(c);
-    CHECK(drive_server(sl, kSecret, db_binding).result ==
-          server_login::step::kind::authenticated);
+    CHECK(drive_server(sl, kSecret, db_binding).result == server_login::step::kind::authenticated);
     CHECK(sl.channel_bound() == tls);
     CHECK(sl.mechanism() == (tls ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256"));
   }
@@ -236,8 +235,7 @@ TEST_CASE("terminate server leg: a database that cannot prove the secret is refu
 
   // Another secret (another password): the database refuses our proof, its words pass on.
   server_login other(c);
-  const auto other_secret =
-      auth::format_scram_secret(auth::make_scram_secret("other", kSalt));
+  const auto other_secret = auth::format_scram_secret(auth::make_scram_secret("other", kSalt));
   auto refused = drive_server(other, other_secret, {});
   CHECK(refused.result == server_login::step::kind::failed);
   CHECK(refused.from_backend);
@@ -301,11 +299,16 @@ TEST_CASE("auth query rows: expiry, can-login, no password", "[terminate]") {
 TEST_CASE("auth query errors name the fix", "[terminate]") {
   auto f = explain_query_error({"ERROR", "42501", "permission denied for table pg_authid", {}, {}},
                                "sluice_auth", true);
-  CHECK(f.message == "auth query as \"sluice_auth\" failed: 42501 permission denied for table "
-                     "pg_authid");
+  CHECK(f.message ==
+        "auth query as \"sluice_auth\" failed: 42501 permission denied for table "
+        "pg_authid");
   CHECK(f.hint.find("SECURITY DEFINER function of docs/security.md") != std::string::npos);
-  auto g = explain_query_error({"ERROR", "42883", "function sluice.user_secret(unknown) does not "
-                                                  "exist", {}, {}},
+  auto g = explain_query_error({"ERROR",
+                                "42883",
+                                "function sluice.user_secret(unknown) does not "
+                                "exist",
+                                {},
+                                {}},
                                "sluice_auth", false);
   CHECK(g.hint.find("does not exist in this database") != std::string::npos);
 }

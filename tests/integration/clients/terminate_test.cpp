@@ -20,11 +20,12 @@ class terminate_env {
     pg_.sql("create role old login password 'old-pw' valid until '2001-01-01'");
     pg_.sql("create role nologin_user nologin password 'nl-pw'");
     pg_.sql("create role weak login password 'weak-pw'");  // an auth user without rights
-    for (const char* db : {"q_require", "q_full", "q_disable", "f_require", "weak_db", "pt",
-                           "down"})
+    for (const char* db :
+         {"q_require", "q_full", "q_disable", "f_require", "weak_db", "pt", "down"})
       pg_.sql(std::string("create database ") + db + " owner alice");
     pg_.sql("grant connect on database q_require to bob");
-    const std::string bob_md5 = trim(pg_.sql("select rolpassword from pg_authid where rolname='bob'"));
+    const std::string bob_md5 =
+        trim(pg_.sql("select rolpassword from pg_authid where rolname='bob'"));
     auth_pw_ = dir_.write("auth.pw", std::string(pg_cluster::kPassword) + "\n", 0600);
     weak_pw_ = dir_.write("weak.pw", "weak-pw\n", 0600);
     users_ = dir_.write("users.txt",
@@ -68,9 +69,7 @@ class terminate_env {
     return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port_) + " user=" + user +
            " dbname=" + db + " connect_timeout=10 " + extra;
   }
-  std::string verify_full() const {
-    return "sslmode=verify-full sslrootcert=" + pki_.ca_cert;
-  }
+  std::string verify_full() const { return "sslmode=verify-full sslrootcert=" + pki_.ca_cert; }
   run_result sql(const std::string& db, const std::string& user, const std::string& pw,
                  const std::string& q, const std::string& extra = "") const {
     return psql(conninfo(db, user, extra), q, pw);
@@ -138,14 +137,15 @@ TEST_CASE("terminate: psql with libpq defaults gets TLS on both legs, the real u
 TEST_CASE("terminate: sslmode require, verify-full and channel_binding=require work",
           "[clients][terminate]") {
   terminate_env e;
-  for (const std::string extra :
+  for (const std::string& extra :
        {std::string("sslmode=require"), e.verify_full(),
         e.verify_full() + " channel_binding=require", std::string("sslmode=disable")}) {
     for (const char* db : {"q_require", "q_full", "q_disable"}) {
       auto r = e.sql(db, "alice", kAlicePw, kWhoAmI, extra);
       INFO(db << " " << extra << "\n" << r.output << "\n" << e.gw().log());
       CHECK(r.exit_code == 0);
-      CHECK(r.output == std::string("alice|") + (std::string(db) == "q_disable" ? "f" : "t") + "\n");
+      CHECK(r.output ==
+            std::string("alice|") + (std::string(db) == "q_disable" ? "f" : "t") + "\n");
     }
   }
   CHECK(has(e.gw().log(), "client_tls=false upstream_tls=true"));  // the sslmode=disable client
@@ -224,8 +224,9 @@ TEST_CASE("terminate: psycopg2 with libpq defaults", "[clients][terminate][psyco
 TEST_CASE("passthrough: the downgrade is warned about and the refused login is logged",
           "[clients][terminate][passthrough]") {
   terminate_env e;
-  auto check = run(std::string(kSluiceBin) + " check-config -c " + shell_quote(e.gw().config_path()),
-                   std::chrono::seconds(20));
+  auto check =
+      run(std::string(kSluiceBin) + " check-config -c " + shell_quote(e.gw().config_path()),
+          std::chrono::seconds(20));
   INFO(check.output);
   CHECK(has(check.output, "TLS downgrade: listener 'pg'"));
   CHECK(has(check.output, "route 'pt'"));
