@@ -132,6 +132,14 @@ TEST_CASE("terminate: psql with libpq defaults gets TLS on both legs, the real u
   CHECK(r.exit_code == 0);
   CHECK(has(r.output, "10\n20\n"));
   CHECK(has(r.output, "42\n"));
+  // The extended protocol's prepared statements: pgbench -M prepared.
+  const auto bench = e.dir().write("bench.sql", "select :client_id + 1;\n", 0600);
+  auto pb = run("PGPASSWORD=" + shell_quote(kAlicePw) + " pgbench -n -M prepared -t 20 -c 2 -f " +
+                    shell_quote(bench) + " " + shell_quote(e.conninfo("q_require", "alice")),
+                std::chrono::seconds(60));
+  INFO(pb.output);
+  CHECK(pb.exit_code == 0);
+  CHECK(has(pb.output, "number of transactions actually processed: 40/40"));
 }
 
 TEST_CASE("terminate: sslmode require, verify-full and channel_binding=require work",
