@@ -172,7 +172,8 @@ net::awaitable<lookup_result> run_auth_query(const route_runtime& route, tunnel:
   sm.set("TimeZone", "UTC");
   sm.set("DateStyle", "ISO");
   upstream_connection up;
-  if (auto f = co_await connect_upstream(route, tunnels, pg::encode_startup(sm), up))
+  const auto startup = pg::encode_startup(sm);
+  if (auto f = co_await connect_upstream(route, tunnels, startup, up))
     co_return failed("auth query cannot reach the database: " + f->message, f->hint);
   std::shared_ptr<pg_stream> stream(std::move(up.stream));
   auto& s = *stream;

@@ -43,8 +43,13 @@ net::awaitable<secret_answer> lookup_secret(const route_runtime& route, tunnel::
   {
     std::lock_guard lock(cache_mutex);
     auto it = cache.find(key);
-    if (it != cache.end() && now - it->second.at < a.cache_ttl)
-      co_return secret_answer{it->second.secret, std::nullopt, "cache", it->second.from_file};
+    if (it != cache.end() && now - it->second.at < a.cache_ttl) {
+      secret_answer hit;  // named: GCC 12 and braced temporaries in co_return
+      hit.secret = it->second.secret;
+      hit.source = "cache";
+      hit.from_file = it->second.from_file;
+      co_return hit;
+    }
   }
   secret_answer out;
   if (!a.file.empty()) {

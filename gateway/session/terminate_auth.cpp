@@ -77,10 +77,13 @@ net::awaitable<std::optional<terminated_client>> session::authenticate_client(
         .kv("user", user)
         .kv("message", answer.failure->message)
         .kv("hint", answer.failure->hint.empty() ? "-" : answer.failure->hint);
-    co_await reject({close_reason::auth_lookup_failed, "08006",
-                     "sluice cannot look up the password of user \"" + user + "\" for route \"" +
-                         record_.route + "\": " + answer.failure->message,
-                     answer.failure->hint});
+    // A named refusal: GCC 12 mis-destroys braced temporaries in co_await.
+    const refusal why_refused{close_reason::auth_lookup_failed, "08006",
+                              "sluice cannot look up the password of user \"" + user +
+                                  "\" for route \"" + record_.route +
+                                  "\": " + answer.failure->message,
+                              answer.failure->hint};
+    co_await reject(why_refused);
     co_return std::nullopt;
   }
   X509* own = client_.is_tls() ? SSL_get_certificate(client_.tls().native_handle()) : nullptr;
@@ -112,7 +115,9 @@ net::awaitable<std::optional<terminated_client>> session::authenticate_client(
       const auto why = st.log_detail.empty() ? st.error.detail : st.log_detail;
       record_.end(close_reason::auth_failed,
                   st.error.sqlstate + " " + st.error.message + (why.empty() ? "" : ": " + why));
-      co_await reject({close_reason::auth_failed, st.error.sqlstate, st.error.message, {}});
+      // A named refusal: GCC 12 mis-destroys braced temporaries in co_await.
+      const refusal why_refused{close_reason::auth_failed, st.error.sqlstate, st.error.message, {}};
+      co_await reject(why_refused);
       co_return std::nullopt;
     }
     if (st.result == client_login::step::kind::done)
@@ -146,11 +151,12 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
   error_code ec;
   for (;;) {
     if (!co_await in.next(*server_, type, body, ec)) {
-      co_await reject(
-          {close_reason::server_closed,
-           "08006",
-           "the database closed the connection while sluice logged in as \"" + record_.user + "\"",
-           {}});
+      const refusal why_refused{
+          close_reason::server_closed,
+          "08006",
+          "the database closed the connection while sluice logged in as \"" + record_.user + "\"",
+          {}};
+      co_await reject(why_refused);
       co_return false;
     }
     record_.bytes_out += body.size() + 5;
@@ -167,10 +173,13 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
             .kv("sqlstate", st.error.code)
             .kv("message", st.error.message)
             .kv("detail", st.error.detail.empty() ? "-" : st.error.detail);
-      co_await reject({close_reason::auth_failed, st.error.code,
-                       st.from_backend ? st.error.message
-                                       : "sluice refused the database's login: " + st.error.message,
-                       st.error.hint.empty() ? st.error.detail : st.error.hint});
+      // A named refusal: GCC 12 mis-destroys braced temporaries in co_await.
+      const refusal why_refused{close_reason::auth_failed, st.error.code,
+                                st.from_backend
+                                    ? st.error.message
+                                    : "sluice refused the database's login: " + st.error.message,
+                                st.error.hint.empty() ? st.error.detail : st.error.hint};
+      co_await reject(why_refused);
       co_return false;
     }
     if (!st.to_server.empty()) {
