@@ -99,10 +99,10 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
   auto results = co_await resolver.async_resolve(host, std::to_string(port),
                                                  asio::redirect_error(asio::use_awaitable, ec));
   if (ec)
-    co_return tunnel_error{"tcp-connect",
+    co_return tunnel_error{tunnel_stage::tcp_connect,
                            "cannot resolve bastion host " + host + ": " + ec.message()};
   const auto until = clock::now() + timeout;
-  tunnel_error last{"tcp-connect", "no address for " + host};
+  tunnel_error last{tunnel_stage::tcp_connect, "no address for " + host};
   for (const auto& entry : results) {
     auto w = std::make_shared<waker>(ex);
     auto result = std::make_shared<std::pair<bool, boost::system::error_code>>(
@@ -119,7 +119,7 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
       sock.close(oc);  // aborts the connect; wait for its handler before reusing the socket
       while (!result->first)
         co_await w->wait_until(clock::now() + std::chrono::seconds(1));
-      co_return tunnel_error{"tcp-connect",
+      co_return tunnel_error{tunnel_stage::tcp_connect,
                              "TCP connect to bastion " + where + " timed out after " +
                                  seconds_text(timeout) +
                                  ": packets are dropped (firewall/security group must allow this "
@@ -131,11 +131,13 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
       co_return tunnel_error{};
     }
     if (e == asio::error::connection_refused) {
-      last = {"tcp-connect", "TCP connect to bastion " + where +
-                                 " refused: nothing listens on that port (is sshd running? is "
-                                 "the port right?)"};
+      last = {tunnel_stage::tcp_connect,
+              "TCP connect to bastion " + where +
+                  " refused: nothing listens on that port (is sshd running? is "
+                  "the port right?)"};
     } else {
-      last = {"tcp-connect", "TCP connect to bastion " + where + " failed: " + e.message()};
+      last = {tunnel_stage::tcp_connect,
+              "TCP connect to bastion " + where + " failed: " + e.message()};
     }
   }
   co_return last;
@@ -264,32 +266,33 @@ asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::s
   if (!err.empty())
     co_return err;
   if (!link.init(pref_for(type))) {
-    co_return tunnel_error{"ssh-handshake", "libssh2 could not create a session"};
+    co_return tunnel_error{tunnel_stage::ssh_handshake, "libssh2 could not create a session"};
   }
   int rc;
   while ((rc = libssh2_session_handshake(link.session(), link.socket().native_handle())) ==
          LIBSSH2_ERROR_EAGAIN) {
     if (!co_await link.wait(until)) {
-      co_return tunnel_error{"ssh-handshake", "SSH handshake with " + where + " timed out after " +
-                                                  seconds_text(timeout) +
-                                                  ": the port answers TCP but not SSH in time"};
+      co_return tunnel_error{tunnel_stage::ssh_handshake,
+                             "SSH handshake with " + where + " timed out after " +
+                                 seconds_text(timeout) +
+                                 ": the port answers TCP but not SSH in time"};
     }
   }
   if (rc == LIBSSH2_ERROR_KEX_FAILURE) {
-    co_return tunnel_error{"ssh-handshake", "SSH key exchange with " + where +
-                                                " failed (host key type " + type +
-                                                "): " + link.last_error()};
+    co_return tunnel_error{tunnel_stage::ssh_handshake, "SSH key exchange with " + where +
+                                                            " failed (host key type " + type +
+                                                            "): " + link.last_error()};
   }
   if (rc != 0) {
-    co_return tunnel_error{"ssh-handshake", "SSH handshake with " + where +
-                                                " failed: " + link.last_error() +
-                                                " (is this port an SSH server?)"};
+    co_return tunnel_error{tunnel_stage::ssh_handshake, "SSH handshake with " + where +
+                                                            " failed: " + link.last_error() +
+                                                            " (is this port an SSH server?)"};
   }
   size_t len = 0;
   int kt = 0;
   const char* blob = libssh2_session_hostkey(link.session(), &len, &kt);
   if (!blob)
-    co_return tunnel_error{"ssh-handshake", "bastion " + where + " sent no host key"};
+    co_return tunnel_error{tunnel_stage::ssh_handshake, "bastion " + where + " sent no host key"};
   link.host_key_blob.assign(blob, len);
   link.host_key_type = blob_key_type(link.host_key_blob);
   link.host_key_fingerprint = fingerprint_of_blob(link.host_key_blob);
@@ -331,17 +334,18 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
   for (const auto& [which, path] : keys) {
     // Re-checked at every connect: the file may have changed since the config was loaded.
     if (auto p = config::private_file_problem(path); !p.empty()) {
-      co_return tunnel_error{"auth", which + " key refused: " + p};
+      co_return tunnel_error{tunnel_stage::auth, which + " key refused: " + p};
     }
     std::string error;
     auto text = config::read_file(path, &error).value_or("");
     if (!error.empty())
-      co_return tunnel_error{"auth", which + " key: " + error};
+      co_return tunnel_error{tunnel_stage::auth, which + " key: " + error};
     auto pub = public_key_from_private(text, error);
     if (!error.empty())
-      co_return tunnel_error{"auth", which + " key " + path + ": " + error};
+      co_return tunnel_error{tunnel_stage::auth, which + " key " + path + ": " + error};
     if (pub.type == "ssh-rsa" && !rsa_supported()) {
-      co_return tunnel_error{"auth", which + " key " + path + ": " + rsa_refusal_message()};
+      co_return tunnel_error{tunnel_stage::auth,
+                             which + " key " + path + ": " + rsa_refusal_message()};
     }
     const auto line = pub.line("sluice");
     int rc;
@@ -349,7 +353,7 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
                 link.session(), t.user.data(), t.user.size(), line.data(), line.size(), text.data(),
                 text.size(), nullptr)) == LIBSSH2_ERROR_EAGAIN) {
       if (!co_await link.wait(until)) {
-        co_return tunnel_error{"auth", "authentication to " + where + " timed out"};
+        co_return tunnel_error{tunnel_stage::auth, "authentication to " + where + " timed out"};
       }
     }
     if (rc == 0) {
@@ -357,21 +361,22 @@ asio::awaitable<tunnel_error> authenticate(ssh_link& link, const config::tunnel&
       co_return tunnel_error{};
     }
     if (rc != LIBSSH2_ERROR_AUTHENTICATION_FAILED && rc != LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
-      co_return tunnel_error{"auth", "authentication to " + where + " failed with " + which +
-                                         " key " + path + ": " + link.last_error()};
+      co_return tunnel_error{tunnel_stage::auth, "authentication to " + where + " failed with " +
+                                                     which + " key " + path + ": " +
+                                                     link.last_error()};
     }
     if (!tried.empty())
       tried += ", ";
     tried += which + " " + pub.fingerprint();
   }
   co_return tunnel_error{
-      "auth", "bastion " + where + " refused public key authentication (tried " + tried +
-                  "): the key is not in ~" + t.user +
-                  "/.ssh/authorized_keys on the bastion (print it with `sluice tunnel pubkey " +
-                  t.name +
-                  " -c CONFIG`), or that file or its directory is writable by "
-                  "group/others (chmod 700 ~/.ssh; chmod 600 ~/.ssh/authorized_keys), or the "
-                  "user does not exist"};
+      tunnel_stage::auth,
+      "bastion " + where + " refused public key authentication (tried " + tried +
+          "): the key is not in ~" + t.user +
+          "/.ssh/authorized_keys on the bastion (print it with `sluice tunnel pubkey " + t.name +
+          " -c CONFIG`), or that file or its directory is writable by "
+          "group/others (chmod 700 ~/.ssh; chmod 600 ~/.ssh/authorized_keys), or the "
+          "user does not exist"};
 }
 
 }  // namespace
@@ -389,7 +394,7 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
     std::string error;
     auto text = config::read_file(t.known_hosts, &error).value_or("");
     if (!error.empty())
-      co_return tunnel_error{"host-key", error};
+      co_return tunnel_error{tunnel_stage::host_key, error};
     tr.entries = known_hosts_for(parse_known_hosts(text), t.host, t.port);
     for (const auto& type : host_key_types()) {
       for (const auto& e : tr.entries) {
@@ -400,13 +405,14 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
       }
     }
     if (tr.types.empty()) {
-      co_return tunnel_error{"host-key", "no usable entry for " + known_hosts_name(t.host, t.port) +
-                                             " in " + t.known_hosts +
-                                             " (libssh2 checks ssh-ed25519, ecdsa-sha2-* and "
-                                             "ssh-rsa keys); add the bastion's key after "
-                                             "verifying it, or pin host_key from `sluice tunnel "
-                                             "fingerprint " +
-                                             where + "`"};
+      co_return tunnel_error{tunnel_stage::host_key,
+                             "no usable entry for " + known_hosts_name(t.host, t.port) + " in " +
+                                 t.known_hosts +
+                                 " (libssh2 checks ssh-ed25519, ecdsa-sha2-* and "
+                                 "ssh-rsa keys); add the bastion's key after "
+                                 "verifying it, or pin host_key from `sluice tunnel "
+                                 "fingerprint " +
+                                 where + "`"};
     }
   }
   if (!learned_type.empty()) {
@@ -421,7 +427,8 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
     auto link = std::make_unique<ssh_link>(ex);
     const auto until = clock::now() + t.connect_timeout;
     auto err = co_await connect_and_handshake(*link, t.host, t.port, type, t.connect_timeout);
-    if (err.stage == "ssh-handshake" && err.message.find("key exchange") != std::string::npos) {
+    if (err.stage == tunnel_stage::ssh_handshake &&
+        err.message.find("key exchange") != std::string::npos) {
       last_kex = err;  // the server does not offer this type; try the next one
       continue;
     }
@@ -443,7 +450,7 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
     co_return tunnel_error{};
   }
   if (offered.empty()) {
-    co_return tunnel_error{"ssh-handshake",
+    co_return tunnel_error{tunnel_stage::ssh_handshake,
                            "bastion " + where + " offers none of the trusted host key types: " +
                                (last_kex.empty() ? std::string("no handshake") : last_kex.message)};
   }
@@ -457,7 +464,7 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
       !tr.pin.empty()
           ? tr.pin
           : "a key listed for " + known_hosts_name(t.host, t.port) + " in " + t.known_hosts;
-  co_return tunnel_error{"host-key",
+  co_return tunnel_error{tunnel_stage::host_key,
                          std::string(revoked_seen ? "REVOKED host key" : "host key mismatch") +
                              " for bastion " + where + ": expected " + expected + ", received " +
                              received +
@@ -474,7 +481,7 @@ asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t 
   for (const auto& type : host_key_types()) {
     ssh_link link(ex);
     auto err = co_await connect_and_handshake(link, host, port, type, timeout);
-    if (err.stage == "tcp-connect")
+    if (err.stage == tunnel_stage::tcp_connect)
       co_return err;
     if (!err.empty()) {
       last = err;
@@ -484,7 +491,7 @@ asio::awaitable<tunnel_error> probe_host_keys(const std::string& host, uint16_t 
     link.close(true);
   }
   if (out.empty())
-    co_return last.empty() ? tunnel_error{"ssh-handshake", "no host key"} : last;
+    co_return last.empty() ? tunnel_error{tunnel_stage::ssh_handshake, "no host key"} : last;
   co_return tunnel_error{};
 }
 

@@ -17,6 +17,7 @@
 
 #include "config/settings.hpp"
 #include "gateway/tunnel/packet_cache.hpp"
+#include "gateway/tunnel/stage.hpp"
 
 namespace sluice::tunnel {
 
@@ -39,9 +40,9 @@ struct link_io {
 };
 
 struct tunnel_error {
-  std::string stage;  // tcp-connect, ssh-handshake, host-key, auth, channel-open, tunnel-down
+  tunnel_stage stage = tunnel_stage::none;
   std::string message;
-  bool empty() const { return stage.empty(); }
+  bool empty() const { return stage == tunnel_stage::none; }
 };
 
 class ssh_link {

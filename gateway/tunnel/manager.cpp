@@ -149,7 +149,7 @@ asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::s
       for (const auto& [name, _] : impl_->runners)
         known += (known.empty() ? "" : ", ") + name;
     }
-    co_return channel_result{-1, "unknown-tunnel",
+    co_return channel_result{-1, std::string(to_string(tunnel_stage::unknown_tunnel)),
                              "no tunnel named '" + tunnel + "' is configured" +
                                  (known.empty() ? std::string() : " (tunnels: " + known + ")")};
   }
@@ -157,7 +157,8 @@ asio::awaitable<channel_result> manager::open_channel(std::string tunnel, std::s
     co_return co_await asio::co_spawn(r->executor(), r->open(std::move(host), port, -1),
                                       asio::use_awaitable);
   } catch (const std::exception& e) {
-    co_return channel_result{-1, "tunnel-down", std::string("tunnel error: ") + e.what()};
+    co_return channel_result{-1, std::string(to_string(tunnel_stage::tunnel_down)),
+                             std::string("tunnel error: ") + e.what()};
   }
 }
 

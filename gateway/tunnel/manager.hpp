@@ -14,6 +14,7 @@
 
 #include "config/settings.hpp"
 #include "gateway/tunnel/handoff.hpp"
+#include "gateway/tunnel/stage.hpp"
 
 namespace sluice::tunnel {
 
@@ -21,8 +22,9 @@ struct channel_result {
   // A connected stream socket (one end of a socketpair) whose bytes travel over a
   // direct-tcpip channel; the caller owns it. -1 on failure.
   int fd = -1;
-  // On failure: the stage that failed ("tcp-connect", "ssh-handshake", "host-key",
-  // "auth", "channel-open", "tunnel-down", "unknown-tunnel") and a human message.
+  // On failure: the stage that failed, spelled by to_string(tunnel_stage) ("tcp-connect",
+  // "ssh-handshake", "host-key", "auth", "channel-open", "tunnel-down", "unknown-tunnel"),
+  // and a human message.
   std::string stage;
   std::string error;
   // Names the channel for hand_off() (0 when nothing was opened).

@@ -89,7 +89,7 @@ void ssh_session::stop() {
 
 void ssh_session::enqueue(std::shared_ptr<open_request> r) {
   if (!alive()) {
-    fail_open(std::move(r), {"tunnel-down", "SSH session is closing"});
+    fail_open(std::move(r), {tunnel_stage::tunnel_down, "SSH session is closing"});
     return;
   }
   queue_.push_back(std::move(r));
@@ -110,7 +110,7 @@ void ssh_session::die(const std::string& message) {
   if (dead_)
     return;
   dead_ = true;
-  death_ = {"tunnel-down", message};
+  death_ = {tunnel_stage::tunnel_down, message};
   waker_->notify();
 }
 
@@ -450,7 +450,7 @@ bool ssh_session::service_open() {
     inflight_ = std::move(queue_.front());
     queue_.pop_front();
     if (inflight_->abandoned) {
-      fail_open(std::move(inflight_), {"channel-open", "abandoned"});
+      fail_open(std::move(inflight_), {tunnel_stage::channel_open, "abandoned"});
       inflight_.reset();
     }
   }
@@ -480,7 +480,7 @@ bool ssh_session::service_open() {
   }
   const auto msg = link_->last_error();
   if (rc != LIBSSH2_ERROR_CHANNEL_FAILURE) {
-    fail_open(r, {"tunnel-down", "SSH session failed while opening a channel: " + msg});
+    fail_open(r, {tunnel_stage::tunnel_down, "SSH session failed while opening a channel: " + msg});
     die("SSH session to bastion " + where_of(cfg_.host, cfg_.port) +
         " lost (channel open): " + msg);
     return true;
@@ -504,7 +504,7 @@ bool ssh_session::service_open() {
   } else {
     text = "bastion " + bastion + " refused a channel to " + target + ": " + msg;
   }
-  fail_open(r, {"channel-open", text});
+  fail_open(r, {tunnel_stage::channel_open, text});
   return true;
 }
 
@@ -841,7 +841,7 @@ asio::awaitable<void> ssh_session::run() {
 
 void ssh_session::teardown() {
   const bool graceful = stopping_ && !dead_;
-  tunnel_error e{"tunnel-down", dead_ ? death_.message : "tunnel stopped"};
+  tunnel_error e{tunnel_stage::tunnel_down, dead_ ? death_.message : "tunnel stopped"};
   for (auto& r : queue_)
     fail_open(r, e);
   queue_.clear();

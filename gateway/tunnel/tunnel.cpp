@@ -131,19 +131,20 @@ asio::awaitable<void> tunnel_runner::slot_loop(size_t i) {
     try {
       err = co_await connect_tunnel(cfg_, link, learned_type_);
     } catch (const std::exception& e) {
-      err = {"ssh-handshake", std::string("unexpected error: ") + e.what()};
+      err = {tunnel_stage::ssh_handshake, std::string("unexpected error: ") + e.what()};
     }
     if (stopped_)
       break;
     std::chrono::milliseconds delay{0};
     if (!err.empty()) {
       set_error(err);
-      const bool needs_operator = err.stage == "host-key" || err.stage == "auth";
+      const bool needs_operator =
+          err.stage == tunnel_stage::host_key || err.stage == tunnel_stage::auth;
       set_state(i, needs_operator ? tunnel_state::failed : tunnel_state::backoff);
       delay = backoff.next();
       log::warn("tunnel_connect_failed")
           .kv("tunnel", cfg_.name)
-          .kv("stage", err.stage)
+          .kv("stage", to_string(err.stage))
           .kv("error", err.message)
           .kv("retry_in_ms", static_cast<int64_t>(delay.count()));
     } else {
@@ -187,10 +188,10 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
   auto self = shared_from_this();
   auto ex = ioc_.get_executor();
   const auto where = host + ":" + std::to_string(port);
-  auto fail = [&](std::string stage, std::string msg) {
+  auto fail = [&](tunnel_stage stage, std::string msg) {
     if (local_fd >= 0)
       ::close(local_fd);
-    return channel_result{-1, std::move(stage), std::move(msg)};
+    return channel_result{-1, std::string(to_string(stage)), std::move(msg)};
   };
   const auto up_deadline = clock::now() + cfg_.wait_for_up;
   while (!stopped_ && !up()) {
@@ -204,7 +205,7 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
         std::lock_guard lk(mu_);
         return std::string(to_string(state_));
       }();
-      co_return fail(e.empty() ? "tunnel-down" : e.stage,
+      co_return fail(e.empty() ? tunnel_stage::tunnel_down : e.stage,
                      "tunnel '" + cfg_.name + "' to bastion " + cfg_.host + ":" +
                          std::to_string(cfg_.port) + " is not up (" + state + ") after waiting " +
                          secs(cfg_.wait_for_up) + (e.empty() ? std::string() : ": " + e.message));
@@ -215,7 +216,7 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
     up_waiters_.erase(std::remove(up_waiters_.begin(), up_waiters_.end(), w), up_waiters_.end());
   }
   if (stopped_)
-    co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' was stopped or removed");
+    co_return fail(tunnel_stage::tunnel_down, "tunnel '" + cfg_.name + "' was stopped or removed");
   std::shared_ptr<ssh_session> best;
   size_t total = 0;
   for (auto& s : slots_) {
@@ -226,16 +227,18 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
       best = s.session;
   }
   if (!best)
-    co_return fail("tunnel-down", "tunnel '" + cfg_.name + "' has no live SSH session");
+    co_return fail(tunnel_stage::tunnel_down, "tunnel '" + cfg_.name + "' has no live SSH session");
   if (total >= cfg_.max_channels) {
-    co_return fail("channel-open", "tunnel '" + cfg_.name + "' already has max_channels=" +
-                                       std::to_string(cfg_.max_channels) + " channels open");
+    co_return fail(tunnel_stage::channel_open,
+                   "tunnel '" + cfg_.name + "' already has max_channels=" +
+                       std::to_string(cfg_.max_channels) + " channels open");
   }
   int theirs = -1;
   if (local_fd < 0) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-      co_return fail("channel-open", std::string("socketpair: ") + std::strerror(errno));
+      co_return fail(tunnel_stage::channel_open,
+                     std::string("socketpair: ") + std::strerror(errno));
     }
     local_fd = fds[0];
     theirs = fds[1];
@@ -255,7 +258,7 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
       req->abandoned = true;
       if (theirs >= 0)
         ::close(theirs);
-      co_return channel_result{-1, "channel-open",
+      co_return channel_result{-1, std::string(to_string(tunnel_stage::channel_open)),
                                "bastion " + cfg_.host + ":" + std::to_string(cfg_.port) +
                                    " did not answer the channel open to " + where + " within " +
                                    secs(cfg_.connect_timeout) +
@@ -267,7 +270,7 @@ asio::awaitable<channel_result> tunnel_runner::open(std::string host, uint16_t p
   if (!req->error.empty()) {
     if (theirs >= 0)
       ::close(theirs);
-    co_return channel_result{-1, req->error.stage, req->error.message};
+    co_return channel_result{-1, std::string(to_string(req->error.stage)), req->error.message};
   }
   co_return channel_result{theirs, "", "", req->id};
 }
@@ -288,7 +291,8 @@ nlohmann::json tunnel_runner::status() const {
       {"state", to_string(state_)},
       {"since", iso8601(since_)},
       {"last_error", last_error_.message},
-      {"last_error_stage", last_error_.stage},
+      {"last_error_stage",
+       last_error_.empty() ? std::string() : std::string(to_string(last_error_.stage))},
       {"last_error_at", last_error_.empty() ? std::string() : iso8601(last_error_at_)},
       {"open_channels", stats_->open_channels.load()},
       {"channels_opened", stats_->channels_opened.load()},

@@ -1,4 +1,4 @@
-#include "gateway/doctor/report.hpp"
+#include "gateway/cli/doctor/report.hpp"
 
 namespace sluice::doctor {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "config/settings.hpp"
-#include "gateway/doctor/report.hpp"
+#include "gateway/cli/doctor/report.hpp"
 
 namespace sluice::doctor {
 

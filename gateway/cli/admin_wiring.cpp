@@ -5,7 +5,7 @@
 #include <boost/version.hpp>
 #include <utility>
 
-#include "gateway/admin/wiring.hpp"
+#include "gateway/cli/admin_wiring.hpp"
 
 #include "gateway/admin/prometheus.hpp"
 #include "gateway/admin/route_health.hpp"

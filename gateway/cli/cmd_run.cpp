@@ -12,8 +12,9 @@
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
 #include "gateway/admin/watchdog.hpp"
-#include "gateway/admin/wiring.hpp"
-#include "gateway/commands.hpp"
+#include "gateway/cli/admin_wiring.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/load_config.hpp"
 #include "gateway/server.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/service.hpp"
@@ -23,13 +24,7 @@ namespace sluice::cmd {
 namespace {
 
 config::settings_ptr load_or_report(const std::string& path, const char* event) {
-  auto r = config::load_file(path);
-  for (const auto& i : r.issues.all()) {
-    log::line(i.warning ? log::level::warning : log::level::error, event)
-        .kv("file", path)
-        .kv("problem", i.str());
-  }
-  return r.settings;
+  return load_config(path, report_to::log, event).settings;
 }
 
 int run_gateway(const std::string& path) {
@@ -68,13 +63,9 @@ int run_gateway(const std::string& path) {
     admin::reload_result res;
     sd_notify(0, "RELOADING=1");
     log::notice("reload_started").kv("config", path);
-    auto r = config::load_file(path);
-    for (const auto& i : r.issues.all()) {
-      log::line(i.warning ? log::level::warning : log::level::error, "reload_config_invalid")
-          .kv("file", path)
-          .kv("problem", i.str());
+    auto r = load_config(path, report_to::log, "reload_config_invalid");
+    for (const auto& i : r.issues.all())
       res.problems.push_back(path + ": " + i.str());
-    }
     if (!r.settings) {
       log::error("reload_failed").kv("config", path).kv("kept_generation", generation);
     } else {

@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include "config/load.hpp"
-#include "gateway/commands.hpp"
+#include "config/read_file.hpp"
+#include "config/units.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/load_config.hpp"
 #include "gateway/tunnel/keys.hpp"
 #include "gateway/tunnel/link.hpp"
 #include "gateway/tunnel/manager.hpp"
@@ -28,54 +31,26 @@ namespace tn = sluice::tunnel;
 config::settings_ptr load_or_report(const std::string& path, bool check_files, int& exit_code) {
   config::load_options opts;
   opts.check_files = check_files;
-  auto r = config::load_file(path, opts);
-  for (const auto& i : r.issues.all())
-    std::cerr << path << ": " << i.str() << "\n";
+  auto r = load_config(path, report_to::terminal, {}, opts);
   if (!r.settings)
     exit_code = 1;
   return r.settings;
 }
 
-bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
-  port = 22;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string::npos)
-      return false;
-    host = s.substr(1, close - 1);
-    if (close + 1 < s.size()) {
-      if (s[close + 1] != ':')
-        return false;
-      port = static_cast<uint16_t>(std::stoul(s.substr(close + 2)));
-    }
-    return !host.empty();
-  }
-  auto colon = s.rfind(':');
-  if (colon != std::string::npos && s.find(':') == colon) {
-    host = s.substr(0, colon);
-    try {
-      auto p = std::stoul(s.substr(colon + 1));
-      if (p < 1 || p > 65535)
-        return false;
-      port = static_cast<uint16_t>(p);
-    } catch (...) {
-      return false;
-    }
-  } else {
-    host = s;
-  }
-  return !host.empty();
+// HOST[:PORT] of a bastion, port 22 by default, in the config's own syntax ([v6]:port).
+std::optional<config::host_port> bastion_address(const std::string& target) {
+  const bool has_port = target.find(':') != std::string::npos && target.back() != ']';
+  auto hp = config::parse_host_port(has_port ? target : target + ":22");
+  if (!hp || hp->port == 0)
+    return std::nullopt;
+  return hp;
 }
 
 std::string public_line_of(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read " + path;
+  auto text = config::read_file(path, &error);
+  if (!text)
     return {};
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  auto info = tn::public_key_from_private(s.str(), error);
+  auto info = tn::public_key_from_private(*text, error);
   if (!error.empty())
     return {};
   return info.line("sluice") + "\n    (" + info.fingerprint() + ")";
@@ -183,13 +158,14 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
   sub->add_option("target", target, "HOST[:PORT] of the bastion (port 22 by default)")->required();
   sub->add_option("--timeout", timeout_s, "Seconds to wait for the connection");
   sub->callback([&exit_code] {
-    std::string host;
-    uint16_t port = 22;
-    if (!split_host_port(target, host, port)) {
+    const auto bastion = bastion_address(target);
+    if (!bastion) {
       std::cerr << "sluice tunnel fingerprint: expected HOST[:PORT], got '" << target << "'\n";
       exit_code = 2;
       return;
     }
+    const std::string host = bastion->host;
+    const uint16_t port = bastion->port;
     boost::asio::io_context ioc;
     std::vector<tn::offered_key> keys;
     tn::tunnel_error err;
@@ -201,7 +177,8 @@ void add_fingerprint(CLI::App* tunnel, int& exit_code) {
         boost::asio::detached);
     ioc.run();
     if (keys.empty()) {
-      std::cerr << "sluice tunnel fingerprint: " << err.stage << ": " << err.message << "\n";
+      std::cerr << "sluice tunnel fingerprint: " << tn::to_string(err.stage) << ": " << err.message
+                << "\n";
       exit_code = 1;
       return;
     }

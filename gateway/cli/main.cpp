@@ -1,7 +1,7 @@
 // sluice: regional PostgreSQL gateway. Subcommands live in gateway/cmd_*.cpp.
 #include <openssl/ssl.h>
 
-#include "gateway/commands.hpp"
+#include "gateway/cli/commands.hpp"
 
 int main(int argc, char** argv) {
   OPENSSL_init_ssl(0, nullptr);

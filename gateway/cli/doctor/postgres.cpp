@@ -1,4 +1,4 @@
-#include "gateway/doctor/postgres.hpp"
+#include "gateway/cli/doctor/postgres.hpp"
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
@@ -14,14 +14,15 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/pg_wire.hpp"
+#include "gateway/session/auth_phase.hpp"
+#include "tls/client_context.hpp"
+
 namespace sluice::doctor {
 
 char ssl_request(int fd, int timeout_ms, std::string& error) {
-  unsigned char pkt[8];
-  uint32_t len = htonl(8), code = htonl(80877103);
-  std::memcpy(pkt, &len, 4);
-  std::memcpy(pkt + 4, &code, 4);
-  if (send(fd, pkt, sizeof pkt, MSG_NOSIGNAL) != sizeof pkt) {
+  const auto pkt = pg::encode_ssl_request();  // the data plane's own encoder
+  if (send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pkt.size())) {
     error = std::strerror(errno);
     return 0;
   }
@@ -38,27 +39,29 @@ char ssl_request(int fd, int timeout_ms, std::string& error) {
   return 0;
 }
 
-bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const std::string& ca,
-                   report& out) {
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        &SSL_CTX_free);
+bool tls_handshake(int fd, const std::string& host, const config::upstream_tls& tls, report& out) {
+  const auto mode = tls.mode;
+  const auto& ca = tls.ca;
   const bool verify = mode == config::sslmode::verify_ca || mode == config::sslmode::verify_full;
-  if (verify) {
-    bool loaded = ca.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
-                             : SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr) == 1;
-    if (!loaded)
-      return out.fail("TLS", "cannot read the CA file " + ca,
+  // The data plane's client context: the same protocol floor, verification and SNI.
+  std::unique_ptr<tls::client_context> ctx;
+  try {
+    ctx = std::make_unique<tls::client_context>(tls);
+  } catch (const std::exception& e) {
+    if (verify && !ca.empty())
+      return out.fail("TLS", "cannot read the CA file " + ca + " (" + e.what() + ")",
                       "sslmode " + std::string(config::to_string(mode)) +
                           " needs the CA certificate that signed the database's certificate",
                       "put the CA certificate (PEM) at " + ca + " or point tls.ca at it");
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    return out.fail("TLS", e.what(), "sluice cannot load the route's TLS client settings",
+                    "fix tls.cert/tls.key named in the message");
   }
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx->native().native_handle()), &SSL_free);
   SSL_set_fd(ssl.get(), fd);
-  if (!host.empty())
-    SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-  if (mode == config::sslmode::verify_full)
-    SSL_set1_host(ssl.get(), host.c_str());
+  if (!ctx->prepare(ssl.get(), host))
+    return out.fail("TLS", "OpenSSL refused the server name " + host,
+                    "the host name cannot be used for SNI or certificate checks",
+                    "check upstream.host");
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (SSL_connect(ssl.get()) == 1) {
@@ -104,14 +107,19 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
                                                         const std::string& where,
                                                         const std::string& sslmode) {
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
-  if (has("no pg_hba.conf entry") && has("no encryption"))
+  if (has("no pg_hba.conf entry") && has("no encryption")) {
+    // A route: the hint the data plane gives a client that meets this error.
+    const std::string route_prefix = "route ";
+    const std::string change =
+        where.rfind(route_prefix, 0) == 0
+            ? gateway::hint_upstream_refuses_plaintext(where.substr(route_prefix.size()))
+            : "in " + where + " set tls.sslmode: require (or verify-full with tls.ca)";
     return {
         "invalid_authorization_specification: pg_hba.conf only accepts this user over TLS "
         "(a hostssl line) and sluice connected without TLS (sslmode " +
             sslmode + ")",
-        "in " + where +
-            " set tls.sslmode: require (or verify-full with tls.ca), or add a "
-            "'host' line for the gateway's address to pg_hba.conf"};
+        change + "; or add a 'host' line for the gateway's address to pg_hba.conf"};
+  }
   if (has("no pg_hba.conf entry") && (has("SSL encryption") || has("GSS encryption")))
     return {
         "invalid_authorization_specification: pg_hba.conf has no line for this user, "

@@ -1,4 +1,4 @@
-#include "gateway/doctor/network.hpp"
+#include "gateway/cli/doctor/network.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -5,8 +5,9 @@
 #include <iostream>
 
 #include "config/load.hpp"
-#include "gateway/commands.hpp"
-#include "gateway/doctor/walk.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/doctor/walk.hpp"
+#include "gateway/cli/load_config.hpp"
 
 namespace sluice::cmd {
 
@@ -14,9 +15,9 @@ namespace {
 
 int run_doctor(const std::string& path, const std::string& kind, const std::string& name,
                const doctor::credentials& creds) {
-  auto loaded = config::load_file(path);
+  auto loaded = load_config(path, report_to::terminal);
   if (!loaded.settings) {
-    std::cerr << "sluice doctor: " << path << " is invalid:\n" << loaded.issues.str();
+    std::cerr << "sluice doctor: " << path << " is invalid\n";
     return 2;
   }
   const auto& s = *loaded.settings;

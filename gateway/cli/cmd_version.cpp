@@ -5,7 +5,7 @@
 #include <boost/version.hpp>
 #include <iostream>
 
-#include "gateway/commands.hpp"
+#include "gateway/cli/commands.hpp"
 
 namespace sluice::cmd {
 

@@ -1,6 +1,6 @@
 #include <utility>
 
-#include "gateway/doctor/walk.hpp"
+#include "gateway/cli/doctor/walk.hpp"
 
 #include <unistd.h>
 
@@ -9,8 +9,9 @@
 #include <sstream>
 #include <thread>
 
-#include "gateway/doctor/network.hpp"
-#include "gateway/doctor/postgres.hpp"
+#include "config/read_file.hpp"
+#include "gateway/cli/doctor/network.hpp"
+#include "gateway/cli/doctor/postgres.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/checks.hpp"
 #include "sync/destination.hpp"
@@ -90,16 +91,6 @@ int reach(const config::settings& s, const std::string& what, const std::string&
   return -1;
 }
 
-std::string read_secret(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string v = ss.str();
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r'))
-    v.pop_back();
-  return v;
-}
-
 // Brings up one tunnel in a private manager and reports the SSH stage.
 bool ssh_stage(const config::settings& s, const config::tunnel& t, tunnel::manager& mgr,
                report& out) {
@@ -166,7 +157,7 @@ bool postgres_stages(int fd, const std::string& host, const std::string& connect
   if (answer == 'S') {
     out.pass("SSLRequest", "server answered 'S' (TLS available)");
     if (tls.mode != config::sslmode::disable)
-      ok = tls_handshake(fd, host, tls.mode, tls.ca, out);
+      ok = tls_handshake(fd, host, tls, out);
     else
       out.note("the server offers TLS but " + where +
                " has sslmode disable: traffic to the "
@@ -283,7 +274,7 @@ bool walk_route(const config::settings& s, const config::route& r, const credent
                        : !r.match.database.empty()   ? r.match.database
                                                      : "postgres";
     if (!creds.password_file.empty())
-      params["password"] = read_secret(creds.password_file);
+      params["password"] = config::read_secret_file(creds.password_file).value_or("");
   }
   if (!u.via.empty()) {
     const auto* t = s.find_tunnel(u.via);

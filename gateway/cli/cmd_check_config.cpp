@@ -1,7 +1,8 @@
 #include <iostream>
 
 #include "config/load.hpp"
-#include "gateway/commands.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/load_config.hpp"
 
 namespace sluice::cmd {
 
@@ -12,9 +13,7 @@ void add_check_config(CLI::App& app, int& exit_code) {
   static std::string path;
   sub->add_option("-c,--config", path, "Configuration file")->required();
   sub->callback([&exit_code] {
-    auto r = config::load_file(path);
-    for (const auto& i : r.issues.all())
-      std::cerr << path << ": " << i.str() << "\n";
+    auto r = load_config(path, report_to::terminal);
     if (!r.settings) {
       std::cerr << path << ": configuration is invalid ("
                 << std::count_if(r.issues.all().begin(), r.issues.all().end(),

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "config/settings.hpp"
-#include "gateway/doctor/report.hpp"
+#include "gateway/cli/doctor/report.hpp"
 
 namespace sluice::doctor {
 
@@ -14,11 +14,11 @@ namespace sluice::doctor {
 // (`error` says what happened).
 char ssl_request(int fd, int timeout_ms, std::string& error);
 
-// Runs a TLS handshake on `fd` (after an 'S' answer) as sslmode `mode` would: with
-// verify-ca/verify-full the chain is checked against `ca` (system roots when empty),
-// with verify-full also `host`. Records a TLS stage in `out`; returns its ok flag.
-bool tls_handshake(int fd, const std::string& host, config::sslmode mode, const std::string& ca,
-                   report& out);
+// Runs a TLS handshake on `fd` (after an 'S' answer) with the data plane's client
+// context for `tls` (tls::client_context): with verify-ca/verify-full the chain is
+// checked against tls.ca (system roots when empty), with verify-full also `host`.
+// Records a TLS stage in `out`; returns its ok flag.
+bool tls_handshake(int fd, const std::string& host, const config::upstream_tls& tls, report& out);
 
 // Logs in with libpq (`params` are PQconnectdbParams keywords) and records the
 // authentication stage. On success `conn_out` (if given) receives nothing; the

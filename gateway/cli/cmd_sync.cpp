@@ -14,8 +14,10 @@
 
 #include "config/load.hpp"
 #include "config/log.hpp"
+#include "config/read_file.hpp"
 #include "config/units.hpp"
-#include "gateway/commands.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/load_config.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/checks.hpp"
 #include "sync/destination.hpp"
@@ -39,9 +41,7 @@ struct sync_opts {
 };
 
 config::settings_ptr load(const std::string& path) {
-  auto r = config::load_file(path);
-  for (const auto& i : r.issues.all())
-    std::cerr << path << ": " << i.str() << "\n";
+  auto r = load_config(path, report_to::terminal);
   if (!r.settings)
     throw std::runtime_error("configuration is invalid");
   return r.settings;
@@ -142,12 +142,11 @@ bool run_verify(const config::settings& s, const config::sync& sc, const command
 }
 
 std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string error;
+  auto text = config::read_file(path, &error);
+  if (!text)
+    throw std::runtime_error(error);
+  return *text;
 }
 
 sync::http_target ingest_target(const config::settings& s, const sync_opts& o) {
