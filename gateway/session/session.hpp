@@ -4,6 +4,8 @@
 //   negotiate.cpp           GSSENC/SSL/direct TLS, then the StartupMessage (or a cancel)
 //   admit.cpp               listener and route allowlists, client_tls (pure)
 //   ../upstream.cpp         the route's backend, TLS per sslmode, the startup packet
+//   terminate_auth.cpp      auth.mode terminate: sluice runs SCRAM/md5 with the client
+//                           (client_login, pure), then logs in upstream (server_login)
 //   auth_phase.cpp          backend messages until ReadyForQuery (pure)
 //   relay.cpp               both directions, blind
 //   handoff.cpp             a tunnel route's plaintext client moves to the tunnel thread
