@@ -342,6 +342,43 @@ class loader {
                     def);
   }
 
+  route_auth read_route_auth(map_reader& a) {
+    route_auth ra;
+    ra.mode = a.choice(
+        "mode", {{"passthrough", auth_mode::passthrough}, {"terminate", auth_mode::terminate}},
+        auth_mode::passthrough);
+    ra.file = file(a, "file");
+    ra.cache_ttl = a.dur("cache_ttl", ra.cache_ttl);
+    if (a.has("query")) {
+      map_reader q(a.child("query"), a.path_of("query"), issues_);
+      auth_query aq;
+      aq.user = q.str_or("user", "");
+      if (aq.user.empty())
+        issues_.error(q.path_of("user"), q.line(), "is required");
+      aq.password_file = file(q, "password_file");
+      if (aq.password_file.empty())
+        issues_.error(q.path_of("password_file"), q.line(), "is required");
+      aq.sql = q.str_or("sql", "");
+      if (!aq.sql.empty() && aq.sql.find("$1") == std::string::npos) {
+        issues_.error(q.path_of("sql"), q.line(),
+                      "must use $1 for the user name (it returns that user's row)");
+      }
+      q.finish();
+      ra.query = std::move(aq);
+    }
+    if (ra.mode == auth_mode::terminate && !ra.query && ra.file.empty()) {
+      issues_.error(a.path_of("mode"), a.line(),
+                    "mode: terminate needs where the secrets are: query: {user, "
+                    "password_file} and/or file: (a PgBouncer auth_file)");
+    }
+    if (ra.mode == auth_mode::passthrough && (ra.query || !ra.file.empty())) {
+      issues_.warn(a.path_of("mode"), a.line(),
+                   "query/file are only used with mode: terminate; this route passes "
+                   "authentication through to the database");
+    }
+    return ra;
+  }
+
   route read_route(const YAML::Node& n, const std::string& path) {
     map_reader r(n, path, issues_);
     route rt;
@@ -365,6 +402,11 @@ class loader {
       rt.rewrite_database = w.str_or("database", "");
       rt.rewrite_user = w.str_or("user", "");
       w.finish();
+    }
+    if (r.has("auth")) {
+      map_reader a(r.child("auth"), r.path_of("auth"), issues_);
+      rt.auth = read_route_auth(a);
+      a.finish();
     }
     map_reader u(r.child("upstream"), r.path_of("upstream"), issues_);
     if (u.ok()) {

@@ -55,4 +55,8 @@ std::string_view to_string(client_tls_policy p) {
   return "?";
 }
 
+std::string_view to_string(auth_mode m) {
+  return m == auth_mode::terminate ? "terminate" : "passthrough";
+}
+
 }  // namespace sluice::config

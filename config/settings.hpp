@@ -136,6 +136,31 @@ struct route_match {
   std::string user;
 };
 
+enum class auth_mode { passthrough, terminate };
+
+// The default lookup; pg_authid is readable by superusers only (docs/security.md gives the
+// SECURITY DEFINER recipe for a non-superuser). Columns: name, secret, valid until, can login.
+inline constexpr const char* kDefaultAuthQuery =
+    "select rolname, rolpassword, rolvaliduntil, rolcanlogin from pg_catalog.pg_authid "
+    "where rolname = $1";
+
+// Where terminate mode looks a user's secret up on the database itself.
+struct auth_query {
+  std::string user;
+  std::string password_file;
+  std::string sql;  // empty = kDefaultAuthQuery; $1 is the user name
+  bool operator==(const auth_query&) const = default;
+};
+
+// routes[].auth: who runs the client's authentication (docs/security.md).
+struct route_auth {
+  auth_mode mode = auth_mode::passthrough;
+  std::optional<auth_query> query;
+  std::string file;  // PgBouncer auth_file
+  duration cache_ttl{60'000};
+  bool operator==(const route_auth&) const = default;
+};
+
 struct route {
   std::string name;
   route_match match;
@@ -147,6 +172,7 @@ struct route {
   // When true, this route's health (its tunnel) is part of the gateway's /readyz; by
   // default one customer's bastion outage never takes the gateway out of rotation.
   bool affects_readiness = false;
+  route_auth auth;
   int line = 0;
 };
 
@@ -250,5 +276,6 @@ using settings_ptr = std::shared_ptr<const settings>;
 
 std::string_view to_string(sslmode m);
 std::string_view to_string(client_tls_policy p);
+std::string_view to_string(auth_mode m);
 
 }  // namespace sluice::config

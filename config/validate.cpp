@@ -58,6 +58,16 @@ std::string private_file_problem(const std::string& path) {
   return {};
 }
 
+std::string downgrade_warning(const std::string& listener, const std::string& route) {
+  return "TLS downgrade: listener '" + listener +
+         "' terminates TLS with client_tls: optional and route '" + route +
+         "' reaches its database over TLS with auth.mode: passthrough, so libpq clients "
+         "with the default sslmode=prefer and channel_binding=prefer have their TLS "
+         "attempt refused by a SCRAM database (channel binding negotiation error) and "
+         "silently reconnect WITHOUT TLS; set auth.mode: terminate on the route (or "
+         "client_tls: required on the listener, so the failure is visible)";
+}
+
 void validate(const settings& s, issue_list& issues, bool check_files) {
   check_unique(s.listeners, "listeners", issues);
   check_unique(s.tunnels, "tunnels", issues);
@@ -172,6 +182,9 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
                         "this route can only match TLS clients");
       }
     }
+    check_private(r.auth.file, p + ".auth.file", r.line);
+    if (r.auth.query)
+      check_private(r.auth.query->password_file, p + ".auth.query.password_file", r.line);
     const auto& tls = r.upstream.tls;
     check_file(tls.ca, p + ".upstream.tls.ca", r.line);
     check_file(tls.cert, p + ".upstream.tls.cert", r.line);
@@ -182,6 +195,25 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
       issues.error(p + ".upstream.tls.sslnegotiation", r.line,
                    "sslnegotiation: direct needs sslmode require, verify-ca or verify-full "
                    "(as in libpq)");
+    }
+  }
+
+  // The silent downgrade (issue 18): libpq's defaults (sslmode=prefer, channel_binding=
+  // prefer) offer channel binding that a relay cannot carry to a TLS upstream; the SCRAM
+  // server refuses the TLS attempt and libpq quietly retries in plaintext.
+  for (size_t i = 0; i < s.routes.size(); ++i) {
+    const auto& r = s.routes[i];
+    const auto m = r.upstream.tls.mode;
+    if (r.auth.mode != auth_mode::passthrough || m == sslmode::disable || m == sslmode::allow)
+      continue;
+    for (const auto& l : s.listeners) {
+      if (!l.tls || l.tls->mode != tls_mode::terminate ||
+          l.client_tls != client_tls_policy::optional)
+        continue;
+      if (!r.match.listener.empty() && r.match.listener != l.name)
+        continue;
+      issues.warn("routes[" + std::to_string(i) + "].auth.mode", r.line,
+                  downgrade_warning(l.name, r.name));
     }
   }
 

@@ -72,6 +72,8 @@ auth_output auth_phase::feed(pg::byte_span in) {
       }
     }
     if (m.type == 'E') {
+      if (auto e = pg::parse_error(m.body); e && !out.backend_error)
+        out.backend_error = std::move(*e);
       if (auto hinted = explain_backend_error(m.body, upstream_tls_, route_); !hinted.empty()) {
         to.insert(to.end(), hinted.begin(), hinted.end());
         continue;

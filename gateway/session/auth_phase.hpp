@@ -29,6 +29,8 @@ struct auth_output {
   auth_status status = auth_status::need_more;
   pg::bytes to_client;     // in order; may hold bytes past ReadyForQuery once ready
   size_t after_ready = 0;  // how many of the last bytes of to_client follow ReadyForQuery
+  // The backend refused the login: its ErrorResponse, for the log (auth_failed).
+  std::optional<pg::error_fields> backend_error;
 };
 
 class auth_phase {

@@ -32,6 +32,10 @@ enum class close_reason {
   upstream_certificate,
   upstream_io,
   tunnel,
+  // Authentication: the database refused the login (passthrough, or terminate's server
+  // leg), sluice refused the client (terminate), or the secret lookup failed.
+  auth_failed,
+  auth_lookup_failed,
   // A CancelRequest connection.
   cancel_rejected_allowlist,
   cancel_rate_limited,
@@ -92,6 +96,10 @@ constexpr std::string_view to_string(close_reason r) {
       return "upstream_io";
     case close_reason::tunnel:
       return "tunnel";
+    case close_reason::auth_failed:
+      return "auth_failed";
+    case close_reason::auth_lookup_failed:
+      return "auth_lookup_failed";
     case close_reason::cancel_rejected_allowlist:
       return "cancel_rejected_allowlist";
     case close_reason::cancel_rate_limited:

@@ -156,6 +156,15 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   else
     startup.set("options", a.choice.options);
 
+  const bool terminate = rr->cfg->auth.mode == config::auth_mode::terminate;
+  std::optional<terminated_client> proved;
+  if (terminate) {
+    proved = co_await authenticate_client(*rr, early);
+    if (!proved) {
+      close_all();
+      co_return;
+    }
+  }
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
@@ -177,6 +186,10 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   record_.upstream_tls = up.tls;
   tunnel_channel_ = up.tunnel_channel;
   tunnel_ = rr->cfg->upstream.via;
+  if (terminate && !co_await login_upstream(*proved, up.pending)) {
+    close_all();
+    co_return;
+  }
   advance(phase::authenticating);
   idle_timeout_ = a.choice.route->idle_timeout;
   if (!early.empty()) {
@@ -213,6 +226,12 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
   pg::byte_span in(pending);
   for (;;) {
     auto out = auth.feed(in);
+    if (out.backend_error) {
+      // Recorded before the client sees it: its reaction (closing) must not win the record.
+      log_backend_refusal(*out.backend_error);
+      record_.end(close_reason::auth_failed,
+                  out.backend_error->code + " " + out.backend_error->message);
+    }
     cancel_key_ = auth.minted();
     if (out.status == auth_status::invalid) {
       record_.end(close_reason::protocol_violation,
@@ -233,13 +252,25 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
     size_t n = co_await server_->read_some(net::buffer(chunk), ec);
     if (ec) {
       // A failed login ends here: the backend sent its ErrorResponse and closed.
-      record_.end(close_reason::server_closed);
+      record_.end(close_reason::server_closed);  // unless auth_failed came first
       co_return false;
     }
     record_.bytes_out += n;
     relay_.last_activity = std::chrono::steady_clock::now();
     in = pg::byte_span(chunk.data(), n);
   }
+}
+
+void session::log_backend_refusal(const pg::error_fields& e) {
+  log::warn("auth_failed")
+      .kv("conn", record_.conn)
+      .kv("route", record_.route)
+      .kv("user", record_.user)
+      .kv("client_tls", client_.is_tls() ? "true" : "false")
+      .kv("upstream_tls", record_.upstream_tls ? "true" : "false")
+      .kv("sqlstate", e.code)
+      .kv("message", e.message)
+      .kv("hint", e.hint.empty() ? "-" : e.hint);
 }
 
 void session::arm_idle_timer() {

@@ -4,6 +4,8 @@
 //   negotiate.cpp           GSSENC/SSL/direct TLS, then the StartupMessage (or a cancel)
 //   admit.cpp               listener and route allowlists, client_tls (pure)
 //   ../upstream.cpp         the route's backend, TLS per sslmode, the startup packet
+//   terminate_auth.cpp      auth.mode terminate: sluice runs SCRAM/md5 with the client
+//                           (client_login, pure), then logs in upstream (server_login)
 //   auth_phase.cpp          backend messages until ReadyForQuery (pure)
 //   relay.cpp               both directions, blind
 //   handoff.cpp             a tunnel route's plaintext client moves to the tunnel thread
@@ -28,6 +30,7 @@
 #include "gateway/session/admit.hpp"
 #include "gateway/session/record.hpp"
 #include "gateway/session/relay.hpp"
+#include "gateway/session/server_login.hpp"
 #include "gateway/tunnel/handoff.hpp"
 #include "gateway/tunnel/waker.hpp"
 #include "gateway/worker.hpp"
@@ -39,6 +42,14 @@ class manager;
 namespace sluice::gateway {
 
 class cancel_registry;
+
+// terminate_auth.cpp: what the client leg hands the server leg.
+struct terminated_client {
+  server_credentials creds;
+  pg::bytes held;  // SASLFinal (if any) and AuthenticationOk, sent once the server leg is in
+  std::string mechanism;
+  std::string source;  // of the secret: file, query, cache
+};
 
 struct session_env {
   worker* home = nullptr;
@@ -101,6 +112,12 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> passthrough(pg::bytes hello_prefix);
   // auth (session.cpp, pure part in auth_phase.cpp): true once ReadyForQuery went out.
   net::awaitable<bool> authenticate(pg::bytes pending);
+  // terminate_auth.cpp (auth.mode: terminate). nullopt/false: closed, cause recorded.
+  net::awaitable<std::optional<terminated_client>> authenticate_client(const route_runtime& rr,
+                                                                       pg::bytes& early);
+  net::awaitable<bool> login_upstream(terminated_client& c, pg::bytes& pending);
+  // The `auth_failed` log line: the backend's own words for a refused login.
+  void log_backend_refusal(const pg::error_fields& e);
   // relay.cpp
   void spawn_client_to_server();
   net::awaitable<void> pump(bool client_to_server);

@@ -185,3 +185,116 @@ TEST_CASE("reload reports what needs a restart", "[config]") {
   REQUIRE(why.size() == 1);
   CHECK(why[0] == "listener 'pg' moved from 127.0.0.1:6432 to 127.0.0.1:7432");
 }
+
+namespace {
+const char* kAuthBase = R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+routes:
+  - name: db
+    upstream: {host: 127.0.0.1, port: 5432, tls: {sslmode: disable}}
+)";
+std::string with_auth(const std::string& auth) {
+  return std::string(kAuthBase) + "    auth:\n" + auth;
+}
+}  // namespace
+
+TEST_CASE("routes[].auth defaults to passthrough; terminate reads query and file", "[config]") {
+  auto r = parse(kAuthBase);
+  REQUIRE(r.settings);
+  CHECK(r.settings->routes[0].auth.mode == auth_mode::passthrough);
+  CHECK(r.settings->routes[0].auth.cache_ttl == duration{60'000});
+  CHECK_FALSE(r.settings->routes[0].auth.query);
+
+  auto t = parse(with_auth(R"(      mode: terminate
+      query: {user: sluice_auth, password_file: secrets/auth.pw}
+      file: users.txt
+      cache_ttl: 5s
+)"));
+  INFO(t.issues.str());
+  REQUIRE(t.settings);
+  const auto& a = t.settings->routes[0].auth;
+  CHECK(a.mode == auth_mode::terminate);
+  REQUIRE(a.query);
+  CHECK(a.query->user == "sluice_auth");
+  CHECK(a.query->password_file == "/etc/sluice/secrets/auth.pw");
+  CHECK(a.query->sql.empty());
+  CHECK(a.file == "/etc/sluice/users.txt");
+  CHECK(a.cache_ttl == duration{5'000});
+  CHECK(t.issues.str().empty());
+}
+
+TEST_CASE("routes[].auth errors are exact", "[config]") {
+  CHECK(problems(with_auth("      mode: terminate\n")) ==
+        "routes[0].auth.mode (line 10): mode: terminate needs where the secrets are: query: "
+        "{user, password_file} and/or file: (a PgBouncer auth_file)\n");
+  CHECK(problems(with_auth("      mode: terminated\n      file: u.txt\n"))
+            .find("routes[0].auth.mode (line 10)") != std::string::npos);
+  CHECK(problems(with_auth("      mode: terminate\n      query: {user: a}\n")) ==
+        "routes[0].auth.query.password_file (line 11): is required\n");
+  CHECK(
+      problems(with_auth(
+          "      mode: terminate\n      query: {user: a, password_file: p, sql: 'select 1'}\n")) ==
+      "routes[0].auth.query.sql (line 11): must use $1 for the user name (it returns that "
+      "user's row)\n");
+  CHECK(problems(with_auth("      file: u.txt\n")).find("only used with mode: terminate") !=
+        std::string::npos);
+  CHECK(problems(with_auth("      mode: terminate\n      file: u.txt\n      extra: 1\n"))
+            .find("routes[0].auth.extra") != std::string::npos);
+}
+
+TEST_CASE("auth secret files must be private like other secrets", "[config]") {
+  auto dir = std::filesystem::temp_directory_path() / "sluice-config-auth-test";
+  std::filesystem::create_directories(dir);
+  auto users = (dir / "users.txt").string();
+  FILE* f = fopen(users.c_str(), "w");
+  fputs("\"a\" \"b\"\n", f);
+  fclose(f);
+  std::filesystem::permissions(users, std::filesystem::perms(0644));
+  auto yaml =
+      with_auth("      mode: terminate\n      file: " + users +
+                "\n      query: {user: a, password_file: " + (dir / "none.pw").string() + "}\n");
+  auto r = load_string(yaml, "/etc/sluice", {true});
+  auto text = r.issues.str();
+  CHECK(text.find("routes[0].auth.file") != std::string::npos);
+  CHECK(text.find("chmod 600 " + users) != std::string::npos);
+  CHECK(text.find("routes[0].auth.query.password_file") != std::string::npos);
+  CHECK(text.find("No such file") != std::string::npos);
+  std::filesystem::permissions(users, std::filesystem::perms(0600));
+  auto ok = load_string(with_auth("      mode: terminate\n      file: " + users + "\n"),
+                        "/etc/sluice", {true});
+  CHECK(ok.issues.str().find("auth.file") == std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("check-config warns about the passthrough TLS downgrade", "[config]") {
+  const std::string tls_listener = R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: CLIENT
+    tls: {cert: c.pem, key: k.pem}
+routes:
+  - name: db
+    upstream: {host: 127.0.0.1, port: 5432, tls: {sslmode: SSLMODE}}
+)";
+  auto make = [&](const std::string& client, const std::string& mode, const std::string& extra) {
+    auto y = tls_listener;
+    y.replace(y.find("CLIENT"), 6, client);
+    y.replace(y.find("SSLMODE"), 7, mode);
+    return y + extra;
+  };
+  const auto warning = downgrade_warning("pg", "db");
+  CHECK(warning.find("silently reconnect WITHOUT TLS") != std::string::npos);
+  CHECK(problems(make("optional", "require", "")).find(warning) != std::string::npos);
+  CHECK(problems(make("optional", "prefer", "")).find(warning) != std::string::npos);
+  CHECK(problems(make("optional", "verify-full", "")).find("routes[0].auth.mode (line 8)") !=
+        std::string::npos);
+  // No TLS upstream, TLS required from clients, or sluice running SCRAM: no downgrade.
+  CHECK(problems(make("optional", "disable", "")).find("TLS downgrade") == std::string::npos);
+  CHECK(problems(make("required", "require", "")).find("TLS downgrade") == std::string::npos);
+  CHECK(problems(make("optional", "require", "    auth: {mode: terminate, file: u.txt}\n"))
+            .find("TLS downgrade") == std::string::npos);
+}

@@ -1,0 +1,251 @@
+// auth.mode: terminate (issue 18) with real clients: PostgreSQL 15 (ssl = on,
+// scram-sha-256, md5 for one user), a TLS-terminating listener with client_tls: optional,
+// routes to the database over TLS (require, verify-full) and plaintext, secrets from the
+// auth query and from an auth_file. And the passthrough downgrade, now loud.
+#include "tests/integration/clients/clients_fixture.hpp"
+
+using namespace sluice::test;
+using namespace sluice::test::clients;
+
+namespace {
+
+const std::string kAlicePw = "alice-pw";
+const std::string kBobPw = "bob-pw";
+
+class terminate_env {
+ public:
+  terminate_env() : pki_(dir_.path()), pg_(make_pg(pki_)) {
+    pg_.sql("create role alice login password '" + kAlicePw + "'");
+    pg_.sql("set password_encryption = 'md5'; create role bob login password '" + kBobPw + "'");
+    pg_.sql("create role old login password 'old-pw' valid until '2001-01-01'");
+    pg_.sql("create role nologin_user nologin password 'nl-pw'");
+    pg_.sql("create role weak login password 'weak-pw'");  // an auth user without rights
+    for (const char* db :
+         {"q_require", "q_full", "q_disable", "f_require", "weak_db", "pt", "down"})
+      pg_.sql(std::string("create database ") + db + " owner alice");
+    pg_.sql("grant connect on database q_require to bob");
+    const std::string bob_md5 =
+        trim(pg_.sql("select rolpassword from pg_authid where rolname='bob'"));
+    auth_pw_ = dir_.write("auth.pw", std::string(pg_cluster::kPassword) + "\n", 0600);
+    weak_pw_ = dir_.write("weak.pw", "weak-pw\n", 0600);
+    users_ = dir_.write("users.txt",
+                        "\"alice\" \"" + kAlicePw + "\"\n\"bob\" \"" + bob_md5 + "\"\n", 0600);
+    port_ = free_port();
+    dead_port_ = free_port();
+    gw_ = std::make_unique<gateway_process>(dir_, yaml());
+  }
+
+  std::string yaml() const {
+    const std::string pgp = std::to_string(pg_.port());
+    const std::string query = "{user: postgres, password_file: " + auth_pw_ + "}";
+    auto route = [&](const std::string& db, const std::string& upstream, const std::string& auth) {
+      return "  - name: " + db + "\n    match: {database: " + db + "}\n    upstream: " + upstream +
+             "\n    auth: " + auth + "\n";
+    };
+    const std::string up = "{host: 127.0.0.1, port: " + pgp + ", connect_timeout: 3s, ";
+    return "region: test\nshutdown_grace: 2s\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" +
+           std::to_string(port_) + "\n    tls: {cert: " + pki_.server_cert +
+           ", key: " + pki_.server_key + "}\n    client_tls: optional\nroutes:\n" +
+           route("q_require", up + "tls: {sslmode: require}}",
+                 "{mode: terminate, query: " + query + ", cache_ttl: 60s}") +
+           route("q_full", up + "tls: {sslmode: verify-full, ca: " + pki_.ca_cert + "}}",
+                 "{mode: terminate, query: " + query + "}") +
+           route("q_disable", up + "tls: {sslmode: disable}}",
+                 "{mode: terminate, query: " + query + "}") +
+           route("f_require", up + "tls: {sslmode: require}}",
+                 "{mode: terminate, file: " + users_ + "}") +
+           route("weak_db", up + "tls: {sslmode: require}}",
+                 "{mode: terminate, query: {user: weak, password_file: " + weak_pw_ + "}}") +
+           route("down",
+                 "{host: 127.0.0.1, port: " + std::to_string(dead_port_) +
+                     ", connect_timeout: 2s, tls: {sslmode: require}}",
+                 "{mode: terminate, query: " + query + "}") +
+           route("pt", up + "tls: {sslmode: require}}", "{mode: passthrough}");
+  }
+
+  // libpq defaults (sslmode=prefer, channel_binding=prefer) unless `extra` says otherwise.
+  std::string conninfo(const std::string& db, const std::string& user,
+                       const std::string& extra = "") const {
+    return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port_) + " user=" + user +
+           " dbname=" + db + " connect_timeout=10 " + extra;
+  }
+  std::string verify_full() const { return "sslmode=verify-full sslrootcert=" + pki_.ca_cert; }
+  run_result sql(const std::string& db, const std::string& user, const std::string& pw,
+                 const std::string& q, const std::string& extra = "") const {
+    return psql(conninfo(db, user, extra), q, pw);
+  }
+
+  pg_cluster& pg() { return pg_; }
+  gateway_process& gw() { return *gw_; }
+  const temp_dir& dir() const { return dir_; }
+  int port() const { return port_; }
+
+ private:
+  static pg_options make_pg(const test_pki& pki) {
+    auto o = ssl_on(pki);
+    o.hba = {"local all all trust", "host all bob 127.0.0.1/32 md5",
+             "host all all 127.0.0.1/32 scram-sha-256"};
+    o.conf = {"max_connections = 100"};
+    return o;
+  }
+
+  temp_dir dir_{"sluice-terminate"};
+  test_pki pki_;
+  pg_cluster pg_;
+  std::string auth_pw_, weak_pw_, users_;
+  int port_ = 0;
+  int dead_port_ = 0;
+  std::unique_ptr<gateway_process> gw_;
+};
+
+// What the database says about the session running the query.
+const std::string kWhoAmI =
+    "select current_user, s.ssl from pg_stat_ssl s join pg_stat_activity a using (pid) "
+    "where pid = pg_backend_pid()";
+
+}  // namespace
+
+TEST_CASE("terminate: psql with libpq defaults gets TLS on both legs, the real user",
+          "[clients][terminate]") {
+  terminate_env e;
+  for (const char* db : {"q_require", "q_full"}) {
+    auto r = e.sql(db, "alice", kAlicePw, kWhoAmI);
+    INFO(db << "\n" << r.output << "\n" << e.gw().log());
+    CHECK(r.exit_code == 0);
+    CHECK(r.output == "alice|t\n");
+  }
+  const auto log = e.gw().log();
+  CHECK(has(log, "client_mechanism=SCRAM-SHA-256-PLUS"));
+  CHECK(has(log, "server_mechanism=SCRAM-SHA-256-PLUS"));
+  CHECK(has(log, "route=q_full user=alice database=q_full client_tls=true upstream_tls=true"));
+  // A query, a prepared statement, COPY in and out, through the main cell.
+  const auto script = e.dir().write("copy.sql",
+                                    "create temp table t(a int);\n"
+                                    "copy t from stdin;\n1\n2\n\\.\n"
+                                    "copy (select a * 10 from t order by a) to stdout;\n"
+                                    "prepare p(int) as select $1 + 1;\nexecute p(41);\n",
+                                    0600);
+  auto r = run("PGPASSWORD=" + shell_quote(kAlicePw) + " psql -XAt -v ON_ERROR_STOP=1 " +
+                   shell_quote(e.conninfo("q_require", "alice")) + " -f " + shell_quote(script),
+               std::chrono::seconds(30));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(has(r.output, "10\n20\n"));
+  CHECK(has(r.output, "42\n"));
+  // The extended protocol's prepared statements: pgbench -M prepared.
+  const auto bench = e.dir().write("bench.sql", "select :client_id + 1;\n", 0600);
+  auto pb = run("PGPASSWORD=" + shell_quote(kAlicePw) + " pgbench -n -M prepared -t 20 -c 2 -f " +
+                    shell_quote(bench) + " " + shell_quote(e.conninfo("q_require", "alice")),
+                std::chrono::seconds(60));
+  INFO(pb.output);
+  CHECK(pb.exit_code == 0);
+  CHECK(has(pb.output, "number of transactions actually processed: 40/40"));
+}
+
+TEST_CASE("terminate: sslmode require, verify-full and channel_binding=require work",
+          "[clients][terminate]") {
+  terminate_env e;
+  for (const std::string& extra :
+       {std::string("sslmode=require"), e.verify_full(),
+        e.verify_full() + " channel_binding=require", std::string("sslmode=disable")}) {
+    for (const char* db : {"q_require", "q_full", "q_disable"}) {
+      auto r = e.sql(db, "alice", kAlicePw, kWhoAmI, extra);
+      INFO(db << " " << extra << "\n" << r.output << "\n" << e.gw().log());
+      CHECK(r.exit_code == 0);
+      CHECK(r.output ==
+            std::string("alice|") + (std::string(db) == "q_disable" ? "f" : "t") + "\n");
+    }
+  }
+  CHECK(has(e.gw().log(), "client_tls=false upstream_tls=true"));  // the sslmode=disable client
+}
+
+TEST_CASE("terminate: md5 user and the auth_file source", "[clients][terminate]") {
+  terminate_env e;
+  auto md5 = e.sql("q_require", "bob", kBobPw, "select current_user");
+  INFO(md5.output << e.gw().log());
+  CHECK(md5.output == "bob\n");
+  CHECK(has(e.gw().log(), "client_mechanism=md5 server_mechanism=md5 secret_source=query"));
+  for (const char* user : {"alice", "bob"}) {
+    auto r = e.sql("f_require", user, std::string(user) == "alice" ? kAlicePw : kBobPw, kWhoAmI);
+    INFO(user << r.output << e.gw().log());
+    CHECK(r.output == std::string(user) + "|t\n");
+  }
+  CHECK(has(e.gw().log(), "secret_source=file"));
+}
+
+TEST_CASE("terminate: refusals look like PostgreSQL's, and say why in sluice's log",
+          "[clients][terminate]") {
+  terminate_env e;
+  auto wrong = e.sql("q_require", "alice", "nope", "select 1");
+  CHECK(wrong.exit_code != 0);
+  CHECK(has(wrong.output, "password authentication failed for user \"alice\""));
+  auto unknown = e.sql("q_require", "nobody", "nope", "select 1");
+  CHECK(has(unknown.output, "password authentication failed for user \"nobody\""));
+  auto expired = e.sql("q_require", "old", "old-pw", "select 1");
+  CHECK(has(expired.output, "password authentication failed for user \"old\""));
+  auto nologin = e.sql("q_require", "nologin_user", "nl-pw", "select 1");
+  CHECK(has(nologin.output, "role \"nologin_user\" is not permitted to log in"));
+  const auto log = e.gw().log();
+  INFO(log);
+  CHECK(has(log, "reason=auth_failed"));
+  CHECK(has(log, "no such user (mock exchange)"));
+  CHECK(has(log, "has an expired password"));
+}
+
+TEST_CASE("terminate: a changed password works at once after the failed attempt",
+          "[clients][terminate]") {
+  terminate_env e;
+  CHECK(e.sql("q_require", "alice", kAlicePw, "select 1").output == "1\n");  // cached now
+  e.pg().sql("alter role alice password 'new-pw'");
+  auto first = e.sql("q_require", "alice", "new-pw", "select 1");
+  auto second = e.sql("q_require", "alice", "new-pw", "select current_user");
+  INFO(first.output << second.output << e.gw().log());
+  CHECK(second.output == "alice\n");
+  CHECK(e.sql("q_require", "alice", kAlicePw, "select 1").exit_code != 0);
+}
+
+TEST_CASE("terminate: auth query problems are clear and quick", "[clients][terminate]") {
+  terminate_env e;
+  auto weak = e.sql("weak_db", "alice", kAlicePw, "select 1");
+  INFO(weak.output << e.gw().log());
+  CHECK(weak.exit_code != 0);
+  CHECK(has(weak.output, "permission denied for table pg_authid"));
+  CHECK(has(weak.output, "SECURITY DEFINER function of docs/security.md"));
+  const auto t0 = clock::now();
+  auto down = e.sql("down", "alice", kAlicePw, "select 1");
+  CHECK(down.exit_code != 0);
+  CHECK(has(down.output, "auth query cannot reach the database"));
+  CHECK(ms_since(t0) < 8000);
+  CHECK(has(e.gw().log(), "reason=auth_lookup_failed"));
+}
+
+TEST_CASE("terminate: psycopg2 with libpq defaults", "[clients][terminate][psycopg]") {
+  terminate_env e;
+  auto r = run("PGPASSWORD=" + shell_quote(kAlicePw) + " /usr/bin/python3 " +
+                   shell_quote(kClientsDir + "/psycopg_client.py") + " " +
+                   shell_quote(e.conninfo("q_require", "alice")) + " t",
+               std::chrono::seconds(90));
+  INFO(r.output << "\n" << e.gw().log());
+  check_driver_steps(r);
+}
+
+TEST_CASE("passthrough: the downgrade is warned about and the refused login is logged",
+          "[clients][terminate][passthrough]") {
+  terminate_env e;
+  auto check =
+      run(std::string(kSluiceBin) + " check-config -c " + shell_quote(e.gw().config_path()),
+          std::chrono::seconds(20));
+  INFO(check.output);
+  CHECK(has(check.output, "TLS downgrade: listener 'pg'"));
+  CHECK(has(check.output, "route 'pt'"));
+  CHECK_FALSE(has(check.output, "route 'q_require'"));
+  // libpq's defaults: the TLS attempt is refused (channel binding), then plaintext works.
+  auto r = e.sql("pt", "alice", kAlicePw, kWhoAmI);
+  INFO(r.output << e.gw().log());
+  CHECK(r.output == "alice|t\n");
+  const auto log = e.gw().log();
+  CHECK(has(log, "auth_failed"));
+  CHECK(has(log, "channel binding negotiation error"));
+  CHECK(has(log, "reason=auth_failed"));
+  CHECK(has(log, "client_tls=false upstream_tls=true"));
+}
