@@ -299,11 +299,13 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
     // Retrying cannot fix it (a rename back onto a stale copy): stop until a reload, so
     // batches are answered at once with the reason.
     log::error("sync_stopped").kv("sync", cfg.name).kv("error", e.what());
-    lk.lock();
+    std::lock_guard g(st_->mu);
     st_->connected = false;
+    st_->connecting = false;
+    st_->waiting_for_lock = false;
     st_->stopped = true;
     st_->last_error = e.what();
-    return false;
+    return connect_outcome::stopped;
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -561,8 +563,10 @@ bool writer::handle(job& j) {
     error = e.what();
     if (e.transient() || !st_->conn->ok()) {
       retry = true;
-    } else if (e.sqlstate().rfind("22", 0) == 0) {
-      // Bad data (an invalid timestamp, say): this batch is refused, the sync goes on.
+    } else if (e.sqlstate().rfind("22", 0) == 0 || e.sqlstate().rfind("54", 0) == 0) {
+      // Bad data (an invalid timestamp, say) or a limit the batch would cross (54: more
+      // than 1,600 columns across batches, a row or index entry too big): this batch is
+      // refused, the sync goes on; the rollback already dropped the cached catalog.
       rep = {422, {{"error", error}, {"sqlstate", e.sqlstate()}}};
     } else {
       stop = true;

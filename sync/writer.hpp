@@ -66,7 +66,8 @@ class writer {
   // takes it again (sleep_for, next_backoff, open_stager and stage_off take it
   // themselves), so no path can lock it twice.
   void run();
-  enum class connect_outcome { connected, failed, interrupted };
+  // stopped: a cause retrying cannot fix (the sync is stopped until a reload).
+  enum class connect_outcome { connected, failed, interrupted, stopped };
   // Connects, waits for the advisory lock, runs setup; called without the mutex.
   connect_outcome connect(const config::sync& cfg, const config::settings_ptr& settings,
                           const forward_fn& fwd);

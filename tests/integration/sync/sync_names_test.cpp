@@ -123,3 +123,24 @@ TEST_CASE("ingest API: the most fields a table holds are applied", "[sync][integ
   CHECK(env.app("select count(*) from pg_attribute where attrelid = 'stripe.wide'::regclass and "
                 "attnum > 0") == "1599");  // hard deletes: no _sync_deleted_at
 }
+
+// What one batch cannot show: columns that add up past PostgreSQL's 1,600 across
+// batches. The database refuses the ALTER (SQLSTATE 54011): that batch gets 422, the
+// sync goes on, and a batch within the limit is applied.
+TEST_CASE("ingest API: a batch that would take a table past 1600 columns gets 422",
+          "[sync][integration]") {
+  sync_env env;
+  env.prepare_database();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+  REQUIRE(env.post(ndjson({upsert("wide", "w1", many_fields(1000, "a", true))}), 1).status == 200);
+  auto over = env.post(ndjson({upsert("wide", "w2", many_fields(1000, "b", true))}), 2);
+  INFO(over.body);
+  CHECK(over.status == 422);
+  CHECK_THAT(over.body, Catch::Contains("54011"));
+  // The same sequence, within the limit, is applied: the sync did not stop.
+  auto ok = env.post(ndjson({upsert("wide", "w2", many_fields(10, "b", true))}), 2);
+  INFO(ok.body);
+  CHECK(ok.status == 200);
+  CHECK(env.app("select count(*) from stripe.wide") == "2");
+}
