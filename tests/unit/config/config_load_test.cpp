@@ -201,7 +201,7 @@ std::string with_auth(const std::string& auth) {
 }
 }  // namespace
 
-TEST_CASE("routes[].auth defaults to passthrough; terminate reads query and file", "[config]") {
+TEST_CASE("routes auth is passthrough by default and terminate reads query and file", "[config]") {
   auto r = parse(kAuthBase);
   REQUIRE(r.settings);
   CHECK(r.settings->routes[0].auth.mode == auth_mode::passthrough);
@@ -226,7 +226,7 @@ TEST_CASE("routes[].auth defaults to passthrough; terminate reads query and file
   CHECK(t.issues.str().empty());
 }
 
-TEST_CASE("routes[].auth errors are exact", "[config]") {
+TEST_CASE("routes auth errors are exact", "[config]") {
   CHECK(problems(with_auth("      mode: terminate\n")) ==
         "routes[0].auth.mode (line 10): mode: terminate needs where the secrets are: query: "
         "{user, password_file} and/or file: (a PgBouncer auth_file)\n");
