@@ -52,13 +52,18 @@ proxy_header parse_v1(std::span<const uint8_t> buf) {
       start = i + 1;
     }
   }
+  // A v1 header is printable text: a NUL anywhere is refused, and so is anything after
+  // the sixth field (it was ignored, so bytes no balancer sends were accepted).
+  if (line.find('\0') != std::string_view::npos)
+    return bad("malformed PROXY v1 header");
+  const bool trailing = n == 6 && start <= line.size();
   proxy_header h;
   h.consumed = len;
   if (n >= 2 && parts[1] == "UNKNOWN") {
     h.status = proxy_status::local;
     return h;
   }
-  if (n != 6 || (parts[1] != "TCP4" && parts[1] != "TCP6"))
+  if (n != 6 || trailing || (parts[1] != "TCP4" && parts[1] != "TCP6"))
     return bad("malformed PROXY v1 header");
   auto src = config::ip_address::parse(parts[2]);
   if (!src || src->v4 != (parts[1] == "TCP4"))

@@ -9,8 +9,8 @@ namespace sluice::sync {
 namespace {
 
 auto destination_fields(const config::sync_destination& d) {
-  return std::tie(d.route, d.host, d.port, d.via, d.database, d.user, d.password_file, d.mode,
-                  d.ca, d.cert, d.key);
+  return std::tie(d.route, d.host, d.port, d.via, d.database, d.user, d.password_file, d.mode, d.ca,
+                  d.cert, d.key);
 }
 
 // The parts of a route's upstream that resolve_destination uses.
@@ -63,6 +63,8 @@ std::string reconnect_reason(const config::settings& before_settings, const conf
     return "the sync was stopped; a reload retries it on a fresh connection";
   if (!now.connected && !now.connecting)
     return "not connected; retrying now instead of after the backoff";
+  if (now.connected && now.read_role_problems)
+    return "read-role grants failed at the last setup; setup tries them again";
   return "";
 }
 

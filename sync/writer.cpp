@@ -149,8 +149,9 @@ void writer::update(config::sync cfg, config::settings_ptr settings, uint32_t de
   std::string why;
   {
     std::lock_guard lk(st_->mu);
-    why = reconnect_reason(*st_->settings, st_->cfg, *settings, cfg,
-                           {st_->connected, st_->connecting, st_->stopped});
+    why = reconnect_reason(
+        *st_->settings, st_->cfg, *settings, cfg,
+        {st_->connected, st_->connecting, st_->stopped, !st_->read_role_problems.empty()});
     st_->cfg = std::move(cfg);
     st_->settings = std::move(settings);
     st_->depth = depth;

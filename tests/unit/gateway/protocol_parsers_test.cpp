@@ -137,6 +137,14 @@ TEST_CASE("PROXY protocol v1", "[proxy]") {
   CHECK(h.source.str() == "198.51.100.7");
   CHECK(h.source_port == 51234);
   CHECK(h.consumed == 45);
+  // A seventh field, or a NUL anywhere in the line (found by the fuzz campaign).
+  CHECK(parse_proxy_header(bytes_of("PROXY TCP4 198.51.100.7 10.0.0.5 51234 5432 x\r\n")).status ==
+        proxy_status::invalid);
+  CHECK(parse_proxy_header(
+            bytes_of(std::string("PROXY TCP6 2001:db8::1 2001:8::2 40 0 5\0k\r\n", 43)))
+            .status == proxy_status::invalid);
+  CHECK(parse_proxy_header(bytes_of(std::string("PROXY UNKNOWN \0\r\n", 17))).status ==
+        proxy_status::invalid);
   auto v6 = parse_proxy_header(bytes_of("PROXY TCP6 2001:db8::1 2001:db8::2 4000 5432\r\n"));
   REQUIRE(v6.status == proxy_status::ok);
   CHECK(v6.source.str() == "2001:db8::1");

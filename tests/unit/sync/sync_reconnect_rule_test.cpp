@@ -154,6 +154,11 @@ TEST_CASE("reconnect rule: where the writer is decides an unchanged reload", "[s
   // Between attempts (backoff): retry now, the reload may have fixed the cause.
   CHECK(reason_after("direct", nothing, {false, false, false}) ==
         "not connected; retrying now instead of after the backoff");
+  // Read-role grants that failed at the last setup (a grant_to user that did not exist):
+  // setup tries them again; while still connecting there is nothing to redo yet.
+  CHECK(reason_after("direct", nothing, {true, false, false, true}) ==
+        "read-role grants failed at the last setup; setup tries them again");
+  CHECK(reason_after("direct", nothing, {false, true, false, true}).empty());
   // A change wins over the phase.
   CHECK(reason_after("direct", [](auto& s) { sync_named(s, "direct").schema = "x"; },
                      {false, true, false}) == "schema changed");
