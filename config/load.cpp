@@ -569,6 +569,40 @@ bool text_problem(const std::string& yaml, issue_list& issues) {
   return false;
 }
 
+// The first line of a second YAML document: content after a "---" or "..." line that
+// follows content; 0 when the text is one document. Comments and blank lines
+// are not content; a "---" before any content only opens the first document.
+int second_document_line(std::string_view text) {
+  bool content = false, ended = false;
+  int line = 0;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = text.find('\n', i);
+    if (j == std::string_view::npos)
+      j = text.size();
+    std::string_view l = text.substr(i, j - i);
+    ++line;
+    i = j + 1;
+    auto marker = [&](std::string_view m) {
+      return l.starts_with(m) && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    };
+    const size_t first = l.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || l[first] == '#')
+      continue;
+    if (marker("---")) {
+      ended = ended || content;  // a document after content: its first line is reported
+      continue;
+    }
+    if (marker("...")) {
+      ended = content;
+      continue;
+    }
+    if (ended)
+      return line;
+    content = true;
+  }
+  return 0;
+}
+
 // yaml-cpp's parser refuses deeper nesting with DeepRecursion (singledocparser.cpp).
 constexpr int kMaxYamlDepth = 500;
 
@@ -589,17 +623,17 @@ load_result load_string(const std::string& yaml, const std::string& base_dir,
   try {
     YAML::Node root;
     try {
-      // LoadAll, not Load: Load reads the first document and silently drops the rest.
-      auto docs = YAML::LoadAll(yaml);
-      if (docs.size() > 1) {
-        result.issues.error("", line_of(docs[1]),
-                            "the file has " + std::to_string(docs.size()) +
-                                " YAML documents (separated by --- or ...); a configuration "
-                                "is one document");
+      // Load reads the first document and silently drops the rest, so a second one is
+      // looked for in the text (a '---' or '...' line after content). Not LoadAll:
+      // yaml-cpp 0.7's LoadAll never returns on some inputs (a line starting with ',',
+      // found by tests/fuzz/fuzz_config_yaml.cpp).
+      if (int line = second_document_line(yaml); line > 0) {
+        result.issues.error("", line,
+                            "the file has more than one YAML document (separated by --- or "
+                            "...); a configuration is one document");
         return result;
       }
-      if (!docs.empty())
-        root = docs[0];
+      root = YAML::Load(yaml);
     } catch (const YAML::DeepRecursion& e) {  // its message is just "bad file"
       result.issues.error("", mark_line(e.mark),
                           "lists or mappings are nested too deeply (more than " +
