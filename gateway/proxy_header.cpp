@@ -52,14 +52,14 @@ proxy_header parse_v1(std::span<const uint8_t> buf) {
       start = i + 1;
     }
   }
-  // A v1 header is printable text: a NUL anywhere is refused, and so is anything after
-  // the sixth field (it was ignored, so bytes no balancer sends were accepted).
-  if (line.find('\0') != std::string_view::npos)
-    return bad("malformed PROXY v1 header");
+  // Anything after the sixth field was ignored, so bytes no balancer sends (NULs, say)
+  // were accepted: a trailing field is malformed. Each field checks its own bytes.
   const bool trailing = n == 6 && start <= line.size();
   proxy_header h;
   h.consumed = len;
   if (n >= 2 && parts[1] == "UNKNOWN") {
+    if (line.find('\0') != std::string_view::npos)  // printable text, as every v1 line
+      return bad("malformed PROXY v1 header");
     h.status = proxy_status::local;
     return h;
   }
