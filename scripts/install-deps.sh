@@ -19,6 +19,8 @@ packages=(
   chromium
   # JDBC client in the real-client matrix (tests/integration/clients/jdbc_test.cpp)
   default-jdk-headless libpostgresql-jdbc-java
+  # asyncpg, pg8000 and node-postgres (npm, installed by scripts/test.sh) in the client matrix
+  python3-asyncpg python3-pg8000 nodejs npm
   # libFuzzer targets (tests/fuzz/, built with clang; build-time only)
   clang-14 libclang-rt-14-dev
   # hardening-check on the built binary (tests/integration/ops/hardening_test.cpp)

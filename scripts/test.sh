@@ -12,5 +12,13 @@ if [ -n "${SLUICE_SANITIZE:-}" ]; then
   export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
+# node-postgres for the client matrix, the versions pinned by its package-lock.json.
+node_clients="$build/node-clients"
+if ! cmp -s tests/integration/clients/node/package-lock.json "$node_clients/package-lock.json" ||
+  [ ! -d "$node_clients/node_modules/pg" ]; then
+  mkdir -p "$node_clients"
+  cp tests/integration/clients/node/package.json tests/integration/clients/node/package-lock.json "$node_clients/"
+  (cd "$node_clients" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" --timeout 600 "$@"

@@ -4,4 +4,5 @@
 namespace sluice::test {
 inline constexpr const char* kSluiceBin = SLUICE_BIN;
 inline constexpr const char* kSourceDir = SLUICE_SOURCE_DIR;
+inline constexpr const char* kBuildDir = SLUICE_BUILD_DIR;
 }  // namespace sluice::test

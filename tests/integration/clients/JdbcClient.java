@@ -1,6 +1,6 @@
 // pgjdbc (Debian's libpostgresql-jdbc-java) through sluice: compiled and run by jdbc_test.cpp.
 //
-// Usage: java -cp DIR:/usr/share/java/postgresql.jar JdbcClient JDBC_URL EXPECT_DB_TLS(t|f)
+// Usage: java -cp DIR:/usr/share/java/postgresql.jar JdbcClient JDBC_URL EXPECT_DB_TLS(t|f) [USER]
 // The password comes from PGPASSWORD. Prints one "ok NAME" line per check; exits non-zero
 // with a stack trace on the first failure.
 import java.io.StringReader;
@@ -38,7 +38,8 @@ public class JdbcClient {
     String url = args[0];
     boolean expectTls = args[1].equals("t");
     Properties p = new Properties();
-    p.setProperty("user", "postgres");
+    String user = args.length > 2 ? args[2] : "postgres";
+    p.setProperty("user", user);
     p.setProperty("password", System.getenv("PGPASSWORD"));
     p.setProperty("connectTimeout", "10");
 
@@ -47,6 +48,7 @@ public class JdbcClient {
       check(one(c, "select count(*) from generate_series(1, 1000)").equals("1000"), "count");
       String ssl = one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()");
       check(ssl.equals(expectTls ? "t" : "f"), "database-side ssl " + ssl);
+      check(one(c, "select current_user").equals(user), "current_user");
       ok("query");
 
       // PreparedStatement, server-prepared from the first execution (named statement, Bind
@@ -72,7 +74,7 @@ public class JdbcClient {
 
       // COPY in and out with CopyManager.
       try (Statement s = c.createStatement()) {
-        s.execute("create table jdbc_copy(id int, name text)");
+        s.execute("create temp table jdbc_copy(id int, name text)");
       }
       StringBuilder data = new StringBuilder("1\tone\n2\ttwo\n3\tthree\n");
       for (int i = 4; i <= 20000; i++) data.append(i).append("\tpad-").append(i).append('\n');

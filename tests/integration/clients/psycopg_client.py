@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """psycopg2 (Debian's python3-psycopg2) through sluice: run by psycopg_test.cpp.
 
-Usage: psycopg_client.py DSN EXPECT_DB_TLS(t|f)
+Usage: psycopg_client.py DSN EXPECT_DB_TLS(t|f) [EXPECT_USER]
 Prints one "ok NAME" line per check; exits non-zero with a traceback on the first failure.
 """
 import io
@@ -20,6 +20,7 @@ def ok(name):
 
 def main():
     dsn, expect_tls = sys.argv[1], sys.argv[2]
+    expect_user = sys.argv[3] if len(sys.argv) > 3 else None
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     cur = conn.cursor()
@@ -32,6 +33,9 @@ def main():
     cur.execute("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
     ssl = cur.fetchone()[0]
     assert ssl == (expect_tls == "t"), ssl
+    if expect_user is not None:
+        cur.execute("select current_user")
+        assert cur.fetchone()[0] == expect_user
     ok("query")
 
     # A server-side prepared statement.
@@ -43,7 +47,7 @@ def main():
     ok("prepared")
 
     # COPY in and out.
-    cur.execute("create table py_copy(id int, name text)")
+    cur.execute("create temp table py_copy(id int, name text)")
     data = "1\tone\n2\ttwo\n3\tthree\n" + "".join("%d\tpad-%d\n" % (i, i) for i in range(4, 20001))
     cur.copy_expert("copy py_copy from stdin", io.StringIO(data))
     cur.execute("select count(*) from py_copy")
