@@ -6,8 +6,9 @@ namespace {
 
 constexpr size_t kRawNonceLen = 18;  // PostgreSQL's SCRAM_RAW_NONCE_LEN
 
-const bytes& process_mock_key() {
-  static const bytes k = random_bytes(32);
+// Set once at start-up (before any session) by set_process_mock_key; a random key until then.
+bytes& process_mock_key() {
+  static bytes k = random_bytes(32);
   return k;
 }
 
@@ -17,6 +18,11 @@ auth_error invalid_mechanism() {
 }
 
 }  // namespace
+
+void set_process_mock_key(bytes key) {
+  if (!key.empty())
+    process_mock_key() = std::move(key);
+}
 
 bytes mock_salt(byte_view mock_key, std::string_view user) {
   auto h = hmac_sha256(mock_key, user);

@@ -30,8 +30,7 @@ struct scram_server_options {
   // tls-server-end-point hash of the certificate this side presented; empty when the
   // client leg is not TLS (then -PLUS is not offered).
   bytes channel_binding;
-  // Key for mock salts; empty = a random key made once per process (stable until restart;
-  // give a configured key so that restarts and peer instances agree).
+  // Key for mock salts; empty = the process's key (set_process_mock_key, else random).
   bytes mock_key;
   int mock_iterations = kDefaultIterations;
   std::string server_nonce;  // tests only; empty = 18 random bytes, base64
@@ -47,6 +46,11 @@ struct server_step {
 
   bool failed() const { return result == kind::failure; }
 };
+
+// The process's mock-salt key, kept across restarts by the caller (gateway/mock_key_file.hpp)
+// so an unknown user's salt does not change when the gateway restarts while a real user's
+// does not either. Call before any scram_server exists; an empty key is ignored.
+void set_process_mock_key(bytes key);
 
 // The mock salt PostgreSQL-style: HMAC-SHA-256(mock_key, user), first 16 bytes.
 bytes mock_salt(byte_view mock_key, std::string_view user);

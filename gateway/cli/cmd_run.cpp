@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <iostream>
 #include <mutex>
 
@@ -12,9 +13,11 @@
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
 #include "gateway/admin/watchdog.hpp"
+#include "gateway/auth/scram_server.hpp"
 #include "gateway/cli/admin_wiring.hpp"
 #include "gateway/cli/commands.hpp"
 #include "gateway/cli/load_config.hpp"
+#include "gateway/mock_key_file.hpp"
 #include "gateway/server.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/service.hpp"
@@ -25,6 +28,30 @@ namespace {
 
 config::settings_ptr load_or_report(const std::string& path, const char* event) {
   return load_config(path, report_to::log, event).settings;
+}
+
+// Unknown users' mock SCRAM salts come from a key kept in the state directory, so a restart
+// does not tell them apart from real users (gateway/mock_key_file.hpp).
+void keep_mock_salts_stable(const config::settings& s) {
+  const bool terminates = std::any_of(s.routes.begin(), s.routes.end(), [](const auto& r) {
+    return r.auth.mode == config::auth_mode::terminate;
+  });
+  const auto dir = gateway::state_directory_from_env();
+  if (dir.empty()) {
+    (terminates ? log::warn("mock_salt_key_ephemeral") : log::debug("mock_salt_key_ephemeral"))
+        .kv("error", "STATE_DIRECTORY is not set (the systemd unit sets it)")
+        .kv("effect", "unknown users' mock SCRAM salts change when sluice restarts");
+    return;
+  }
+  auto k = gateway::load_or_create_mock_key(dir);
+  if (k.key.empty()) {
+    (terminates ? log::warn("mock_salt_key_ephemeral") : log::debug("mock_salt_key_ephemeral"))
+        .kv("error", k.problem)
+        .kv("effect", "unknown users' mock SCRAM salts change when sluice restarts");
+    return;
+  }
+  auth::set_process_mock_key(std::move(k.key));
+  log::info("mock_salt_key").kv("path", k.path).kv("created", k.created ? "true" : "false");
 }
 
 int run_gateway(const std::string& path) {
@@ -42,6 +69,7 @@ int run_gateway(const std::string& path) {
               << "`sluice check-config -c " << path << "`)\n";
     return 1;
   }
+  keep_mock_salts_stable(*settings);
   uint64_t generation = 1;
   gateway::runtime_ptr rt;
   try {
