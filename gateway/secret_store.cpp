@@ -11,10 +11,21 @@ namespace sluice::gateway {
 
 namespace {
 
+// Where a cached answer came from: a reload that changes the route's auth settings or the
+// database it points at makes older answers misses, not stale hits for cache_ttl.
+std::string origin_of(const config::route& r) {
+  std::string o = r.upstream.host + ":" + std::to_string(r.upstream.port) + "|" + r.upstream.via +
+                  "|" + r.auth.file + "|" + std::to_string(r.auth.cache_ttl.count());
+  if (r.auth.query)
+    o += "|" + r.auth.query->user + "|" + r.auth.query->password_file + "|" + r.auth.query->sql;
+  return o;
+}
+
 struct cached {
   std::optional<user_secret> secret;
   bool from_file = false;
   std::chrono::steady_clock::time_point at;
+  std::string origin;  // origin_of() the route had then
 };
 
 constexpr size_t kMaxCached = 100'000;
@@ -40,10 +51,11 @@ net::awaitable<secret_answer> lookup_secret(const route_runtime& route, tunnel::
   const auto& a = route.cfg->auth;
   const auto now = std::chrono::steady_clock::now();
   const auto key = std::make_pair(route.cfg->name, user);
+  const auto origin = origin_of(*route.cfg);
   {
     std::lock_guard lock(cache_mutex);
     auto it = cache.find(key);
-    if (it != cache.end() && now - it->second.at < a.cache_ttl) {
+    if (it != cache.end() && now - it->second.at < a.cache_ttl && it->second.origin == origin) {
       secret_answer hit;  // named: GCC 12 and braced temporaries in co_return
       hit.secret = it->second.secret;
       hit.source = "cache";
@@ -75,7 +87,7 @@ net::awaitable<secret_answer> lookup_secret(const route_runtime& route, tunnel::
   std::lock_guard lock(cache_mutex);
   if (cache.size() >= kMaxCached)  // user names probed at random must not grow it forever
     cache.clear();
-  cache[key] = cached{out.secret, out.from_file, now};
+  cache[key] = cached{out.secret, out.from_file, now, origin};
   co_return out;
 }
 

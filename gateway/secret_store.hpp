@@ -1,7 +1,8 @@
 // terminate mode's secrets per route: auth.file first (PgBouncer auth_file, read when
 // needed so edits apply without a reload), then auth.query; results (found or not) are
 // cached per route and user for auth.cache_ttl, process-wide. A failed login calls
-// forget() so the next attempt looks again: a changed password works at once.
+// forget() so the next attempt looks again: a changed password works at once. An answer
+// cached before a reload that changed the route's auth settings or upstream is not used.
 #pragma once
 
 #include <utility>

@@ -157,3 +157,25 @@ TEST_CASE("passthrough: the downgrade is warned about and the refused login is l
   CHECK(has(log, "reason=auth_failed"));
   CHECK(has(log, "client_tls=false upstream_tls=true"));
 }
+
+TEST_CASE("terminate: a reload that changes where secrets come from drops the cached ones",
+          "[clients][terminate][reload]") {
+  terminate_env e;
+  // Cached from the auth query (cache_ttl 60s).
+  REQUIRE(e.sql("q_require", "alice", kAlicePw, "select 1").output == "1\n");
+  // A new password, and the route now takes secrets from a file that has it.
+  e.pg().sql("alter role alice password 'new-pw'");
+  const auto file = e.dir().write("new-users.txt", "\"alice\" \"new-pw\"\n", 0600);
+  auto yaml = e.yaml();
+  auto at = yaml.find("auth: ", yaml.find("name: q_require\n"));
+  yaml.replace(at, yaml.find('\n', at) - at, "auth: {mode: terminate, file: " + file + "}");
+  e.gw().rewrite(yaml);
+  e.gw().reload();
+  REQUIRE(has(e.gw().log(), "reload_done"));
+  // The first attempt uses the file: the answer cached from the query is not used.
+  // (sslmode=require: libpq's prefer would retry a failed login without TLS.)
+  auto r = e.sql("q_require", "alice", "new-pw", "select current_user", "sslmode=require");
+  INFO(r.output << e.gw().log());
+  CHECK(r.output == "alice\n");
+  CHECK(has(e.gw().log(), "secret_source=file"));
+}
