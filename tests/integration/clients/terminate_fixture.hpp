@@ -42,21 +42,20 @@ class terminate_env {
              "\n    auth: " + auth + "\n";
     };
     const std::string up = "{host: 127.0.0.1, port: " + pgp + ", connect_timeout: 3s, ";
+    // The matrix cells: secret source (q_ auth query, f_ auth_file) x upstream sslmode.
+    const std::string tls_of[][2] = {{"require", "{sslmode: require}"},
+                                     {"full", "{sslmode: verify-full, ca: " + pki_.ca_cert + "}"},
+                                     {"disable", "{sslmode: disable}"}};
+    std::string cells;
+    for (const auto& [suffix, tls] : tls_of) {
+      cells += route("q_" + suffix, up + "tls: " + tls + "}",
+                     "{mode: terminate, query: " + query + ", cache_ttl: 60s}");
+      cells +=
+          route("f_" + suffix, up + "tls: " + tls + "}", "{mode: terminate, file: " + users_ + "}");
+    }
     return "region: test\nshutdown_grace: 2s\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" +
            std::to_string(port_) + "\n    tls: {cert: " + pki_.server_cert +
-           ", key: " + pki_.server_key + "}\n    client_tls: optional\nroutes:\n" +
-           route("q_require", up + "tls: {sslmode: require}}",
-                 "{mode: terminate, query: " + query + ", cache_ttl: 60s}") +
-           route("q_full", up + "tls: {sslmode: verify-full, ca: " + pki_.ca_cert + "}}",
-                 "{mode: terminate, query: " + query + "}") +
-           route("q_disable", up + "tls: {sslmode: disable}}",
-                 "{mode: terminate, query: " + query + "}") +
-           route("f_require", up + "tls: {sslmode: require}}",
-                 "{mode: terminate, file: " + users_ + "}") +
-           route("f_full", up + "tls: {sslmode: verify-full, ca: " + pki_.ca_cert + "}}",
-                 "{mode: terminate, file: " + users_ + "}") +
-           route("f_disable", up + "tls: {sslmode: disable}}",
-                 "{mode: terminate, file: " + users_ + "}") +
+           ", key: " + pki_.server_key + "}\n    client_tls: optional\nroutes:\n" + cells +
            route("weak_db", up + "tls: {sslmode: require}}",
                  "{mode: terminate, query: {user: weak, password_file: " + weak_pw_ + "}}") +
            route("down",
