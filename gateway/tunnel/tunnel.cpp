@@ -10,28 +10,12 @@
 #include <sstream>
 
 #include "config/log.hpp"
+#include "gateway/tunnel/status_text.hpp"
 
 namespace sluice::tunnel {
 
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
-
-namespace {
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string secs(std::chrono::milliseconds d) {
-  std::ostringstream s;
-  s << static_cast<double>(d.count()) / 1000.0 << "s";
-  return s.str();
-}
-}  // namespace
 
 const char* to_string(tunnel_state s) {
   switch (s) {
