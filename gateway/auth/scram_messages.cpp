@@ -80,6 +80,17 @@ std::optional<auth_error> check_framing(std::string_view in) {
   return std::nullopt;
 }
 
+// The r= attribute both first messages carry: present, non-empty, printable.
+outcome<std::string> read_nonce(reader& r) {
+  auto nonce = r.value_of('r');
+  if (!nonce)
+    return nonce.error();
+  if (nonce.value().empty() || !scram_printable(nonce.value())) {
+    return auth_error{sqlstate::kProtocolViolation, "non-printable characters in SCRAM nonce", ""};
+  }
+  return nonce;
+}
+
 }  // namespace
 
 bool scram_printable(std::string_view s) {
@@ -141,13 +152,10 @@ outcome<client_first_message> parse_client_first(std::string_view in) {
   if (!user)
     return user.error();
   m.user = std::move(user).value();
-  auto nonce = r.value_of('r');
+  auto nonce = read_nonce(r);
   if (!nonce)
     return nonce.error();
   m.nonce = std::move(nonce).value();
-  if (m.nonce.empty() || !scram_printable(m.nonce)) {
-    return auth_error{sqlstate::kProtocolViolation, "non-printable characters in SCRAM nonce", ""};
-  }
   while (!r.at_end()) {  // optional extensions, ignored
     char attr;
     auto v = r.any(attr);
@@ -203,13 +211,10 @@ outcome<server_first_message> parse_server_first(std::string_view in) {
     return auth_error{sqlstate::kFeatureNotSupported,
                       "server requires an unsupported SCRAM extension", ""};
   }
-  auto nonce = r.value_of('r');
+  auto nonce = read_nonce(r);
   if (!nonce)
     return nonce.error();
   m.nonce = std::move(nonce).value();
-  if (m.nonce.empty() || !scram_printable(m.nonce)) {
-    return auth_error{sqlstate::kProtocolViolation, "non-printable characters in SCRAM nonce", ""};
-  }
   auto salt = r.value_of('s');
   if (!salt)
     return salt.error();
