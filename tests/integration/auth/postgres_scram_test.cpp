@@ -10,15 +10,9 @@
 #include "gateway/auth/md5_auth.hpp"
 #include "gateway/auth/scram_client.hpp"
 #include "gateway/auth/scram_server.hpp"
+#include "tests/support/auth_error_maker.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/raw_client.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<sluice::auth::auth_error> {
-  static std::string convert(const sluice::auth::auth_error& e) { return e.describe(); }
-};
-}  // namespace Catch
 
 using namespace sluice::auth;
 using sluice::test::pg_cluster;

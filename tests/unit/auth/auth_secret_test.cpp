@@ -5,13 +5,7 @@
 #include "gateway/auth/crypto.hpp"
 #include "gateway/auth/md5_auth.hpp"
 #include "gateway/auth/scram_secret.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<sluice::auth::auth_error> {
-  static std::string convert(const sluice::auth::auth_error& e) { return e.describe(); }
-};
-}  // namespace Catch
+#include "tests/support/auth_error_maker.hpp"
 
 using namespace sluice::auth;
 

@@ -7,13 +7,7 @@
 #include "gateway/auth/scram_client.hpp"
 #include "gateway/auth/scram_messages.hpp"
 #include "gateway/auth/scram_server.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<sluice::auth::auth_error> {
-  static std::string convert(const sluice::auth::auth_error& e) { return e.describe(); }
-};
-}  // namespace Catch
+#include "tests/support/auth_error_maker.hpp"
 
 using namespace sluice::auth;
 
