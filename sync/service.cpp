@@ -4,16 +4,14 @@
 #include <malloc.h>
 #endif
 
-#include <openssl/crypto.h>
-
 #include <charconv>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "config/allowlist.hpp"
+#include "config/bearer_token.hpp"
 #include "config/log.hpp"
 #include "sync/batch.hpp"
 #include "sync/bulk_thread.hpp"
@@ -30,26 +28,13 @@ namespace {
 std::string read_token(const std::string& path) {
   if (path.empty())
     return "";
-  std::ifstream in(path);
-  if (!in) {
-    log::error("sync_token_unreadable").kv("file", path);
+  std::string error;
+  auto token = config::read_token_file(path, &error);
+  if (!token) {
+    log::error("sync_token_unreadable").kv("file", path).kv("error", error);
     return "";
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string t = ss.str();
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back())))
-    t.pop_back();
-  return t;
-}
-
-bool token_matches(const std::string& expected, const std::string& header) {
-  const std::string prefix = "Bearer ";
-  if (expected.empty() || header.size() != prefix.size() + expected.size() ||
-      header.compare(0, prefix.size(), prefix) != 0) {
-    return false;
-  }
-  return CRYPTO_memcmp(header.data() + prefix.size(), expected.data(), expected.size()) == 0;
+  return *token;
 }
 
 // "/v1/syncs/NAME/batches?sequence=7" -> path parts and query parameters.
@@ -169,7 +154,8 @@ std::optional<reply> service::impl::authorize(const std::string& name, const htt
   {
     std::lock_guard g(mu);
     auto it = tokens.find(name);
-    ok = writers.count(name) && it != tokens.end() && token_matches(it->second, req.authorization);
+    ok = writers.count(name) && it != tokens.end() &&
+         config::bearer_token_matches(req.authorization, it->second);
   }
   if (ok)
     return std::nullopt;
