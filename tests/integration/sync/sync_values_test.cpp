@@ -115,7 +115,7 @@ TEST_CASE("values: NUL is stripped and counted, a refused value names its record
   CHECK(env.app("select count(*) from stripe.customer where id = 'c6'") == "0");
 }
 
-TEST_CASE("values: unix milliseconds where declared; a declared type never widens",
+TEST_CASE("values: unix milliseconds where declared and a declared type never widens",
           "[sync][integration][values]") {
   temp_dir pki_dir{"sluice-pki"};
   test_pki pki{pki_dir.path()};

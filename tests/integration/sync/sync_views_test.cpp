@@ -37,7 +37,7 @@ struct hardened_db {
 
 }  // namespace
 
-TEST_CASE("views: a view over a column holds its widening; the value waits in _sync_overflow",
+TEST_CASE("views: a view over a column holds its widening and the value waits in _sync_overflow",
           "[sync][integration][views]") {
   hardened_db db;
   sync_env env(db.opts());

@@ -34,7 +34,7 @@ table_info table() {
 
 }  // namespace
 
-TEST_CASE("plan: declared types keep their column, held widenings wait", "[sync]") {
+TEST_CASE("plan: declared types keep their column and held widenings wait", "[sync]") {
   auto b = ok(R"({"collection":"c","id":"1","version":1,"data":{"amount":"ten","at":true}})");
   size_t dropped = 0;
   auto groups = dedupe(b.records, dropped);
