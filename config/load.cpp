@@ -482,14 +482,15 @@ class loader {
     s.events = r.boolean("events", true);
     s.deletes = r.choice("deletes", {{"hard", delete_mode::hard}, {"soft", delete_mode::soft}},
                          delete_mode::hard);
+    s.quarantine = r.choice("refused_records", {{"quarantine", true}, {"refuse", false}}, true);
     if (r.has("types")) {
       // types: {collection: {field: timestamptz, ...}, ...}
       auto t = r.child("types");
       if (!t.IsMap()) {
         issues_.error(r.path_of("types"), r.line(), "must map collections to {field: type}");
       } else {
-        static const std::set<std::string> known = {"boolean", "bigint",      "numeric",
-                                                    "text",    "timestamptz", "jsonb"};
+        static const std::set<std::string> known = {
+            "boolean", "bigint", "numeric", "text", "timestamptz", "timestamptz_ms", "jsonb"};
         for (const auto& coll : t) {
           const std::string cname = coll.first.as<std::string>("");
           const std::string cpath = r.path_of("types") + "." + cname;
@@ -504,7 +505,7 @@ class loader {
               issues_.error(cpath + "." + fname, f.first.Mark().line + 1,
                             "'" + type +
                                 "' is not one of: boolean, bigint, numeric, text, timestamptz, "
-                                "jsonb");
+                                "timestamptz_ms, jsonb");
               continue;
             }
             s.types[cname][fname] = type;

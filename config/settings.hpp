@@ -203,6 +203,9 @@ struct sync {
   read_role_settings read_role;
   bool events = true;
   delete_mode deletes = delete_mode::hard;
+  // A record the database refuses (a value it cannot parse): kept in _sync_rejected so
+  // the rest of its batch commits (quarantine), or the whole batch refused with 422.
+  bool quarantine = true;
   std::string ingest_token_file;
   // Declared column types: collection -> field -> type name (as in a record's "types").
   std::map<std::string, std::map<std::string, std::string>> types;

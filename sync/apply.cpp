@@ -48,6 +48,8 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
   std::vector<std::string> cols;
   for (const auto& ident : t.order)
     cols.push_back(quote_ident(ident));
+  if (t.has_overflow)
+    cols.push_back(kOverflowColumn);  // replaced with the row like every data column
   const bool soft = s.deletes == config::delete_mode::soft;
   std::string lit = quote_literal(coll);
   std::string sql = "with s as (select * from " + stage + " as _stage where not _del";
@@ -79,8 +81,11 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
   sql += ", up as (insert into " + qt + " as t (id, _sync_version" +
          (cols.empty() ? "" : ", " + join(cols, "")) + ") select id, _sync_version" +
          (cols.empty() ? "" : ", " + join(cols, "")) + " from s on conflict (id) do update set " +
-         set + " where t._sync_version <= excluded._sync_version and (" + distinct +
-         " or t._sync_version < excluded._sync_version) returning " + (s.events ? "t.*)" : "1)");
+         set + " where t._sync_version <= excluded._sync_version and (" +
+         // The version test first: OR stops there for a newer version, which spares the
+         // row comparison (detoasting and comparing every column) on the update path.
+         "t._sync_version < excluded._sync_version or " + distinct + ") returning " +
+         (s.events ? "t.*)" : "1)");
   if (s.events) {
     // An update that only moved the version forward is not a change: no event.
     sql +=
@@ -136,35 +141,99 @@ counts apply_deletes(pg_conn& c, const config::sync& s, const std::string& sq, c
 }
 
 // COPY stops at the first value the database refuses and names its COPY line and
-// column: the sender needs the record (its index in the batch, id and field) instead.
-void copy_naming_record(pg_conn& c, const std::string& sql, const table_info& t,
-                        const collection_batch& cb, bool with_op,
-                        const std::vector<record>* batch) {
-  try {
-    copy_rows(c, sql, t, cb, with_op);
-  } catch (const pg_error& e) {
-    const std::string msg = e.what();
-    auto at = msg.find(", line ");
-    if (e.sqlstate().rfind("22", 0) != 0 || msg.find("COPY ") == std::string::npos ||
-        at == std::string::npos)
-      throw;
-    size_t line = 0;
-    auto p = msg.c_str() + at + 7;
-    std::from_chars(p, msg.c_str() + msg.size(), line);
-    if (line == 0 || line > cb.records.size())
-      throw;
-    const record* r = cb.records[line - 1];
-    std::string which = "record";
-    if (batch && !batch->empty() && r >= batch->data() && r < batch->data() + batch->size())
-      which += " " + std::to_string(r - batch->data());
-    which += " (collection " + cb.collection + ", id " + std::string(r->id);
-    if (auto col = msg.find(", column ", at); col != std::string::npos) {
-      std::string ident = msg.substr(col + 9, msg.find(':', col + 9) - col - 9);
-      auto pos = std::find(t.order.begin(), t.order.end(), ident);
-      which += ", field " + (pos == t.order.end() ? ident : t.order_fields[pos - t.order.begin()]);
+// column: the sender needs the record (its position in `cb`, index in the batch, id and
+// field) instead. nullopt for any other error.
+struct refused {
+  size_t pos = 0;  // in cb.records
+  rejection what;
+  std::string message;  // "record 3 (collection c, id x, field f): <the server's>"
+};
+
+std::optional<refused> refused_record(const pg_error& e, const table_info& t,
+                                      const collection_batch& cb,
+                                      const std::vector<record>* batch) {
+  const std::string msg = e.what();
+  auto at = msg.find(", line ");
+  if (e.sqlstate().rfind("22", 0) != 0 || msg.find("COPY ") == std::string::npos ||
+      at == std::string::npos)
+    return std::nullopt;
+  size_t line = 0;
+  auto p = msg.c_str() + at + 7;
+  std::from_chars(p, msg.c_str() + msg.size(), line);
+  if (line == 0 || line > cb.records.size())
+    return std::nullopt;
+  refused out;
+  out.pos = line - 1;
+  const record* r = cb.records[out.pos];
+  std::string which = "record";
+  if (batch && !batch->empty() && r >= batch->data() && r < batch->data() + batch->size()) {
+    out.what.index = static_cast<size_t>(r - batch->data());
+    which += " " + std::to_string(out.what.index);
+  }
+  which += " (collection " + cb.collection + ", id " + std::string(r->id);
+  if (auto col = msg.find(", column ", at); col != std::string::npos) {
+    std::string ident = msg.substr(col + 9, msg.find(':', col + 9) - col - 9);
+    auto pos = std::find(t.order.begin(), t.order.end(), ident);
+    out.what.field = pos == t.order.end() ? ident : t.order_fields[pos - t.order.begin()];
+    which += ", field " + out.what.field;
+  }
+  which += ")";
+  out.what.collection = cb.collection;
+  out.what.id = std::string(r->id);
+  out.what.sqlstate = e.sqlstate();
+  // The server's message without its COPY context line: the record says where.
+  out.what.reason = msg.substr(0, msg.find("\nCONTEXT:"));
+  if (out.what.reason.rfind("ERROR:", 0) == 0)
+    out.what.reason.erase(0, out.what.reason.find_first_not_of(' ', 6));
+  out.message = which + ": " + msg;
+  return out;
+}
+
+// COPYs `cb` (with `copy`) under a savepoint. A record the database refuses is, with
+// quarantine on, taken out of `cb` (into `rejected`) and the COPY retried without it;
+// otherwise (or past kMaxRejectedPerBatch) the batch fails naming the record. `cb` may
+// end up empty.
+template <class F>
+void copy_quarantining(pg_conn& c, const config::sync& s, const table_info& t, collection_batch& cb,
+                       const std::vector<record>* batch, std::vector<rejection>& rejected,
+                       const char* savepoint, F&& copy) {
+  while (true) {
+    c.exec(std::string("savepoint ") + savepoint);
+    try {
+      copy(cb);
+      c.exec(std::string("release savepoint ") + savepoint);
+      return;
+    } catch (const pg_error& e) {
+      auto r = c.ok() ? refused_record(e, t, cb, batch) : std::nullopt;
+      if (!r)
+        throw;
+      if (!s.quarantine || rejected.size() >= kMaxRejectedPerBatch) {
+        std::string why = r->message;
+        if (s.quarantine) {
+          why = "more than " + std::to_string(kMaxRejectedPerBatch) +
+                " records of this batch refused by the database; the last: " + why;
+        }
+        throw pg_error(why, e.sqlstate(), e.sql());
+      }
+      c.exec(std::string("rollback to savepoint ") + savepoint);
+      rejected.push_back(std::move(r->what));
+      cb.records.erase(cb.records.begin() + static_cast<ptrdiff_t>(r->pos));
     }
-    which += ")";
-    throw pg_error(which + ": " + msg, e.sqlstate(), e.sql());
+  }
+}
+
+// The refused records, as sent, in _sync_rejected (same transaction as the batch).
+void store_rejected(pg_conn& c, const std::string& sq, const config::sync& s, int64_t sequence,
+                    const std::vector<rejection>& rejected, const std::vector<record>* batch) {
+  for (const auto& r : rejected) {
+    std::string raw;
+    if (batch && r.index < batch->size())
+      raw = std::string((*batch)[r.index].raw);
+    c.exec("insert into " + sq +
+               "._sync_rejected (sync, sequence, record_index, object_type, record_id, field, "
+               "sqlstate, reason, record) values ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9)",
+           {s.name, std::to_string(sequence), std::to_string(r.index), r.collection, r.id, r.field,
+            r.sqlstate, r.reason, raw});
   }
 }
 
@@ -270,23 +339,17 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
     }
     std::function<void()> meanwhile = hooks.meanwhile;
     for (size_t g = 0; g < groups.size(); ++g) {
-      const auto& cb = *use[g];
+      collection_batch cb = *use[g];  // a copy: quarantine may take records out of it
       auto& t = *tables[g];
-      bool any_up = false, any_del = false;
-      for (const auto* r : cb.records)
-        (r->operation == op::upsert ? any_up : any_del) = true;
+      res.overflow_values += count_overflow(t, cb);
       // First loads: COPY straight into the table while it only ever received new ids.
       // A duplicate key rolls back to the savepoint and the batch takes the merge path.
       if (copies_straight_in(t, s, cb)) {
-        std::string cols = "id, _sync_version";
-        for (const auto& ident : t.order)
-          cols += ", " + quote_ident(ident);
-        c.exec("savepoint sluice_fast_insert");
+        const std::string sql =
+            "copy " + sq + "." + quote_ident(t.ident) + " (" + copy_columns(t) + ") from stdin";
         try {
-          copy_naming_record(
-              c, "copy " + sq + "." + quote_ident(t.ident) + " (" + cols + ") from stdin", t, cb,
-              false, hooks.records);
-          c.exec("release savepoint sluice_fast_insert");
+          copy_quarantining(c, s, t, cb, hooks.records, res.rejected, "sluice_fast_insert",
+                            [&](const collection_batch& b) { copy_rows(c, sql, t, b, false); });
           res.applied += cb.records.size();
           continue;
         } catch (const pg_error& e) {
@@ -296,17 +359,24 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
           t.fast_insert = false;
         }
       }
-      // The stager may have COPYed these records already, with these very columns.
+      // The stager may have COPYed these records already, with these very columns (it
+      // fills nothing for a batch with a value the database refuses).
       std::string stage =
           hooks.prestaged ? hooks.prestaged(cb.collection, stage_signature(t)) : std::string();
       const bool own_stage = stage.empty();
       if (own_stage) {
         stage = "pg_temp._stage";
         c.exec("create temp table _stage (" + stage_columns(t) + ") on commit drop");
-        copy_naming_record(c, "copy pg_temp._stage from stdin", t, cb, true, hooks.records);
+        copy_quarantining(c, s, t, cb, hooks.records, res.rejected, "sluice_stage",
+                          [&](const collection_batch& b) {
+                            copy_rows(c, "copy pg_temp._stage from stdin", t, b, true);
+                          });
       } else {
         ++res.prestaged;
       }
+      bool any_up = false, any_del = false;
+      for (const auto* r : cb.records)
+        (r->operation == op::upsert ? any_up : any_del) = true;
       counts total_counts;
       if (any_up) {
         auto n = merge_upserts(c, s, sq, t, cb.collection, stage, meanwhile);
@@ -323,7 +393,9 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
       res.applied += total_counts.rows;
       res.events += total_counts.events;
     }
-    res.skipped = total - res.applied;
+    if (!res.rejected.empty())
+      store_rejected(c, sq, s, sequence, res.rejected, hooks.records);
+    res.skipped = total - res.applied - res.rejected.size();
     c.exec("insert into " + sq +
                "._sync_state (sync, sequence, updated_at) values ($1, $2, now()) on conflict "
                "(sync) do update set sequence = excluded.sequence, updated_at = now()",

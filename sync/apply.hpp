@@ -15,13 +15,25 @@
 
 namespace sluice::sync {
 
+// A record the database refused, kept in _sync_rejected (refused_records: quarantine).
+struct rejection {
+  size_t index = 0;  // in the batch
+  std::string collection, id, field, sqlstate, reason;
+};
+
+// More refused records than this in one batch refuse the whole batch (422): each one
+// costs another COPY of its collection.
+inline constexpr size_t kMaxRejectedPerBatch = 100;
+
 struct apply_result {
   enum class kind { applied, duplicate, gap } outcome = kind::applied;
   int64_t stored_sequence = 0;  // the cursor before this batch
   uint64_t applied = 0;         // rows inserted, updated or deleted
   uint64_t skipped = 0;         // records older than, or equal to, what is stored
   uint64_t events = 0;
-  uint32_t prestaged = 0;  // collections merged from a stage the stager had filled
+  uint32_t prestaged = 0;        // collections merged from a stage the stager had filled
+  uint64_t overflow_values = 0;  // values kept in _sync_overflow (did not fit their column)
+  std::vector<rejection> rejected;
 };
 
 // Hooks for the writer's second connection; both optional.

@@ -160,8 +160,13 @@ class parser {
         auto ct = v.kind == jkind::string ? from_declared(str(v)) : std::nullopt;
         if (!ct)
           return "type for \"" + std::string(name) +
-                 "\" must be one of boolean, bigint, numeric, text, timestamptz, jsonb";
+                 "\" must be one of boolean, bigint, numeric, text, timestamptz, timestamptz_ms, "
+                 "jsonb";
         r.declared.insert_or_assign(std::string(name), *ct);
+        if (str(v) == kUnixMsType)
+          r.unix_ms.insert(std::string(name));
+        else
+          r.unix_ms.erase(std::string(name));
       }
     }
     return "";
@@ -392,10 +397,11 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
       return *std::move(refused);
     return std::move(b);
   };
-  // Adds the scanned record that starts at byte `at`; returns the reason it is
+  // Adds the scanned record that spans bytes [at, end); returns the reason it is
   // refused, or "".
-  auto add = [&](size_t at) -> std::string {
+  auto add = [&](size_t at, size_t end) -> std::string {
     record r;
+    r.raw = body.substr(at, end - at);
     size_t count = 0;
     auto reason = p.check(rr, r, count);
     if (!reason.empty()) {
@@ -426,7 +432,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
         size_t at = s.pos();
         p.scan(s, depth + 1, rr);
         if (!refused) {
-          auto reason = add(at);
+          auto reason = add(at, s.pos());
           if (!reason.empty())
             refused = parse_error{line_at(body, at), "record " + std::to_string(i) + ": " + reason};
         }
@@ -518,7 +524,7 @@ std::variant<batch, parse_error> parse_batch(std::string body_in) {
       st->fields.resize(rr.data_begin);
       continue;
     }
-    if (auto reason = add(line_start); !reason.empty())
+    if (auto reason = add(line_start, s.pos()); !reason.empty())
       return parse_error{line_no, reason};
     if (b.records.size() == 1)  // records of a batch tend to look alike
       st->fields.reserve((ranges[0].second + 1) * lines);
@@ -550,6 +556,8 @@ void summarize(collection_batch& cb) {
                      {f.name, static_cast<uint32_t>(cb.needs.size())});
         cb.needs.push_back({f.name, *start, 0});
       }
+      if (!r.declared.empty() && r.declared.count(f.name))
+        cb.needs[index[j].second].declared = true;
       if (got)
         cb.needs[index[j].second].seen |= static_cast<uint8_t>(1u << static_cast<int>(*got));
       ++j;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,9 @@ struct record {
   // without "id" (the record id is the key). Empty for deletes.
   std::span<const field> data;
   std::map<std::string, col_type, std::less<>> declared;  // "types": {"field": "timestamptz"}
+  std::set<std::string, std::less<>> unix_ms;             // fields declared "timestamptz_ms"
+  // The record as sent (its JSON text in the body), for _sync_rejected.
+  std::string_view raw;
 };
 
 // What the records point into: the body, the fields of all records, and the unescaped
@@ -76,6 +80,9 @@ struct field_need {
   // taken at the first upsert that gives either.
   col_type start = col_type::text;
   uint8_t seen = 0;  // bit (1 << col_type) for every non-null value's inferred type
+  // A record of the batch declares the field's type: a value that does not fit it is
+  // kept in _sync_overflow, never a reason to widen the column.
+  bool declared = false;
 };
 
 // Records of one collection after dedupe: one per id, the highest version (the later

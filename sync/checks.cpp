@@ -31,7 +31,8 @@ void check_own_tables(pg_conn& c, const config::sync& s, bool super, std::vector
       "has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
       "coalesce(obj_description(c.oid, 'pg_class'), '') like 'sluice collection: %' "
       "from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and "
-      "(c.relname in ('_sync_state', '_sync_event', '_sync_deleted', '_sync_read_grants') or "
+      "(c.relname in ('_sync_state', '_sync_event', '_sync_deleted', '_sync_read_grants', "
+      "'_sync_rejected') or "
       "(c.relkind = 'r' and coalesce(obj_description(c.oid, 'pg_class'), '') like "
       "'sluice collection: %')) order by c.relname",
       {s.schema});
@@ -72,17 +73,19 @@ void check_own_tables(pg_conn& c, const config::sync& s, bool super, std::vector
           {line, check_status::pass, "owned by " + t.get(i, 2) + "; privileges granted", ""});
     }
   }
-  // _sync_event's id comes from its sequence.
-  auto seq = c.exec(
-      "select quote_ident(n.nspname) || '.' || quote_ident(q.relname), "
-      "has_sequence_privilege(q.oid, 'USAGE') from pg_class q join pg_namespace n on n.oid = "
-      "q.relnamespace where q.oid = (case when to_regclass($1) is not null then "
-      "pg_get_serial_sequence($1, 'id') end)::regclass",
-      {sq + "._sync_event"});
-  if (seq.rows() && seq.get(0, 1) != "t" && !super) {
-    out.push_back(make("USAGE on sequence " + seq.get(0, 0), false,
-                       "_sync_event's ids come from it",
-                       "grant usage on sequence " + seq.get(0, 0) + " to " + user + ";"));
+  // _sync_event's and _sync_rejected's ids come from their sequences.
+  for (const char* table : {"_sync_event", "_sync_rejected"}) {
+    auto seq = c.exec(
+        "select quote_ident(n.nspname) || '.' || quote_ident(q.relname), "
+        "has_sequence_privilege(q.oid, 'USAGE') from pg_class q join pg_namespace n on n.oid = "
+        "q.relnamespace where q.oid = (case when to_regclass($1) is not null then "
+        "pg_get_serial_sequence($1, 'id') end)::regclass",
+        {sq + "." + table});
+    if (seq.rows() && seq.get(0, 1) != "t" && !super) {
+      out.push_back(make("USAGE on sequence " + seq.get(0, 0), false,
+                         std::string(table) + "'s ids come from it",
+                         "grant usage on sequence " + seq.get(0, 0) + " to " + user + ";"));
+    }
   }
 }
 

@@ -21,7 +21,8 @@ std::string drop_statements(pg_conn& c, const std::string& schema) {
       {schema, kStageComment});
   for (int i = 0; i < mine.rows(); ++i)
     sql += "drop table " + fq + "." + mine.get(i, 0) + "; ";
-  for (const char* t : {"_sync_event", "_sync_deleted", "_sync_read_grants", "_sync_state"}) {
+  for (const char* t :
+       {"_sync_event", "_sync_deleted", "_sync_read_grants", "_sync_rejected", "_sync_state"}) {
     if (c.exec("select to_regclass($1) is not null", {fq + "." + t}).get(0, 0) == "t")
       sql += "drop table " + fq + "." + t + "; ";
   }
@@ -112,6 +113,13 @@ std::string move_schema(pg_conn& c, const config::sync& s, const std::string& fr
     c.exec("select setval(pg_get_serial_sequence($1, 'id'), greatest((select max(id) from " + tq +
                "._sync_event), 1))",
            {tq + "._sync_event"});
+    // Quarantined records move too (an older schema may not have the table).
+    if (c.exec("select to_regclass($1) is not null", {fq + "._sync_rejected"}).get(0, 0) == "t") {
+      c.exec("insert into " + tq + "._sync_rejected select * from " + fq + "._sync_rejected");
+      c.exec("select setval(pg_get_serial_sequence($1, 'id'), greatest((select max(id) from " + tq +
+                 "._sync_rejected), 1))",
+             {tq + "._sync_rejected"});
+    }
     c.exec("insert into " + tq +
                "._sync_state (sync, sequence, updated_at) select sync, "
                "sequence, now() from " +

@@ -107,6 +107,12 @@ std::vector<grant_problem> setup(pg_conn& c, const config::sync& s, const std::s
     c.exec("create table if not exists " + q +
            "._sync_deleted (object_type text, record_id text, version bigint not null, "
            "primary key (object_type, record_id))");
+    // Records the database refused (refused_records: quarantine), as sent, with why.
+    c.exec("create table if not exists " + q +
+           "._sync_rejected (id bigserial primary key, rejected_at timestamptz not null default "
+           "now(), sync text not null, sequence bigint not null, record_index integer not null, "
+           "object_type text not null, record_id text not null, field text, sqlstate text not "
+           "null, reason text not null, record text not null)");
     // Which grant_to users sluice has handled (granted = it granted the role itself).
     c.exec("create table if not exists " + q +
            "._sync_read_grants (grantee text primary key, role text not null, granted boolean "
@@ -171,6 +177,181 @@ nlohmann::json to_json(const std::vector<grant_problem>& problems) {
   return out;
 }
 
+namespace {
+
+constexpr const char* kOverflowComment =
+    "sluice: values that did not fit their column, by field; held widenings ";
+
+// The held widenings as _sync_overflow's comment records them ({"column": "type"}).
+void load_held(const std::string& comment, table_info& t) {
+  auto brace = comment.find('{');
+  if (brace == std::string::npos)
+    return;
+  auto j = nlohmann::json::parse(comment.substr(brace), nullptr, false);
+  if (!j.is_object())
+    return;
+  for (auto& [ident, v] : j.items()) {
+    if (!v.is_object() || !v.contains("to") || !v["to"].is_string())
+      continue;
+    auto to = from_sql_name(v["to"].get<std::string>());
+    if (!to)
+      continue;
+    held_widening h;
+    h.field = v.value("field", ident);
+    h.to = *to;
+    t.held[ident] = std::move(h);
+  }
+}
+
+// The views (and other relations with rules) that depend on column `ident` of `qt`, in
+// any schema, with the SQL that would recreate each.
+std::vector<std::pair<std::string, std::string>> dependents(pg_conn& c, const std::string& qt,
+                                                            const std::string& ident) {
+  auto r = c.exec(
+      "select distinct quote_ident(vn.nspname) || '.' || quote_ident(v.relname), v.relkind, "
+      "case when v.relkind in ('v', 'm') then pg_get_viewdef(v.oid) else '' end from "
+      "pg_attribute a join pg_depend d on d.refclassid = 'pg_class'::regclass and d.refobjid "
+      "= a.attrelid and d.refobjsubid = a.attnum and d.classid = 'pg_rewrite'::regclass join "
+      "pg_rewrite rw on rw.oid = d.objid join pg_class v on v.oid = rw.ev_class join "
+      "pg_namespace vn on vn.oid = v.relnamespace where a.attrelid = $1::regclass and "
+      "a.attname = $2 and v.oid <> a.attrelid order by 1",
+      {qt, ident});
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    const std::string name = r.get(i, 0), kind = r.get(i, 1);
+    std::string recreate;
+    if (kind == "v")
+      recreate = "create view " + name + " as " + r.get(i, 2);
+    else if (kind == "m")
+      recreate = "create materialized view " + name + " as " + r.get(i, 2);
+    out.emplace_back(name, recreate);
+  }
+  return out;
+}
+
+void describe_blockers(held_widening& h, const std::vector<std::pair<std::string, std::string>>& d,
+                       const std::string& qt, const std::string& ident) {
+  h.blocked_by.clear();
+  std::string drops, recreates;
+  for (const auto& [name, recreate] : d) {
+    h.blocked_by.push_back(name);
+    const bool matview = recreate.rfind("create materialized", 0) == 0;
+    drops += std::string(matview ? "drop materialized view " : "drop view ") + name + "; ";
+    if (!recreate.empty())
+      recreates += " " + recreate;
+  }
+  if (d.empty()) {
+    h.fix = "";
+    return;
+  }
+  h.fix = drops + "-- sluice then widens " + qt + "." + ident + " to " +
+          std::string(sql_name(h.to)) +
+          " at its next batch and moves the kept values back from _sync_overflow; afterwards "
+          "recreate:" +
+          recreates;
+}
+
+}  // namespace
+
+void catalog::save_held(pg_conn& c, const table_info& t) {
+  auto j = nlohmann::json::object();
+  for (const auto& [ident, h] : t.held)
+    j[ident] = {{"field", h.field}, {"to", sql_name(h.to)}};
+  c.exec("comment on column " + quote_ident(schema_) + "." + quote_ident(t.ident) + "." +
+         kOverflowColumn + " is " + quote_literal(kOverflowComment + j.dump()));
+}
+
+void catalog::hold(pg_conn& c, const config::sync& s, table_info& t, const column_change& ch) {
+  const std::string qt = quote_ident(schema_) + "." + quote_ident(t.ident);
+  t.cols[ch.ident] = ch.from;
+  auto& h = t.held[ch.ident];
+  h.field = ch.field;
+  h.to = ch.to;
+  describe_blockers(h, dependents(c, qt, ch.ident), schema_ + "." + t.ident, ch.ident);
+  t.has_overflow = true;
+  std::string views;
+  for (const auto& v : h.blocked_by)
+    views += (views.empty() ? "" : ", ") + v;
+  log::warn("sync_widening_held")
+      .kv("sync", s.name)
+      .kv("table", schema_ + "." + t.ident)
+      .kv("column", ch.ident)
+      .kv("from", sql_name(ch.from))
+      .kv("to", sql_name(ch.to))
+      .kv("blocked_by", views.empty() ? std::string("objects depending on the column") : views)
+      .kv("effect", "values that need the wider type are kept in _sync_overflow, the column NULL")
+      .kv("fix", h.fix);
+}
+
+void catalog::finish_held(pg_conn& c, const config::sync& s, table_info& t) {
+  if (t.held.empty())
+    return;
+  const std::string qt = quote_ident(schema_) + "." + quote_ident(t.ident);
+  bool changed = false;
+  for (auto it = t.held.begin(); it != t.held.end();) {
+    const std::string ident = it->first;
+    auto& h = it->second;
+    auto deps = dependents(c, qt, ident);
+    if (!deps.empty()) {
+      describe_blockers(h, deps, schema_ + "." + t.ident, ident);
+      ++it;
+      continue;
+    }
+    const std::string col = quote_ident(ident), type(sql_name(h.to));
+    const std::string value = h.to == col_type::jsonb
+                                  ? std::string(kOverflowColumn) + " -> $1"
+                                  : "(" + std::string(kOverflowColumn) + " ->> $1)::" + type;
+    c.exec("savepoint sluice_widen");
+    try {
+      c.exec("alter table " + qt + " alter column " + col + " type " + type + " using " + col +
+             "::" + type);
+      auto moved = c.exec("with m as (update " + qt + " set " + col + " = " + value + ", " +
+                              kOverflowColumn + " = nullif(" + kOverflowColumn +
+                              " - $1::text, '{}'::jsonb) where " + kOverflowColumn +
+                              " ? $1 returning 1) select count(*) from m",
+                          {h.field});
+      c.exec("release savepoint sluice_widen");
+      log::notice("sync_widening_finished")
+          .kv("sync", s.name)
+          .kv("table", schema_ + "." + t.ident)
+          .kv("column", ident)
+          .kv("from", sql_name(t.cols[ident]))
+          .kv("to", type)
+          .kv("values_moved_back", moved.get_int(0, 0));
+      t.cols[ident] = h.to;
+      it = t.held.erase(it);
+      changed = true;
+    } catch (const pg_error& e) {
+      if (!c.ok())
+        throw;
+      c.exec("rollback to savepoint sluice_widen");
+      describe_blockers(h, {}, schema_ + "." + t.ident, ident);
+      h.fix = std::string("-- the widening still fails: ") + e.what();
+      ++it;
+    }
+  }
+  if (changed)
+    save_held(c, t);
+}
+
+nlohmann::json catalog::held_json() const {
+  auto out = nlohmann::json::array();
+  for (const auto& [coll, t] : info_) {
+    for (const auto& [ident, h] : t.held) {
+      auto type = t.cols.find(ident);
+      out.push_back({{"table", schema_ + "." + t.ident},
+                     {"collection", coll},
+                     {"column", ident},
+                     {"field", h.field},
+                     {"type", sql_name(type == t.cols.end() ? col_type::text : type->second)},
+                     {"wanted", sql_name(h.to)},
+                     {"blocked_by", h.blocked_by},
+                     {"fix", h.fix}});
+    }
+  }
+  return out;
+}
+
 void catalog::load(pg_conn& c) {
   tables_ = {};
   info_.clear();
@@ -204,6 +385,10 @@ void catalog::load(pg_conn& c) {
     std::string col = r.get(i, 4);
     if (col == "_sync_deleted_at")
       t.has_deleted_at = true;
+    if (col == kOverflowColumn) {
+      t.has_overflow = true;
+      load_held(r.get(i, 6), t);
+    }
     if (col == "id" || col.rfind("_sync_", 0) == 0)
       continue;
     auto type = from_sql_name(r.get(i, 5)).value_or(col_type::text);
@@ -225,32 +410,52 @@ std::vector<column_change> plan_columns(table_info& t, const collection_batch& c
                                         const std::map<std::string, std::string>* declared) {
   // The type each field needs (the batch's summary, made on the ingest thread): the
   // column's type widened to hold the batch's values, or for a new column the declared
-  // or first inferred type, widened likewise.
+  // or first inferred type, widened likewise unless declared.
   std::vector<column_change> out;
   std::string err;
   for (const auto& need : cb.needs) {
     const std::string field(need.name);
+    const std::string* config_type = nullptr;
+    if (declared) {
+      if (auto d = declared->find(field); d != declared->end())
+        config_type = &d->second;
+    }
+    const bool is_declared = config_type || need.declared;
     if (const auto* ident = t.fields.find(field)) {
+      if (config_type && *config_type == kUnixMsType)
+        t.unix_ms.insert(*ident);
       col_type have = t.cols[*ident];
+      if (auto h = t.held.find(*ident); h != t.held.end()) {
+        h->second.to = settle(h->second.to, need.seen);  // still waiting: aim higher
+        continue;
+      }
       col_type want = settle(have, need.seen);
       if (have == want)
         continue;
+      if (is_declared || have == col_type::timestamptz) {
+        t.has_overflow = true;  // a declared type is kept; the misfits go to _sync_overflow
+        continue;
+      }
       out.push_back({true, *ident, field, have, want});
       t.cols[*ident] = want;
       continue;
     }
     col_type start = need.start;
-    if (declared) {
-      if (auto d = declared->find(field); d != declared->end())
-        start = from_declared(d->second).value_or(start);
-    }
+    if (config_type)
+      start = from_declared(*config_type).value_or(start);
     col_type want = settle(start, need.seen);
+    if (is_declared && want != start) {
+      want = start;
+      t.has_overflow = true;
+    }
     auto ident = t.fields.add(field, err);
     if (!ident)
       throw schema_conflict("collection '" + cb.collection + "': field " + err);
     if (*ident == "id" || ident->rfind("_sync_", 0) == 0) {
       throw schema_conflict("field '" + field + "' maps to a reserved column name");
     }
+    if (config_type && *config_type == kUnixMsType)
+      t.unix_ms.insert(*ident);
     out.push_back({false, *ident, field, want, want});
     t.cols[*ident] = want;
     t.order.push_back(*ident);
@@ -280,7 +485,12 @@ bool catalog::would_alter(const config::sync& s, const collection_batch& cb) con
   table_info t = it->second;
   auto d = s.types.find(cb.collection);
   try {
-    return !plan_columns(t, cb, d == s.types.end() ? nullptr : &d->second).empty();
+    // Adding _sync_overflow, or aiming a held widening higher, alters the table too.
+    auto changes = plan_columns(t, cb, d == s.types.end() ? nullptr : &d->second);
+    bool held_moved = false;
+    for (const auto& [ident, h] : t.held)
+      held_moved |= it->second.held.at(ident).to != h.to;
+    return !changes.empty() || t.has_overflow != it->second.has_overflow || held_moved;
   } catch (const schema_conflict&) {
     return false;  // ensure() reports it
   }
@@ -337,15 +547,32 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
     t.has_deleted_at = true;
   }
 
+  finish_held(c, s, t);
   types_ = s.types;
   auto declared = s.types.find(cb.collection);
+  const bool had_overflow = t.has_overflow;
+  std::map<std::string, col_type> held_before;
+  for (const auto& [ident, h] : t.held)
+    held_before[ident] = h.to;
   for (const auto& ch :
        plan_columns(t, cb, declared == s.types.end() ? nullptr : &declared->second)) {
     // The table is ours (checked at load), so ALTER is allowed.
     if (ch.widen) {
-      c.exec("alter table " + qt + " alter column " + quote_ident(ch.ident) + " type " +
-             std::string(sql_name(ch.to)) + " using " + quote_ident(ch.ident) +
-             "::" + std::string(sql_name(ch.to)));
+      // A view over the column (0A000, "cannot alter type of a column used by a view")
+      // holds the widening instead of stopping the sync.
+      c.exec("savepoint sluice_widen");
+      try {
+        c.exec("alter table " + qt + " alter column " + quote_ident(ch.ident) + " type " +
+               std::string(sql_name(ch.to)) + " using " + quote_ident(ch.ident) +
+               "::" + std::string(sql_name(ch.to)));
+        c.exec("release savepoint sluice_widen");
+      } catch (const pg_error& e) {
+        if (e.sqlstate() != "0A000" || !c.ok())
+          throw;
+        c.exec("rollback to savepoint sluice_widen");
+        hold(c, s, t, ch);
+        continue;
+      }
       log::notice("sync_column_widened")
           .kv("sync", s.name)
           .kv("table", t.ident)
@@ -361,6 +588,13 @@ table_info& catalog::ensure(pg_conn& c, const config::sync& s, const collection_
              quote_literal(ch.field));
     }
   }
+  if (t.has_overflow && !had_overflow)
+    c.exec("alter table " + qt + " add column if not exists " + kOverflowColumn + " jsonb");
+  std::map<std::string, col_type> held_after;
+  for (const auto& [ident, h] : t.held)
+    held_after[ident] = h.to;
+  if (held_after != held_before)
+    save_held(c, t);
   return t;
 }
 

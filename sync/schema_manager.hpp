@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,21 @@ struct column {
   col_type type;
 };
 
+// Values that do not fit their column are kept, as sent, in this jsonb column of the
+// collection's table ({"field": value}), the typed column NULL: a widening a user's view
+// blocks (until the view is gone) and a value its declared type cannot hold.
+inline constexpr const char* kOverflowColumn = "_sync_overflow";
+
+// A widening the database refused because something depends on the column (a view, in
+// any schema): the column keeps its type and the values that need `to` wait in
+// _sync_overflow until ensure() can finish it.
+struct held_widening {
+  std::string field;
+  col_type to = col_type::text;
+  std::vector<std::string> blocked_by;  // the dependent views, schema-qualified
+  std::string fix;                      // the SQL for the customer
+};
+
 struct table_info {
   std::string ident;
   bool fast_insert = false;               // only new ids so far: try COPY straight into the table
@@ -55,8 +71,10 @@ struct table_info {
   std::vector<std::string> order;         // data column identifiers in table order
   std::vector<std::string> order_fields;  // the field name of each, same order
   bool tombstones = false;
-  bool has_deleted_at = false;  // _sync_deleted_at exists (soft deletes)               //
-                                // _sync_deleted has rows for this collection
+  bool has_deleted_at = false;                // _sync_deleted_at exists (soft deletes)
+  bool has_overflow = false;                  // _sync_overflow exists (or the plan adds it)
+  std::map<std::string, held_widening> held;  // column identifier -> the widening it waits for
+  std::set<std::string> unix_ms;              // timestamptz columns declared timestamptz_ms
 };
 
 // One column change a batch needs: widen `ident` from `from` to `to`, or add it.
@@ -70,6 +88,9 @@ struct column_change {
 // DDL that implies, in order. Throws schema_conflict (a name collision, a reserved name).
 // `declared` (optional): the sync's configured types for this collection (field -> type
 // name, `syncs[].types`), which a new column starts from ahead of the records' own.
+// A declared column (configured, declared by a record of the batch, or timestamptz)
+// never widens, and a held one waits (its target moves up instead): their values that
+// do not fit go to _sync_overflow, so the plan sets t.has_overflow.
 std::vector<column_change> plan_columns(
     table_info& t, const collection_batch& cb,
     const std::map<std::string, std::string>* declared = nullptr);
@@ -91,6 +112,9 @@ class catalog {
   // True when ensure() would alter the collection's existing table for `cb` (add or
   // widen a column); false for a table it would create.
   bool would_alter(const config::sync& s, const collection_batch& cb) const;
+  // Every held widening: [{"table", "column", "field", "type", "wanted", "blocked_by",
+  // "fix"}] for the status API and the batch's answer.
+  nlohmann::json held_json() const;
   // The collection's table as loaded, or nullptr.
   const table_info* find(const std::string& collection) const {
     auto it = info_.find(collection);
@@ -105,6 +129,14 @@ class catalog {
   std::map<std::string, std::string> foreign_;  // identifiers of tables/views not ours -> owner
   // The sync's configured types (syncs[].types), as of the last ensure().
   std::map<std::string, std::map<std::string, std::string>> types_;
+
+  // Finishes the held widenings of `t` whose blocking views are gone (moving the kept
+  // values back), and refreshes the list of views of the others.
+  void finish_held(pg_conn& c, const config::sync& s, table_info& t);
+  // The widening `ch` failed because views depend on the column: hold it.
+  void hold(pg_conn& c, const config::sync& s, table_info& t, const column_change& ch);
+  // _sync_overflow's comment records the held widenings, so they survive a restart.
+  void save_held(pg_conn& c, const table_info& t);
 };
 
 }  // namespace sluice::sync

@@ -18,10 +18,18 @@ inline constexpr const char* kStageComment = "sluice stage (transient copy of th
 inline constexpr const char* kStagePrefix = "_sync_stage_";
 
 // Streams the rows as COPY text to `copy_sql`: [_del,] id, _sync_version, then every
-// data column of `t` in table order, in parts of ~1 MiB so the server parses while we
-// write. `with_op` adds the leading _del column (stages have it, tables do not).
-void copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
-               const collection_batch& cb, bool with_op);
+// data column of `t` in table order (then _sync_overflow when `t` has it), in parts of
+// ~1 MiB so the server parses while we write. `with_op` adds the leading _del column
+// (stages have it, tables do not). A value that does not fit its column (a held
+// widening, a declared type) is written NULL and kept in _sync_overflow. Returns how
+// many values went there.
+size_t copy_rows(pg_conn& c, const std::string& copy_sql, const table_info& t,
+                 const collection_batch& cb, bool with_op);
+// How many of `cb`'s values copy_rows would keep in _sync_overflow (pure).
+size_t count_overflow(const table_info& t, const collection_batch& cb);
+// The data columns a COPY into the table lists: id, _sync_version, the data columns in
+// table order, then _sync_overflow when `t` has it.
+std::string copy_columns(const table_info& t);
 
 // True when apply_batch COPYs `cb` straight into its table instead of merging from a
 // stage: a first load (the table only ever received new ids), with no deletes, no

@@ -68,7 +68,7 @@ std::optional<col_type> from_sql_name(std::string_view s) {
 }
 
 std::optional<col_type> from_declared(std::string_view s) {
-  if (s == "timestamptz" || s == "timestamp with time zone")
+  if (s == "timestamptz" || s == "timestamp with time zone" || s == kUnixMsType)
     return col_type::timestamptz;
   if (s == "boolean" || s == "bigint" || s == "numeric" || s == "text" || s == "jsonb") {
     return from_sql_name(s);
@@ -114,15 +114,10 @@ void append_copy_text(std::string& out, std::string_view s) {
   }
 }
 
-void append_unix_seconds(std::string& out, std::string_view digits) {
-  int64_t secs = 0;
-  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), secs);
-  // Beyond any year PostgreSQL stores: as sent, so the database refuses it (422).
-  constexpr int64_t kLimit = 9'000'000'000'000LL;
-  if (ec != std::errc() || p != digits.data() + digits.size() || secs > kLimit || secs < -kLimit) {
-    out.append(digits);
-    return;
-  }
+namespace {
+
+// `secs` (within kLimit) and `millis` (0-999, or -1 for none) as a UTC timestamptz literal.
+void append_civil(std::string& out, int64_t secs, int millis) {
   int64_t days = secs / 86400, rem = secs % 86400;
   if (rem < 0)
     rem += 86400, --days;
@@ -138,13 +133,67 @@ void append_unix_seconds(std::string& out, std::string_view digits) {
   const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
   // Year 0 is 1 BC in PostgreSQL's notation.
   const bool bc = y <= 0;
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02lld:%02lld:%02lld+00%s",
+  char frac[8] = "";
+  if (millis >= 0)
+    std::snprintf(frac, sizeof frac, ".%03d", millis);
+  char buf[80];
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02lld:%02lld:%02lld%s+00%s",
                         static_cast<long long>(bc ? 1 - y : y), static_cast<long long>(m),
                         static_cast<long long>(d), static_cast<long long>(rem / 3600),
                         static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60),
-                        bc ? " BC" : "");
+                        frac, bc ? " BC" : "");
   out.append(buf, static_cast<size_t>(n));
+}
+
+// Beyond any year PostgreSQL stores: such values are written as sent, so the database
+// refuses them (the record is rejected, docs/sync.md).
+constexpr int64_t kLimit = 9'000'000'000'000LL;
+
+bool parse_int(std::string_view digits, int64_t& v) {
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  return ec == std::errc() && p == digits.data() + digits.size();
+}
+
+}  // namespace
+
+void append_unix_seconds(std::string& out, std::string_view digits) {
+  int64_t secs = 0;
+  if (!parse_int(digits, secs) || secs > kLimit || secs < -kLimit) {
+    out.append(digits);
+    return;
+  }
+  append_civil(out, secs, -1);
+}
+
+void append_unix_ms(std::string& out, std::string_view digits) {
+  int64_t ms = 0;
+  if (!parse_int(digits, ms) || ms / 1000 > kLimit || ms / 1000 < -kLimit) {
+    out.append(digits);
+    return;
+  }
+  int64_t secs = ms / 1000, rem = ms % 1000;
+  if (rem < 0)
+    rem += 1000, --secs;
+  append_civil(out, secs, static_cast<int>(rem));
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
 }
 
 void append_copy_jsonb(std::string& out, std::string_view json) {

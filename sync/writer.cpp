@@ -90,6 +90,9 @@ struct writer::state {
   bool connecting = false;  // in connect(), including the wait for the lock
   bool waiting_for_lock = false;
   nlohmann::json read_role_problems = nlohmann::json::array();  // from the last setup
+  // Widenings a view blocks (catalog::held_json), as of the last batch or connect.
+  nlohmann::json held_widenings = nlohmann::json::array();
+  uint64_t overflow_values = 0, rejected = 0;  // since start
   // Writer-thread only.
   std::unique_ptr<pg_conn> conn;
   std::unique_ptr<catalog> cat;
@@ -187,7 +190,10 @@ nlohmann::json writer::status() const {
           {"waiting_for_lock", st_->waiting_for_lock},
           {"stopped", st_->stopped},
           {"last_error", st_->last_error},
-          {"read_role_problems", st_->read_role_problems}};
+          {"read_role_problems", st_->read_role_problems},
+          {"held_widenings", st_->held_widenings},
+          {"overflow_values", st_->overflow_values},
+          {"rejected_records", st_->rejected}};
 }
 
 std::vector<check> writer::verify_now() const {
@@ -283,6 +289,7 @@ writer::connect_outcome writer::connect(const config::sync& cfg,
     st_->connected = true;
     st_->connecting = false;
     st_->read_role_problems = std::move(read_role_problems);
+    st_->held_widenings = st_->cat->held_json();
     st_->waiting_for_lock = false;
     st_->last_sequence = seq;
     st_->backoff = std::chrono::milliseconds(500);
@@ -540,17 +547,48 @@ bool writer::handle(job& j) {
         // NUL characters PostgreSQL cannot store were stripped from values (docs/sync.md).
         if (size_t nul = j.store ? count_nul_escapes(j.store->body) : 0)
           rep.body["nul_stripped"] = nul;
+        if (res.overflow_values)
+          rep.body["overflow_values"] = res.overflow_values;
+        if (!res.rejected.empty()) {
+          rep.body["rejected"] = res.rejected.size();
+          auto list = nlohmann::json::array();
+          for (const auto& r : res.rejected) {
+            list.push_back({{"index", r.index},
+                            {"collection", r.collection},
+                            {"id", r.id},
+                            {"field", r.field},
+                            {"sqlstate", r.sqlstate},
+                            {"reason", r.reason}});
+            log::warn("sync_record_rejected")
+                .kv("sync", cfg.name)
+                .kv("sequence", static_cast<int64_t>(j.sequence))
+                .kv("index", static_cast<uint64_t>(r.index))
+                .kv("collection", r.collection)
+                .kv("id", r.id)
+                .kv("field", r.field)
+                .kv("reason", r.reason)
+                .kv("kept_in", cfg.schema + "._sync_rejected");
+          }
+          rep.body["rejected_records"] = std::move(list);
+        }
+        if (auto held = st_->cat->held_json(); !held.empty())
+          rep.body["held_widenings"] = std::move(held);
         log::info("batch_applied")
             .kv("sync", cfg.name)
             .kv("sequence", static_cast<int64_t>(j.sequence))
             .kv("records", static_cast<uint64_t>(n_records))
             .kv("applied", res.applied)
             .kv("skipped", res.skipped)
+            .kv("overflow_values", res.overflow_values)
+            .kv("rejected", static_cast<uint64_t>(res.rejected.size()))
             .kv("ms", static_cast<int64_t>(ms));
         break;
     }
     std::lock_guard g(st_->mu);
     if (res.outcome == apply_result::kind::applied) {
+      st_->held_widenings = st_->cat->held_json();
+      st_->overflow_values += res.overflow_values;
+      st_->rejected += res.rejected.size();
       st_->last_sequence = j.sequence;
       st_->batches++;
       if (res.prestaged)

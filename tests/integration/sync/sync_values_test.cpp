@@ -1,6 +1,8 @@
 // Values real senders send: Stripe's unix-second timestamps for fields declared
-// timestamptz (in the record or in the sync's config), NUL characters PostgreSQL cannot
-// store, and a value the database refuses, which must be named by its record.
+// timestamptz (in the record or in the sync's config), milliseconds where declared
+// timestamptz_ms, values a declared type cannot hold (kept in _sync_overflow, never a
+// silent widening), NUL characters PostgreSQL cannot store, and a value the database
+// refuses, which is quarantined in _sync_rejected and named by its record.
 #include <catch2/catch.hpp>
 
 #include "sync/service.hpp"
@@ -75,14 +77,107 @@ TEST_CASE("values: NUL is stripped and counted, a refused value names its record
   CHECK(env.app("select name from stripe.customer where id = 'c1'") == "ab");
   CHECK(env.app("select meta #>> '{note,deep}' from stripe.customer where id = 'c1'") == "ab");
 
-  // A value the database refuses: the answer names the record, not a COPY line.
+  // A value the database refuses: quarantined in _sync_rejected, named by its record
+  // (not a COPY line), and the rest of the batch commits.
   auto bad = rec("customer", "c4", 1, {{"seen_at", "not a date"}});
   bad["types"] = {{"seen_at", "timestamptz"}};
-  auto r2 = env.post(ndjson({rec("customer", "c3", 1, {{"name", "ok"}}), bad}), 2);
+  auto r2 = env.post(ndjson({rec("customer", "c3", 1, {{"name", "ok"}}), bad,
+                             rec("customer", "c5", 1, {{"name", "also ok"}})}),
+                     2);
   INFO(r2.body);
-  CHECK(r2.status == 422);
-  auto err = json::parse(r2.body)["error"].get<std::string>();
-  CHECK(err.find("record 1 (collection customer, id c4, field seen_at)") != std::string::npos);
+  REQUIRE(r2.status == 200);
+  auto b2 = json::parse(r2.body);
+  CHECK(b2["applied"] == 2);
+  CHECK(b2["rejected"] == 1);
+  REQUIRE(b2["rejected_records"].size() == 1);
+  auto rj = b2["rejected_records"][0];
+  CHECK(rj["index"] == 1);
+  CHECK(rj["id"] == "c4");
+  CHECK(rj["field"] == "seen_at");
+  CHECK(rj["sqlstate"] == "22007");
+  CHECK(rj["reason"].get<std::string>().find("not a date") != std::string::npos);
+  CHECK(env.app("select string_agg(id, ',' order by id) from stripe.customer") == "c1,c2,c3,c5");
+  CHECK(env.app("select record_index || ' ' || record_id || ' ' || field || ' ' || sqlstate || ' "
+                "' || sequence from stripe._sync_rejected") == "1 c4 seen_at 22007 2");
+  CHECK(env.app("select (record::jsonb) #>> '{data,seen_at}' from stripe._sync_rejected") ==
+        "not a date");
+
+  // refused_records: refuse gives the old answer: 422 naming the record, nothing applied.
+  env.sync_extra = "    refused_records: refuse\n";
+  svc.apply(env.settings());
+  auto bad2 = rec("customer", "c7", 1, {{"seen_at", "never"}});
+  bad2["types"] = {{"seen_at", "timestamptz"}};
+  auto r3 = env.post(ndjson({rec("customer", "c6", 1, {{"name", "ok"}}), bad2}), 3);
+  INFO(r3.body);
+  CHECK(r3.status == 422);
+  auto err = json::parse(r3.body)["error"].get<std::string>();
+  CHECK(err.find("record 1 (collection customer, id c7, field seen_at)") != std::string::npos);
+  CHECK(env.app("select count(*) from stripe.customer where id = 'c6'") == "0");
+}
+
+TEST_CASE("values: unix milliseconds where declared and a declared type never widens",
+          "[sync][integration][values]") {
+  temp_dir pki_dir{"sluice-pki"};
+  test_pki pki{pki_dir.path()};
+  sync_env env(ssl_on(pki));
+  env.sslmode = "require";
+  env.sync_extra =
+      "    types:\n      invoice:\n        paid_ms: timestamptz_ms\n        amount: bigint\n";
+  env.prepare_database();
+  sluice::sync::service svc(nullptr);
+  svc.start(env.settings());
+
+  auto customer = rec("customer", "c1", 1, {{"seen", int64_t{1700000000123}}, {"created", 5}});
+  customer["types"] = {{"seen", "timestamptz_ms"}, {"created", "timestamptz"}};
+  auto r = env.post(
+      ndjson({customer, rec("invoice", "i1", 1, {{"paid_ms", int64_t{-1}}, {"amount", 3}})}), 1);
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  CHECK(json::parse(r.body).count("overflow_values") == 0);
+  CHECK(env.app("select seen = to_timestamp(1700000000.123) from stripe.customer") == "t");
+  CHECK(env.app("select created = to_timestamp(5) from stripe.customer") == "t");
+  CHECK(env.app("select paid_ms = to_timestamp(-0.001) from stripe.invoice") == "t");
+  // Later records without the declaration: the configured one still counts.
+  REQUIRE(env.post(ndjson({rec("invoice", "i2", 1, {{"paid_ms", int64_t{86400000}}}),
+                           rec("invoice", "i3", 1, {{"paid_ms", "2024-01-01T00:00:00.5Z"}})}),
+                   2)
+              .status == 200);
+  CHECK(env.app("select extract(epoch from paid_ms) from stripe.invoice where id = 'i2'") ==
+        "86400.000000");
+  CHECK(env.app("select extract(epoch from paid_ms) from stripe.invoice where id = 'i3'") ==
+        "1704067200.500000");
+
+  auto type_of = [&](const std::string& table, const std::string& col) {
+    return env.app(
+        "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+        "'stripe." +
+        table + "'::regclass and attname = '" + col + "'");
+  };
+  // Values a declared type cannot hold: the column keeps its type, the value is kept in
+  // _sync_overflow and counted; nothing silently turns into text.
+  auto r3 = env.post(ndjson({rec("invoice", "i4", 1, {{"amount", "ten"}, {"paid_ms", 1.5}}),
+                             rec("customer", "c2", 1, {{"created", true}})}),
+                     3);
+  INFO(r3.body);
+  REQUIRE(r3.status == 200);
+  CHECK(json::parse(r3.body)["overflow_values"] == 3);
+  CHECK(type_of("invoice", "amount") == "bigint");
+  CHECK(type_of("invoice", "paid_ms") == "timestamp with time zone");
+  CHECK(type_of("customer", "created") == "timestamp with time zone");
+  CHECK(env.app("select coalesce(amount::text, 'NULL') || ' ' || (_sync_overflow ->> 'amount') "
+                "|| ' ' || (_sync_overflow ->> 'paid_ms') from stripe.invoice where id = 'i4'") ==
+        "NULL ten 1.5");
+  CHECK(env.app("select _sync_overflow ->> 'created' from stripe.customer where id = 'c2'") ==
+        "true");
+  // A record-level declaration that its own values contradict, on a new column.
+  auto odd = rec("customer", "c3", 1, {{"score", "high"}});
+  odd["types"] = {{"score", "numeric"}};
+  auto r4 = env.post(ndjson({odd}), 4);
+  INFO(r4.body);
+  REQUIRE(r4.status == 200);
+  CHECK(type_of("customer", "score") == "numeric");
+  CHECK(env.app("select _sync_overflow ->> 'score' from stripe.customer where id = 'c3'") ==
+        "high");
 }
 
 TEST_CASE("values: a skipped record changes nothing, not even a column's type",

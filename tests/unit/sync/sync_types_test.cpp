@@ -150,3 +150,30 @@ TEST_CASE("naming: 63-byte identifiers with a hash suffix, collisions refused", 
   CHECK(quote_ident("we\"ird") == "\"we\"\"ird\"");
   CHECK(quote_literal("it's\\") == "E'it''s\\\\'");
 }
+
+TEST_CASE("types: unix milliseconds and JSON strings", "[sync]") {
+  struct row {
+    const char* digits;
+    const char* copy;
+  };
+  const row rows[] = {
+      {"0", "1970-01-01 00:00:00.000+00"},
+      {"1700000000123", "2023-11-14 22:13:20.123+00"},
+      {"-1", "1969-12-31 23:59:59.999+00"},
+      {"-1000", "1969-12-31 23:59:59.000+00"},
+      {"951782400005", "2000-02-29 00:00:00.005+00"},
+      {"-62135596800001", "0001-12-31 23:59:59.999+00 BC"},
+      {"9000000000000000000", "9000000000000000000"},  // beyond any year: as sent
+      {"12x", "12x"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.digits);
+    std::string out;
+    append_unix_ms(out, r.digits);
+    CHECK(out == r.copy);
+  }
+  CHECK(from_declared("timestamptz_ms") == col_type::timestamptz);
+  std::string j;
+  append_json_string(j, std::string("a\"b\\c\n\x01\0d", 9));
+  CHECK(j == R"("a\"b\\c\u000a\u0001\u0000d")");
+}
