@@ -7,10 +7,6 @@
 // them when the server's stream is between two messages.
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
-#include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -21,24 +17,12 @@
 
 #include "config/log.hpp"
 #include "gateway/relay/frames.hpp"
+#include "gateway/relay/tcp_written.hpp"
 #include "gateway/session/session.hpp"
 
 namespace sluice::gateway {
 
 namespace {
-
-// Everything written to a TCP socket so far: acknowledged plus still queued. Read in
-// that order, an ACK in between makes it smaller, never larger (callers wait for more).
-uint64_t written_total(int fd) {
-  tcp_info ti{};
-  socklen_t len = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-    return 0;
-  int outq = 0;
-  if (ioctl(fd, SIOCOUTQ, &outq) != 0)
-    outq = 0;
-  return ti.tcpi_bytes_acked + static_cast<uint64_t>(outq);
-}
 
 enum class peeked { data, nothing, ended };
 
@@ -89,8 +73,8 @@ net::awaitable<void> session::relay_in_kernel() {
   auto legs = std::make_unique<kernel_legs>();
   legs->relay = kernel_relay::get();
   const int cfd = client_.socket().native_handle(), sfd = server_->socket().native_handle();
-  legs->base_to_client = written_total(cfd);
-  legs->base_to_server = written_total(sfd);
+  legs->base_to_client = tcp_written_total(cfd);
+  legs->base_to_server = tcp_written_total(sfd);
   std::string why;
   auto pair = legs->relay->enter(cfd, sfd, why);
   if (!pair) {
@@ -219,7 +203,7 @@ net::awaitable<bool> session::kernel_wait_delivered(bool to_client,
   const uint64_t base = to_client ? kernel_->base_to_client : kernel_->base_to_server;
   auto pending = [&] {
     const uint64_t mine = to_client ? kernel_->user_to_client : kernel_->user_to_server;
-    const int64_t sent = static_cast<int64_t>(written_total(fd) - base - mine);
+    const int64_t sent = static_cast<int64_t>(tcp_written_total(fd) - base - mine);
     return static_cast<int64_t>(shared_load(src.redirected)) - sent;
   };
   auto wait = std::chrono::milliseconds(1);

@@ -62,7 +62,7 @@ TEST_CASE("1 MiB messages both ways and a client that half-closes after Terminat
   auto expect = run("head -c 1048576 /dev/zero | tr '\\0' q | md5sum | cut -d' ' -f1");
   CHECK(r.output == "1048576|" + expect.output);
   // Half-close: Terminate, then shutdown(SHUT_WR); the gateway closes, as the client ended.
-  auto script = dir.write("half.py", R"(
+  auto script = dir.write("half.py", R"py(
 import socket, sys, pg8000.native
 c = pg8000.native.Connection("postgres", password=sys.argv[2], host="127.0.0.1",
                              port=int(sys.argv[1]), database="postgres")
@@ -74,7 +74,7 @@ s.settimeout(5)
 while s.recv(65536):
     pass
 print("closed")
-)");
+)py");
   auto half = run("/usr/bin/python3 " + script + " " + std::to_string(port) + " " + kPw);
   INFO(half.output << gw.log());
   CHECK(half.output == "closed\n");
