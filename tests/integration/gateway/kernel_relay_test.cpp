@@ -63,11 +63,13 @@ TEST_CASE("1 MiB messages both ways and a client that half-closes after Terminat
   CHECK(r.output == "1048576|" + expect.output);
   // Half-close: Terminate, then shutdown(SHUT_WR); the gateway closes, as the client ended.
   auto script = dir.write("half.py", R"py(
-import socket, sys, pg8000.native
-c = pg8000.native.Connection("postgres", password=sys.argv[2], host="127.0.0.1",
-                             port=int(sys.argv[1]), database="postgres")
-assert c.run("select length(repeat('z', 1048576))") == [[1048576]]
-s = c._usock
+import socket, sys, psycopg2
+c = psycopg2.connect(host="127.0.0.1", port=int(sys.argv[1]), user="postgres",
+                     password=sys.argv[2], dbname="postgres", sslmode="disable")
+cur = c.cursor()
+cur.execute("select length(repeat('z', 1048576))")
+assert cur.fetchone() == (1048576,)
+s = socket.fromfd(c.fileno(), socket.AF_INET, socket.SOCK_STREAM)
 s.sendall(b"X\x00\x00\x00\x04")
 s.shutdown(socket.SHUT_WR)
 s.settimeout(5)
