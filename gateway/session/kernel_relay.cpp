@@ -104,9 +104,15 @@ net::awaitable<void> session::relay_in_kernel() {
     if (phase_ != phase::in_kernel)
       co_return;
     bool resync = false;
-    for (bool client_side : {true, false}) {
+    // The server's leg first: when it ends, the psock reports EPIPE on the client's
+    // socket too, and the close reason must be the server's EOF.
+    for (bool client_side : {false, true}) {
       auto p = peek(client_side ? cfd : sfd);
       if (p == peeked::ended) {
+        log::debug("kernel_relay_leg_ended")
+            .kv("conn", record_.conn)
+            .kv("leg", client_side ? "client" : "server")
+            .kv("errno", errno);
         co_await kernel_finish(client_side);
         co_return;
       }
