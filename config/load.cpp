@@ -37,7 +37,11 @@ class loader {
     }
     s.workers = static_cast<uint32_t>(top.integer("workers", 0, 0, 256));
     s.shutdown_grace = top.dur("shutdown_grace", s.shutdown_grace);
-    s.relay_splice = top.choice("relay", {{"copy", false}, {"splice", true}}, false);
+    s.relay = top.choice("relay",
+                         {{"copy", settings::relay_mode::copy},
+                          {"splice", settings::relay_mode::splice},
+                          {"kernel", settings::relay_mode::kernel}},
+                         settings::relay_mode::copy);
     if (top.has("cancel"))
       s.cancel = read_cancel(top.child("cancel"));
     if (top.has("admin"))

@@ -256,9 +256,11 @@ struct settings {
   std::vector<std::string> public_addresses;
   uint32_t workers = 0;  // 0 = one per core
   duration shutdown_grace{30'000};
-  // Plaintext relays: "copy" (read into a per-thread buffer, non-blocking write) or
-  // "splice" (kernel pipe, no copy to user space; costs a pipe per direction).
-  bool relay_splice = false;
+  // Plaintext relays: "copy" (read into a per-thread buffer, non-blocking write),
+  // "splice" (kernel pipe, no copy to user space; costs a pipe per direction) or
+  // "kernel" (a BPF sockmap forwards both ways; sluice keeps the control only).
+  enum class relay_mode { copy, splice, kernel };
+  relay_mode relay = relay_mode::copy;
   cancel_settings cancel;
   std::optional<admin_settings> admin;
   std::optional<ingest_settings> ingest;

@@ -35,6 +35,20 @@ class frame_tracker {
   // The type byte of the last message whose header was complete; 0 before any.
   uint8_t last_type() const { return last_type_; }
 
+  // The position in the stream, for the kernel relay to carry on from (relay/frames.hpp).
+  struct snapshot {
+    uint64_t remaining;
+    uint8_t header[5];
+    uint8_t have;
+    uint8_t last_type;
+  };
+  snapshot state() const {
+    snapshot s{remaining_, {}, have_, last_type_};
+    for (int i = 0; i < 5; ++i)
+      s.header[i] = header_[i];
+    return s;
+  }
+
  private:
   uint64_t remaining_ = 0;
   uint8_t header_[5] = {};

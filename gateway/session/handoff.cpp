@@ -15,7 +15,7 @@ namespace sluice::gateway {
 bool session::can_hand_off() const {
   // TLS on either leg needs this thread's SSL objects, and splice keeps its own relay.
   return tunnel_channel_ != 0 && env_.tunnels && !client_.is_tls() && !record_.upstream_tls &&
-         !rt_->settings->relay_splice && !ending();
+         rt_->settings->relay != config::settings::relay_mode::splice && !ending();
 }
 
 net::awaitable<void> session::hand_off() {
@@ -74,8 +74,17 @@ net::awaitable<void> session::hand_off() {
 }
 
 std::chrono::steady_clock::time_point session::last_activity() const {
-  return handoff_ ? std::max(relay_.last_activity, handoff_->last_activity())
-                  : relay_.last_activity;
+  auto t = relay_.last_activity;
+  if (handoff_)
+    t = std::max(t, handoff_->last_activity());
+  if (kernel_) {
+    // The program stamps CLOCK_MONOTONIC, the clock steady_clock reads on Linux.
+    for (uint32_t slot : {kernel_->pair.client, kernel_->pair.server}) {
+      auto ns = shared_load(kernel_->relay->end(slot).last_ns);
+      t = std::max(t, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns)));
+    }
+  }
+  return t;
 }
 
 }  // namespace sluice::gateway

@@ -73,7 +73,7 @@ net::awaitable<void> session::passthrough(pg::bytes buf) {
   idle_timeout_ = a.choice.route->idle_timeout;
   spawn_client_to_server();
   arm_idle_timer();
-  co_await pump(false);
+  co_await pump(false);  // negotiate() closes the session when this returns
 }
 
 }  // namespace sluice::gateway

@@ -37,6 +37,7 @@ void close_record::publish(metrics& stats, worker_counters& counters) const {
       .kv("database", database.empty() ? "-" : database)
       .kv("client_tls", client_tls)
       .kv("upstream_tls", upstream_tls)
+      .kv("relay", relay)
       .kv("bytes_in", bytes_in)
       .kv("bytes_out", bytes_out)
       .kv("duration_ms", static_cast<int64_t>(ms))

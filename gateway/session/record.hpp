@@ -30,6 +30,7 @@ class close_record {
   std::string peer, listener, balancer, route, user, database;
   std::string client_tls = "false";  // "true", "false" or "passthrough"
   bool upstream_tls = false;
+  std::string relay = "-";  // how the logged-in session was relayed: copy, splice, kernel
   uint64_t bytes_in = 0, bytes_out = 0;  // client->server, server->client
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 

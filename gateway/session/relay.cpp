@@ -1,6 +1,6 @@
 // The blind relay: each direction waits for readability, reads into the thread's
 // scratch buffer and writes without blocking (docs/architecture.md, "Relay"), or, with
-// relay_splice on plaintext legs, moves the bytes through a kernel pipe.
+// relay: splice on plaintext legs, moves the bytes through a kernel pipe.
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include <fcntl.h>
@@ -33,6 +33,25 @@ void session::spawn_client_to_server() {
       client_.socket().get_executor(), [self] { return self->pump(true); }, net::detached);
 }
 
+void session::spawn_server_to_client(bool in_kernel) {
+  auto self = shared_from_this();
+  net::co_spawn(
+      client_.socket().get_executor(),
+      [self, in_kernel]() -> net::awaitable<void> {
+        try {
+          if (in_kernel)
+            co_await self->relay_in_kernel();
+          else
+            co_await self->pump(false);
+        } catch (const std::exception& e) {
+          // run() no longer waits for the relay: nothing may escape it here either.
+          self->record_.end(close_reason::internal_error, e.what());
+          self->close_all();
+        }
+      },
+      net::detached);
+}
+
 net::awaitable<void> session::pump(bool client_to_server) {
   auto self = shared_from_this();
   pg_stream& from = client_to_server ? client_ : *server_;
@@ -40,7 +59,11 @@ net::awaitable<void> session::pump(bool client_to_server) {
   uint64_t& counter = client_to_server ? record_.bytes_in : record_.bytes_out;
   const auto handing_off = [this] { return phase_ == phase::handing_off; };
   error_code ec;
-  if (!from.is_tls() && !to.is_tls() && rt_->settings->relay_splice) {
+  const bool splice = !from.is_tls() && !to.is_tls() &&
+                      rt_->settings->relay == config::settings::relay_mode::splice;
+  if (record_.relay == "-")
+    record_.relay = splice ? "splice" : "copy";
+  if (splice) {
     co_await splice_pump(from, to, counter, client_to_server);
   } else {
     // Wait for readability (unless TLS already holds bytes), read into the thread's

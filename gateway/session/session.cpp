@@ -69,6 +69,7 @@ void session::close_all() {
   client_.close();
   if (server_)
     server_->close();
+  kernel_leave();
 }
 
 net::awaitable<void> session::reject(refusal r) {
@@ -209,7 +210,9 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     co_await hand_off();
     co_return;
   }
-  co_await pump(false);
+  // The relay runs in a coroutine of its own so that this one, and run(), end here: an
+  // idle session keeps no startup packet, admission result or login state in frames.
+  spawn_server_to_client(can_relay_in_kernel());
 }
 
 net::awaitable<bool> session::authenticate(pg::bytes pending) {
@@ -297,6 +300,16 @@ void session::terminate(close_reason reason, const std::string& sqlstate,
   if (ending())
     return;
   record_.end(reason, message);
+  if (phase_ == phase::in_kernel) {
+    // The program forwards blind: take the pair out of its hands first.
+    phase_ = phase::terminating;
+    auto self = shared_from_this();
+    net::co_spawn(
+        client_.socket().get_executor(),
+        [self, sqlstate, message] { return self->kernel_terminate(sqlstate, message); },
+        net::detached);
+    return;
+  }
   if (handoff_) {
     // The tunnel's thread relays this client blind: it can only close the connection.
     phase_ = phase::terminating;

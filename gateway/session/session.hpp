@@ -9,6 +9,7 @@
 //   auth_phase.cpp          backend messages until ReadyForQuery (pure)
 //   relay.cpp               both directions, blind
 //   handoff.cpp             a tunnel route's plaintext client moves to the tunnel thread
+//   kernel_relay.cpp        relay: kernel, the BPF sockmap forwards; the session controls
 //   passthrough.cpp         a passthrough listener: SNI route, TLS bytes untouched
 //   cancel_phase.cpp        a CancelRequest connection
 // Lives on one worker thread; no exception escapes it; record.hpp keeps the first cause
@@ -26,6 +27,7 @@
 #include "config/cidr.hpp"
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
+#include "gateway/relay/kernel_relay.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/admit.hpp"
 #include "gateway/session/record.hpp"
@@ -79,6 +81,7 @@ class session : public std::enable_shared_from_this<session> {
     relaying,        // both directions blind
     handing_off,     // the client->server direction is asked to stop
     handed_off,      // the tunnel thread relays; the session waits for the end
+    in_kernel,       // the BPF sockmap relays; the session keeps the control
     terminating,     // an ErrorResponse is being written before closing
     closed,
   };
@@ -120,6 +123,8 @@ class session : public std::enable_shared_from_this<session> {
   void log_backend_refusal(const pg::error_fields& e);
   // relay.cpp
   void spawn_client_to_server();
+  // The server->client pump (or the kernel relay's control), once logged in.
+  void spawn_server_to_client(bool in_kernel);
   net::awaitable<void> pump(bool client_to_server);
   // splice: plaintext both ways through a kernel pipe.
   net::awaitable<void> splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
@@ -128,6 +133,17 @@ class session : public std::enable_shared_from_this<session> {
   // thread relays its socket from then on (tunnel/handoff.hpp); this waits for the end.
   bool can_hand_off() const;
   net::awaitable<void> hand_off();
+  // kernel_relay.cpp: relay: kernel on plaintext legs once logged in.
+  bool can_relay_in_kernel() const;
+  net::awaitable<void> relay_in_kernel();
+  // Disarms the pair, forwards what the program passed up, arms it again.
+  net::awaitable<void> kernel_resync();
+  net::awaitable<bool> kernel_drain(bool client_to_server);
+  // Waits until what the program redirected towards one leg has left in TCP.
+  net::awaitable<bool> kernel_wait_delivered(bool to_client, std::chrono::milliseconds limit);
+  net::awaitable<void> kernel_finish(bool client_side);
+  net::awaitable<void> kernel_terminate(std::string sqlstate, std::string message);
+  void kernel_leave();
   std::chrono::steady_clock::time_point last_activity() const;
   void arm_idle_timer();
   void close_all();
@@ -151,6 +167,16 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<tunnel::handoff> handoff_;  // once handed off
   std::optional<tunnel::handoff_end> handoff_end_;
   tunnel::waker gate_;  // wakes hand_off() at each of its steps
+  // relay: kernel: the pair in the sockmap and what sluice itself wrote to each leg since
+  // (so that what the program redirected can be told apart in TCP's counts).
+  struct kernel_legs {
+    kernel_relay* relay = nullptr;
+    kernel_relay::pair pair;
+    uint64_t base_to_client = 0, base_to_server = 0;  // bytes written before entering
+    uint64_t user_to_client = 0, user_to_server = 0;  // written by sluice since
+    bool waiting[2] = {false, false};                 // an async_wait is out (client, server)
+  };
+  std::unique_ptr<kernel_legs> kernel_;
 };
 
 }  // namespace sluice::gateway

@@ -8,12 +8,18 @@
 
 namespace sluice::test {
 
-gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml)
+gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml,
+                                 const std::vector<std::string>& wrapper)
     : dir_(dir), config_(dir.write("sluice.yaml", yaml)) {
   // Another gateway may have logged to this file before: only this one's lines count.
   const size_t start = read_file(dir.file("sluice.log")).size();
-  proc_ = background_process({kSluiceBin, "run", "-c", config_, "--log-level", "debug"},
-                             dir.file("sluice.log"));
+  std::vector<std::string> argv = wrapper;
+  for (const char* a : {kSluiceBin, "run", "-c"})
+    argv.emplace_back(a);
+  argv.push_back(config_);
+  argv.emplace_back("--log-level");
+  argv.emplace_back("debug");
+  proc_ = background_process(argv, dir.file("sluice.log"));
   bool ready = eventually(
       [&] { return log().find("event=ready", start) != std::string::npos || !proc_.running(); },
       std::chrono::seconds(20));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tests/support/process.hpp"
 
@@ -12,7 +13,9 @@ class gateway_process {
  public:
   // Writes `yaml` to dir/sluice.yaml and starts the gateway; throws if it does not
   // become ready within 10 s (the log is in the exception).
-  gateway_process(const temp_dir& dir, const std::string& yaml);
+  // `wrapper` runs in front of the binary (e.g. capsh dropping capabilities).
+  gateway_process(const temp_dir& dir, const std::string& yaml,
+                  const std::vector<std::string>& wrapper = {});
   ~gateway_process();
 
   void reload();  // SIGHUP, then waits for reload_done/reload_failed in the log

@@ -2,6 +2,7 @@
 // a config builder for a gateway in front of it.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 
 #include "tests/support/gateway_process.hpp"
@@ -11,6 +12,13 @@ namespace sluice::test {
 
 inline const std::string kPw = pg_cluster::kPassword;
 
+// The relay under test: SLUICE_TEST_RELAY=kernel reruns the relay tests with
+// `relay: kernel` (tests/CMakeLists.txt, "gateway kernel: ..."). Empty: the default.
+inline std::string relay_under_test() {
+  const char* r = std::getenv("SLUICE_TEST_RELAY");
+  return r ? r : "";
+}
+
 // A listener "pg" with the test PKI's certificate, allowing `allow` CIDRs, and a route
 // "db" to `pg_port` with the given upstream sslmode. `extra` is appended verbatim.
 inline std::string gateway_yaml(const test_pki& pki, int listen_port, int pg_port,
@@ -19,7 +27,8 @@ inline std::string gateway_yaml(const test_pki& pki, int listen_port, int pg_por
                                 const std::string& sslmode = "disable",
                                 const std::string& listener_extra = "",
                                 const std::string& route_extra = "") {
-  return "region: test\nshutdown_grace: 10s\nallowlists:\n  clients: [" + allow +
+  const std::string relay = relay_under_test().empty() ? "" : "relay: " + relay_under_test() + "\n";
+  return relay + "region: test\nshutdown_grace: 10s\nallowlists:\n  clients: [" + allow +
          "]\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(listen_port) +
          "\n    tls: {cert: " + pki.server_cert + ", key: " + pki.server_key +
          "}\n    client_tls: " + client_tls + "\n    allow: [clients]\n" + listener_extra +
@@ -46,7 +55,12 @@ inline bool log_has(const gateway_process& gw, const std::string& text) {
                     std::chrono::seconds(3));
 }
 
-inline std::string through(int port, const std::string& extra = "sslmode=require") {
+// Plaintext under relay: kernel, which relays plaintext legs only; TLS otherwise.
+inline std::string default_sslmode() {
+  return relay_under_test() == "kernel" ? "sslmode=disable" : "sslmode=require";
+}
+
+inline std::string through(int port, const std::string& extra = default_sslmode()) {
   return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port) +
          " user=postgres dbname=postgres " + extra;
 }

@@ -145,7 +145,7 @@ TEST_CASE("routing by SNI and endpoint option and user suffix with clear errors 
   CHECK(unknown.output.find("with server name \"c.other.test\"") != std::string::npos);
 }
 
-TEST_CASE("relay modes copy and splice deliver bulk COPY data intact", "[gateway][relay]") {
+TEST_CASE("relay modes copy splice and kernel deliver bulk COPY data intact", "[gateway][relay]") {
   temp_dir dir;
   test_pki pki(dir.path());
   pg_cluster pg;
@@ -154,7 +154,7 @@ TEST_CASE("relay modes copy and splice deliver bulk COPY data intact", "[gateway
   auto direct = run("psql -X -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
                     " -U postgres -c " + shell_quote(sql) + " | md5sum");
   REQUIRE(direct.exit_code == 0);
-  for (const char* mode : {"copy", "splice"}) {
+  for (const char* mode : {"copy", "splice", "kernel"}) {
     temp_dir gdir;
     int port = free_port();
     gateway_process gw(gdir,
@@ -170,5 +170,5 @@ TEST_CASE("relay modes copy and splice deliver bulk COPY data intact", "[gateway
                   " -c 'create table if not exists copied(x int)' -c 'copy copied from stdin'");
     CHECK(in.exit_code == 0);
   }
-  CHECK(pg.sql("select count(*), sum(x) from copied") == "200000|10000100000");
+  CHECK(pg.sql("select count(*), sum(x) from copied") == "300000|15000150000");
 }

@@ -39,6 +39,18 @@ TEST_CASE("a minimal config loads with documented defaults", "[config]") {
   CHECK(s.routes[0].upstream.tls.mode == sslmode::prefer);
   CHECK(s.routes[0].upstream.connect_timeout == duration{10'000});
   CHECK(s.shutdown_grace == duration{30'000});
+  CHECK(s.relay == settings::relay_mode::copy);
+}
+
+TEST_CASE("relay takes copy, splice or kernel", "[config]") {
+  for (auto [word, mode] : {std::pair{"copy", settings::relay_mode::copy},
+                            {"splice", settings::relay_mode::splice},
+                            {"kernel", settings::relay_mode::kernel}}) {
+    auto r = parse(std::string("relay: ") + word + "\n" + kMinimal);
+    REQUIRE(r.settings);
+    CHECK(r.settings->relay == mode);
+  }
+  CHECK(problems(std::string("relay: bpf\n") + kMinimal).find("relay") != std::string::npos);
 }
 
 TEST_CASE("the shipped example configuration parses", "[config]") {
