@@ -200,7 +200,9 @@ TEST_CASE("pool: a wrong password is refused although a warm backend is idle", "
 
 TEST_CASE("pool: cancel after reuse reaches the reused backend", "[pool]") {
   pool_env e;
-  auto first = e.sql("select pg_backend_pid()");
+  // The same startup parameters as psycopg2's, so its connection may reuse psql's backend.
+  const std::string same = "application_name=canceltest";
+  auto first = e.sql("select pg_backend_pid()", kAlicePw, same);
   REQUIRE(first.exit_code == 0);
   const auto script = e.dir().write("cancel.py", R"PY(
 import sys, threading, time, psycopg2
@@ -216,8 +218,8 @@ try:
 except psycopg2.errors.QueryCanceled:
     print("cancelled", pid, int(time.time() - t < 10))
 )PY");
-  auto r = run("/usr/bin/python3 " + shell_quote(script) + " " + shell_quote(e.conninfo()) + " " +
-                   shell_quote(kAlicePw),
+  auto r = run("/usr/bin/python3 " + shell_quote(script) + " " + shell_quote(e.conninfo(same)) +
+                   " " + shell_quote(kAlicePw),
                std::chrono::seconds(40));
   INFO(r.output << e.gw().log());
   CHECK(r.output == "cancelled " + trim(first.output) + " 1\n");
@@ -306,10 +308,10 @@ TEST_CASE("pool: pgbench -C through TLS, 8 and 64 clients, no failed transaction
   pool_env e(o);
   const auto script = e.dir().write("select.sql", "select :client_id;\n");
   for (int clients : {8, 64}) {
-    auto r =
-        run("PGPASSWORD=" + shell_quote(kAlicePw) + " pgbench -n -C -c " + std::to_string(clients) +
-                " -j 2 -t 25 -f " + shell_quote(script) + " " + shell_quote(e.conninfo()),
-            std::chrono::seconds(180));
+    auto r = run("PGPASSWORD=" + shell_quote(kAlicePw) + " pgbench -n -C -c " +
+                     std::to_string(clients) + " -j " + std::to_string(clients) + " -t 25 -f " +
+                     shell_quote(script) + " " + shell_quote(e.conninfo()),
+                 std::chrono::seconds(180));
     INFO(clients << " clients\n" << r.output);
     CHECK(r.exit_code == 0);
     CHECK(has(r.output, "number of failed transactions: 0"));
