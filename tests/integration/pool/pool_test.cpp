@@ -324,3 +324,19 @@ TEST_CASE("pool: pgbench -C through TLS, 8 and 64 clients, no failed transaction
   CHECK(p.value("reused", 0) > 1000);
   CHECK(e.backends() <= 20);
 }
+
+TEST_CASE("pool: a reload that changes the route's reset retires the idle backends", "[pool]") {
+  pool_options o;
+  pool_env e(o);
+  auto first = e.sql(kWho);
+  REQUIRE(first.exit_code == 0);
+  o.extra = "reset: 'RESET ALL', ";
+  e.gw().rewrite(e.yaml(o));
+  e.gw().reload();
+  CHECK(eventually([&] { return e.backends() == 0; }, std::chrono::seconds(5)));
+  auto next = e.sql(kWho);
+  INFO(next.output << e.gw().log());
+  CHECK(next.exit_code == 0);
+  CHECK(next.output != first.output);
+  CHECK(has(e.gw().log(), "pool_backend_closed route=app user=alice database=app reason=reload"));
+}
