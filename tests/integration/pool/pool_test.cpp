@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/integration/tunnel/fixture.hpp"
 #include "tests/support/gateway_process.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/process.hpp"
@@ -32,12 +33,18 @@ bool has(const std::string& hay, const std::string& needle) {
 struct pool_options {
   int size = 4;
   std::string wait_timeout = "5s";
-  std::string extra;  // more pool keys, "key: value, "
+  std::string extra;    // more pool keys, "key: value, "
+  bool tunnel = false;  // the route reaches the database via an OpenSSH sshd on loopback
 };
 
 class pool_env {
  public:
   explicit pool_env(pool_options o = {}) : pki_(dir_.path()), pg_(make_pg(pki_)) {
+    if (o.tunnel) {
+      sshd_ = std::make_unique<sshd_server>();
+      keys_ = std::make_unique<tunnel_setup>();
+      sshd_->authorize(keys_->pub);
+    }
     pg_.sql("create role alice login password '" + kAlicePw + "'");
     pg_.sql("create database app owner alice");
     auth_pw_ = dir_.write("auth.pw", std::string(pg_cluster::kPassword) + "\n", 0600);
@@ -49,12 +56,14 @@ class pool_env {
 
   std::string yaml(const pool_options& o) const {
     return "region: test\nshutdown_grace: 3s\nadmin:\n  listen: 127.0.0.1:" +
-           std::to_string(admin_port_) + "\n  token_file: " + token_ +
-           "\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(port_) +
+           std::to_string(admin_port_) + "\n  token_file: " + token_ + "\n" +
+           (keys_ ? "tunnels:\n" + keys_->yaml(*sshd_, "bastion", "    connect_timeout: 5s\n")
+                  : std::string()) +
+           "listeners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(port_) +
            "\n    tls: {cert: " + pki_.server_cert + ", key: " + pki_.server_key +
            "}\n    client_tls: optional\nroutes:\n  - name: app\n    match: {database: app}\n"
            "    upstream: {host: 127.0.0.1, port: " +
-           std::to_string(pg_.port()) +
+           std::to_string(pg_.port()) + (keys_ ? ", via: bastion" : "") +
            ", connect_timeout: 3s, tls: {sslmode: require}}\n"
            "    auth: {mode: terminate, query: {user: postgres, password_file: " +
            auth_pw_ + "}}\n    pool: {mode: session, " + o.extra +
@@ -111,6 +120,8 @@ class pool_env {
   pg_cluster pg_;
   std::string auth_pw_, token_;
   int port_ = 0, admin_port_ = 0;
+  std::unique_ptr<sshd_server> sshd_;
+  std::unique_ptr<tunnel_setup> keys_;
   std::unique_ptr<gateway_process> gw_;
 };
 
@@ -339,4 +350,30 @@ TEST_CASE("pool: a reload that changes the route's reset retires the idle backen
   CHECK(next.exit_code == 0);
   CHECK(next.output != first.output);
   CHECK(has(e.gw().log(), "pool_backend_closed route=app user=alice database=app reason=reload"));
+}
+
+TEST_CASE("pool: pgbench -C through a tunnel route reuses backends behind the tunnel",
+          "[pool][tunnel]") {
+  pool_options o;
+  o.size = 8;
+  o.tunnel = true;
+  pool_env e(o);
+  auto first = e.sql(kWho);
+  INFO(first.output << e.gw().log());
+  REQUIRE(first.exit_code == 0);
+  CHECK(e.sql(kWho).output == first.output);
+  const auto script = e.dir().write("select.sql", "select :client_id;\n");
+  for (int clients : {8, 64}) {
+    auto r = run("PGPASSWORD=" + shell_quote(kAlicePw) + " pgbench -n -C -c " +
+                     std::to_string(clients) + " -j " + std::to_string(clients) + " -t 10 -f " +
+                     shell_quote(script) + " " + shell_quote(e.conninfo()),
+                 std::chrono::seconds(180));
+    INFO(clients << " clients\n" << r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(has(r.output, "number of failed transactions: 0"));
+  }
+  auto p = e.pool_status();
+  INFO(p.dump());
+  CHECK(p.value("open", 99) <= 8);
+  CHECK(p.value("reused", 0) > 500);
 }
