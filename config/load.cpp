@@ -383,6 +383,32 @@ class loader {
     return ra;
   }
 
+  route_pool read_route_pool(map_reader& p, const route_auth& auth) {
+    route_pool rp;
+    rp.mode = p.choice("mode", {{"off", pool_mode::off}, {"session", pool_mode::session}},
+                       pool_mode::off);
+    rp.size = static_cast<uint32_t>(p.integer("size", rp.size, 1, 10000));
+    rp.min_idle = static_cast<uint32_t>(p.integer("min_idle", rp.min_idle, 0, 10000));
+    rp.idle_timeout = p.dur("idle_timeout", rp.idle_timeout);
+    rp.max_lifetime = p.dur("max_lifetime", rp.max_lifetime);
+    rp.wait_timeout = p.dur("wait_timeout", rp.wait_timeout);
+    rp.reset = p.str_or("reset", rp.reset);
+    if (rp.min_idle > rp.size)
+      issues_.error(p.path_of("min_idle"), p.line_of_key("min_idle"),
+                    "must not exceed size (" + std::to_string(rp.size) + ")");
+    if (rp.mode == pool_mode::session && auth.mode != auth_mode::terminate) {
+      // A warm backend is logged in already: only a gateway that checked the client's
+      // password itself may hand it out.
+      issues_.error(p.path_of("mode"), p.line_of_key("mode"),
+                    "pool mode: session needs auth.mode: terminate on the route (sluice must "
+                    "check each client's password before handing it a logged-in backend)");
+    }
+    if (rp.mode == pool_mode::session && rp.wait_timeout.count() <= 0)
+      issues_.error(p.path_of("wait_timeout"), p.line_of_key("wait_timeout"),
+                    "must be more than 0 (how long a client waits for a free backend)");
+    return rp;
+  }
+
   route read_route(const YAML::Node& n, const std::string& path) {
     map_reader r(n, path, issues_);
     route rt;
@@ -411,6 +437,11 @@ class loader {
       map_reader a(r.child("auth"), r.path_of("auth"), issues_);
       rt.auth = read_route_auth(a);
       a.finish();
+    }
+    if (r.has("pool")) {
+      map_reader pr(r.child("pool"), r.path_of("pool"), issues_);
+      rt.pool = read_route_pool(pr, rt.auth);
+      pr.finish();
     }
     map_reader u(r.child("upstream"), r.path_of("upstream"), issues_);
     if (u.ok()) {

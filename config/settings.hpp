@@ -119,6 +119,7 @@ struct upstream_tls {
   std::string ca;
   std::string cert;
   std::string key;
+  bool operator==(const upstream_tls&) const = default;
 };
 
 struct upstream_settings {
@@ -127,6 +128,7 @@ struct upstream_settings {
   std::string via;  // tunnel name, empty = direct
   upstream_tls tls;
   duration connect_timeout{10'000};
+  bool operator==(const upstream_settings&) const = default;
 };
 
 struct route_match {
@@ -161,6 +163,21 @@ struct route_auth {
   bool operator==(const route_auth&) const = default;
 };
 
+enum class pool_mode { off, session };
+
+// routes[].pool: warm, logged-in server connections kept for the next client
+// (docs/operations.md, "Session pooling"). Needs auth.mode: terminate.
+struct route_pool {
+  pool_mode mode = pool_mode::off;
+  uint32_t size = 20;     // server connections per (route, user, database)
+  uint32_t min_idle = 0;  // idle ones never reaped for idle_timeout below this
+  duration idle_timeout{600'000};
+  duration max_lifetime{3'600'000};
+  std::string reset = "DISCARD ALL";  // run before a backend is handed to the next client
+  duration wait_timeout{5'000};       // a client waits this long for a free backend
+  bool operator==(const route_pool&) const = default;
+};
+
 struct route {
   std::string name;
   route_match match;
@@ -173,6 +190,7 @@ struct route {
   // default one customer's bastion outage never takes the gateway out of rotation.
   bool affects_readiness = false;
   route_auth auth;
+  route_pool pool;
   int line = 0;
 };
 

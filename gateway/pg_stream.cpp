@@ -56,6 +56,24 @@ size_t pg_stream::write_now(net::const_buffer b, error_code& ec) {
   return would_block(ec) ? 0 : n;
 }
 
+bool pg_stream::rehome(const net::any_io_executor& ex) {
+  if (!sock_.is_open())
+    return false;
+  if (sock_.get_executor() == ex)
+    return true;
+  error_code ec;
+  auto ep = sock_.local_endpoint(ec);
+  const auto protocol = ec ? tcp::v4() : ep.protocol();
+  const auto fd = sock_.release(ec);
+  if (ec) {
+    close();
+    return false;
+  }
+  sock_ = tcp::socket(ex, protocol, fd);
+  sock_.non_blocking(true, ec);
+  return true;
+}
+
 void pg_stream::close() {
   if (tls_)
     tls_->shutdown_now();

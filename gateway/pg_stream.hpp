@@ -46,6 +46,10 @@ class pg_stream {
 
   // Sends close_notify on a TLS leg when it can without waiting, then closes.
   void close();
+  // Moves the socket (and its TLS state, which follows the descriptor) to another
+  // thread's executor; no operation may be pending. A pooled backend goes to the thread
+  // of the session that takes it. False: it could not move (and was closed).
+  bool rehome(const net::any_io_executor& ex);
 
  private:
   tcp::socket sock_;

@@ -47,6 +47,7 @@ server::server(runtime_ptr initial, tunnel::manager* tunnels)
     n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<worker>(i));
+  pools_.apply(*current_->settings);
 }
 
 server::~server() {
@@ -98,12 +99,24 @@ void server::start() {
     for (size_t i = 0; i < workers_.size(); ++i)
       accept_loop(*workers_[i], *bl, *bl->acceptors[i]);
   }
+  reaper_ = std::make_unique<net::steady_timer>(workers_[0]->ioc);
+  reap_pools();
   for (auto& w : workers_) {
     threads_.emplace_back([wp = w.get()] {
       auto guard = net::make_work_guard(wp->ioc);
       wp->ioc.run();
     });
   }
+}
+
+void server::reap_pools() {
+  reaper_->expires_after(std::chrono::seconds(1));
+  reaper_->async_wait([this](error_code ec) {
+    if (ec)
+      return;
+    pools_.reap();
+    reap_pools();
+  });
 }
 
 void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor) {
@@ -147,7 +160,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
                 .kv("reason", to_string(close_reason::max_connections));
             continue;
           }
-          session_env env{&w, &cancels_, tunnels_, bl.active.get()};
+          session_env env{&w, &cancels_, tunnels_, bl.active.get(), &pools_};
           std::make_shared<session>(std::move(sock), std::move(rt), bl.name, env,
                                     next_id_.fetch_add(1, std::memory_order_relaxed))
               ->start();
@@ -158,6 +171,7 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
 
 void server::apply(runtime_ptr next) {
   std::atomic_store(&current_, next);
+  pools_.apply(*next->settings);
   for (auto& w : workers_) {
     net::post(w->ioc, [wp = w.get(), next] {
       // Copy: terminate() may end sessions, which erase themselves from the set.
@@ -213,6 +227,8 @@ void server::drain(std::chrono::milliseconds grace) {
       });
     }
   }
+  // Idle pooled backends close now; those in use close when their client leaves.
+  pools_.drain();
   log::notice("draining")
       .kv("sessions", active_sessions())
       .kv("grace_ms", static_cast<int64_t>(grace.count()));

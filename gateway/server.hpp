@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/cancel.hpp"
+#include "gateway/pool/backend_pool.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/worker.hpp"
 
@@ -45,6 +46,8 @@ class server {
   uint16_t bound_port(const std::string& listener) const;
   const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
   cancel_registry& cancels() { return cancels_; }
+  // routes[].pool: every pool's numbers, for status and metrics.
+  std::vector<pool::pool_snapshot> pools() { return pools_.snapshot(); }
 
  private:
   struct bound_listener {
@@ -54,11 +57,17 @@ class server {
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors;  // one per worker
   };
   void accept_loop(worker& w, bound_listener& bl, boost::asio::ip::tcp::acceptor& acceptor);
+  // Once a second on the first worker: idle pooled backends that died or aged out.
+  void reap_pools();
 
   runtime_ptr current_;
   tunnel::manager* tunnels_;
   cancel_registry cancels_;
   std::vector<std::unique_ptr<worker>> workers_;
+  // After workers_, so destroyed first: idle backends' sockets and the reaper's timer
+  // belong to the workers' io_contexts.
+  pool::pool_registry pools_;
+  std::unique_ptr<boost::asio::steady_timer> reaper_;
   std::vector<std::unique_ptr<bound_listener>> listeners_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> next_id_{1};

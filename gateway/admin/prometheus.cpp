@@ -48,6 +48,63 @@ std::string text(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// routes[].pool: one series per (route, user, database) pool.
+void render_pools(std::ostringstream& o, const std::vector<gateway::pool::pool_snapshot>& pools) {
+  auto labels = [](const gateway::pool::pool_snapshot& p) {
+    return "route=\"" + escape_label(p.route) + "\",user=\"" + escape_label(p.user) +
+           "\",database=\"" + escape_label(p.database) + "\"";
+  };
+  using snap = gateway::pool::pool_snapshot;
+  struct gauge {
+    const char* name;
+    const char* help;
+    uint64_t (*get)(const snap&);
+  };
+  const gauge gauges[] = {
+      {"sluice_pool_size", "Configured server connections per pool (routes[].pool.size).",
+       [](const snap& p) -> uint64_t { return p.size; }},
+      {"sluice_pool_idle", "Pooled server connections idle now.",
+       [](const snap& p) -> uint64_t { return p.idle; }},
+      {"sluice_pool_in_use", "Pooled server connections serving a client now.",
+       [](const snap& p) -> uint64_t { return p.in_use; }},
+      {"sluice_pool_waiting", "Clients waiting for a pooled server connection now.",
+       [](const snap& p) -> uint64_t { return p.waiting; }},
+      {"sluice_pool_created_total", "Server connections opened for a pool.",
+       [](const snap& p) -> uint64_t { return p.created; }},
+      {"sluice_pool_reused_total", "Clients served by a warm pooled server connection.",
+       [](const snap& p) -> uint64_t { return p.reused; }},
+      {"sluice_pool_wait_timeouts_total", "Clients refused after pool.wait_timeout.",
+       [](const snap& p) -> uint64_t { return p.wait_timeouts; }},
+  };
+  for (const auto& g : gauges) {
+    const std::string_view name(g.name);
+    header(o, g.name, name.ends_with("_total") ? "counter" : "gauge", g.help);
+    for (const auto& p : pools)
+      o << g.name << '{' << labels(p) << "} " << g.get(p) << '\n';
+  }
+  header(o, "sluice_pool_backends_closed_total", "counter",
+         "Pooled server connections closed, by reason.");
+  for (const auto& p : pools)
+    for (const auto& [reason, n] : p.closed)
+      o << "sluice_pool_backends_closed_total{" << labels(p) << ",reason=\"" << escape_label(reason)
+        << "\"} " << n << '\n';
+  header(o, "sluice_pool_wait_seconds", "histogram",
+         "Time a client waited for a pooled server connection (0 when one was free).");
+  for (const auto& p : pools) {
+    const auto& h = p.wait_seconds;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < gateway::histogram::kBounds.size(); ++i) {
+      cumulative += h.counts[i];
+      o << "sluice_pool_wait_seconds_bucket{" << labels(p) << ",le=\""
+        << num(gateway::histogram::kBounds[i]) << "\"} " << cumulative << '\n';
+    }
+    cumulative += h.counts.back();
+    o << "sluice_pool_wait_seconds_bucket{" << labels(p) << ",le=\"+Inf\"} " << cumulative << '\n';
+    o << "sluice_pool_wait_seconds_sum{" << labels(p) << "} " << num(h.sum) << '\n';
+    o << "sluice_pool_wait_seconds_count{" << labels(p) << "} " << h.count << '\n';
+  }
+}
+
 }  // namespace
 
 std::string escape_label(std::string_view v) {
@@ -154,6 +211,8 @@ std::string render_prometheus(const scrape_input& in) {
   render_histogram(o, "sluice_upstream_connect_seconds",
                    "Route chosen to upstream ready (TCP, TLS, tunnel channel).",
                    m.upstream_connect_seconds);
+
+  render_pools(o, in.pools);
 
   header(o, "sluice_tunnel_up", "gauge", "1 when the SSH tunnel is up, else 0.");
   for (const auto& t : in.tunnels)

@@ -12,6 +12,7 @@
 #include "gateway/admin/cert_expiry.hpp"
 #include "gateway/admin/process_stats.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/pool/pool_snapshot.hpp"
 
 namespace sluice::admin {
 
@@ -31,7 +32,8 @@ struct scrape_input {
     cert_file file;
     double not_after = 0;
   };
-  std::vector<cert> certificates;  // those that could be read
+  std::vector<cert> certificates;                   // those that could be read
+  std::vector<gateway::pool::pool_snapshot> pools;  // routes[].pool
 };
 
 std::string render_prometheus(const scrape_input& in);

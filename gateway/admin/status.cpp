@@ -14,6 +14,28 @@ const char* tls_name(const config::listener& l) {
 
 }  // namespace
 
+nlohmann::json pools_json(const std::vector<gateway::pool::pool_snapshot>& pools) {
+  auto out = nlohmann::json::array();
+  for (const auto& p : pools) {
+    const auto& h = p.wait_seconds;
+    out.push_back({{"route", p.route},
+                   {"user", p.user},
+                   {"database", p.database},
+                   {"size", p.size},
+                   {"open", p.open},
+                   {"idle", p.idle},
+                   {"in_use", p.in_use},
+                   {"waiting", p.waiting},
+                   {"created", p.created},
+                   {"reused", p.reused},
+                   {"wait_timeouts", p.wait_timeouts},
+                   {"waits", h.count},
+                   {"wait_seconds_sum", h.sum},
+                   {"closed", p.closed}});
+  }
+  return out;
+}
+
 nlohmann::json build_status(const status_input& in) {
   static const gateway::metrics empty;
   const gateway::metrics& m = in.data ? *in.data : empty;
@@ -74,6 +96,7 @@ nlohmann::json build_status(const status_input& in) {
   j["routes"] = std::move(routes);
   j["tunnels"] = in.tunnels;
   j["syncs"] = in.syncs;
+  j["pools"] = pools_json(in.pools);
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gateway/metrics.hpp"
+#include "gateway/pool/pool_snapshot.hpp"
 #include "gateway/runtime.hpp"
 
 namespace sluice::admin {
@@ -19,10 +20,13 @@ struct status_input {
   bool ready = false;
   nlohmann::json tunnels = nlohmann::json::array();
   nlohmann::json syncs = nlohmann::json::array();
+  std::vector<gateway::pool::pool_snapshot> pools;  // routes[].pool
   // Bound port of a listener (differs from the configured one when that is 0).
   std::function<uint16_t(const std::string&)> bound_port;
 };
 
 nlohmann::json build_status(const status_input& in);
+// The "pools" array of /v1/status.
+nlohmann::json pools_json(const std::vector<gateway::pool::pool_snapshot>& pools);
 
 }  // namespace sluice::admin

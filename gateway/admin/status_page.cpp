@@ -41,6 +41,8 @@ td.state { white-space: nowrap; }
 <table id="listeners"><thead><tr><th>name</th><th>address</th><th>TLS</th><th>allow</th><th>accepted</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Routes</h2>
 <table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>sessions</th><th>bytes in / out</th></tr></thead><tbody></tbody></table>
+<h2>Pools</h2>
+<table id="pools"><thead><tr><th>route</th><th>user</th><th>database</th><th>size</th><th>idle</th><th>in use</th><th>waiting</th><th>reused</th><th>wait timeouts</th><th>mean wait (ms)</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Tunnels</h2>
 <table id="tunnels"><thead><tr><th>name</th><th>state</th><th>bastion</th><th>since</th><th>channels</th><th>reconnects</th><th>last error</th></tr></thead><tbody></tbody></table>
 <h2>Syncs</h2>
@@ -107,6 +109,12 @@ function render(s) {
     cell(tr, Object.entries(m).filter(([, v]) => v).map(([k, v]) => k + '=' + v).join(' ') || 'any');
     cell(tr, r.upstream); cell(tr, r.via || 'direct'); cell(tr, r.sslmode); cell(tr, r.sessions);
     cell(tr, r.bytes_client_to_server + ' / ' + r.bytes_server_to_client);
+  });
+  fill('pools', s.pools, 'pool-row', (tr, p) => {
+    cell(tr, p.route); cell(tr, p.user); cell(tr, p.database); cell(tr, p.size);
+    cell(tr, p.idle); cell(tr, p.in_use); cell(tr, p.waiting); cell(tr, p.reused);
+    cell(tr, p.wait_timeouts); cell(tr, p.waits ? (1000 * p.wait_seconds_sum / p.waits).toFixed(1) : '0');
+    cell(tr, Object.entries(p.closed || {}).map(([k, v]) => k + ': ' + v).join(', '));
   });
   fill('tunnels', s.tunnels, 'tunnel-row', (tr, t) => {
     cell(tr, t.name); stateCell(tr, t.state === 'up', t.state); cell(tr, t.bastion);

@@ -79,6 +79,7 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
           in.certificates.push_back({std::move(f), *t});
     }
     in.ready = check_ready(srv, tunnels).ready;
+    in.pools = srv.pools();
     in.build_labels = build_labels();
     in.process = read_process_stats();
     return render_prometheus(in);
@@ -93,6 +94,7 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.ready = check_ready(srv, tunnels).ready;
     in.tunnels = tunnels.status();
     in.syncs = syncs.status();
+    in.pools = srv.pools();
     in.bound_port = [&srv](const std::string& l) { return srv.bound_port(l); };
     return build_status(in);
   };

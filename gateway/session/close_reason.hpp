@@ -36,6 +36,8 @@ enum class close_reason {
   // leg), sluice refused the client (terminate), or the secret lookup failed.
   auth_failed,
   auth_lookup_failed,
+  // Session pooling: no server connection of the route's pool came free in wait_timeout.
+  pool_wait_timeout,
   // A CancelRequest connection.
   cancel_rejected_allowlist,
   cancel_rate_limited,
@@ -100,6 +102,8 @@ constexpr std::string_view to_string(close_reason r) {
       return "auth_failed";
     case close_reason::auth_lookup_failed:
       return "auth_lookup_failed";
+    case close_reason::pool_wait_timeout:
+      return "pool_wait_timeout";
     case close_reason::cancel_rejected_allowlist:
       return "cancel_rejected_allowlist";
     case close_reason::cancel_rate_limited:

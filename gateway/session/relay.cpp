@@ -43,6 +43,8 @@ void session::spawn_server_to_client(bool in_kernel) {
             co_await self->relay_in_kernel();
           else
             co_await self->pump(false);
+          if (self->relay_.pooled)
+            co_await self->release_backend();  // reset and kept, or closed
         } catch (const std::exception& e) {
           // run() no longer waits for the relay: nothing may escape it here either.
           self->record_.end(close_reason::internal_error, e.what());
@@ -59,7 +61,8 @@ net::awaitable<void> session::pump(bool client_to_server) {
   uint64_t& counter = client_to_server ? record_.bytes_in : record_.bytes_out;
   const auto handing_off = [this] { return phase_ == phase::handing_off; };
   error_code ec;
-  const bool splice = !from.is_tls() && !to.is_tls() &&
+  // A pooled session must see its bytes (to keep the backend), so never splices.
+  const bool splice = !from.is_tls() && !to.is_tls() && !relay_.pooled &&
                       rt_->settings->relay == config::settings::relay_mode::splice;
   if (record_.relay == "-")
     record_.relay = splice ? "splice" : "copy";
@@ -78,6 +81,8 @@ net::awaitable<void> session::pump(bool client_to_server) {
     for (;;) {
       if (client_to_server && handing_off())
         break;  // at a chunk boundary: all that was read has been written
+      if (relay_.pool_release)
+        break;  // the client left a pooled session: the backend stays open
       if (starved || !from.has_buffered()) {
         co_await from.wait_readable(ec);
         if (ec)
@@ -91,6 +96,14 @@ net::awaitable<void> session::pump(bool client_to_server) {
         break;
       counter += n;
       relay_.last_activity = std::chrono::steady_clock::now();
+      if (relay_.pooled) {
+        if (client_to_server)
+          n = relay_.client.feed({scratch.data(), n});  // up to its Terminate, if any
+        else
+          relay_.backend.feed({scratch.data(), n});
+        if (n == 0)
+          break;  // a Terminate: the backend is kept, not told
+      }
       (client_to_server ? relay_.from_client : relay_.to_client).feed({scratch.data(), n});
       size_t w = to.write_now(net::buffer(scratch.data(), n), ec);
       if (would_block(ec))
@@ -134,7 +147,24 @@ net::awaitable<void> session::pump(bool client_to_server) {
           break;
         pg::bytes().swap(overflow);
       }
+      if (client_to_server && relay_.pooled && relay_.client.terminated())
+        break;  // what came before the Terminate is written
     }
+  }
+  if (relay_.pooled && !ending()) {
+    if (client_to_server) {
+      // The client left: stop the other direction without closing the backend, whose
+      // fate (kept or closed) the session decides once the pumps are done.
+      relay_.client_left_cleanly = relay_.client.terminated() || ec == net::error::eof;
+      relay_.pool_release = true;
+      record_.end(close_reason::client_closed);
+      error_code ignored;
+      server_->socket().cancel(ignored);
+      client_.socket().cancel(ignored);
+      co_return;
+    }
+    if (relay_.pool_release)
+      co_return;
   }
   if (client_to_server && handing_off() && (!ec || ec == net::error::operation_aborted)) {
     relay_.c2s_parked = true;

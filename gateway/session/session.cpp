@@ -166,6 +166,30 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
       co_return;
     }
   }
+  const bool pooled = terminate && env_.pools && rr->cfg->pool.mode == config::pool_mode::session;
+  bool warm = false;
+  if (pooled) {
+    relay_.pooled = true;
+    switch (co_await acquire_backend(*rr, startup, *proved, early)) {
+      case pool_start::closed:
+        close_all();
+        co_return;
+      case pool_start::relay:
+        warm = true;
+        break;
+      case pool_start::connect:
+        break;
+    }
+  }
+  if (warm) {
+    advance(phase::relaying);
+    idle_timeout_ = a.choice.route->idle_timeout;
+    spawn_client_to_server();
+    arm_idle_timer();
+    co_await pump(false);
+    co_await release_backend();
+    co_return;
+  }
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
@@ -193,8 +217,15 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   }
   advance(phase::authenticating);
   idle_timeout_ = a.choice.route->idle_timeout;
+  if (pooled) {
+    pool_meta_.tls = up.tls;
+    pool_meta_.created = std::chrono::steady_clock::now();
+    readies_before_relay_ = 1;
+  }
   if (!early.empty()) {
     error_code ec;
+    if (pooled)
+      early.resize(relay_.client.feed(early));
     relay_.from_client.feed(early);
     co_await server_->write_all(net::buffer(early), ec);
   }
@@ -206,7 +237,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     co_return;
   }
   advance(phase::relaying);
-  if (can_hand_off()) {
+  if (!pooled && can_hand_off()) {
     co_await hand_off();
     co_return;
   }
@@ -219,6 +250,7 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
   auth_phase::mint_fn mint;
   if (env_.cancels) {
     mint = [this](const pg::backend_key_data& k) {
+      pool_meta_.key = k;  // a pooled backend's next clients get keys that map to it
       return env_.cancels->mint(k, record_.route, rt_);
     };
   }
@@ -228,6 +260,8 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
   record_.bytes_out += pending.size();
   pg::byte_span in(pending);
   for (;;) {
+    if (relay_.pooled)
+      relay_.backend.feed(in);  // its ParameterStatus set, for the backend's next clients
     auto out = auth.feed(in);
     if (out.backend_error) {
       // Recorded before the client sees it: its reaction (closing) must not win the record.

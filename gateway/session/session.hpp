@@ -8,6 +8,8 @@
 //                           (client_login, pure), then logs in upstream (server_login)
 //   auth_phase.cpp          backend messages until ReadyForQuery (pure)
 //   relay.cpp               both directions, blind
+//   pool_phase.cpp          routes[].pool: a warm backend instead of a new login, and
+//                           handing it back when the client leaves
 //   handoff.cpp             a tunnel route's plaintext client moves to the tunnel thread
 //   kernel_relay.cpp        relay: kernel, the BPF sockmap forwards; the session controls
 //   passthrough.cpp         a passthrough listener: SNI route, TLS bytes untouched
@@ -27,6 +29,8 @@
 #include "config/cidr.hpp"
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
+#include "gateway/pool/backend_pool.hpp"
+#include "gateway/pool/query_reply.hpp"
 #include "gateway/relay/kernel_relay.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/admit.hpp"
@@ -58,6 +62,7 @@ struct session_env {
   cancel_registry* cancels = nullptr;
   tunnel::manager* tunnels = nullptr;
   std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
+  pool::pool_registry* pools = nullptr;              // routes[].pool
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -119,6 +124,16 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<std::optional<terminated_client>> authenticate_client(const route_runtime& rr,
                                                                        pg::bytes& early);
   net::awaitable<bool> login_upstream(terminated_client& c, pg::bytes& pending);
+  // pool_phase.cpp (routes[].pool). connect: a slot is leased, open a new backend;
+  // relay: a warm backend is in place and the client greeted; closed: cause recorded.
+  enum class pool_start { connect, relay, closed };
+  net::awaitable<pool_start> acquire_backend(const route_runtime& rr,
+                                             const pg::startup_message& startup,
+                                             terminated_client& c, pg::bytes& early);
+  // After the relay: reset the backend and give it back, or close it.
+  net::awaitable<void> release_backend();
+  // A simple Query of sluice's own on the backend, bounded by the route's connect_timeout.
+  net::awaitable<bool> pool_query(const std::string& sql, pool::query_reply& reply);
   // The `auth_failed` log line: the backend's own words for a refused login.
   void log_backend_refusal(const pg::error_fields& e);
   // relay.cpp
@@ -149,6 +164,11 @@ class session : public std::enable_shared_from_this<session> {
   void close_all();
 
   pg_stream client_;
+  // routes[].pool: the slot this session's backend holds (freed after server_ closes),
+  // and what the pool keeps with the backend (its key, parameters, age).
+  std::unique_ptr<pool::pool_lease> lease_;
+  pool::idle_backend pool_meta_;
+  uint64_t readies_before_relay_ = 0;  // the login's ReadyForQuery, for a new backend
   std::unique_ptr<pg_stream> server_;
   runtime_ptr rt_;
   std::string listener_;

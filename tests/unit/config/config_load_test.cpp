@@ -310,3 +310,53 @@ routes:
   CHECK(problems(make("optional", "require", "    auth: {mode: terminate, file: u.txt}\n"))
             .find("TLS downgrade") == std::string::npos);
 }
+
+TEST_CASE("routes pool is off by default and session reads every key", "[config][pool]") {
+  auto r = parse(kAuthBase);
+  REQUIRE(r.settings);
+  const auto& off = r.settings->routes[0].pool;
+  CHECK(off.mode == pool_mode::off);
+  CHECK(off.size == 20);
+  CHECK(off.min_idle == 0);
+  CHECK(off.idle_timeout == duration{600'000});
+  CHECK(off.max_lifetime == duration{3'600'000});
+  CHECK(off.reset == "DISCARD ALL");
+  CHECK(off.wait_timeout == duration{5'000});
+
+  auto t = parse(with_auth("      mode: terminate\n      file: users.txt\n") +
+                 "    pool: {mode: session, size: 3, min_idle: 1, idle_timeout: 30s, "
+                 "max_lifetime: 5m, reset: 'RESET ALL', wait_timeout: 250ms}\n");
+  INFO(t.issues.str());
+  REQUIRE(t.settings);
+  const auto& p = t.settings->routes[0].pool;
+  CHECK(p.mode == pool_mode::session);
+  CHECK(p.size == 3);
+  CHECK(p.min_idle == 1);
+  CHECK(p.idle_timeout == duration{30'000});
+  CHECK(p.max_lifetime == duration{300'000});
+  CHECK(p.reset == "RESET ALL");
+  CHECK(p.wait_timeout == duration{250});
+  CHECK(t.issues.str().empty());
+}
+
+TEST_CASE("routes pool errors are exact and name the key's line", "[config][pool]") {
+  // Without auth: line 9 is "    pool:", line 10 its first key.
+  CHECK(problems(std::string(kAuthBase) + "    pool:\n      mode: session\n") ==
+        "routes[0].pool.mode (line 10): pool mode: session needs auth.mode: terminate on the "
+        "route (sluice must check each client's password before handing it a logged-in "
+        "backend)\n");
+  const auto terminate = with_auth("      mode: terminate\n      file: users.txt\n");
+  CHECK(
+      problems(terminate + "    pool:\n      mode: session\n      size: 2\n      min_idle: 3\n") ==
+      "routes[0].pool.min_idle (line 15): must not exceed size (2)\n");
+  CHECK(problems(terminate + "    pool:\n      mode: session\n      wait_timeout: 0s\n") ==
+        "routes[0].pool.wait_timeout (line 14): must be more than 0 (how long a client waits "
+        "for a free backend)\n");
+  CHECK(problems(terminate + "    pool:\n      mode: transaction\n")
+            .find("routes[0].pool.mode (line 13): 'transaction' is not one of: off, session") !=
+        std::string::npos);
+  CHECK(problems(terminate + "    pool:\n      mode: session\n      sise: 2\n")
+            .find("routes[0].pool.sise") != std::string::npos);
+  CHECK(problems(terminate + "    pool:\n      mode: session\n      size: 0\n")
+            .find("routes[0].pool.size (line 14)") != std::string::npos);
+}

@@ -1,0 +1,230 @@
+// routes[].pool (docs/operations.md, "Session pooling"). Only after sluice checked the
+// client's password (terminate_auth.cpp) does it ask the route's pool for a backend of
+// the same user and database: a warm one is made to match the client's startup
+// parameters (set_config), and the client is greeted as a new backend would: its
+// ParameterStatus set, a cancel key minted here for that backend, ReadyForQuery. When
+// the client leaves between messages with the backend idle, the reset SQL runs and the
+// backend goes back; anything else closes it (gateway/pool/session_watch.hpp says why).
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/log.hpp"
+#include "config/units.hpp"
+#include "gateway/cancel.hpp"
+#include "gateway/session/session.hpp"
+
+namespace sluice::gateway {
+
+namespace {
+
+pool::param_list params_of(const pg::startup_message& m) {
+  pool::param_list out;
+  for (const auto& [k, v] : m.params)
+    pool::set_param(out, k, v);
+  return out;
+}
+
+}  // namespace
+
+net::awaitable<bool> session::pool_query(const std::string& sql, pool::query_reply& reply) {
+  auto self = shared_from_this();
+  const auto q = pool::encode_query(sql);
+  error_code ec;
+  co_await server_->write_all(net::buffer(q), ec);
+  if (ec)
+    co_return false;
+  // A backend that does not answer in time is given up (the socket's wait is cancelled).
+  net::steady_timer limit(client_.socket().get_executor());
+  const auto* rr = rt_->route(record_.route);
+  limit.expires_after(rr ? rr->cfg->upstream.connect_timeout : config::duration{10'000});
+  auto expired = std::make_shared<bool>(false);
+  limit.async_wait([self, expired](error_code e) {
+    if (e)
+      return;
+    *expired = true;
+    if (self->server_) {
+      error_code ignored;
+      self->server_->socket().cancel(ignored);
+    }
+  });
+  std::array<uint8_t, 4096> chunk;
+  for (;;) {
+    const size_t n = co_await server_->read_some(net::buffer(chunk), ec);
+    if (ec || *expired) {
+      limit.cancel();
+      co_return false;
+    }
+    const auto st = reply.feed({chunk.data(), n});
+    if (st != pool::query_reply::status::need_more) {
+      limit.cancel();
+      co_return st == pool::query_reply::status::ok;
+    }
+  }
+}
+
+net::awaitable<session::pool_start> session::acquire_backend(const route_runtime& rr,
+                                                             const pg::startup_message& startup,
+                                                             terminated_client& c,
+                                                             pg::bytes& early) {
+  auto self = shared_from_this();
+  auto p = env_.pools->pool_for(*rr.cfg, record_.user, record_.database);
+  const auto wanted = params_of(startup);
+  const auto home = client_.socket().get_executor();
+  for (;;) {
+    auto got = co_await p->acquire(wanted, home);
+    if (phase_ == phase::closed) {
+      // Ended (reload, shutdown) while waiting; a warm backend is still clean.
+      if (got.what == pool::acquired::kind::warm)
+        got.lease->give_back(std::move(*got.backend));
+      co_return pool_start::closed;
+    }
+    if (got.what == pool::acquired::kind::timed_out) {
+      const auto& cfg = rr.cfg->pool;
+      const std::string msg = "no server connection free for user \"" + record_.user +
+                              "\" and database \"" + record_.database + "\" on route \"" +
+                              record_.route + "\" within pool.wait_timeout " +
+                              config::format_duration(cfg.wait_timeout) + " (all " +
+                              std::to_string(cfg.size) + " in use)";
+      log::warn("pool_wait_timeout")
+          .kv("conn", record_.conn)
+          .kv("route", record_.route)
+          .kv("user", record_.user)
+          .kv("database", record_.database)
+          .kv("size", cfg.size);
+      const refusal why{close_reason::pool_wait_timeout, "53300", msg,
+                        "raise routes[].pool.size (within the database's max_connections) or "
+                        "pool.wait_timeout, or end idle client sessions sooner"};
+      co_await reject(why);
+      co_return pool_start::closed;
+    }
+    if (got.what == pool::acquired::kind::closed) {
+      const refusal why{close_reason::shutdown,
+                        "57P01",
+                        "sluice is shutting down or reloading: route \"" + record_.route +
+                            "\" hands out no more pooled connections",
+                        {}};
+      co_await reject(why);
+      co_return pool_start::closed;
+    }
+    lease_ = std::move(got.lease);
+    if (got.what == pool::acquired::kind::fresh) {
+      pool_meta_.origin = wanted;
+      co_return pool_start::connect;
+    }
+    auto& b = *got.backend;
+    if (!b.stream->rehome(home)) {
+      lease_->set_reason(pool::backend_close::server_closed);
+      lease_.reset();
+      continue;
+    }
+    server_ = std::move(b.stream);
+    if (!got.plan.sql.empty()) {
+      pool::query_reply reply;
+      if (!co_await pool_query(got.plan.sql, reply)) {
+        log::warn("pool_set_failed")
+            .kv("conn", record_.conn)
+            .kv("route", record_.route)
+            .kv("user", record_.user)
+            .kv("message", reply.error().empty() ? "no answer in time" : reply.error());
+        lease_->set_reason(pool::backend_close::set_failed);
+        server_->close();
+        server_.reset();
+        lease_.reset();
+        if (phase_ == phase::closed)
+          co_return pool_start::closed;
+        continue;
+      }
+      for (const auto& [n, v] : reply.params())
+        pool::set_param(b.params, n, v);
+    }
+    record_.upstream_tls = b.tls;
+    tunnel_ = rr.cfg->upstream.via;
+    pool_meta_.tls = b.tls;
+    pool_meta_.key = b.key;
+    pool_meta_.origin = b.origin;
+    pool_meta_.created = b.created;
+    pool_meta_.uses = b.uses;
+    relay_.backend.seed(b.params);
+
+    // The client's greeting, as a new backend would give it.
+    pg::bytes hello = std::move(c.held);
+    auto ps = pool::encode_parameter_status(b.params);
+    hello.insert(hello.end(), ps.begin(), ps.end());
+    pg::backend_key_data key = b.key;
+    if (env_.cancels) {
+      cancel_key_ = env_.cancels->mint(b.key, record_.route, rt_);
+      key = *cancel_key_;
+    }
+    auto k = pg::encode_backend_key_data(key);
+    hello.insert(hello.end(), k.begin(), k.end());
+    auto z = pool::encode_ready_for_query('I');
+    hello.insert(hello.end(), z.begin(), z.end());
+    log::info("pool_backend_reused")
+        .kv("conn", record_.conn)
+        .kv("route", record_.route)
+        .kv("user", record_.user)
+        .kv("database", record_.database)
+        .kv("backend_pid", b.key.pid)
+        .kv("uses", b.uses)
+        .kv("waited_ms", static_cast<int64_t>(got.waited_seconds * 1000));
+    error_code ec;
+    co_await client_.write_all(net::buffer(hello), ec);
+    record_.bytes_out += hello.size();
+    if (ec) {
+      record_.end(close_reason::client_closed);
+      lease_->set_reason(pool::backend_close::unclean_end);
+      co_return pool_start::closed;
+    }
+    advance(phase::authenticating);
+    if (!early.empty()) {
+      early.resize(relay_.client.feed(early));
+      relay_.from_client.feed(early);
+      co_await server_->write_all(net::buffer(early), ec);
+    }
+    co_return pool_start::relay;
+  }
+}
+
+net::awaitable<void> session::release_backend() {
+  auto self = shared_from_this();
+  if (!lease_)
+    co_return;
+  if (!relay_.pool_release || phase_ == phase::closed || !server_) {
+    // The backend or sluice ended the session (its socket is closed already).
+    lease_->set_reason(phase_ == phase::closed && !relay_.pool_release
+                           ? pool::backend_close::unclean_end
+                           : pool::backend_close::server_closed);
+    close_all();
+    co_return;
+  }
+  // The client is done with its side.
+  client_.close();
+  const pool::release_facts facts{relay_.client_left_cleanly, &relay_.backend, &relay_.client,
+                                  readies_before_relay_};
+  auto why = pool::why_not_keep(facts);
+  const auto* rr = rt_->route(record_.route);
+  pool::query_reply reply;
+  if (!why && (!rr || !co_await pool_query(rr->cfg->pool.reset, reply))) {
+    why = pool::backend_close::reset_failed;
+    log::warn("pool_reset_failed")
+        .kv("conn", record_.conn)
+        .kv("route", record_.route)
+        .kv("user", record_.user)
+        .kv("message", reply.error().empty() ? "no answer in time" : reply.error());
+  }
+  if (why || phase_ == phase::closed || !server_) {
+    lease_->set_reason(why.value_or(pool::backend_close::unclean_end));
+    close_all();
+    co_return;
+  }
+  pool_meta_.params = relay_.backend.params();
+  for (const auto& [n, v] : reply.params())
+    pool::set_param(pool_meta_.params, n, v);
+  pool_meta_.stream = std::move(server_);
+  lease_->give_back(std::move(pool_meta_));
+  lease_.reset();
+  close_all();
+}
+
+}  // namespace sluice::gateway
