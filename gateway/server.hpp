@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "gateway/cancel.hpp"
+#include "gateway/drains.hpp"
+#include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/worker.hpp"
 
@@ -23,6 +25,8 @@ class manager;
 }
 
 namespace sluice::gateway {
+
+struct session_info;
 
 class server {
  public:
@@ -46,6 +50,16 @@ class server {
   const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
   cancel_registry& cancels() { return cancels_; }
 
+  // Live control (admin API). Each gathers from or posts to every worker's own thread.
+  std::vector<session_info> sessions();
+  // Ends session `id` as an operator's kill (SQLSTATE 57P01); false when none has that id.
+  bool kill(uint64_t id);
+  // Drains (refuses new connections) or resumes a route or listener of the current
+  // configuration; false when it has no such name.
+  bool set_drained(drains::kind k, const std::string& name, bool drained);
+  const drains& drained() const { return drains_; }
+  uint32_t sessions_on_route(const std::string& route) const { return budget_.on_route(route); }
+
  private:
   struct bound_listener {
     std::string name;
@@ -54,10 +68,14 @@ class server {
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors;  // one per worker
   };
   void accept_loop(worker& w, bound_listener& bl, boost::asio::ip::tcp::acceptor& acceptor);
+  // On w's thread: the listener's max_connections, then a session for the socket.
+  void admit_accepted(worker& w, bound_listener& bl, boost::asio::ip::tcp::socket sock);
 
   runtime_ptr current_;
   tunnel::manager* tunnels_;
   cancel_registry cancels_;
+  route_budget budget_;
+  drains drains_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<bound_listener>> listeners_;
   std::vector<std::thread> threads_;

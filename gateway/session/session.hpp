@@ -24,8 +24,10 @@
 #include <string>
 
 #include "config/cidr.hpp"
+#include "gateway/drains.hpp"
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
+#include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/admit.hpp"
 #include "gateway/session/record.hpp"
@@ -56,6 +58,16 @@ struct session_env {
   cancel_registry* cancels = nullptr;
   tunnel::manager* tunnels = nullptr;
   std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
+  route_budget* budget = nullptr;                    // routes' max_connections(_per_user)
+  const drains* drained = nullptr;                   // operator drains (admin API)
+};
+
+// One open session as the admin API lists it (GET /v1/sessions).
+struct session_info {
+  uint64_t id = 0;
+  std::string peer, listener, route, user, database, state;
+  std::chrono::system_clock::time_point since;
+  uint64_t bytes_in = 0, bytes_out = 0;  // client->server, server->client so far
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -69,6 +81,9 @@ class session : public std::enable_shared_from_this<session> {
   void on_reload(const runtime_ptr& next);
   // Ends the session, telling the client why when the stream is at a message boundary.
   void terminate(close_reason reason, const std::string& sqlstate, const std::string& message);
+  // On the session's thread: what it is doing now.
+  session_info info() const;
+  uint64_t id() const { return record_.conn; }
 
  private:
   // Forward only: terminating and closed are last, so a later step never undoes them.
@@ -116,6 +131,9 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<std::optional<terminated_client>> authenticate_client(const route_runtime& rr,
                                                                        pg::bytes& early);
   net::awaitable<bool> login_upstream(terminated_client& c, pg::bytes& pending);
+  // Operator drains and the route's connection budget, once the route is known; a
+  // refusal to tell the client (passthrough: logged only), or nothing when admitted.
+  std::optional<refusal> admit_budget(const config::route& r, const std::string& user);
   // The `auth_failed` log line: the backend's own words for a refused login.
   void log_backend_refusal(const pg::error_fields& e);
   // relay.cpp
@@ -150,7 +168,9 @@ class session : public std::enable_shared_from_this<session> {
   uint64_t tunnel_channel_ = 0;
   std::shared_ptr<tunnel::handoff> handoff_;  // once handed off
   std::optional<tunnel::handoff_end> handoff_end_;
-  tunnel::waker gate_;  // wakes hand_off() at each of its steps
+  tunnel::waker gate_;                               // wakes hand_off() at each of its steps
+  std::unique_ptr<route_budget::slot> budget_slot_;  // held while the session lives
+  std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
 };
 
 }  // namespace sluice::gateway
