@@ -3,6 +3,8 @@
 // Clients are real psql/pgbench processes holding sessions open.
 #pragma once
 
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>

@@ -119,7 +119,7 @@ listeners:
     startup_timeout: 10
 )",
        "listeners[0].startup_timeout (line 6): '10' has no unit; write it like 10s\n"
-       "listeners[0].client_tls (line 3): client_tls: required needs a tls: section with cert and "
+       "listeners[0].client_tls (line 5): client_tls: required needs a tls: section with cert and "
        "key (or set client_tls: disabled)\n"},
       {R"(
 routes:
