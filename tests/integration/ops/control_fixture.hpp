@@ -1,6 +1,7 @@
 // A gateway in front of a real PostgreSQL 15 (ssl=on, SCRAM on loopback) with an admin
 // API and a bearer token, for the tests of live control, reloads, limits and upgrades.
-// Clients are real psql/pgbench processes holding sessions open.
+// Clients are real psql/pgbench processes holding sessions open. sluice terminates the
+// client TLS, so SCRAM channel binding cannot reach the database: channel_binding=disable.
 #pragma once
 
 #include <signal.h>
@@ -47,7 +48,7 @@ struct control_env {
   std::string conninfo(const std::string& user = "postgres") const {
     return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(listen_port) +
            " user=" + user + " dbname=postgres sslmode=verify-full sslrootcert=" + pki.ca_cert +
-           " connect_timeout=10";
+           " connect_timeout=10 channel_binding=disable";
   }
   // A psql in the background running `sql` (say, a pg_sleep) through the gateway.
   background_process hold(const std::string& sql, const std::string& log_name,
