@@ -42,6 +42,10 @@ void check_clean(background_process& b, const std::string& what) {
   CHECK_THAT(out, Catch::Contains("number of failed transactions: 0 (0.000%)"));
   CHECK(out.find("aborted") == std::string::npos);
   CHECK(out.find("error") == std::string::npos);
+  const std::string key = "number of transactions actually processed: ";
+  auto at = out.find(key);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::atol(out.c_str() + at + key.size()) > 20);
 }
 
 }  // namespace
