@@ -36,6 +36,15 @@ std::string issue::str() const {
   return out + message;
 }
 
+void issue_list::note_key(std::string path, int line) {
+  key_lines_.emplace(std::move(path), line);  // the first writing of a key counts
+}
+
+int issue_list::line_of(const std::string& path, int fallback) const {
+  auto it = key_lines_.find(path);
+  return it == key_lines_.end() || it->second <= 0 ? fallback : it->second;
+}
+
 void issue_list::error(std::string path, int line, std::string message) {
   items_.push_back({std::move(path), line, std::move(message), false});
 }

@@ -2,6 +2,7 @@
 // so a user sees every problem in one run (like `nginx -t`), not one per attempt.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,15 @@ class issue_list {
   const std::vector<issue>& all() const { return items_; }
   std::string str() const;  // one per line
 
+  // Where each key was written ("routes[1].upstream.via" -> its line), noted by the
+  // loader, so checks made after parsing (references, files) point at the key itself.
+  void note_key(std::string path, int line);
+  // The line of the key at `path`, or `fallback` when the file does not write it.
+  int line_of(const std::string& path, int fallback) const;
+
  private:
   std::vector<issue> items_;
+  std::map<std::string, int, std::less<>> key_lines_;
 };
 
 // `text` with control bytes escaped (\n, \x00), for quoting user text in messages.

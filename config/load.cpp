@@ -427,6 +427,10 @@ class loader {
     rt.allow = r.str_list("allow");
     rt.idle_timeout = r.dur("idle_timeout", rt.idle_timeout);
     rt.affects_readiness = r.boolean("affects_readiness", rt.affects_readiness);
+    rt.max_connections =
+        static_cast<uint32_t>(r.integer("max_connections", rt.max_connections, 0, 10'000'000));
+    rt.max_connections_per_user = static_cast<uint32_t>(
+        r.integer("max_connections_per_user", rt.max_connections_per_user, 0, 10'000'000));
     if (r.has("rewrite")) {
       map_reader w(r.child("rewrite"), r.path_of("rewrite"), issues_);
       rt.rewrite_database = w.str_or("database", "");

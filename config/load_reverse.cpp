@@ -126,7 +126,7 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
       continue;
     const auto p = "tunnels[" + std::to_string(i) + "].reverse";
     if (!s.ssh_server) {
-      issues.error(p, t.line,
+      issues.error(p, issues.line_of(p, t.line),
                    "reverse tunnel '" + t.name +
                        "' needs the top-level ssh_server: section (the endpoint its agents dial "
                        "in to)");
@@ -137,13 +137,14 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
       for (const auto& e : errors) {
         // Inline-key errors were reported while reading, with their own path.
         if (e.rfind("authorized_keys[", 0) != 0)
-          issues.error(p + ".authorized_keys_file", t.line, e);
+          issues.error(p + ".authorized_keys_file",
+                       issues.line_of(p + ".authorized_keys_file", t.line), e);
       }
     }
     for (const auto& k : keys) {
       auto [it, fresh] = owner.emplace(k.blob, t.name);
       if (!fresh && it->second != t.name) {
-        issues.error(p, t.line,
+        issues.error(p, issues.line_of(p, t.line),
                      "key " + k.type + " " + (k.comment.empty() ? "(no comment)" : k.comment) +
                          " is also authorized for tunnel '" + it->second +
                          "': a key must authorize one tunnel only; give each agent its own key");
@@ -155,7 +156,7 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
   const auto& ss = *s.ssh_server;
   if (check_files && !ss.host_key.empty()) {
     if (auto e = private_file_problem(ss.host_key); !e.empty()) {
-      issues.error("ssh_server.host_key", ss.line,
+      issues.error("ssh_server.host_key", issues.line_of("ssh_server.host_key", ss.line),
                    e + " (create one with `sluice keygen --host-key --out " + ss.host_key + "`)");
     }
   }
@@ -165,7 +166,7 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
       for (const auto& [k, _] : s.allowlists)
         known.push_back(k);
       auto hint = nearest(n, known);
-      issues.error("ssh_server.allow", ss.line,
+      issues.error("ssh_server.allow", issues.line_of("ssh_server.allow", ss.line),
                    "unknown allowlist '" + n + "'" +
                        (hint.empty() ? std::string("; define it under allowlists:")
                                      : "; did you mean '" + hint + "'?"));
@@ -175,7 +176,7 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
     if (l.listen.port == ss.listen.port &&
         (l.listen.host == ss.listen.host || l.listen.host == "0.0.0.0" ||
          ss.listen.host == "0.0.0.0" || l.listen.host == "::" || ss.listen.host == "::")) {
-      issues.error("ssh_server.listen", ss.line,
+      issues.error("ssh_server.listen", issues.line_of("ssh_server.listen", ss.line),
                    ss.listen.str() + " is also listener '" + l.name + "''s address");
     }
   }
@@ -183,7 +184,7 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
   for (const auto& t : s.tunnels)
     any = any || t.reverse.has_value();
   if (!any) {
-    issues.warn("ssh_server", ss.line,
+    issues.warn("ssh_server", issues.line_of("ssh_server", ss.line),
                 "no tunnel has reverse:, so no agent can log in to this endpoint");
   }
 }

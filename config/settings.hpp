@@ -189,6 +189,10 @@ struct route {
   // When true, this route's health (its tunnel) is part of the gateway's /readyz; by
   // default one customer's bastion outage never takes the gateway out of rotation.
   bool affects_readiness = false;
+  // Sessions on this route at once, and per user on it (0 = no limit): one tenant cannot
+  // take every backend connection of its database. Over them clients get SQLSTATE 53300.
+  uint32_t max_connections = 0;
+  uint32_t max_connections_per_user = 0;
   route_auth auth;
   route_pool pool;
   int line = 0;

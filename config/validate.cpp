@@ -82,7 +82,7 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
       if (s.allowlists.count(n))
         continue;
       auto hint = nearest(n, known);
-      issues.error(path, line,
+      issues.error(path, issues.line_of(path, line),
                    "unknown allowlist '" + n + "'" +
                        (hint.empty() ? std::string("; define it under allowlists:")
                                      : "; did you mean '" + hint + "'?"));
@@ -95,7 +95,7 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     for (const auto& t : s.tunnels)
       known.push_back(t.name);
     auto hint = nearest(via, known);
-    issues.error(path, line,
+    issues.error(path, issues.line_of(path, line),
                  "unknown tunnel '" + via + "'" +
                      (hint.empty() ? std::string("; define it under tunnels:")
                                    : "; did you mean '" + hint + "'?"));
@@ -104,13 +104,13 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     if (!check_files || f.empty())
       return;
     if (auto p = readable_problem(f); !p.empty())
-      issues.error(path, line, p);
+      issues.error(path, issues.line_of(path, line), p);
   };
   auto check_private = [&](const std::string& f, const std::string& path, int line) {
     if (!check_files || f.empty())
       return;
     if (auto p = private_file_problem(f); !p.empty())
-      issues.error(path, line, p);
+      issues.error(path, issues.line_of(path, line), p);
   };
 
   // Sockets sluice binds must not collide with each other.
@@ -138,7 +138,7 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     const auto p = "listeners[" + std::to_string(i) + "]";
     check_lists(l.allow, p + ".allow", l.line);
     if (l.client_tls != client_tls_policy::disabled && !l.tls) {
-      issues.error(p + ".client_tls", l.line,
+      issues.error(p + ".client_tls", issues.line_of(p + ".client_tls", l.line),
                    std::string("client_tls: ") + std::string(to_string(l.client_tls)) +
                        " needs a tls: section with cert and key (or set client_tls: disabled)");
     }
@@ -173,11 +173,11 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
         for (const auto& x : s.listeners)
           known.push_back(x.name);
         auto hint = nearest(r.match.listener, known);
-        issues.error(p + ".match.listener", r.line,
+        issues.error(p + ".match.listener", issues.line_of(p + ".match.listener", r.line),
                      "unknown listener '" + r.match.listener + "'" +
                          (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
       } else if (!r.match.sni.empty() && !l->tls) {
-        issues.warn(p + ".match.sni", r.line,
+        issues.warn(p + ".match.sni", issues.line_of(p + ".match.sni", r.line),
                     "listener '" + l->name + "' has no TLS, so clients never send SNI; " +
                         "this route can only match TLS clients");
       }
@@ -192,7 +192,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     if (tls.negotiation == sslnegotiation::direct &&
         (tls.mode == sslmode::disable || tls.mode == sslmode::allow ||
          tls.mode == sslmode::prefer)) {
-      issues.error(p + ".upstream.tls.sslnegotiation", r.line,
+      issues.error(p + ".upstream.tls.sslnegotiation",
+                   issues.line_of(p + ".upstream.tls.sslnegotiation", r.line),
                    "sslnegotiation: direct needs sslmode require, verify-ca or verify-full "
                    "(as in libpq)");
     }
@@ -212,7 +213,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
         continue;
       if (!r.match.listener.empty() && r.match.listener != l.name)
         continue;
-      issues.warn("routes[" + std::to_string(i) + "].auth.mode", r.line,
+      issues.warn("routes[" + std::to_string(i) + "].auth.mode",
+                  issues.line_of("routes[" + std::to_string(i) + "].auth.mode", r.line),
                   downgrade_warning(l.name, r.name));
     }
   }
@@ -221,18 +223,20 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     check_lists(s.ingest->allow, "ingest.allow", 0);
     const auto& in = *s.ingest;
     if (in.max_body_memory && in.max_body_memory < in.max_batch_bytes) {
-      issues.error("ingest.max_body_memory", 0,
+      issues.error("ingest.max_body_memory", issues.line_of("ingest.max_body_memory", 0),
                    "is smaller than ingest.max_batch_bytes, so a batch of the largest allowed "
                    "size could never be received; raise it or remove it (default: the larger "
                    "of 256MiB and max_batch_bytes)");
     }
     if (in.max_connections_per_address > in.max_connections) {
-      issues.warn("ingest.max_connections_per_address", 0,
+      issues.warn("ingest.max_connections_per_address",
+                  issues.line_of("ingest.max_connections_per_address", 0),
                   "is larger than ingest.max_connections, which therefore limits every "
                   "address as well");
     }
     if (in.header_timeout.count() <= 0)
-      issues.error("ingest.header_timeout", 0, "must be longer than 0s");
+      issues.error("ingest.header_timeout", issues.line_of("ingest.header_timeout", 0),
+                   "must be longer than 0s");
     if (s.ingest->tls) {
       check_file(s.ingest->tls->cert, "ingest.tls.cert", 0);
       check_private(s.ingest->tls->key, "ingest.tls.key", 0);
@@ -256,7 +260,7 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
       for (const auto& r : s.routes)
         known.push_back(r.name);
       auto hint = nearest(d.route, known);
-      issues.error(p + ".destination.route", y.line,
+      issues.error(p + ".destination.route", issues.line_of(p + ".destination.route", y.line),
                    "unknown route '" + d.route + "'" +
                        (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
     }
@@ -268,12 +272,12 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     auto where = (d.route.empty() ? d.host + ":" + std::to_string(d.port) : "route:" + d.route) +
                  "/" + d.database;
     if (!y.schema.empty() && !schemas.insert({where, y.schema}).second) {
-      issues.error(p + ".schema", y.line,
+      issues.error(p + ".schema", issues.line_of(p + ".schema", y.line),
                    "schema '" + y.schema + "' on " + where +
                        " is already used by another sync; give each sync its own schema");
     }
     if (!y.ingest_token_file.empty() && !s.ingest) {
-      issues.warn(p + ".ingest", y.line,
+      issues.warn(p + ".ingest", issues.line_of(p + ".ingest", y.line),
                   "no top-level ingest: listener is configured, so batches cannot be received");
     }
   }

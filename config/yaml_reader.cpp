@@ -48,6 +48,7 @@ map_reader::map_reader(const YAML::Node& node, std::string path, issue_list& iss
       continue;
     }
     entries_.push_back({*text, line, it->second});
+    issues_.note_key(path_of(*text), line);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "gateway/server.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -136,37 +137,43 @@ void server::accept_loop(worker& w, bound_listener& bl, tcp::acceptor& acceptor)
             co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
             continue;
           }
-          w.counters.accepted.fetch_add(1, std::memory_order_relaxed);
-          ++w.stats.accepted[bl.name];
-          auto rt = current();
-          const auto* lr = rt->listener(bl.name);
-          if (!lr)
-            continue;  // listener removed by a reload: restart required to unbind
-          if (bl.active->load(std::memory_order_relaxed) >= lr->cfg->max_connections) {
-            w.counters.rejected.fetch_add(1, std::memory_order_relaxed);
-            ++w.stats.closed[{bl.name, std::string(to_string(close_reason::max_connections))}];
-            auto bytes = pg::encode_error({"FATAL",
-                                           "53300",
-                                           "sorry, too many clients already (listener \"" +
-                                               bl.name + "\" max_connections " +
-                                               std::to_string(lr->cfg->max_connections) + ")",
-                                           {},
-                                           {}});
-            error_code ignored;
-            sock.non_blocking(true, ignored);
-            sock.write_some(net::buffer(bytes), ignored);
-            log::notice("connection_rejected")
-                .kv("listener", bl.name)
-                .kv("reason", to_string(close_reason::max_connections));
-            continue;
-          }
-          session_env env{&w, &cancels_, tunnels_, bl.active.get(), &pools_};
-          std::make_shared<session>(std::move(sock), std::move(rt), bl.name, env,
-                                    next_id_.fetch_add(1, std::memory_order_relaxed))
-              ->start();
+          admit_accepted(w, bl, std::move(sock));
         }
       },
       net::detached);
+}
+
+void server::admit_accepted(worker& w, bound_listener& bl, tcp::socket sock) {
+  w.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+  ++w.stats.accepted[bl.name];
+  auto rt = current();
+  const auto* lr = rt->listener(bl.name);
+  if (!lr)
+    return;  // listener removed by a reload: restart required to unbind
+  if (bl.active->load(std::memory_order_relaxed) >= lr->cfg->max_connections) {
+    w.counters.rejected.fetch_add(1, std::memory_order_relaxed);
+    ++w.stats.closed[{bl.name, std::string(to_string(close_reason::max_connections))}];
+    auto bytes = pg::encode_error({"FATAL",
+                                   "53300",
+                                   "sorry, too many clients already (listener \"" + bl.name +
+                                       "\" max_connections " +
+                                       std::to_string(lr->cfg->max_connections) + ")",
+                                   {},
+                                   {}});
+    error_code ignored;
+    sock.non_blocking(true, ignored);
+    sock.write_some(net::buffer(bytes), ignored);
+    auto peer = sock.remote_endpoint(ignored);
+    log::notice("connection_rejected")
+        .kv("listener", bl.name)
+        .kv("peer", peer.address().to_string() + ":" + std::to_string(peer.port()))
+        .kv("reason", to_string(close_reason::max_connections));
+    return;
+  }
+  session_env env{&w, &cancels_, tunnels_, bl.active.get(), &pools_, &budget_, &drains_};
+  std::make_shared<session>(std::move(sock), std::move(rt), bl.name, env,
+                            next_id_.fetch_add(1, std::memory_order_relaxed))
+      ->start();
 }
 
 void server::apply(runtime_ptr next) {
@@ -200,6 +207,65 @@ metrics server::collect_metrics() {
   return total;
 }
 
+std::vector<session_info> server::sessions() {
+  std::vector<session_info> out;
+  for (auto& w : workers_) {
+    auto copy = std::make_shared<std::promise<std::vector<session_info>>>();
+    auto fut = copy->get_future();
+    net::post(w->ioc, [wp = w.get(), copy] {
+      std::vector<session_info> mine;
+      for (auto* s : wp->sessions)
+        mine.push_back(s->info());
+      copy->set_value(std::move(mine));
+    });
+    if (fut.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
+      auto mine = fut.get();
+      out.insert(out.end(), std::make_move_iterator(mine.begin()),
+                 std::make_move_iterator(mine.end()));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+bool server::kill(uint64_t id) {
+  for (auto& w : workers_) {
+    auto found = std::make_shared<std::promise<bool>>();
+    auto fut = found->get_future();
+    net::post(w->ioc, [wp = w.get(), id, found] {
+      for (auto* s : wp->sessions) {
+        if (s->id() != id)
+          continue;
+        // Keep it alive across terminate(), which may end it.
+        if (auto self = s->weak_from_this().lock()) {
+          self->terminate(close_reason::killed, "57P01",
+                          "terminating connection due to administrator command (sluice ctl "
+                          "kill " +
+                              std::to_string(id) + ")");
+          found->set_value(true);
+          return;
+        }
+      }
+      found->set_value(false);
+    });
+    if (fut.wait_for(std::chrono::seconds(2)) == std::future_status::ready && fut.get())
+      return true;
+  }
+  return false;
+}
+
+bool server::set_drained(drains::kind k, const std::string& name, bool drained) {
+  auto rt = current();
+  bool known =
+      k == drains::kind::route ? rt->route(name) != nullptr : rt->listener(name) != nullptr;
+  if (!known)
+    return false;
+  drains_.set(k, name, drained);
+  log::notice(drained ? "drain_started" : "drain_resumed")
+      .kv(k == drains::kind::route ? "route" : "listener", name);
+  return true;
+}
+
 uint64_t server::active_sessions() const {
   uint64_t n = 0;
   for (const auto& w : workers_)
@@ -218,13 +284,24 @@ uint16_t server::bound_port(const std::string& listener) const {
 void server::drain(std::chrono::milliseconds grace) {
   if (!accepting_.exchange(false))
     return;
-  // 1. Stop accepting everywhere (on each acceptor's own thread).
+  // 1. Stop accepting everywhere (on each acceptor's own thread). Connections already
+  // in an acceptor's queue are taken first: closing a listening socket resets them, and
+  // during an upgrade (SO_REUSEPORT) the new process takes only those that come later.
   for (auto& bl : listeners_) {
     for (size_t i = 0; i < workers_.size(); ++i) {
-      net::post(workers_[i]->ioc, [a = bl->acceptors[i].get()] {
-        error_code ignored;
-        a->close(ignored);
-      });
+      net::post(workers_[i]->ioc,
+                [this, w = workers_[i].get(), b = bl.get(), a = bl->acceptors[i].get()] {
+                  error_code ec;
+                  a->non_blocking(true, ec);
+                  while (!ec) {
+                    tcp::socket sock(w->ioc);
+                    a->accept(sock, ec);
+                    if (!ec)
+                      admit_accepted(*w, *b, std::move(sock));
+                  }
+                  error_code ignored;
+                  a->close(ignored);
+                });
     }
   }
   // Idle pooled backends close now; those in use close when their client leaves.

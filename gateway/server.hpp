@@ -16,6 +16,8 @@
 
 #include "gateway/cancel.hpp"
 #include "gateway/pool/backend_pool.hpp"
+#include "gateway/drains.hpp"
+#include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/worker.hpp"
 
@@ -24,6 +26,8 @@ class manager;
 }
 
 namespace sluice::gateway {
+
+struct session_info;
 
 class server {
  public:
@@ -49,6 +53,16 @@ class server {
   // routes[].pool: every pool's numbers, for status and metrics.
   std::vector<pool::pool_snapshot> pools() { return pools_.snapshot(); }
 
+  // Live control (admin API). Each gathers from or posts to every worker's own thread.
+  std::vector<session_info> sessions();
+  // Ends session `id` as an operator's kill (SQLSTATE 57P01); false when none has that id.
+  bool kill(uint64_t id);
+  // Drains (refuses new connections) or resumes a route or listener of the current
+  // configuration; false when it has no such name.
+  bool set_drained(drains::kind k, const std::string& name, bool drained);
+  const drains& drained() const { return drains_; }
+  uint32_t sessions_on_route(const std::string& route) const { return budget_.on_route(route); }
+
  private:
   struct bound_listener {
     std::string name;
@@ -59,10 +73,14 @@ class server {
   void accept_loop(worker& w, bound_listener& bl, boost::asio::ip::tcp::acceptor& acceptor);
   // Once a second on the first worker: idle pooled backends that died or aged out.
   void reap_pools();
+  // On w's thread: the listener's max_connections, then a session for the socket.
+  void admit_accepted(worker& w, bound_listener& bl, boost::asio::ip::tcp::socket sock);
 
   runtime_ptr current_;
   tunnel::manager* tunnels_;
   cancel_registry cancels_;
+  route_budget budget_;
+  drains drains_;
   std::vector<std::unique_ptr<worker>> workers_;
   // After workers_, so destroyed first: idle backends' sockets and the reaper's timer
   // belong to the workers' io_contexts.

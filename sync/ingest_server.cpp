@@ -1,5 +1,7 @@
 #include "sync/ingest_server.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -42,11 +44,11 @@ namespace {
 
 // 413 with the limit, so a sender (and `sluice sync push`) can say by how much.
 reply too_large(uint64_t limit) {
-  return {413,
-          {{"error",
-            "batch larger than ingest.max_batch_bytes (" + std::to_string(limit) + " bytes)"},
-           {"max_batch_bytes", limit}},
-          0};
+  return {
+      413,
+      {{"error", "batch larger than ingest.max_batch_bytes (" + std::to_string(limit) + " bytes)"},
+       {"max_batch_bytes", limit}},
+      0};
 }
 
 config::ip_address to_ip(const asio::ip::address& a) {
@@ -401,6 +403,13 @@ void ingest_server::start() {
   acceptor_.open(ep.protocol(), ec);
   if (!ec)
     acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    // SO_REUSEPORT: a new sluice binds the same port while this one drains (an upgrade on
+    // one host, docs/operations.md "Upgrade without downtime").
+    int one = 1;
+    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      ec = beast::error_code(errno, boost::system::system_category());
+  }
   if (!ec)
     acceptor_.bind(ep, ec);
   if (!ec)

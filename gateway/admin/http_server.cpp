@@ -1,3 +1,5 @@
+#include <sys/socket.h>
+
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include "gateway/admin/http_server.hpp"
@@ -11,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
 #include <optional>
 #include <thread>
 
@@ -67,6 +70,36 @@ std::optional<std::string> route_health_target(std::string_view target) {
   return std::string(name);
 }
 
+// "/v1/a/b/c" -> {"v1", "a", "b", "c"}.
+std::vector<std::string> segments(std::string_view target) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < target.size()) {
+    if (target[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = target.find('/', i);
+    if (j == std::string_view::npos)
+      j = target.size();
+    out.emplace_back(target.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Live control and reloads need the bearer token; everything else is read-only and open.
+bool needs_token(std::string_view target, http::verb method) {
+  auto s = segments(target);
+  if (s.size() < 2 || s[0] != "v1")
+    return false;
+  if (s[1] == "reload")
+    return method == http::verb::post;
+  if (s[1] == "sessions" || s[1] == "tunnels" || s[1] == "listeners")
+    return true;
+  return s[1] == "routes" && s.size() == 4 && (s[3] == "drain" || s[3] == "resume");
+}
+
 }  // namespace
 
 struct http_server::impl {
@@ -85,11 +118,77 @@ struct http_server::impl {
     std::string target(req.target());
     if (auto q = target.find('?'); q != std::string::npos)
       target.resize(q);
-    if (target != "/v1/reload" || req.method() != http::verb::post)
+    if (!needs_token(target, req.method()))
       return std::nullopt;
-    if (cfg.token_file.empty() ||
-        !bearer_matches(std::string(req[http::field::authorization]), cfg.token_file))
-      return handle(req);  // the 403 or 401 it gives without running anything
+    if (auto refused = token_refusal(req))
+      return refused;  // the 403 or 401, without running anything
+    return std::nullopt;
+  }
+
+  std::optional<response> token_refusal(const request& req) {
+    if (cfg.token_file.empty())
+      return json_reply(req, http::status::forbidden,
+                        {{"error",
+                          "reloads and live control over the admin API are disabled: set "
+                          "admin.token_file (or send SIGHUP / systemctl reload sluice)"}});
+    if (!bearer_matches(std::string(req[http::field::authorization]), cfg.token_file)) {
+      auto res = json_reply(req, http::status::unauthorized,
+                            {{"error",
+                              "missing or wrong bearer token (Authorization: Bearer <token from "
+                              "admin.token_file>)"}});
+      res.set(http::field::www_authenticate, "Bearer realm=\"sluice\"");
+      return res;
+    }
+    return std::nullopt;
+  }
+
+  static response wrong_method(const request& req, const char* allow, const std::string& hint) {
+    auto res = json_reply(req, http::status::method_not_allowed, {{"error", hint}});
+    res.set(http::field::allow, allow);
+    return res;
+  }
+
+  // /v1/sessions, /v1/sessions/ID/kill, /v1/tunnels, /v1/{routes,listeners}/NAME/{drain,resume}.
+  std::optional<response> control(const request& req, const std::vector<std::string>& s) {
+    const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+    const bool post = req.method() == http::verb::post;
+    if (s.size() == 2 && s[1] == "sessions" && h.sessions) {
+      if (!get)
+        return wrong_method(req, "GET", "use GET /v1/sessions");
+      return json_reply(req, http::status::ok, h.sessions());
+    }
+    if (s.size() == 2 && s[1] == "tunnels" && h.tunnels) {
+      if (!get)
+        return wrong_method(req, "GET", "use GET /v1/tunnels");
+      return json_reply(req, http::status::ok, h.tunnels());
+    }
+    if (s.size() == 4 && s[1] == "sessions" && s[3] == "kill" && h.kill) {
+      if (!post)
+        return wrong_method(req, "POST", "use POST /v1/sessions/ID/kill");
+      uint64_t id = 0;
+      auto [end, ec] = std::from_chars(s[2].data(), s[2].data() + s[2].size(), id);
+      if (ec != std::errc() || end != s[2].data() + s[2].size())
+        return json_reply(req, http::status::bad_request,
+                          {{"error", "session id must be a number (see GET /v1/sessions)"}});
+      if (!h.kill(id))
+        return json_reply(req, http::status::not_found,
+                          {{"error", "no open session with id " + s[2]}});
+      return json_reply(req, http::status::ok, {{"killed", id}});
+    }
+    if (s.size() == 4 && (s[1] == "routes" || s[1] == "listeners") &&
+        (s[3] == "drain" || s[3] == "resume") && h.drain) {
+      if (!post)
+        return wrong_method(req, "POST", "use POST /v1/" + s[1] + "/NAME/" + s[3]);
+      const bool drain = s[3] == "drain";
+      auto open = h.drain(s[1], s[2], drain);
+      const std::string kind = s[1] == "routes" ? "route" : "listener";
+      if (!open)
+        return json_reply(
+            req, http::status::not_found,
+            {{"error", "no " + kind + " named \"" + s[2] + "\" in this configuration"}});
+      return json_reply(req, http::status::ok,
+                        {{kind, s[2]}, {"drained", drain}, {"sessions", *open}});
+    }
     return std::nullopt;
   }
 
@@ -125,27 +224,17 @@ struct http_server::impl {
       if ((target == "/" || target == "/index.html") && get)
         return reply(req, http::status::ok, "text/html; charset=utf-8",
                      render_status_page(h.status()));
+      if (needs_token(target, req.method())) {
+        if (auto refused = token_refusal(req))
+          return *refused;
+        if (auto res = control(req, segments(target)))
+          return *res;
+      }
       if (target == "/v1/reload") {
-        if (req.method() != http::verb::post) {
-          auto res =
-              json_reply(req, http::status::method_not_allowed, {{"error", "use POST /v1/reload"}});
-          res.set(http::field::allow, "POST");
-          return res;
-        }
-        if (cfg.token_file.empty())
-          return json_reply(req, http::status::forbidden,
-                            {{"error",
-                              "reloads over the admin API are disabled: set admin.token_file "
-                              "(or send SIGHUP / systemctl reload sluice)"}});
-        if (!bearer_matches(std::string(req[http::field::authorization]), cfg.token_file)) {
-          auto res =
-              json_reply(req, http::status::unauthorized,
-                         {{"error",
-                           "missing or wrong bearer token (Authorization: Bearer <token from "
-                           "admin.token_file>)"}});
-          res.set(http::field::www_authenticate, "Bearer realm=\"sluice\"");
-          return res;
-        }
+        if (req.method() != http::verb::post)
+          return wrong_method(req, "POST", "use POST /v1/reload");
+        if (auto refused = token_refusal(req))
+          return *refused;
         auto r = h.reload();
         return json_reply(req, r.ok ? http::status::ok : http::status::unprocessable_entity,
                           {{"ok", r.ok}, {"generation", r.generation}, {"problems", r.problems}});
@@ -154,7 +243,10 @@ struct http_server::impl {
                         {{"error", "no such endpoint"},
                          {"endpoints",
                           {"/", "/healthz", "/readyz", "/metrics", "/v1/status",
-                           "/v1/routes/NAME/health", "POST /v1/reload"}}});
+                           "/v1/routes/NAME/health", "POST /v1/reload", "GET /v1/sessions",
+                           "POST /v1/sessions/ID/kill", "POST /v1/routes/NAME/drain",
+                           "POST /v1/routes/NAME/resume", "POST /v1/listeners/NAME/drain",
+                           "POST /v1/listeners/NAME/resume", "GET /v1/tunnels"}}});
     } catch (const std::exception& e) {
       log::error("admin_request_failed").kv("target", target).kv("error", e.what());
       return json_reply(req, http::status::internal_server_error, {{"error", e.what()}});
@@ -273,6 +365,10 @@ http_server::http_server(const config::admin_settings& cfg, handlers h)
   auto& a = impl_->acceptor;
   a.open(ep.protocol());
   a.set_option(tcp::acceptor::reuse_address(true));
+  // SO_REUSEPORT: a new sluice binds the same port while this one drains (an upgrade on
+  // one host, docs/operations.md "Upgrade without downtime").
+  int one = 1;
+  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   a.bind(ep, ec);
   if (ec)
     throw std::runtime_error("admin.listen " + cfg.listen.str() + ": cannot bind (" + ec.message() +

@@ -33,6 +33,13 @@ struct handlers {
   std::function<reload_result()> reload;   // same path as SIGHUP
   // One route's health document; nullopt when no route has that name.
   std::function<std::optional<nlohmann::json>(const std::string&)> route_health;
+  // Live control (bearer token). Each answers an HTTP status and a JSON document.
+  std::function<nlohmann::json()> sessions;  // {"sessions": [...]}
+  std::function<nlohmann::json()> tunnels;   // {"tunnels": [...]}
+  std::function<bool(uint64_t)> kill;        // false: no session with that id
+  // (kind "routes" or "listeners", name, drain or resume) -> open sessions, or nullopt
+  // for an unknown name.
+  std::function<std::optional<uint64_t>(const std::string&, const std::string&, bool)> drain;
 };
 
 class http_server {

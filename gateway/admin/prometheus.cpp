@@ -164,6 +164,14 @@ std::string render_prometheus(const scrape_input& in) {
 
   header(o, "sluice_config_generation", "gauge", "Configuration generation being served.");
   o << "sluice_config_generation " << in.generation << '\n';
+  header(o, "sluice_config_reload_success", "gauge",
+         "1 when the last configuration reload (or the start-up load) succeeded, 0 when the "
+         "file was refused.");
+  o << "sluice_config_reload_success " << (in.last_reload_ok ? 1 : 0) << '\n';
+  header(o, "sluice_config_last_reload_timestamp_seconds", "gauge",
+         "When the last reload attempt finished (the start-up load before any), in seconds "
+         "since the epoch.");
+  o << "sluice_config_last_reload_timestamp_seconds " << num(in.last_reload_time) << '\n';
 
   header(o, "sluice_connections_accepted_total", "counter",
          "Client connections accepted, by listener.");

@@ -20,7 +20,9 @@ struct scrape_input {
   const gateway::metrics* data = nullptr;
   uint64_t active_sessions = 0;
   uint64_t generation = 0;
-  uint64_t over_limit = 0;  // refused at accept: listener at max_connections (all listeners)
+  bool last_reload_ok = true;   // the last reload (or the start-up load) succeeded
+  double last_reload_time = 0;  // when it finished, seconds since the epoch
+  uint64_t over_limit = 0;      // refused at accept: listener at max_connections (all listeners)
   nlohmann::json tunnels = nlohmann::json::array();         // tunnel::manager::status()
   nlohmann::json syncs = nlohmann::json::array();           // sync::service::status()
   std::vector<std::pair<std::string, bool>> route_healthy;  // (route, healthy)

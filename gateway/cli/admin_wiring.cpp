@@ -3,6 +3,7 @@
 #include <pg_config.h>
 
 #include <boost/version.hpp>
+#include <ctime>
 #include <utility>
 
 #include "gateway/cli/admin_wiring.hpp"
@@ -11,6 +12,7 @@
 #include "gateway/admin/route_health.hpp"
 #include "gateway/admin/status.hpp"
 #include "gateway/server.hpp"
+#include "gateway/session/session.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "sync/service.hpp"
 
@@ -45,6 +47,16 @@ readiness check_ready(gateway::server& srv, tunnel::manager& tunnels) {
   return r;
 }
 
+// 2026-12-01T23:59:01Z
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 std::vector<std::pair<std::string, std::string>> build_labels() {
   return {{"version", SLUICE_VERSION},
           {"openssl", OpenSSL_version(OPENSSL_VERSION_STRING)},
@@ -57,16 +69,19 @@ std::vector<std::pair<std::string, std::string>> build_labels() {
 }  // namespace
 
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
-                       std::function<reload_result()> reload) {
+                       std::function<reload_result()> reload, const reload_history& reloads) {
   handlers h;
   h.ready = [&srv, &tunnels] { return check_ready(srv, tunnels); };
-  h.metrics = [&srv, &tunnels, &syncs] {
+  h.metrics = [&srv, &tunnels, &syncs, &reloads] {
     auto m = srv.collect_metrics();
     auto rt = srv.current();
     scrape_input in;
     in.data = &m;
     in.active_sessions = srv.active_sessions();
     in.generation = rt ? rt->generation : 0;
+    auto last = reloads.last();
+    in.last_reload_ok = last.ok;
+    in.last_reload_time = last.unix_time;
     for (const auto& w : srv.workers())
       in.over_limit += w->counters.rejected.load(std::memory_order_relaxed);
     in.tunnels = tunnels.status();
@@ -108,6 +123,36 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     return std::nullopt;
   };
   h.reload = std::move(reload);
+  h.sessions = [&srv] {
+    auto list = nlohmann::json::array();
+    for (const auto& s : srv.sessions()) {
+      list.push_back({{"id", s.id},
+                      {"peer", s.peer},
+                      {"listener", s.listener},
+                      {"route", s.route},
+                      {"user", s.user},
+                      {"database", s.database},
+                      {"since", iso8601(s.since)},
+                      {"bytes_in", s.bytes_in},
+                      {"bytes_out", s.bytes_out},
+                      {"state", s.state}});
+    }
+    return nlohmann::json{{"sessions", std::move(list)}};
+  };
+  h.tunnels = [&tunnels] { return nlohmann::json{{"tunnels", tunnels.status()}}; };
+  h.kill = [&srv](uint64_t id) { return srv.kill(id); };
+  h.drain = [&srv](const std::string& kind, const std::string& name,
+                   bool drain) -> std::optional<uint64_t> {
+    auto k = kind == "routes" ? gateway::drains::kind::route : gateway::drains::kind::listener;
+    if (!srv.set_drained(k, name, drain))
+      return std::nullopt;
+    if (k == gateway::drains::kind::route)
+      return srv.sessions_on_route(name);
+    uint64_t n = 0;
+    for (const auto& s : srv.sessions())
+      n += s.listener == name ? 1 : 0;
+    return n;
+  };
   return h;
 }
 

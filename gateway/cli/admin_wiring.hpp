@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "gateway/admin/http_server.hpp"
+#include "gateway/admin/reload_history.hpp"
 
 namespace sluice::gateway {
 class server;
@@ -19,6 +20,6 @@ class service;
 namespace sluice::admin {
 
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
-                       std::function<reload_result()> reload);
+                       std::function<reload_result()> reload, const reload_history& reloads);
 
 }  // namespace sluice::admin

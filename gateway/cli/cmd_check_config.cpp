@@ -12,7 +12,7 @@ void add_check_config(CLI::App& app, int& exit_code) {
       "check-config",
       "Validate a configuration file; print every problem (exit 0 valid, 1 invalid)");
   static std::string path;
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->callback([&exit_code] {
     auto r = load_config(path, report_to::terminal);
     if (!r.settings) {

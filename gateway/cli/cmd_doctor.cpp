@@ -59,7 +59,7 @@ void add_doctor(CLI::App& app, int& exit_code) {
       "doctor", "Walk the network path to a route, tunnel or sync and explain the first failure");
   static std::string path, kind, name;
   static doctor::credentials creds;
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->add_option("kind", kind, "route, tunnel or sync")
       ->required()
       ->check(CLI::IsMember({"route", "tunnel", "sync"}));

@@ -89,6 +89,7 @@ int run_gateway(const std::string& path) {
   // the process, while the admin API's handler caught what it threw, so the same file
   // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
+  admin::reload_history reloads;
   auto try_reload = [&](admin::reload_result& res) {
     auto r = load_config(path, report_to::log, "reload_config_invalid");
     for (const auto& i : r.issues.all())
@@ -129,6 +130,7 @@ int run_gateway(const std::string& path) {
           .kv("kept_generation", generation);
     }
     res.generation = generation;
+    reloads.record(res.ok, res.problems);
     sd_notify(0, "READY=1\nSTATUS=serving");
     return res;
   };
@@ -139,7 +141,7 @@ int run_gateway(const std::string& path) {
     srv.start();
     if (settings->admin) {
       admin_api = std::make_unique<admin::http_server>(
-          *settings->admin, admin::make_handlers(srv, tunnels, writer, reload));
+          *settings->admin, admin::make_handlers(srv, tunnels, writer, reload, reloads));
       admin_api->start();
     }
   } catch (const std::exception& e) {
@@ -187,7 +189,7 @@ void add_run(CLI::App& app, int& exit_code) {
       app.add_subcommand("run", "Run the gateway (SIGHUP reloads, SIGTERM drains and stops)");
   static std::string path;
   static std::string level = "info";
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->add_option("--log-level", level, "error, warning, notice, info or debug")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}));
   sub->callback([&exit_code] {

@@ -289,7 +289,7 @@ void add_sync(CLI::App& app, int& exit_code) {
       "Check the destination; print a checklist with the SQL that fixes each failure "
       "(exit 0 only when all pass)");
   verify->add_option("name", o.name, "Sync name")->required();
-  verify->add_option("-c,--config", o.config, "Configuration file")->required();
+  add_config_option(verify, o.config);
   verify->callback([&exit_code] {
     guarded(exit_code, [] {
       auto s = load(o.config);
@@ -304,7 +304,7 @@ void add_sync(CLI::App& app, int& exit_code) {
                           "Create the schema, _sync_state, _sync_event and the read role's grants "
                           "(idempotent)");
   setup->add_option("name", o.name, "Sync name")->required();
-  setup->add_option("-c,--config", o.config, "Configuration file")->required();
+  add_config_option(setup, o.config);
   setup->callback([&exit_code] {
     guarded(exit_code, [] {
       auto s = load(o.config);
@@ -346,7 +346,7 @@ void add_sync(CLI::App& app, int& exit_code) {
       "ingest API with the sync's token");
   push->add_option("name", o.name, "Sync name")->required();
   push->add_option("file", o.file, "Batch file")->required()->check(CLI::ExistingFile);
-  push->add_option("-c,--config", o.config, "Configuration file")->required();
+  add_config_option(push, o.config);
   push->add_option("-s,--sequence", o.sequence,
                    "Batch sequence number (else the file's {\"sequence\": N})");
   push->add_option("--url", o.url, "Ingest HOST:PORT (default: ingest.listen)");
@@ -356,7 +356,7 @@ void add_sync(CLI::App& app, int& exit_code) {
 
   auto* status = sub->add_subcommand("status", "Show a sync's cursor and counters (ingest API)");
   status->add_option("name", o.name, "Sync name")->required();
-  status->add_option("-c,--config", o.config, "Configuration file")->required();
+  add_config_option(status, o.config);
   status->add_option("--url", o.url, "Ingest HOST:PORT (default: ingest.listen)");
   status->add_option("--ca", o.ca, "CA to verify the ingest certificate");
   status->callback([&exit_code] { guarded(exit_code, [] { return run_status(o); }); });
@@ -365,7 +365,7 @@ void add_sync(CLI::App& app, int& exit_code) {
       sub->add_subcommand("serve",
                           "Run only the sync service (ingest API, writers and their tunnels) in "
                           "the foreground; no listeners");
-  serve->add_option("-c,--config", o.config, "Configuration file")->required();
+  add_config_option(serve, o.config);
   serve->callback([&exit_code] { guarded(exit_code, [] { return run_serve(o); }); });
 }
 

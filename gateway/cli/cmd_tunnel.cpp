@@ -161,7 +161,7 @@ void add_pubkey(CLI::App* tunnel, int& exit_code) {
       tunnel->add_subcommand("pubkey", "Print a tunnel's public keys (primary and secondary)");
   static std::string name, path;
   sub->add_option("name", name, "Tunnel name")->required();
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->callback([&exit_code] {
     auto s = load_or_report(path, false, exit_code);
     if (!s)
@@ -252,7 +252,7 @@ void add_status(CLI::App* tunnel, int& exit_code) {
   static std::string path;
   static int wait_s = 0;
   static bool json = false;
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->add_option("--wait", wait_s,
                   "Seconds to wait for tunnels to come up (default: connect_timeout + 2)");
   sub->add_flag("--json", json, "Print the status as JSON");
@@ -326,7 +326,7 @@ void add_host_key(CLI::App* tunnel, int& exit_code) {
   auto* sub = tunnel->add_subcommand(
       "host-key", "Print the reverse endpoint's host key fingerprint and known_hosts line");
   static std::string path, host;
-  sub->add_option("-c,--config", path, "Configuration file")->required();
+  add_config_option(sub, path);
   sub->add_option("--host", host,
                   "Name agents use to reach the gateway (default: ssh_server.listen host)");
   sub->callback([&exit_code] {

@@ -16,10 +16,15 @@ int main(int argc, char** argv) {
   sluice::cmd::add_tunnel(app, exit_code);
   sluice::cmd::add_sync(app, exit_code);
   sluice::cmd::add_doctor(app, exit_code);
+  sluice::cmd::add_reload(app, exit_code);
+  sluice::cmd::add_ctl(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (sluice(1), "EXIT STATUS"),
+    // not CLI11's own codes (105, 106, ...), which nothing documents.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   return exit_code;
 }

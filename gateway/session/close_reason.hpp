@@ -23,6 +23,9 @@ enum class close_reason {
   tls_required,
   no_route,
   rejected_route_allowlist,
+  route_max_connections,  // the route's max_connections
+  user_max_connections,   // the route's max_connections_per_user
+  drained,                // the route or listener is drained (sluice ctl drain)
   // Upstream connect (gateway/upstream.cpp classifies them).
   upstream_timeout,
   upstream_refused,
@@ -50,6 +53,7 @@ enum class close_reason {
   // Ended by sluice while relaying.
   idle_timeout,
   reload_disallowed,
+  killed,  // by an operator (sluice ctl kill, POST /v1/sessions/ID/kill)
   shutdown,
   internal_error,
 };
@@ -82,6 +86,12 @@ constexpr std::string_view to_string(close_reason r) {
       return "no_route";
     case close_reason::rejected_route_allowlist:
       return "rejected_route_allowlist";
+    case close_reason::route_max_connections:
+      return "route_max_connections";
+    case close_reason::user_max_connections:
+      return "user_max_connections";
+    case close_reason::drained:
+      return "drained";
     case close_reason::upstream_timeout:
       return "upstream_timeout";
     case close_reason::upstream_refused:
@@ -124,6 +134,8 @@ constexpr std::string_view to_string(close_reason r) {
       return "idle_timeout";
     case close_reason::reload_disallowed:
       return "reload_disallowed";
+    case close_reason::killed:
+      return "killed";
     case close_reason::shutdown:
       return "shutdown";
     case close_reason::internal_error:

@@ -50,6 +50,10 @@ net::awaitable<void> session::passthrough(pg::bytes buf) {
     record_.end(a.refused->reason, a.refused->message);
     co_return;
   }
+  if (auto r = admit_budget(*a.choice.route, "")) {
+    record_.end(r->reason, r->message);
+    co_return;
+  }
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();

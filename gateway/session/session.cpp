@@ -147,6 +147,10 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     co_await reject(*a.refused);
     co_return;
   }
+  if (auto r = admit_budget(*a.choice.route, user)) {
+    co_await reject(*r);
+    co_return;
+  }
   const route_runtime* rr = a.route;
   record_.user = a.choice.user;
   record_.database = a.choice.database;
@@ -296,6 +300,86 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
     relay_.last_activity = std::chrono::steady_clock::now();
     in = pg::byte_span(chunk.data(), n);
   }
+}
+
+std::optional<refusal> session::admit_budget(const config::route& r, const std::string& user) {
+  if (env_.drained && env_.drained->drained(drains::kind::listener, listener_)) {
+    return refusal{close_reason::drained,
+                   "57P03",
+                   "listener \"" + listener_ + "\" is drained by an operator; try again later",
+                   {}};
+  }
+  if (env_.drained && env_.drained->drained(drains::kind::route, r.name)) {
+    return refusal{close_reason::drained,
+                   "57P03",
+                   "route \"" + r.name + "\" is drained by an operator; try again later",
+                   {}};
+  }
+  if (!env_.budget)
+    return std::nullopt;
+  route_budget::verdict why{};
+  budget_slot_ =
+      env_.budget->acquire(r.name, user, r.max_connections, r.max_connections_per_user, why);
+  if (budget_slot_)
+    return std::nullopt;
+  refusal out;
+  out.sqlstate = "53300";  // too_many_connections, as Postgres says it
+  if (why == route_budget::verdict::user_full) {
+    out.reason = close_reason::user_max_connections;
+    out.message = "too many connections for user \"" + user + "\" on route \"" + r.name +
+                  "\" (max_connections_per_user " + std::to_string(r.max_connections_per_user) +
+                  ")";
+  } else {
+    out.reason = close_reason::route_max_connections;
+    out.message = "sorry, too many clients already on route \"" + r.name + "\" (max_connections " +
+                  std::to_string(r.max_connections) + ")";
+  }
+  log::notice("connection_rejected")
+      .kv("conn", record_.conn)
+      .kv("listener", listener_)
+      .kv("peer", record_.peer)
+      .kv("route", r.name)
+      .kv("user", user.empty() ? "-" : user)
+      .kv("reason", to_string(out.reason));
+  return out;
+}
+
+session_info session::info() const {
+  session_info i;
+  i.id = record_.conn;
+  i.peer = record_.peer;
+  i.listener = listener_;
+  i.route = record_.route;
+  i.user = record_.user;
+  i.database = record_.database;
+  i.since = since_;
+  i.bytes_in = record_.bytes_in;
+  i.bytes_out = record_.bytes_out;
+  if (handoff_) {
+    i.bytes_in += handoff_->from_client.load();
+    i.bytes_out += handoff_->to_client.load();
+  }
+  switch (phase_) {
+    case phase::startup:
+      i.state = "startup";
+      break;
+    case phase::connecting:
+      i.state = "connecting";
+      break;
+    case phase::authenticating:
+      i.state = "authenticating";
+      break;
+    case phase::relaying:
+    case phase::handing_off:
+    case phase::handed_off:
+      i.state = "active";
+      break;
+    case phase::terminating:
+    case phase::closed:
+      i.state = "closing";
+      break;
+  }
+  return i;
 }
 
 void session::log_backend_refusal(const pg::error_fields& e) {

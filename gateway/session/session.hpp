@@ -27,11 +27,13 @@
 #include <string>
 
 #include "config/cidr.hpp"
+#include "gateway/drains.hpp"
 #include "gateway/pg_stream.hpp"
 #include "gateway/pg_wire.hpp"
 #include "gateway/pool/backend_pool.hpp"
 #include "gateway/pool/query_reply.hpp"
 #include "gateway/relay/kernel_relay.hpp"
+#include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/admit.hpp"
 #include "gateway/session/record.hpp"
@@ -63,6 +65,16 @@ struct session_env {
   tunnel::manager* tunnels = nullptr;
   std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
   pool::pool_registry* pools = nullptr;              // routes[].pool
+  route_budget* budget = nullptr;                    // routes' max_connections(_per_user)
+  const drains* drained = nullptr;                   // operator drains (admin API)
+};
+
+// One open session as the admin API lists it (GET /v1/sessions).
+struct session_info {
+  uint64_t id = 0;
+  std::string peer, listener, route, user, database, state;
+  std::chrono::system_clock::time_point since;
+  uint64_t bytes_in = 0, bytes_out = 0;  // client->server, server->client so far
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -76,6 +88,9 @@ class session : public std::enable_shared_from_this<session> {
   void on_reload(const runtime_ptr& next);
   // Ends the session, telling the client why when the stream is at a message boundary.
   void terminate(close_reason reason, const std::string& sqlstate, const std::string& message);
+  // On the session's thread: what it is doing now.
+  session_info info() const;
+  uint64_t id() const { return record_.conn; }
 
  private:
   // Forward only: terminating and closed are last, so a later step never undoes them.
@@ -134,6 +149,9 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> release_backend();
   // A simple Query of sluice's own on the backend, bounded by the route's connect_timeout.
   net::awaitable<bool> pool_query(const std::string& sql, pool::query_reply& reply);
+  // Operator drains and the route's connection budget, once the route is known; a
+  // refusal to tell the client (passthrough: logged only), or nothing when admitted.
+  std::optional<refusal> admit_budget(const config::route& r, const std::string& user);
   // The `auth_failed` log line: the backend's own words for a refused login.
   void log_backend_refusal(const pg::error_fields& e);
   // relay.cpp
@@ -197,6 +215,9 @@ class session : public std::enable_shared_from_this<session> {
     bool waiting[2] = {false, false};                 // an async_wait is out (client, server)
   };
   std::unique_ptr<kernel_legs> kernel_;
+  tunnel::waker gate_;                               // wakes hand_off() at each of its steps
+  std::unique_ptr<route_budget::slot> budget_slot_;  // held while the session lives
+  std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
 };
 
 }  // namespace sluice::gateway

@@ -245,6 +245,13 @@ struct endpoint::impl : agent_host, std::enable_shared_from_this<endpoint::impl>
     a->open(ep.protocol(), ec);
     if (!ec)
       a->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      // SO_REUSEPORT: a new sluice binds the same port while this one drains (an upgrade
+      // on one host, docs/operations.md "Upgrade without downtime").
+      int one = 1;
+      if (::setsockopt(a->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
+    }
     if (!ec)
       a->bind(ep, ec);
     if (!ec)

@@ -79,7 +79,7 @@ TEST_CASE("the shipped alert rules and dashboard pass promtool and use exported 
                    "sluice-alerts.test.yml 2>&1");
   INFO(rules.output);
   CHECK(rules.exit_code == 0);
-  CHECK_THAT(rules.output, Catch::Contains("SUCCESS: 11 rules found"));
+  CHECK_THAT(rules.output, Catch::Contains("SUCCESS: 12 rules found"));
 
   auto dash = nlohmann::json::parse(read_file(kMonitoring + "/sluice-grafana.json"));
   std::string exprs;

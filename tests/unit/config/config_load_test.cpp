@@ -104,7 +104,7 @@ listeners:
 allowlists:
   office: [198.51.100.0/24]
 )",
-       "listeners[0].allow (line 3): unknown allowlist 'ofice'; did you mean 'office'?\n"},
+       "listeners[0].allow (line 6): unknown allowlist 'ofice'; did you mean 'office'?\n"},
       {R"(
 allowlists:
   office: [198.51.100.1/24, banana]
@@ -131,7 +131,7 @@ listeners:
     startup_timeout: 10
 )",
        "listeners[0].startup_timeout (line 6): '10' has no unit; write it like 10s\n"
-       "listeners[0].client_tls (line 3): client_tls: required needs a tls: section with cert and "
+       "listeners[0].client_tls (line 5): client_tls: required needs a tls: section with cert and "
        "key (or set client_tls: disabled)\n"},
       {R"(
 routes:
@@ -140,8 +140,8 @@ routes:
     upstream: {host: db, via: bastion, tls: {sslmode: verify_full}}
 )",
        "routes[0].upstream.tls.sslmode (line 5): 'verify_full' is not one of: disable, allow, "
-       "prefer, require, verify-ca, verify-full\nroutes[0].upstream.via (line 3): unknown tunnel "
-       "'bastion'; define it under tunnels:\nroutes[0].match.listener (line 3): unknown listener "
+       "prefer, require, verify-ca, verify-full\nroutes[0].upstream.via (line 5): unknown tunnel "
+       "'bastion'; define it under tunnels:\nroutes[0].match.listener (line 4): unknown listener "
        "'pgg'\n"},
       {R"(
 tunnels:
@@ -359,4 +359,98 @@ TEST_CASE("routes pool errors are exact and name the key's line", "[config][pool
             .find("routes[0].pool.sise") != std::string::npos);
   CHECK(problems(terminate + "    pool:\n      mode: session\n      size: 0\n")
             .find("routes[0].pool.size (line 14)") != std::string::npos);
+}
+
+TEST_CASE("errors about references and files point at the key's own line", "[config][lines]") {
+  struct row {
+    const char* yaml;
+    const char* expected;  // a line of the issues, exactly
+  };
+  const row rows[] = {
+      // A route naming a tunnel that does not exist: the line of `via:`.
+      {R"(
+routes:
+  - name: r
+    match:
+      database: app
+    upstream:
+      host: db
+      port: 5432
+      via: bastoin
+tunnels: []
+)",
+       "routes[0].upstream.via (line 9): unknown tunnel 'bastoin'; define it under tunnels:"},
+      // A route's allowlist that does not exist: the line of `allow:`.
+      {R"(
+routes:
+  - name: r
+    idle_timeout: 5m
+    allow: [nowhere]
+    upstream: {host: db}
+)",
+       "routes[0].allow (line 5): unknown allowlist 'nowhere'; define it under allowlists:"},
+      // A match on an unknown listener: the line of `listener:` inside match.
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: disabled
+routes:
+  - name: r
+    match:
+      database: app
+      listener: pgg
+    upstream: {host: db}
+)",
+       "routes[0].match.listener (line 10): unknown listener 'pgg'; did you mean 'pg'?"},
+      // A sync's destination route that does not exist: the line of `route:`.
+      {R"(
+syncs:
+  - name: s
+    schema: stripe
+    destination:
+      database: app
+      user: u
+      route: nope
+)",
+       "syncs[0].destination.route (line 8): unknown route 'nope'"},
+      // A missing certificate file: the line of `cert:`, not the listener's.
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: required
+    tls:
+      cert: /nonexistent/server.crt
+      key: /nonexistent/server.key
+)",
+       "listeners[0].tls.cert (line 7): "},
+      {R"(
+listeners:
+  - name: pg
+    listen: 127.0.0.1:6432
+    client_tls: required
+    tls:
+      cert: /nonexistent/server.crt
+      key: /nonexistent/server.key
+)",
+       "listeners[0].tls.key (line 8): "},
+      // A route's missing CA file: the line of `ca:`.
+      {R"(
+routes:
+  - name: r
+    upstream:
+      host: db
+      tls:
+        sslmode: verify-full
+        ca: /nonexistent/ca.crt
+)",
+       "routes[0].upstream.tls.ca (line 8): "},
+  };
+  for (const auto& r : rows) {
+    INFO(r.yaml);
+    auto issues = load_string(r.yaml, "/etc/sluice", {true}).issues.str();
+    INFO(issues);
+    CHECK(issues.find(r.expected) != std::string::npos);
+  }
 }
