@@ -8,11 +8,12 @@
 
 namespace sluice::test {
 
-gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml)
+gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml,
+                                 const std::string& log_level)
     : dir_(dir), config_(dir.write("sluice.yaml", yaml)) {
   // Another gateway may have logged to this file before: only this one's lines count.
   const size_t start = read_file(dir.file("sluice.log")).size();
-  proc_ = background_process({kSluiceBin, "run", "-c", config_, "--log-level", "debug"},
+  proc_ = background_process({kSluiceBin, "run", "-c", config_, "--log-level", log_level},
                              dir.file("sluice.log"));
   bool ready = eventually(
       [&] { return log().find("event=ready", start) != std::string::npos || !proc_.running(); },

@@ -12,7 +12,8 @@ class gateway_process {
  public:
   // Writes `yaml` to dir/sluice.yaml and starts the gateway; throws if it does not
   // become ready within 10 s (the log is in the exception).
-  gateway_process(const temp_dir& dir, const std::string& yaml);
+  gateway_process(const temp_dir& dir, const std::string& yaml,
+                  const std::string& log_level = "debug");
   ~gateway_process();
 
   void reload();  // SIGHUP, then waits for reload_done/reload_failed in the log
