@@ -128,6 +128,10 @@ class loader {
     a.token_file = file(r, "token_file");
     if (r.has("tls"))
       a.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    a.sample_interval = r.dur("sample_interval", a.sample_interval);
+    if (a.sample_interval < std::chrono::seconds(1) || a.sample_interval > std::chrono::minutes(1))
+      issues_.error(r.path_of("sample_interval"), r.line_of_key("sample_interval"),
+                    "must be between 1s and 60s (the status page keeps 15 minutes of samples)");
     r.finish();
     return a;
   }

@@ -232,6 +232,7 @@ struct admin_settings {
   host_port listen{"127.0.0.1", 9187};
   std::string token_file;
   std::optional<cert_key> tls;
+  duration sample_interval{10'000};  // status page charts: one sample per interval (restart)
 };
 
 struct cancel_peer {

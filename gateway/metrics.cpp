@@ -32,6 +32,7 @@ void metrics::merge(const metrics& o) {
   for (const auto& [k, v] : o.routes) {
     auto& r = routes[k];
     r.sessions += v.sessions;
+    r.active += v.active;
     r.bytes_client_to_server += v.bytes_client_to_server;
     r.bytes_server_to_client += v.bytes_server_to_client;
   }

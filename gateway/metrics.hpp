@@ -24,7 +24,8 @@ struct histogram {
 };
 
 struct route_traffic {
-  uint64_t sessions = 0;
+  uint64_t sessions = 0;  // ended (counted when a session closes)
+  uint64_t active = 0;    // open now: filled in by server::collect_metrics only
   uint64_t bytes_client_to_server = 0;
   uint64_t bytes_server_to_client = 0;
 };

@@ -153,6 +153,10 @@ std::string render_prometheus(const scrape_input& in) {
   for (const auto& [route, t] : m.routes)
     o << "sluice_route_sessions_total{route=\"" << escape_label(route) << "\"} " << t.sessions
       << '\n';
+  header(o, "sluice_route_active_sessions", "gauge", "Sessions open now, by route.");
+  for (const auto& [route, t] : m.routes)
+    o << "sluice_route_active_sessions{route=\"" << escape_label(route) << "\"} " << t.active
+      << '\n';
   header(o, "sluice_route_bytes_total", "counter",
          "Bytes relayed, by route and direction (client_to_server, server_to_client).");
   for (const auto& [route, t] : m.routes) {

@@ -11,6 +11,8 @@
 #include "config/log.hpp"
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
+#include "gateway/admin/reload_log.hpp"
+#include "gateway/admin/sampler.hpp"
 #include "gateway/admin/watchdog.hpp"
 #include "gateway/cli/admin_wiring.hpp"
 #include "gateway/cli/commands.hpp"
@@ -61,6 +63,7 @@ int run_gateway(const std::string& path) {
   // the process, while the admin API's handler caught what it threw, so the same file
   // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
+  admin::reload_log reloads;  // the last outcome, for the status page
   auto try_reload = [&](admin::reload_result& res) {
     auto r = load_config(path, report_to::log, "reload_config_invalid");
     for (const auto& i : r.issues.all())
@@ -101,17 +104,23 @@ int run_gateway(const std::string& path) {
           .kv("kept_generation", generation);
     }
     res.generation = generation;
+    reloads.record(res.ok, res.generation, res.problems);
     sd_notify(0, "READY=1\nSTATUS=serving");
     return res;
   };
 
+  std::unique_ptr<admin::sampler> charts;
   std::unique_ptr<admin::http_server> admin_api;
   try {
     writer.start(settings);
     srv.start();
     if (settings->admin) {
+      charts = std::make_unique<admin::sampler>(settings->admin->sample_interval, [&srv, &tunnels] {
+        return admin::take_sample(srv, tunnels);
+      });
       admin_api = std::make_unique<admin::http_server>(
-          *settings->admin, admin::make_handlers(srv, tunnels, writer, reload));
+          *settings->admin,
+          admin::make_handlers(srv, tunnels, writer, reload, {&reloads, charts.get()}));
       admin_api->start();
     }
   } catch (const std::exception& e) {
@@ -142,6 +151,7 @@ int run_gateway(const std::string& path) {
     log::notice("shutdown_started").kv("signal", sig == SIGTERM ? "TERM" : "INT");
     if (admin_api)
       admin_api->stop();
+    charts.reset();                  // it reads the workers, which stop below
     std::unique_lock lk(reload_mu);  // no reload may run while we drain
     srv.drain(settings->shutdown_grace);
     writer.stop();

@@ -69,6 +69,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_reload(const runtime_ptr& next);
   // Ends the session, telling the client why when the stream is at a message boundary.
   void terminate(close_reason reason, const std::string& sqlstate, const std::string& message);
+  // Route and bytes so far, read on the session's thread (live route traffic).
+  const close_record& record() const { return record_; }
 
  private:
   // Forward only: terminating and closed are last, so a later step never undoes them.
