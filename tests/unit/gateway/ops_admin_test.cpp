@@ -18,7 +18,8 @@ gateway::metrics sample_metrics() {
   m.accepted["main"] = 7;
   m.closed[{"main", "client_closed"}] = 5;
   m.closed[{"main", "not_allowed"}] = 2;
-  m.routes["orders"] = {3, 100, 2000};
+  m.routes["orders"] = {
+      .sessions = 3, .bytes_client_to_server = 100, .bytes_server_to_client = 2000};
   m.handshake_seconds.observe(0.0001);
   m.handshake_seconds.observe(0.2);
   m.handshake_seconds.observe(10);
