@@ -10,6 +10,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config/load_reverse.hpp"
+#include "config/tls_ciphers.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -132,6 +133,10 @@ class loader {
     a.token_file = file(r, "token_file");
     if (r.has("tls"))
       a.tls = read_cert_key(r.child("tls"), r.path_of("tls"));
+    a.sample_interval = r.dur("sample_interval", a.sample_interval);
+    if (a.sample_interval < std::chrono::seconds(1) || a.sample_interval > std::chrono::minutes(1))
+      issues_.error(r.path_of("sample_interval"), r.line_of_key("sample_interval"),
+                    "must be between 1s and 60s (the status page keeps 15 minutes of samples)");
     r.finish();
     return a;
   }
@@ -229,6 +234,23 @@ class loader {
         e.finish();
         tls.sni.push_back(std::move(c));
       });
+      const bool tuned = t.has("min_version") || t.has("ciphers") || t.has("ciphersuites") ||
+                         t.has("client_ca") || t.has("client_cert");
+      tls.policy = read_tls_policy(t);
+      tls.client_ca = file(t, "client_ca");
+      tls.client_cert =
+          t.choice("client_cert",
+                   {{"off", client_cert_mode::off},
+                    {"optional", client_cert_mode::optional},
+                    {"required", client_cert_mode::required}},
+                   tls.client_ca.empty() ? client_cert_mode::off : client_cert_mode::required);
+      if (tls.client_cert != client_cert_mode::off && tls.client_ca.empty())
+        issues_.error(t.path_of("client_cert"), t.line_of_key("client_cert"),
+                      "needs tls.client_ca: the CA bundle client certificates must chain to");
+      if (!terminate && tuned)
+        issues_.error(t.path(), t.line(),
+                      "min_version, ciphers, ciphersuites, client_ca and client_cert apply to "
+                      "tls.mode: terminate; with passthrough the database's TLS settings rule");
       t.finish();
       l.tls = std::move(tls);
     }
@@ -237,6 +259,11 @@ class loader {
                              {"optional", client_tls_policy::optional},
                              {"disabled", client_tls_policy::disabled}},
                             l.tls ? client_tls_policy::required : client_tls_policy::disabled);
+    if (l.tls && l.tls->client_cert == client_cert_mode::required &&
+        l.client_tls != client_tls_policy::required)
+      issues_.error(r.path_of("client_tls"), r.line_of_key("client_tls"),
+                    "must be required when tls.client_cert is required: otherwise a client that "
+                    "does not start TLS gets in without a certificate");
     l.allow = r.str_list("allow");
     l.enforce_on_reload = r.boolean("enforce_on_reload", false);
     if (r.has("proxy_protocol")) {
@@ -318,6 +345,34 @@ class loader {
     return t;
   }
 
+  // min_version, ciphers, ciphersuites: the same keys on listeners and upstreams.
+  tls_policy read_tls_policy(map_reader& r) {
+    tls_policy p;
+    if (auto v = r.str("min_version")) {
+      if (*v == "1.2" || *v == "TLSv1.2")
+        p.min_version = tls_version::v1_2;
+      else if (*v == "1.3" || *v == "TLSv1.3")
+        p.min_version = tls_version::v1_3;
+      else if (*v == "1.0" || *v == "1.1" || *v == "TLSv1" || *v == "TLSv1.1")
+        issues_.error(r.path_of("min_version"), r.line_of_key("min_version"),
+                      "TLS " + *v + " is not supported (broken and deprecated): use 1.2 or 1.3");
+      else
+        issues_.error(r.path_of("min_version"), r.line_of_key("min_version"),
+                      "'" + *v + "' is not one of: 1.2, 1.3");
+    }
+    if (auto c = r.str("ciphers")) {
+      p.ciphers = *c;
+      if (auto why = cipher_list_problem(*c); !why.empty())
+        issues_.error(r.path_of("ciphers"), r.line_of_key("ciphers"), why);
+    }
+    if (auto c = r.str("ciphersuites")) {
+      p.ciphersuites = *c;
+      if (auto why = ciphersuites_problem(*c); !why.empty())
+        issues_.error(r.path_of("ciphersuites"), r.line_of_key("ciphersuites"), why);
+    }
+    return p;
+  }
+
   upstream_tls read_upstream_tls(map_reader& r) {
     upstream_tls tls;
     tls.mode = read_sslmode(r, tls.mode);
@@ -332,6 +387,7 @@ class loader {
       issues_.error(r.path_of(tls.cert.empty() ? "cert" : "key"), r.line(),
                     "a client certificate needs both cert and key");
     }
+    tls.policy = read_tls_policy(r);
     return tls;
   }
 

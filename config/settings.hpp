@@ -38,11 +38,27 @@ struct sni_cert {
 enum class tls_mode { terminate, passthrough };
 enum class client_tls_policy { required, optional, disabled };
 
+// Protocol floor and cipher choice for one TLS endpoint (listener or upstream). Empty
+// cipher strings mean sluice's defaults (config/tls_ciphers.hpp): TLS 1.2+, forward
+// secret AEAD suites only for TLS 1.2, OpenSSL's TLS 1.3 suites.
+enum class tls_version { v1_2, v1_3 };
+struct tls_policy {
+  tls_version min_version = tls_version::v1_2;
+  std::string ciphers;       // TLS 1.2 (OpenSSL cipher list syntax)
+  std::string ciphersuites;  // TLS 1.3 (colon-separated suite names)
+};
+
+// Client certificates on a terminating listener (mutual TLS).
+enum class client_cert_mode { off, optional, required };
+
 struct listener_tls {
   tls_mode mode = tls_mode::terminate;
   std::string cert;
   std::string key;
   std::vector<sni_cert> sni;
+  tls_policy policy;
+  std::string client_ca;  // CA bundle that client certificates must chain to
+  client_cert_mode client_cert = client_cert_mode::off;
 };
 
 struct proxy_protocol {
@@ -119,6 +135,7 @@ struct upstream_tls {
   std::string ca;
   std::string cert;
   std::string key;
+  tls_policy policy;
   bool operator==(const upstream_tls&) const = default;
 };
 
@@ -257,6 +274,7 @@ struct admin_settings {
   host_port listen{"127.0.0.1", 9187};
   std::string token_file;
   std::optional<cert_key> tls;
+  duration sample_interval{10'000};  // status page charts: one sample per interval (restart)
 };
 
 struct cancel_peer {

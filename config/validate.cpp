@@ -306,6 +306,8 @@ std::vector<std::string> restart_required(const settings& before, const settings
   auto addr = [](const auto& o) { return o ? o->listen.str() : std::string("-"); };
   if (addr(before.admin) != addr(after.admin))
     out.push_back("admin.listen changed");
+  if (before.admin && after.admin && before.admin->sample_interval != after.admin->sample_interval)
+    out.push_back("admin.sample_interval changed");
   if (addr(before.ingest) != addr(after.ingest))
     out.push_back("ingest.listen changed");
   return out;

@@ -24,9 +24,20 @@ struct histogram {
 };
 
 struct route_traffic {
-  uint64_t sessions = 0;
+  uint64_t sessions = 0;  // ended (counted when a session closes)
+  uint64_t active = 0;    // open now: filled in by server::collect_metrics only
   uint64_t bytes_client_to_server = 0;
   uint64_t bytes_server_to_client = 0;
+};
+
+// Per-route steps of reaching the backend, so a slow bastion, a slow TLS handshake and
+// a slow login can be told apart.
+struct route_latency {
+  histogram connect;  // TCP connect (after DNS) or SSH tunnel channel open
+  histogram tls;      // TLS handshake with the upstream (sessions with upstream TLS only)
+  histogram login;    // startup packet sent -> ReadyForQuery (client round trips included
+                      // with auth.mode passthrough)
+  void merge(const route_latency& o);
 };
 
 struct metrics {
@@ -34,7 +45,8 @@ struct metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> closed;
   std::map<std::string, uint64_t> accepted;  // by listener
   std::map<std::string, route_traffic> routes;
-  histogram handshake_seconds;         // accept -> startup packet parsed (incl. TLS)
+  std::map<std::string, route_latency> latency;  // by route
+  histogram handshake_seconds;                   // accept -> startup packet parsed (incl. TLS)
   histogram upstream_connect_seconds;  // route chosen -> upstream ready (incl. TLS, tunnel)
   uint64_t cancel_requests = 0;
 

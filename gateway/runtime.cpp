@@ -16,7 +16,9 @@ runtime_ptr runtime::build(config::settings_ptr s, uint64_t generation) {
       lr.proxy_trusted = l.proxy->trusted;
     if (l.tls && l.tls->mode == config::tls_mode::terminate) {
       try {
-        lr.tls = std::make_shared<tls::server_context>(l.tls->cert, l.tls->key, l.tls->sni, true);
+        lr.tls = std::make_shared<tls::server_context>(
+            l.tls->cert, l.tls->key, l.tls->sni, true,
+            tls::server_options{l.tls->policy, l.tls->client_ca, l.tls->client_cert});
       } catch (const std::exception& e) {
         throw std::runtime_error("listener '" + l.name + "': " + e.what());
       }

@@ -199,7 +199,21 @@ metrics server::collect_metrics() {
     // Copy on the worker's own thread; a stopped worker is read directly (no writer left).
     std::promise<metrics> copy;
     auto fut = copy.get_future();
-    net::post(w->ioc, [wp = w.get(), &copy] { copy.set_value(wp->stats); });
+    net::post(w->ioc, [wp = w.get(), &copy] {
+      metrics m = wp->stats;
+      // Open sessions count too, so a route's bytes grow while its sessions run rather
+      // than all at once when they close (a session is either in this set or published).
+      for (const auto* s : wp->sessions) {
+        const auto& r = s->record();
+        if (r.route.empty())
+          continue;
+        auto& t = m.routes[r.route];
+        ++t.active;
+        t.bytes_client_to_server += r.bytes_in;
+        t.bytes_server_to_client += r.bytes_out;
+      }
+      copy.set_value(std::move(m));
+    });
     if (fut.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
       total.merge(fut.get());
     }

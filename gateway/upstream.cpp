@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "config/log.hpp"
 #include "config/units.hpp"
 #include "gateway/tunnel/manager.hpp"
 #include "tls/openssl_error.hpp"
@@ -49,27 +50,45 @@ std::string where(const config::route& r) {
   return w;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 upstream_failure fail(close_reason reason, std::string message, std::string hint = {},
                       std::string sqlstate = "08001") {
   return {reason, std::move(sqlstate), std::move(message), std::move(hint)};
 }
 
+// Opens TCP to the route's upstream (or a tunnel channel); sets out.connect_seconds.
 net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt,
                                                          tunnel::manager* tunnels,
                                                          tcp::socket& sock,
-                                                         uint64_t* channel_id = nullptr) {
+                                                         upstream_connection& out, uint64_t conn) {
   const auto& r = *rt.cfg;
   const auto& up = r.upstream;
+  uint64_t* channel_id = &out.tunnel_channel;
   if (!up.via.empty()) {
     if (!tunnels)
       co_return fail(close_reason::tunnel, "SSH tunnels are not available");
+    log::debug("tunnel_channel_opening")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("tunnel", up.via)
+        .kv("target", config::host_port{up.host, up.port}.str());
+    const auto started = std::chrono::steady_clock::now();
     auto ch = co_await tunnels->open_channel(up.via, up.host, up.port);
     if (ch.fd < 0) {
       co_return fail(close_reason::tunnel, "cannot reach " + where(r) + ": " + ch.error,
                      "stage: " + ch.stage + "; see `sluice tunnel status` and docs/tunnels.md");
     }
-    if (channel_id)
-      *channel_id = ch.channel_id;
+    *channel_id = ch.channel_id;
+    out.connect_seconds = seconds_since(started);
+    log::debug("tunnel_channel_open")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("tunnel", up.via)
+        .kv("channel", ch.channel_id)
+        .kv("seconds", out.connect_seconds);
     error_code ec;
     sock.assign(tcp::v4(), ch.fd, ec);
     if (ec)
@@ -93,6 +112,17 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
                    "cannot resolve upstream host \"" + up.host + "\": " + ec.message(),
                    "check routes[].upstream.host (DNS as seen from the gateway)");
   }
+  if (log::enabled(log::level::debug)) {
+    std::string addresses;
+    for (const auto& e : results)
+      addresses += (addresses.empty() ? "" : ",") + e.endpoint().address().to_string();
+    log::debug("upstream_resolved")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("host", up.host)
+        .kv("addresses", addresses);
+  }
+  const auto started = std::chrono::steady_clock::now();
   // async_connect tries every address; the deadline closes the socket to stop it.
   auto timer = std::make_shared<net::steady_timer>(ex);
   auto fired = std::make_shared<bool>(false);
@@ -122,6 +152,17 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
   if (ec)
     co_return fail(close_reason::upstream_io,
                    "cannot connect to upstream " + where(r) + ": " + ec.message());
+  out.connect_seconds = seconds_since(started);
+  if (log::enabled(log::level::debug)) {
+    error_code ignored;
+    auto peer = sock.remote_endpoint(ignored);
+    log::debug("upstream_connected")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("address", peer.address().to_string())
+        .kv("port", static_cast<unsigned>(peer.port()))
+        .kv("seconds", out.connect_seconds);
+  }
   sock.set_option(tcp::no_delay(true), ec);
   sock.set_option(net::socket_base::keep_alive(true), ec);
   co_return std::nullopt;
@@ -147,7 +188,8 @@ upstream_failure handshake_failure(const route_runtime& rt, pg_stream& s, const 
 
 // Negotiates TLS on a connected socket according to the route's sslmode.
 net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtime& rt, pg_stream& s,
-                                                              sslmode mode, bool& tls_on) {
+                                                              sslmode mode, bool& tls_on,
+                                                              uint64_t conn) {
   const auto& r = *rt.cfg;
   tls_on = false;
   if (mode == sslmode::disable || mode == sslmode::allow)
@@ -169,6 +211,10 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
                          ec.message(),
                      "is this a PostgreSQL server?");
     }
+    log::debug("upstream_ssl_request")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("answer", std::string(1, answer == 'S' || answer == 'N' ? answer : '?'));
     if (answer == 'N') {
       if (mode == sslmode::prefer)
         co_return std::nullopt;
@@ -193,6 +239,17 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
   if (ec)
     co_return handshake_failure(rt, s, ec);
   tls_on = true;
+  if (log::enabled(log::level::debug)) {
+    SSL* ssl = s.tls().native_handle();
+    log::debug("upstream_tls_handshake")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("protocol", SSL_get_version(ssl))
+        .kv("cipher", SSL_get_cipher_name(ssl))
+        .kv("verified", SSL_get0_peer_certificate(ssl) != nullptr &&
+                            SSL_get_verify_result(ssl) == X509_V_OK &&
+                            SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE);
+  }
   co_return std::nullopt;
 }
 
@@ -212,18 +269,22 @@ bool refuses_plaintext(const pg::bytes& b) {
 net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_runtime& rt,
                                                                  tunnel::manager* tunnels,
                                                                  const pg::bytes& startup,
-                                                                 upstream_connection& out) {
+                                                                 upstream_connection& out,
+                                                                 uint64_t conn) {
   const auto& r = *rt.cfg;
   const bool allow_mode = r.upstream.tls.mode == sslmode::allow;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto ex = co_await net::this_coro::executor;
     out.stream = std::make_unique<pg_stream>(tcp::socket(ex));
-    if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket(), &out.tunnel_channel))
+    if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket(), out, conn))
       co_return f;
     deadline guard(out.stream->socket(), r.upstream.connect_timeout);
     // sslmode=allow's second try is TLS, as libpq does after a plaintext refusal.
     const auto mode = attempt == 1 ? sslmode::require : r.upstream.tls.mode;
-    auto f = co_await negotiate_tls(rt, *out.stream, mode, out.tls);
+    const auto tls_started = std::chrono::steady_clock::now();
+    auto f = co_await negotiate_tls(rt, *out.stream, mode, out.tls, conn);
+    if (out.tls)
+      out.tls_seconds = seconds_since(tls_started);
     if (guard.fired()) {
       co_return fail(close_reason::upstream_timeout,
                      "upstream " + where(r) +
@@ -240,6 +301,11 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
     if (ec)
       co_return fail(close_reason::upstream_io,
                      "upstream " + where(r) + " closed the connection: " + ec.message());
+    log::debug("upstream_startup_sent")
+        .kv("conn", conn)
+        .kv("route", r.name)
+        .kv("tls", out.tls)
+        .kv("attempt", attempt + 1);
     if (!allow_mode || attempt == 1 || !rt.tls)
       co_return std::nullopt;
     // sslmode=allow: read the first reply; retry with TLS only if plaintext was refused.
@@ -256,12 +322,14 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
 
 net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_runtime& rt,
                                                                     tunnel::manager* tunnels,
-                                                                    upstream_connection& out) {
+                                                                    upstream_connection& out,
+                                                                    uint64_t conn) {
   const auto& r = *rt.cfg;
   auto ex = co_await net::this_coro::executor;
   out.stream = std::make_unique<pg_stream>(tcp::socket(ex));
-  if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket()))
+  if (auto f = co_await open_tcp(rt, tunnels, out.stream->socket(), out, conn))
     co_return f;
+  out.tunnel_channel = 0;  // passthrough relays on this thread; no hand-off
   if (r.upstream.tls.negotiation == config::sslnegotiation::direct)
     co_return std::nullopt;
   deadline guard(out.stream->socket(), r.upstream.connect_timeout);
@@ -281,6 +349,10 @@ net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_
   if (ec)
     co_return fail(close_reason::upstream_io,
                    "upstream " + where(r) + " closed during TLS negotiation: " + ec.message());
+  log::debug("upstream_ssl_request")
+      .kv("conn", conn)
+      .kv("route", r.name)
+      .kv("answer", std::string(1, answer == 'S' || answer == 'N' ? answer : '?'));
   if (answer != 'S') {
     co_return fail(close_reason::upstream_tls_unsupported,
                    "upstream " + where(r) +

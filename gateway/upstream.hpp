@@ -36,18 +36,25 @@ struct upstream_connection {
   pg::bytes pending;
   // A route via an SSH tunnel: the channel, for tunnel::manager::hand_off (else 0).
   uint64_t tunnel_channel = 0;
+  // How long the steps took, for the per-route latency histograms (negative: the step
+  // did not happen, e.g. no TLS with sslmode disable).
+  double connect_seconds = -1;  // TCP connect after DNS, or the tunnel channel open
+  double tls_seconds = -1;      // SSLRequest answer and TLS handshake
 };
 
-// On success returns the connection with the startup packet already sent.
+// On success returns the connection with the startup packet already sent. `conn` is the
+// session's id for the debug log lines of each step (resolve, connect, TLS, startup).
 net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_runtime& route,
                                                                  tunnel::manager* tunnels,
                                                                  const pg::bytes& startup,
-                                                                 upstream_connection& out);
+                                                                 upstream_connection& out,
+                                                                 uint64_t conn = 0);
 
 // Passthrough: TCP (or tunnel) plus, for sslnegotiation postgres, an SSLRequest that the
 // server must answer 'S'. The client's own TLS handshake then flows through untouched.
 net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_runtime& route,
                                                                     tunnel::manager* tunnels,
-                                                                    upstream_connection& out);
+                                                                    upstream_connection& out,
+                                                                    uint64_t conn = 0);
 
 }  // namespace sluice::gateway

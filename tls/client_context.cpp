@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "tls/openssl_error.hpp"
+#include "tls/server_context.hpp"
 
 namespace sluice::tls {
 
@@ -20,7 +21,7 @@ bool is_ip_literal(const std::string& host) {
 client_context::client_context(const config::upstream_tls& cfg, bool alpn_postgresql)
     : ctx_(std::make_shared<ssl::context>(ssl::context::tls_client)), mode_(cfg.mode) {
   SSL_CTX* native = ctx_->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  apply_policy(native, cfg.policy);
   SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   const bool verify =

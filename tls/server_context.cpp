@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "config/tls_ciphers.hpp"
 #include "tls/openssl_error.hpp"
 
 namespace sluice::tls {
@@ -11,11 +12,6 @@ namespace sluice::tls {
 namespace ssl = boost::asio::ssl;
 
 namespace {
-
-// Mozilla "intermediate" TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults.
-constexpr const char* kCiphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 // ALPN: accept "postgresql" if the client offers it; a client offering only other
 // protocols is refused (Postgres 17 does the same for direct TLS).
@@ -33,17 +29,43 @@ int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsign
 
 }  // namespace
 
+void apply_policy(SSL_CTX* native, const config::tls_policy& policy) {
+  SSL_CTX_set_min_proto_version(
+      native, policy.min_version == config::tls_version::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  const std::string ciphers = policy.ciphers.empty() ? config::kDefaultCiphers : policy.ciphers;
+  if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1)
+    throw std::runtime_error("tls.ciphers '" + ciphers + "' refused: " + last_openssl_error());
+  const std::string suites =
+      policy.ciphersuites.empty() ? config::kDefaultCiphersuites : policy.ciphersuites;
+  if (SSL_CTX_set_ciphersuites(native, suites.c_str()) != 1)
+    throw std::runtime_error("tls.ciphersuites '" + suites + "' refused: " + last_openssl_error());
+}
+
 std::shared_ptr<ssl::context> make_server_ssl_context(const std::string& cert,
-                                                      const std::string& key,
-                                                      bool alpn_postgresql) {
+                                                      const std::string& key, bool alpn_postgresql,
+                                                      const server_options& options) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_options(
       native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle sessions should not pin 2x16 KiB of record buffers each.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_cipher_list(native, kCiphers);
+  apply_policy(native, options.policy);
+  if (options.client_cert != config::client_cert_mode::off) {
+    if (SSL_CTX_load_verify_locations(native, options.client_ca.c_str(), nullptr) != 1)
+      throw std::runtime_error("cannot load tls.client_ca " + options.client_ca + ": " +
+                               last_openssl_error());
+    // The CA names sent in the CertificateRequest, so clients pick the right certificate.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca.c_str()))
+      SSL_CTX_set_client_CA_list(native, names);
+    int mode = SSL_VERIFY_PEER;
+    if (options.client_cert == config::client_cert_mode::required)
+      mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(native, mode, nullptr);
+    // Resumed sessions keep their verified client; OpenSSL needs a context id for that.
+    static const unsigned char kId[] = "sluice-listener";
+    SSL_CTX_set_session_id_context(native, kId, sizeof kId - 1);
+  }
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
   if (SSL_CTX_use_certificate_chain_file(native, cert.c_str()) != 1) {
     throw std::runtime_error("cannot load certificate " + cert + ": " + last_openssl_error());
@@ -60,10 +82,12 @@ std::shared_ptr<ssl::context> make_server_ssl_context(const std::string& cert,
 }
 
 server_context::server_context(const std::string& cert, const std::string& key,
-                               const std::vector<config::sni_cert>& sni, bool alpn_postgresql)
-    : default_(make_server_ssl_context(cert, key, alpn_postgresql)) {
+                               const std::vector<config::sni_cert>& sni, bool alpn_postgresql,
+                               const server_options& options)
+    : default_(make_server_ssl_context(cert, key, alpn_postgresql, options)) {
   for (const auto& s : sni) {
-    sni_.push_back({s.names, make_server_ssl_context(s.cert, s.key, alpn_postgresql)});
+    // Same rules for every certificate: SNI moves the handshake to this context.
+    sni_.push_back({s.names, make_server_ssl_context(s.cert, s.key, alpn_postgresql, options)});
   }
   if (!sni_.empty()) {
     SSL_CTX_set_tlsext_servername_callback(default_->native_handle(), on_servername);

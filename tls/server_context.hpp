@@ -12,6 +12,14 @@
 
 namespace sluice::tls {
 
+// A listener's protocol floor, ciphers and client-certificate checking; defaults for
+// the admin and ingest APIs.
+struct server_options {
+  config::tls_policy policy;
+  std::string client_ca;
+  config::client_cert_mode client_cert = config::client_cert_mode::off;
+};
+
 struct sni_entry {
   std::vector<std::string> names;  // exact or "*.suffix"
   std::shared_ptr<boost::asio::ssl::context> ctx;
@@ -21,7 +29,8 @@ class server_context {
  public:
   // Throws std::runtime_error with a readable message when a file cannot be used.
   server_context(const std::string& cert, const std::string& key,
-                 const std::vector<config::sni_cert>& sni = {}, bool alpn_postgresql = true);
+                 const std::vector<config::sni_cert>& sni = {}, bool alpn_postgresql = true,
+                 const server_options& options = {});
 
   boost::asio::ssl::context& native() { return *default_; }
 
@@ -34,8 +43,12 @@ class server_context {
   std::vector<sni_entry> sni_;
 };
 
-std::shared_ptr<boost::asio::ssl::context> make_server_ssl_context(const std::string& cert,
-                                                                   const std::string& key,
-                                                                   bool alpn_postgresql);
+std::shared_ptr<boost::asio::ssl::context> make_server_ssl_context(
+    const std::string& cert, const std::string& key, bool alpn_postgresql,
+    const server_options& options = {});
+
+// Applies min_version, ciphers and ciphersuites (defaults when empty) to a context.
+// Throws std::runtime_error when OpenSSL refuses them.
+void apply_policy(SSL_CTX* ctx, const config::tls_policy& policy);
 
 }  // namespace sluice::tls

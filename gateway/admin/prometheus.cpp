@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
 namespace sluice::admin {
@@ -23,18 +24,36 @@ void header(std::ostringstream& o, const char* name, const char* type, const cha
   o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
 
-void render_histogram(std::ostringstream& o, const char* name, const char* help,
+// One histogram's series; `labels` is "" or `key="value",` (escaped, trailing comma).
+void histogram_series(std::ostringstream& o, const char* name, const std::string& labels,
                       const gateway::histogram& h) {
-  header(o, name, "histogram", help);
   uint64_t cumulative = 0;
   for (size_t i = 0; i < gateway::histogram::kBounds.size(); ++i) {
     cumulative += h.counts[i];
-    o << name << "_bucket{le=\"" << num(gateway::histogram::kBounds[i]) << "\"} " << cumulative
-      << '\n';
+    o << name << "_bucket{" << labels << "le=\"" << num(gateway::histogram::kBounds[i]) << "\"} "
+      << cumulative << '\n';
   }
   cumulative += h.counts.back();
-  o << name << "_bucket{le=\"+Inf\"} " << cumulative << '\n';
-  o << name << "_sum " << num(h.sum) << '\n' << name << "_count " << h.count << '\n';
+  o << name << "_bucket{" << labels << "le=\"+Inf\"} " << cumulative << '\n';
+  const std::string plain = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
+  o << name << "_sum" << plain << ' ' << num(h.sum) << '\n'
+    << name << "_count" << plain << ' ' << h.count << '\n';
+}
+
+void render_histogram(std::ostringstream& o, const char* name, const char* help,
+                      const gateway::histogram& h) {
+  header(o, name, "histogram", help);
+  histogram_series(o, name, "", h);
+}
+
+// A histogram family with one series per route.
+template <class Pick>
+void render_route_histograms(std::ostringstream& o, const char* name, const char* help,
+                             const std::map<std::string, gateway::route_latency>& latency,
+                             Pick pick) {
+  header(o, name, "histogram", help);
+  for (const auto& [route, l] : latency)
+    histogram_series(o, name, "route=\"" + escape_label(route) + "\",", pick(l));
 }
 
 // A number from a status document, or `fallback` when absent or not numeric.
@@ -199,6 +218,10 @@ std::string render_prometheus(const scrape_input& in) {
   for (const auto& [route, t] : m.routes)
     o << "sluice_route_sessions_total{route=\"" << escape_label(route) << "\"} " << t.sessions
       << '\n';
+  header(o, "sluice_route_active_sessions", "gauge", "Sessions open now, by route.");
+  for (const auto& [route, t] : m.routes)
+    o << "sluice_route_active_sessions{route=\"" << escape_label(route) << "\"} " << t.active
+      << '\n';
   header(o, "sluice_route_bytes_total", "counter",
          "Bytes relayed, by route and direction (client_to_server, server_to_client).");
   for (const auto& [route, t] : m.routes) {
@@ -219,6 +242,23 @@ std::string render_prometheus(const scrape_input& in) {
   render_histogram(o, "sluice_upstream_connect_seconds",
                    "Route chosen to upstream ready (TCP, TLS, tunnel channel).",
                    m.upstream_connect_seconds);
+  // Every configured route has its series from the start (zeros), so dashboards and
+  // rate() see them before the first session.
+  auto latency = m.latency;
+  for (const auto& [route, _] : in.route_healthy)
+    latency[route];
+  render_route_histograms(o, "sluice_route_connect_seconds",
+                          "TCP connect to the upstream (after DNS) or SSH tunnel channel open, by "
+                          "route.",
+                          latency, [](const gateway::route_latency& l) { return l.connect; });
+  render_route_histograms(o, "sluice_route_tls_handshake_seconds",
+                          "SSLRequest and TLS handshake with the upstream, by route (sessions "
+                          "with upstream TLS).",
+                          latency, [](const gateway::route_latency& l) { return l.tls; });
+  render_route_histograms(o, "sluice_route_login_seconds",
+                          "Startup packet sent to ReadyForQuery, by route (client round trips "
+                          "included with auth.mode passthrough).",
+                          latency, [](const gateway::route_latency& l) { return l.login; });
 
   render_pools(o, in.pools);
 

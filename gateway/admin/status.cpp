@@ -42,6 +42,12 @@ nlohmann::json build_status(const status_input& in) {
   nlohmann::json j;
   const config::settings* s = in.rt ? in.rt->settings.get() : nullptr;
   j["ready"] = in.ready;
+  j["ready_reasons"] = in.ready_reasons;
+  j["version"] = in.version;
+  j["started_at"] = in.started_at;
+  j["uptime_seconds"] = in.started_at > 0 && in.now >= in.started_at ? in.now - in.started_at : 0;
+  j["last_reload"] = in.last_reload;
+  j["history"] = in.history;
   j["generation"] = in.rt ? in.rt->generation : 0;
   j["region"] = s ? s->region : "";
   j["public_addresses"] = s ? s->public_addresses : std::vector<std::string>{};
@@ -87,6 +93,7 @@ nlohmann::json build_status(const status_input& in) {
                         {"via", r.upstream.via},
                         {"sslmode", std::string(config::to_string(r.upstream.tls.mode))},
                         {"sessions", traffic.sessions},
+                        {"active_sessions", traffic.active},
                         {"bytes_client_to_server", traffic.bytes_client_to_server},
                         {"bytes_server_to_client", traffic.bytes_server_to_client},
                         {"health", to_json(r, check_route(r, in.tunnels))}});

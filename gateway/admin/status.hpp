@@ -6,6 +6,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "gateway/metrics.hpp"
 #include "gateway/pool/pool_snapshot.hpp"
@@ -18,6 +19,12 @@ struct status_input {
   const gateway::metrics* data = nullptr;
   uint64_t active_sessions = 0;
   bool ready = false;
+  std::vector<std::string> ready_reasons;  // why not ready (readiness::reasons)
+  std::string version;
+  double started_at = 0;                 // process start, seconds since the epoch (0: unknown)
+  double now = 0;                        // seconds since the epoch, for the uptime
+  nlohmann::json last_reload = nullptr;  // reload_log::to_json()
+  nlohmann::json history = nullptr;      // sampler::to_json(): the charts' data
   nlohmann::json tunnels = nlohmann::json::array();
   nlohmann::json syncs = nlohmann::json::array();
   std::vector<gateway::pool::pool_snapshot> pools;  // routes[].pool

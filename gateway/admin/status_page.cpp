@@ -21,15 +21,27 @@ th { background: #f0f0f0; font-weight: 600; }
 .bad { color: #c0141c; font-weight: 600; }
 .dot { display: inline-block; width: .7em; height: .7em; border-radius: 50%; margin-right: .4em; }
 .dot.ok { background: #18a53c; } .dot.bad { background: #d8262e; }
-td.state { white-space: nowrap; }
+td.state { min-width: 8em; max-width: 22em; }
 .err { color: #c0141c; font-family: ui-monospace, monospace; font-size: .9em; }
 .muted { color: #777; }
 #meta span { margin-right: 1.2em; }
+#notready, #reload { margin: .5em 0; padding: .4em .7em; background: #fff; border-left: 4px solid #d8262e; }
+#reload.ok { border-left-color: #18a53c; }
+#notready:empty, #reload:empty { display: none; }
+#notready ul, #reload ul { margin: .2em 0 0; padding-left: 1.4em; }
+svg.spark { display: block; background: #f6f8fa; border: 1px solid #e4e4e4; }
+svg.spark polyline { fill: none; stroke-width: 1.5; }
+svg.spark.sessions polyline { stroke: #2f6fd0; }
+svg.spark.throughput polyline { stroke: #c26a00; }
+.chart { white-space: nowrap; }
+.chart small { color: #555; }
 </style>
 </head>
 <body>
 <h1>sluice <span id="region"></span></h1>
 <div id="meta">
+  <span>version: <b id="version"></b></span>
+  <span>up: <b id="uptime"></b></span>
   <span>readiness: <b id="ready"></b></span>
   <span>config generation: <b id="generation"></b></span>
   <span>public addresses: <b id="public"></b></span>
@@ -37,14 +49,16 @@ td.state { white-space: nowrap; }
   <span>accepted: <b id="accepted"></b></span>
   <span class="muted">updated <span id="updated"></span></span>
 </div>
+<div id="notready"></div>
+<div id="reload"></div>
 <h2>Listeners</h2>
 <table id="listeners"><thead><tr><th>name</th><th>address</th><th>TLS</th><th>allow</th><th>accepted</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Routes</h2>
-<table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>sessions</th><th>bytes in / out</th></tr></thead><tbody></tbody></table>
+<table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>open</th><th>ended</th><th>bytes in / out</th><th>sessions, 15 min</th><th>throughput, 15 min</th></tr></thead><tbody></tbody></table>
 <h2>Pools</h2>
 <table id="pools"><thead><tr><th>route</th><th>user</th><th>database</th><th>size</th><th>idle</th><th>in use</th><th>waiting</th><th>reused</th><th>wait timeouts</th><th>mean wait (ms)</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Tunnels</h2>
-<table id="tunnels"><thead><tr><th>name</th><th>state</th><th>bastion</th><th>since</th><th>channels</th><th>reconnects</th><th>last error</th></tr></thead><tbody></tbody></table>
+<table id="tunnels"><thead><tr><th>name</th><th>state</th><th>bastion</th><th>since</th><th>channels</th><th>reconnects</th><th>bytes in / out</th><th>channels, 15 min</th><th>throughput, 15 min</th><th>last error</th></tr></thead><tbody></tbody></table>
 <h2>Syncs</h2>
 <table id="syncs"><thead><tr><th>name</th><th>state</th><th>schema</th><th>last sequence</th><th>lag (s)</th><th>batches</th><th>records</th><th>last error</th></tr></thead><tbody></tbody></table>
 <script>
@@ -70,6 +84,56 @@ function stateCell(tr, good, label) {
   td.appendChild(s);
   tr.appendChild(td);
 }
+// 1536 -> "1.5 KiB": powers of 1024, as `ls -h` and Prometheus' bytes unit.
+function human(n) {
+  n = Number(n || 0);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; ++i; }
+  return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + ' ' + units[i];
+}
+function duration(s) {
+  s = Math.floor(Number(s || 0));
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  if (d) return d + 'd ' + h + 'h';
+  if (h) return h + 'h ' + m + 'm';
+  if (m) return m + 'm ' + (s % 60) + 's';
+  return s + 's';
+}
+// A small inline SVG line chart of `values` (one per sample) over the window.
+const SVGNS = 'http://www.w3.org/2000/svg';
+function spark(values, kind, label) {
+  const w = 180, h = 32, pad = 2;
+  const svg = document.createElementNS(SVGNS, 'svg');
+  svg.setAttribute('class', 'spark ' + kind);
+  svg.setAttribute('width', w); svg.setAttribute('height', h);
+  svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+  values = values || [];
+  svg.dataset.points = values.length;
+  const max = Math.max(1e-9, ...values);
+  const step = values.length > 1 ? (w - 2 * pad) / (values.length - 1) : 0;
+  const pts = values.map((v, i) =>
+      (pad + i * step).toFixed(1) + ',' + (h - pad - (v / max) * (h - 2 * pad)).toFixed(1));
+  const line = document.createElementNS(SVGNS, 'polyline');
+  line.setAttribute('points', pts.join(' '));
+  svg.appendChild(line);
+  const title = document.createElementNS(SVGNS, 'title');
+  title.textContent = label(max) + ' at most in the last ' + values.length + ' samples';
+  svg.appendChild(title);
+  return svg;
+}
+function chartCell(tr, values, kind, label) {
+  const td = document.createElement('td');
+  td.className = 'chart';
+  td.appendChild(spark(values, kind, label));
+  const now = document.createElement('small');
+  now.textContent = values && values.length ? 'now ' + label(values[values.length - 1]) +
+      ', max ' + label(Math.max(...values)) : 'no samples yet';
+  td.appendChild(now);
+  tr.appendChild(td);
+}
+const rate = v => human(v) + '/s';
+const count = v => String(Math.round(v));
 function fill(id, rows, rowClass, build) {
   const body = document.querySelector('#' + id + ' tbody');
   body.textContent = '';
@@ -86,11 +150,43 @@ function fill(id, rows, rowClass, build) {
     body.appendChild(tr);
   }
 }
+function list(parent, heading, items, cls) {
+  parent.textContent = '';
+  const b = document.createElement('b');
+  b.textContent = heading;
+  parent.appendChild(b);
+  if (items && items.length) {
+    const ul = document.createElement('ul');
+    for (const it of items) {
+      const li = document.createElement('li');
+      li.textContent = it;
+      if (cls) li.className = cls;
+      ul.appendChild(li);
+    }
+    parent.appendChild(ul);
+  }
+}
 function render(s) {
   document.getElementById('region').textContent = s.region ? '— ' + s.region : '';
+  document.getElementById('version').textContent = s.version || '?';
+  document.getElementById('uptime').textContent = duration(s.uptime_seconds);
   const ready = document.getElementById('ready');
   ready.textContent = s.ready ? 'ready' : 'not ready';
   ready.className = s.ready ? 'ok' : 'bad';
+  const notready = document.getElementById('notready');
+  if (s.ready) notready.textContent = '';
+  else list(notready, 'Not ready because:', s.ready_reasons || []);
+  const reload = document.getElementById('reload');
+  const lr = s.last_reload;
+  if (!lr) {
+    reload.textContent = '';
+  } else {
+    reload.className = lr.ok ? 'ok' : 'bad';
+    list(reload, 'Last reload ' + new Date(lr.at * 1000).toLocaleString() + ': ' +
+        (lr.ok ? 'ok, generation ' + lr.generation : 'FAILED, kept generation ' + lr.generation),
+        lr.problems || [], 'err');
+  }
+  const hist = s.history || {routes: {}, tunnels: {}};
   document.getElementById('generation').textContent = s.generation;
   document.getElementById('public').textContent = (s.public_addresses || []).join(', ') || '—';
   document.getElementById('active').textContent = s.connections.active;
@@ -107,8 +203,12 @@ function render(s) {
     cell(tr, r.name);
     stateCell(tr, h.healthy, h.healthy ? 'healthy' : (h.reasons || []).join('; '));
     cell(tr, Object.entries(m).filter(([, v]) => v).map(([k, v]) => k + '=' + v).join(' ') || 'any');
-    cell(tr, r.upstream); cell(tr, r.via || 'direct'); cell(tr, r.sslmode); cell(tr, r.sessions);
-    cell(tr, r.bytes_client_to_server + ' / ' + r.bytes_server_to_client);
+    cell(tr, r.upstream); cell(tr, r.via || 'direct'); cell(tr, r.sslmode);
+    cell(tr, r.active_sessions); cell(tr, r.sessions);
+    cell(tr, human(r.bytes_client_to_server) + ' / ' + human(r.bytes_server_to_client), 'bytes');
+    const series = (hist.routes || {})[r.name] || {};
+    chartCell(tr, series.sessions, 'sessions', count);
+    chartCell(tr, series.bytes_per_second, 'throughput', rate);
   });
   fill('pools', s.pools, 'pool-row', (tr, p) => {
     cell(tr, p.route); cell(tr, p.user); cell(tr, p.database); cell(tr, p.size);
@@ -119,6 +219,10 @@ function render(s) {
   fill('tunnels', s.tunnels, 'tunnel-row', (tr, t) => {
     cell(tr, t.name); stateCell(tr, t.state === 'up', t.state); cell(tr, t.bastion);
     cell(tr, t.since); cell(tr, t.open_channels); cell(tr, t.reconnects);
+    cell(tr, human(t.bytes_in) + ' / ' + human(t.bytes_out), 'bytes');
+    const series = (hist.tunnels || {})[t.name] || {};
+    chartCell(tr, series.sessions, 'sessions', count);
+    chartCell(tr, series.bytes_per_second, 'throughput', rate);
     cell(tr, t.last_error ? (t.last_error_stage ? t.last_error_stage + ': ' : '') + t.last_error : '', 'err');
   });
   fill('syncs', s.syncs, 'sync-row', (sr, y) => {

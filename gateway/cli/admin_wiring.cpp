@@ -9,7 +9,9 @@
 #include "gateway/cli/admin_wiring.hpp"
 
 #include "gateway/admin/prometheus.hpp"
+#include "gateway/admin/reload_log.hpp"
 #include "gateway/admin/route_health.hpp"
+#include "gateway/admin/sampler.hpp"
 #include "gateway/admin/status.hpp"
 #include "gateway/server.hpp"
 #include "gateway/session/session.hpp"
@@ -69,7 +71,8 @@ std::vector<std::pair<std::string, std::string>> build_labels() {
 }  // namespace
 
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
-                       std::function<reload_result()> reload, const reload_history& reloads) {
+                       std::function<reload_result()> reload, const reload_history& reloads,
+                       status_sources extra) {
   handlers h;
   h.ready = [&srv, &tunnels] { return check_ready(srv, tunnels); };
   h.metrics = [&srv, &tunnels, &syncs, &reloads] {
@@ -99,14 +102,24 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.process = read_process_stats();
     return render_prometheus(in);
   };
-  h.status = [&srv, &tunnels, &syncs] {
+  h.status = [&srv, &tunnels, &syncs, extra] {
     auto m = srv.collect_metrics();
     auto rt = srv.current();
     status_input in;
     in.rt = rt.get();
     in.data = &m;
     in.active_sessions = srv.active_sessions();
-    in.ready = check_ready(srv, tunnels).ready;
+    auto ready = check_ready(srv, tunnels);
+    in.ready = ready.ready;
+    in.ready_reasons = ready.reasons;
+    in.version = SLUICE_VERSION;
+    in.started_at = read_process_stats().start_time_seconds;
+    in.now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (extra.reloads)
+      in.last_reload = extra.reloads->to_json();
+    if (extra.charts)
+      in.history = extra.charts->to_json();
     in.tunnels = tunnels.status();
     in.syncs = syncs.status();
     in.pools = srv.pools();
@@ -154,6 +167,30 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     return n;
   };
   return h;
+}
+
+sample take_sample(gateway::server& srv, tunnel::manager& tunnels) {
+  sample s;
+  s.at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto m = srv.collect_metrics();
+  if (auto rt = srv.current()) {
+    for (const auto& r : rt->settings->routes) {
+      auto t = m.routes.find(r.name);
+      s.routes[r.name] = t == m.routes.end()
+                             ? reading{}
+                             : reading{t->second.active, t->second.bytes_client_to_server +
+                                                             t->second.bytes_server_to_client};
+    }
+  }
+  for (const auto& t : tunnels.status()) {
+    auto num = [&t](const char* key) {
+      auto it = t.find(key);
+      return it != t.end() && it->is_number() ? it->get<uint64_t>() : uint64_t{0};
+    };
+    s.tunnels[t.value("name", "")] =
+        reading{num("open_channels"), num("bytes_in") + num("bytes_out")};
+  }
+  return s;
 }
 
 }  // namespace sluice::admin

@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "gateway/admin/history.hpp"
 #include "gateway/admin/http_server.hpp"
 #include "gateway/admin/reload_history.hpp"
 
@@ -19,7 +20,21 @@ class service;
 
 namespace sluice::admin {
 
+class reload_log;
+class sampler;
+
+// What the status document shows beyond the live state; either may be null.
+struct status_sources {
+  const reload_log* reloads = nullptr;
+  const sampler* charts = nullptr;
+};
+
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
-                       std::function<reload_result()> reload, const reload_history& reloads);
+                       std::function<reload_result()> reload, const reload_history& reloads,
+                       status_sources extra = {});
+
+// One reading for the charts: open sessions and bytes so far per configured route,
+// open channels and bytes per tunnel.
+sample take_sample(gateway::server& srv, tunnel::manager& tunnels);
 
 }  // namespace sluice::admin

@@ -12,6 +12,8 @@
 #include "config/log.hpp"
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
+#include "gateway/admin/reload_log.hpp"
+#include "gateway/admin/sampler.hpp"
 #include "gateway/admin/watchdog.hpp"
 #include "gateway/auth/scram_server.hpp"
 #include "gateway/cli/admin_wiring.hpp"
@@ -89,7 +91,8 @@ int run_gateway(const std::string& path) {
   // the process, while the admin API's handler caught what it threw, so the same file
   // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
-  admin::reload_history reloads;
+  admin::reload_history reloads;  // the last outcome, for the metrics
+  admin::reload_log reload_log;     // the same with its generation, for the status page
   auto try_reload = [&](admin::reload_result& res) {
     auto r = load_config(path, report_to::log, "reload_config_invalid");
     for (const auto& i : r.issues.all())
@@ -131,17 +134,23 @@ int run_gateway(const std::string& path) {
     }
     res.generation = generation;
     reloads.record(res.ok, res.problems);
+    reload_log.record(res.ok, res.generation, res.problems);
     sd_notify(0, "READY=1\nSTATUS=serving");
     return res;
   };
 
+  std::unique_ptr<admin::sampler> charts;
   std::unique_ptr<admin::http_server> admin_api;
   try {
     writer.start(settings);
     srv.start();
     if (settings->admin) {
+      charts = std::make_unique<admin::sampler>(settings->admin->sample_interval, [&srv, &tunnels] {
+        return admin::take_sample(srv, tunnels);
+      });
       admin_api = std::make_unique<admin::http_server>(
-          *settings->admin, admin::make_handlers(srv, tunnels, writer, reload, reloads));
+          *settings->admin,
+          admin::make_handlers(srv, tunnels, writer, reload, reloads, {&reload_log, charts.get()}));
       admin_api->start();
     }
   } catch (const std::exception& e) {
@@ -172,6 +181,7 @@ int run_gateway(const std::string& path) {
     log::notice("shutdown_started").kv("signal", sig == SIGTERM ? "TERM" : "INT");
     if (admin_api)
       admin_api->stop();
+    charts.reset();                  // it reads the workers, which stop below
     std::unique_lock lk(reload_mu);  // no reload may run while we drain
     srv.drain(settings->shutdown_grace);
     writer.stop();

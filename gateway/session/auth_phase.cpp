@@ -1,5 +1,7 @@
 #include "gateway/session/auth_phase.hpp"
 
+#include "gateway/session/login_steps.hpp"
+
 namespace sluice::gateway {
 
 std::string hint_upstream_refuses_plaintext(std::string_view route) {
@@ -59,6 +61,8 @@ auth_output auth_phase::feed(pg::byte_span in) {
     }
     const auto whole = buf.subspan(off, used);
     off += used;
+    if (m.type != 'S')
+      out.steps.push_back(login_step_name(m.type, m.body));
     if (m.type == 'R') {
       if (auto mechs = pg::parse_sasl_mechanisms(m.body)) {
         std::vector<std::string> kept;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/pg_wire.hpp"
 
@@ -31,6 +32,9 @@ struct auth_output {
   size_t after_ready = 0;  // how many of the last bytes of to_client follow ReadyForQuery
   // The backend refused the login: its ErrorResponse, for the log (auth_failed).
   std::optional<pg::error_fields> backend_error;
+  // The backend's messages consumed by this call, named (login_steps.hpp), for the debug
+  // log; ParameterStatus messages are left out (a dozen per login, nothing to act on).
+  std::vector<std::string> steps;
 };
 
 class auth_phase {

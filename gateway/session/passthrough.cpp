@@ -57,7 +57,7 @@ net::awaitable<void> session::passthrough(pg::bytes buf) {
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
-  if (auto f = co_await connect_passthrough(*a.route, env_.tunnels, up)) {
+  if (auto f = co_await connect_passthrough(*a.route, env_.tunnels, up, record_.conn)) {
     record_.end(f->reason, f->message);
     co_return;
   }
@@ -65,6 +65,8 @@ net::awaitable<void> session::passthrough(pg::bytes buf) {
     co_return;
   env_.home->stats.upstream_connect_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_started).count());
+  if (up.connect_seconds >= 0)
+    env_.home->stats.latency[record_.route].connect.observe(up.connect_seconds);
   server_ = std::move(up.stream);
   record_.upstream_tls = true;  // end to end, between the client and the database
   co_await server_->write_all(net::buffer(buf), ec);

@@ -197,7 +197,8 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
-  if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up)) {
+  if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up,
+                                         record_.conn)) {
     log::warn("upstream_failed")
         .kv("conn", record_.conn)
         .kv("route", record_.route)
@@ -211,6 +212,12 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   if (phase_ == phase::closed)
     co_return;
   env_.home->stats.upstream_connect_seconds.observe(seconds_since(connect_started));
+  auto& latency = env_.home->stats.latency[record_.route];
+  if (up.connect_seconds >= 0)
+    latency.connect.observe(up.connect_seconds);
+  if (up.tls_seconds >= 0)
+    latency.tls.observe(up.tls_seconds);
+  const auto login_started = std::chrono::steady_clock::now();
   server_ = std::move(up.stream);
   record_.upstream_tls = up.tls;
   tunnel_channel_ = up.tunnel_channel;
@@ -240,6 +247,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     close_all();
     co_return;
   }
+  env_.home->stats.latency[record_.route].login.observe(seconds_since(login_started));
   advance(phase::relaying);
   if (!pooled && can_hand_off()) {
     co_await hand_off();
@@ -267,6 +275,11 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
     if (relay_.pooled)
       relay_.backend.feed(in);  // its ParameterStatus set, for the backend's next clients
     auto out = auth.feed(in);
+    for (const auto& step : out.steps)
+      log::debug("upstream_login_step")
+          .kv("conn", record_.conn)
+          .kv("route", record_.route)
+          .kv("step", step);
     if (out.backend_error) {
       // Recorded before the client sees it: its reaction (closing) must not win the record.
       log_backend_refusal(*out.backend_error);

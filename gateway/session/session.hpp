@@ -91,6 +91,8 @@ class session : public std::enable_shared_from_this<session> {
   // On the session's thread: what it is doing now.
   session_info info() const;
   uint64_t id() const { return record_.conn; }
+  // Route and bytes so far, read on the session's thread (live route traffic).
+  const close_record& record() const { return record_; }
 
  private:
   // Forward only: terminating and closed are last, so a later step never undoes them.

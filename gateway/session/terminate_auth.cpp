@@ -10,6 +10,7 @@
 #include "gateway/auth/channel_binding.hpp"
 #include "gateway/secret_store.hpp"
 #include "gateway/session/client_login.hpp"
+#include "gateway/session/login_steps.hpp"
 #include "gateway/session/message_reader.hpp"
 #include "gateway/session/server_login.hpp"
 #include "gateway/session/session.hpp"
@@ -160,6 +161,11 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
       co_return false;
     }
     record_.bytes_out += body.size() + 5;
+    if (type != 'S')
+      log::debug("upstream_login_step")
+          .kv("conn", record_.conn)
+          .kv("route", record_.route)
+          .kv("step", login_step_name(type, body));
     auto st = login.on_message(type, body);
     if (st.result == server_login::step::kind::failed) {
       forget_secret(record_.route, record_.user);

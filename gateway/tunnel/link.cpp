@@ -20,6 +20,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "config/log.hpp"
 #include "config/read_file.hpp"
 #include "config/validate.hpp"
 #include "gateway/tunnel/keys.hpp"
@@ -101,6 +102,12 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
   if (ec)
     co_return tunnel_error{tunnel_stage::tcp_connect,
                            "cannot resolve bastion host " + host + ": " + ec.message()};
+  if (log::enabled(log::level::debug)) {
+    std::string addresses;
+    for (const auto& e : results)
+      addresses += (addresses.empty() ? "" : ",") + e.endpoint().address().to_string();
+    log::debug("tunnel_resolved").kv("bastion", where).kv("addresses", addresses);
+  }
   const auto until = clock::now() + timeout;
   tunnel_error last{tunnel_stage::tcp_connect, "no address for " + host};
   for (const auto& entry : results) {
@@ -128,6 +135,9 @@ asio::awaitable<tunnel_error> tcp_connect(asio::ip::tcp::socket& sock, const std
     const auto e = result->second;
     if (!e) {
       set_tcp_keepalive(sock.native_handle());
+      log::debug("tunnel_tcp_connected")
+          .kv("bastion", where)
+          .kv("address", entry.endpoint().address().to_string());
       co_return tunnel_error{};
     }
     if (e == asio::error::connection_refused) {
@@ -296,6 +306,10 @@ asio::awaitable<tunnel_error> connect_and_handshake(ssh_link& link, const std::s
   link.host_key_blob.assign(blob, len);
   link.host_key_type = blob_key_type(link.host_key_blob);
   link.host_key_fingerprint = fingerprint_of_blob(link.host_key_blob);
+  log::debug("tunnel_ssh_handshake")
+      .kv("bastion", where)
+      .kv("host_key_type", link.host_key_type)
+      .kv("host_key", link.host_key_fingerprint);
   co_return tunnel_error{};
 }
 
@@ -443,9 +457,16 @@ asio::awaitable<tunnel_error> connect_tunnel(const config::tunnel& t,
       continue;
     }
     learned_type = type;
+    log::debug("tunnel_host_key_trusted")
+        .kv("tunnel", t.name)
+        .kv("host_key", link->host_key_fingerprint);
     err = co_await authenticate(*link, t, until);
     if (!err.empty())
       co_return err;
+    log::debug("tunnel_authenticated")
+        .kv("tunnel", t.name)
+        .kv("user", t.user)
+        .kv("key", link->key_used);
     out = std::move(link);
     co_return tunnel_error{};
   }

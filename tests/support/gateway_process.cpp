@@ -9,7 +9,8 @@
 namespace sluice::test {
 
 gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml,
-                                 const std::vector<std::string>& wrapper)
+                                 const std::vector<std::string>& wrapper,
+                                 const std::string& log_level)
     : dir_(dir), config_(dir.write("sluice.yaml", yaml)) {
   // Another gateway may have logged to this file before: only this one's lines count.
   const size_t start = read_file(dir.file("sluice.log")).size();
@@ -18,7 +19,7 @@ gateway_process::gateway_process(const temp_dir& dir, const std::string& yaml,
     argv.emplace_back(a);
   argv.push_back(config_);
   argv.emplace_back("--log-level");
-  argv.emplace_back("debug");
+  argv.push_back(log_level);
   proc_ = background_process(argv, dir.file("sluice.log"));
   bool ready = eventually(
       [&] { return log().find("event=ready", start) != std::string::npos || !proc_.running(); },

@@ -15,7 +15,8 @@ class gateway_process {
   // become ready within 10 s (the log is in the exception).
   // `wrapper` runs in front of the binary (e.g. capsh dropping capabilities).
   gateway_process(const temp_dir& dir, const std::string& yaml,
-                  const std::vector<std::string>& wrapper = {});
+                  const std::vector<std::string>& wrapper = {},
+                  const std::string& log_level = "debug");
   ~gateway_process();
 
   void reload();  // SIGHUP, then waits for reload_done/reload_failed in the log

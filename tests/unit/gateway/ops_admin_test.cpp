@@ -18,7 +18,8 @@ gateway::metrics sample_metrics() {
   m.accepted["main"] = 7;
   m.closed[{"main", "client_closed"}] = 5;
   m.closed[{"main", "not_allowed"}] = 2;
-  m.routes["orders"] = {3, 100, 2000};
+  m.routes["orders"] = {
+      .sessions = 3, .bytes_client_to_server = 100, .bytes_server_to_client = 2000};
   m.handshake_seconds.observe(0.0001);
   m.handshake_seconds.observe(0.2);
   m.handshake_seconds.observe(10);
@@ -144,4 +145,35 @@ TEST_CASE("status page embeds the first document without closing its script earl
   CHECK_THAT(page, Catch::Contains("<\\/script><b>x"));
   CHECK_THAT(page, Catch::Contains("fetch('v1/status'"));
   CHECK(page.find("</script><b>x") == std::string::npos);
+}
+
+TEST_CASE("per-route latency histograms carry the route label and zero series for idle routes") {
+  gateway::metrics m;
+  m.latency["orders"].connect.observe(0.002);
+  m.latency["orders"].connect.observe(3.0);
+  m.latency["orders"].tls.observe(0.02);
+  m.latency["orders"].login.observe(0.04);
+  admin::scrape_input in;
+  in.data = &m;
+  in.route_healthy = {{"orders", true}, {"idle\"one", true}};
+  auto text = admin::render_prometheus(in);
+  CHECK_THAT(text, Catch::Contains("# TYPE sluice_route_connect_seconds histogram\n"));
+  CHECK_THAT(text, Catch::Contains(
+                       "sluice_route_connect_seconds_bucket{route=\"orders\",le=\"0.001\"} 0\n"));
+  CHECK_THAT(text, Catch::Contains(
+                       "sluice_route_connect_seconds_bucket{route=\"orders\",le=\"0.0025\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains(
+                       "sluice_route_connect_seconds_bucket{route=\"orders\",le=\"+Inf\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_route_connect_seconds_sum{route=\"orders\"} 3.002\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_route_connect_seconds_count{route=\"orders\"} 2\n"));
+  CHECK_THAT(text,
+             Catch::Contains("sluice_route_tls_handshake_seconds_count{route=\"orders\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_route_login_seconds_count{route=\"orders\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_route_login_seconds_count{route=\"idle\\\"one\"} 0\n"));
+  // Merging worker copies adds them.
+  gateway::metrics total;
+  total.merge(m);
+  total.merge(m);
+  CHECK(total.latency["orders"].connect.count == 4);
+  CHECK(total.latency["orders"].tls.counts[5] == 2);
 }

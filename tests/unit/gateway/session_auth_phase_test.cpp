@@ -167,3 +167,21 @@ TEST_CASE("auth phase: after ready or invalid, nothing more comes out", "[sessio
   CHECK(again.status == auth_status::ready);
   CHECK(again.to_client.empty());
 }
+
+TEST_CASE("auth phase: names the backend's login messages for the debug log, not ParameterStatus",
+          "[session][auth][log]") {
+  auth_phase a(true, "db");
+  auto out = a.feed(cat({auth_ok, param, param, backend_key, ready}));
+  CHECK(out.status == auth_status::ready);
+  CHECK(out.steps ==
+        std::vector<std::string>{"AuthenticationOk", "BackendKeyData", "ReadyForQuery"});
+  // Split messages are named once, when complete.
+  auth_phase b(true, "db");
+  const auto all = cat({auth_ok, ready});
+  std::vector<std::string> steps;
+  for (size_t i = 0; i < all.size(); ++i) {
+    auto o = b.feed(pg::byte_span(all).subspan(i, 1));
+    steps.insert(steps.end(), o.steps.begin(), o.steps.end());
+  }
+  CHECK(steps == std::vector<std::string>{"AuthenticationOk", "ReadyForQuery"});
+}
