@@ -39,7 +39,7 @@ struct two_routes {
   // One session through each route; returns the gateway's log.
   std::string sessions(const std::string& level) {
     temp_dir run_dir{"sluice-debug-log-" + level};  // a log file of this run's own
-    gateway_process gw(run_dir, yaml, level);
+    gateway_process gw(run_dir, yaml, {}, level);
     for (int port : {direct_port, tunnel_port}) {
       auto r = psql(conninfo(port), "select 1", kPw);
       INFO(r.output << gw.log());
