@@ -19,8 +19,8 @@ packages=(
   chromium
   # JDBC client in the real-client matrix (tests/integration/clients/jdbc_test.cpp)
   default-jdk-headless libpostgresql-jdbc-java
-  # asyncpg, pg8000 and node-postgres (npm, installed by scripts/test.sh) in the client matrix
-  python3-asyncpg python3-pg8000 nodejs npm
+  # asyncpg and pg8000 in the client matrix
+  python3-asyncpg python3-pg8000
   # libFuzzer targets (tests/fuzz/, built with clang; build-time only)
   clang-14 libclang-rt-14-dev
   # relay: kernel: the BPF sockmap program is built with clang-14 -target bpf, its skeleton
@@ -29,6 +29,11 @@ packages=(
   # hardening-check on the built binary (tests/integration/ops/hardening_test.cpp)
   devscripts
 )
+# node and npm for node-postgres in the client matrix (scripts/test.sh installs `pg` with npm):
+# only when the commands are missing, since a Node.js that bundles npm (NodeSource's)
+# conflicts with Debian's npm package.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 # Extra packages a caller needs (e.g. benchmarks: pgbouncer haproxy).
 packages+=("$@")
 
