@@ -46,6 +46,7 @@ struct tls_policy {
   tls_version min_version = tls_version::v1_2;
   std::string ciphers;       // TLS 1.2 (OpenSSL cipher list syntax)
   std::string ciphersuites;  // TLS 1.3 (colon-separated suite names)
+  bool operator==(const tls_policy&) const = default;
 };
 
 // Client certificates on a terminating listener (mutual TLS).

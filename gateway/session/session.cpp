@@ -385,6 +385,7 @@ session_info session::info() const {
     case phase::relaying:
     case phase::handing_off:
     case phase::handed_off:
+    case phase::in_kernel:
       i.state = "active";
       break;
     case phase::terminating:

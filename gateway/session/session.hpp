@@ -217,7 +217,6 @@ class session : public std::enable_shared_from_this<session> {
     bool waiting[2] = {false, false};                 // an async_wait is out (client, server)
   };
   std::unique_ptr<kernel_legs> kernel_;
-  tunnel::waker gate_;                               // wakes hand_off() at each of its steps
   std::unique_ptr<route_budget::slot> budget_slot_;  // held while the session lives
   std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
 };
