@@ -41,7 +41,8 @@ TEST_CASE("route budget: max_connections_per_user counts one user on one route",
   CHECK(b.acquire("db", "alice", 0, 2, why));
 }
 
-TEST_CASE("route budget: 0 means no limit; no user name counts only the route", "[route_budget]") {
+TEST_CASE("route budget: 0 means no limit, and no user name counts only the route",
+          "[route_budget]") {
   route_budget b;
   verdict why{};
   std::vector<std::unique_ptr<route_budget::slot>> held;

@@ -61,10 +61,10 @@ TEST_CASE("ingest limits: bad values are refused with the key named", "[config][
       {"  max_connections: 0\n", "ingest.max_connections"},
       {"  max_connections_per_address: 0\n", "ingest.max_connections_per_address"},
       {"  max_connections: many\n", "ingest.max_connections"},
-      {"  max_body_memory: 1MiB\n", "ingest.max_body_memory: is smaller than"},
+      {"  max_body_memory: 1MiB\n", "ingest.max_body_memory (line 3): is smaller than"},
       {"  max_body_memory: lots\n", "ingest.max_body_memory"},
       {"  header_timeout: forever\n", "ingest.header_timeout"},
-      {"  header_timeout: 0s\n", "ingest.header_timeout: must be longer than 0s"},
+      {"  header_timeout: 0s\n", "ingest.header_timeout (line 3): must be longer than 0s"},
   };
   for (const auto& row : rows) {
     INFO(row.keys);
