@@ -125,7 +125,8 @@ class json_scanner {
 
 // The bytes a JSON string stands for (`raw` as in jvalue::text; it was validated).
 std::string json_unescape(std::string_view raw);
-// Appends the bytes `raw` stands for in COPY text format (\\, \t, \n, \r escaped).
+// Appends the bytes `raw` stands for in COPY text format (\\, \t, \n, \r escaped; NUL
+// characters dropped: PostgreSQL's text cannot hold them).
 void append_copy_json_string(std::string& out, std::string_view raw);
 
 }  // namespace sluice::sync

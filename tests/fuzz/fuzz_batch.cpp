@@ -63,8 +63,13 @@ void check_scanner(std::string_view in) {
       FUZZ_CHECK(v.escaped || bytes == v.text);
       std::string copy;
       append_copy_json_string(copy, v.text);
-      if (bytes.find_first_of("\\\t\n\r") == std::string::npos)
-        FUZZ_CHECK(copy == bytes);
+      // NUL characters are dropped on purpose (PostgreSQL's text cannot hold them).
+      std::string kept;
+      for (char ch : bytes)
+        if (ch != '\0')
+          kept.push_back(ch);
+      if (kept.find_first_of("\\\t\n\r") == std::string::npos)
+        FUZZ_CHECK(copy == kept);
       break;
     }
     case jkind::object:
