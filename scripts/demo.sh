@@ -20,7 +20,7 @@ else
   build=${SLUICE_BUILD_DIR:-build}
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build" -j"$(nproc)" --target sluice
-  sluice="$root/$build/gateway/sluice"
+  sluice=$(cat "$build/sluice-path.txt")  # written by CMake: the built binary's path
 fi
 
 work=$(mktemp -d /tmp/sluice-demo-XXXXXX)
