@@ -38,14 +38,38 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 wait_for() { for _ in $(seq 100); do grep -q "$1" "$2" && return 0; sleep 0.1; done; echo "timed out waiting for $1 in $2" >&2; cat "$2" >&2; return 1; }
 
-step "1. A throwaway PostgreSQL 15 (the customer database)"
+step "1. Certificates (a demo CA, the gateway's and the database's) and secrets"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=sluice demo CA" \
+  -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+  -keyout "$work/gw.key" -out "$work/gw.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/gw.ext"
+openssl x509 -req -in "$work/gw.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+  -extfile "$work/gw.ext" -out "$work/gw.crt" 2>/dev/null
+# The customer database serves TLS too (ssl = on, as real deployments do); sluice verifies it.
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$work/pg.key" -out "$work/pg.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$work/pg.ext"
+openssl x509 -req -in "$work/pg.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+  -extfile "$work/pg.ext" -out "$work/pg.crt" 2>/dev/null
+chmod 600 "$work/gw.key" "$work/ca.key" "$work/pg.key"
+printf 'sync-password' > "$work/sync.pw"
+openssl rand -hex 24 > "$work/ingest.token"
+openssl rand -hex 24 > "$work/admin.token"
+chmod 600 "$work/sync.pw" "$work/ingest.token" "$work/admin.token"
+
+step "1a. A throwaway PostgreSQL 15 (the customer database): ssl = on, scram-sha-256 only"
 pg_port=$(free_port)
 mkdir -p "$work/pg" && [ "$(id -u)" -eq 0 ] && chown postgres "$work/pg"
 printf 'demo-password' > "$work/pg/pw" && chmod 644 "$work/pg/pw"
+cp "$work/pg.crt" "$work/pg.key" "$work/pg/" && chmod 600 "$work/pg/pg.key"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/pg/pg.crt" "$work/pg/pg.key"
 as_postgres /usr/lib/postgresql/15/bin/initdb -D "$work/pg/data" -U postgres --pwfile="$work/pg/pw" \
-  -A scram-sha-256 --auth-local=trust >/dev/null
+  -A scram-sha-256 >/dev/null
 pgctl="as_postgres /usr/lib/postgresql/15/bin/pg_ctl -D $work/pg/data"
-$pgctl -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" -l "$work/pg/log" -w start >/dev/null
+$pgctl -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$work/pg/pg.crt -c ssl_key_file=$work/pg/pg.key" \
+  -l "$work/pg/log" -w start >/dev/null
+export PGPASSWORD=demo-password  # the superuser's, for the set-up below (no trust anywhere)
 # The customer's side of the sync set-up (docs/sync.md), plus an analyst who reads.
 psql -X -h "$work/pg" -p "$pg_port" -U postgres -q <<SQL
 create database app;
@@ -54,7 +78,14 @@ grant connect, create on database app to sync_user;
 create role sync_read with admin sync_user;
 create user analyst with encrypted password 'analyst-password';
 SQL
-echo "PostgreSQL on 127.0.0.1:$pg_port (private: only the bastion should reach it)"
+# sluice authenticates clients itself (auth.mode: terminate, SCRAM with channel binding on
+# both legs) from the database's own SCRAM secrets, kept in a PgBouncer-style auth_file.
+psql -X -h "$work/pg" -p "$pg_port" -U postgres -Atq \
+  -c "select format('\"%s\" \"%s\"', rolname, rolpassword) from pg_authid where rolname in ('postgres', 'analyst')" \
+  > "$work/users.txt"
+chmod 600 "$work/users.txt"
+unset PGPASSWORD
+echo "PostgreSQL on 127.0.0.1:$pg_port (private: only the bastion should reach it), TLS and SCRAM"
 
 step "1b. The customer's bastion: OpenSSH sshd on loopback, sluice's public key authorized"
 "$sluice" keygen --out "$work/tunnel_ed25519" --comment sluice-demo
@@ -81,21 +112,7 @@ echo "bastion sshd on 127.0.0.1:$ssh_port"
 "$sluice" tunnel fingerprint "127.0.0.1:$ssh_port" | tee "$work/fingerprint.txt"
 host_key=$(grep -o 'host_key: "SHA256:[^"]*"' "$work/fingerprint.txt" | sed -n 1p | sed 's/host_key: //')
 
-step "2. Certificates (a demo CA and a gateway certificate) and secrets"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=sluice demo CA" \
-  -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
-  -keyout "$work/gw.key" -out "$work/gw.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/gw.ext"
-openssl x509 -req -in "$work/gw.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
-  -extfile "$work/gw.ext" -out "$work/gw.crt" 2>/dev/null
-chmod 600 "$work/gw.key" "$work/ca.key"
-printf 'sync-password' > "$work/sync.pw"
-openssl rand -hex 24 > "$work/ingest.token"
-openssl rand -hex 24 > "$work/admin.token"
-chmod 600 "$work/sync.pw" "$work/ingest.token" "$work/admin.token"
-
-step "2b. A reverse-tunnel agent's key (customer side) and the gateway's SSH endpoint host key"
+step "2. A reverse-tunnel agent's key (customer side) and the gateway's SSH endpoint host key"
 ssh-keygen -q -t ed25519 -N '' -C acme-vpc -f "$work/agent_ed25519"
 "$sluice" keygen --host-key --out "$work/ssh_host_ed25519"
 
@@ -142,7 +159,8 @@ routes:
   - name: acme-private              # the database has no inbound path: only the agent reaches it
     match: {listener: pg, database: postgres}
     allow: [office]
-    upstream: {host: 127.0.0.1, port: 5432, via: acme-agent, tls: {sslmode: disable}}
+    upstream: {host: 127.0.0.1, port: 5432, via: acme-agent, tls: {sslmode: verify-full, ca: ca.crt}}
+    auth: {mode: terminate, file: users.txt}
   - name: acme-prod
     match: {listener: pg}
     allow: [office]
@@ -150,7 +168,8 @@ routes:
       host: 127.0.0.1
       port: $pg_port
       via: acme-bastion
-      tls: {sslmode: disable}   # the SSH tunnel encrypts this leg
+      tls: {sslmode: verify-full, ca: ca.crt}   # TLS to the database inside the SSH tunnel
+    auth: {mode: terminate, file: users.txt}    # SCRAM-SHA-256-PLUS on both legs
 syncs:
   - name: acme-stripe
     destination: {route: acme-prod, database: app, user: sync_user, password_file: sync.pw}
@@ -184,7 +203,8 @@ pids+=($!)
 wait_for 'event=reverse_forward_added' "$work/sluice.log"
 grep -E 'event=reverse_(agent_up|forward_added)' "$work/sluice.log" | cut -c1-200
 PGPASSWORD=demo-password psql -X "host=localhost hostaddr=127.0.0.1 port=$gw_port dbname=postgres user=postgres sslmode=verify-full sslrootcert=$work/ca.crt" \
-  -c "select 'reached through the agent, which dialled out' as path, inet_server_port()"
+  -c "select 'reached through the agent, which dialled out' as path, inet_server_port()" \
+  -c "select ssl as database_leg_tls, version from pg_stat_ssl where pid = pg_backend_pid()"
 
 step "5. Push Stripe-like records through the ingest API (HTTPS, bearer token)"
 cat > "$work/batch1.ndjson" <<'NDJSON'
