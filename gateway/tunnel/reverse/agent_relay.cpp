@@ -84,17 +84,18 @@ void channel_relay::to_gateway() {
   while (failure_.empty()) {
     auto& p = to_gateway_;
     if (!p.empty()) {
-      if (ssh_channel_is_closed(ch_)) {
-        fail("the gateway closed the channel before the target's data was sent");
-        return;
-      }
+      if (gateway_gone_ || ssh_channel_is_closed(ch_))
+        return;  // the client went away: nothing can take these bytes (see finished())
       const uint32_t window = ssh_channel_window_size(ch_);
       if (window == 0)
         return;  // the gateway's window adjust (on the session socket) resumes
       const uint32_t want = static_cast<uint32_t>(std::min<size_t>(p.len - p.off, window));
       const int w = ssh_channel_write(ch_, p.buf.data() + p.off, want);
       if (w < 0) {
-        fail("writing the channel failed");
+        // The gateway closed the channel (libssh refuses writes once its CLOSE arrived,
+        // even while its last bytes still wait in our buffer) or the session broke (the
+        // loop ends it). Keep delivering what the gateway sent; finished() ends the relay.
+        gateway_gone_ = true;
         return;
       }
       if (w == 0)
@@ -104,14 +105,14 @@ void channel_relay::to_gateway() {
       continue;
     }
     if (target_eof_) {
-      if (!eof_sent_ && !ssh_channel_is_closed(ch_))
+      if (!eof_sent_ && !gateway_gone_ && !ssh_channel_is_closed(ch_))
         ssh_channel_send_eof(ch_);
       eof_sent_ = true;
       return;
     }
     const uint32_t window = ssh_channel_window_size(ch_);
     // Never recv() with a length of 0: its 0 would look like the target's EOF.
-    if (window == 0 || ssh_channel_is_closed(ch_))
+    if (window == 0 || gateway_gone_ || ssh_channel_is_closed(ch_))
       return;
     const size_t want = std::min<size_t>(p.buf.size(), window);
     const ssize_t n = ::recv(fd_, p.buf.data(), want, MSG_DONTWAIT);
@@ -136,7 +137,7 @@ short channel_relay::wanted_events() const {
     return ev;
   if (!to_target_.empty())
     ev |= POLLOUT;
-  if (!target_eof_ && to_gateway_.empty() && ssh_channel_window_size(ch_) > 0)
+  if (!target_eof_ && !gateway_gone_ && to_gateway_.empty() && ssh_channel_window_size(ch_) > 0)
     ev |= POLLIN;
   return ev;
 }
@@ -148,7 +149,7 @@ bool channel_relay::finished() const {
     return true;  // both sides said EOF and everything was delivered
   // The gateway closed the channel: once its last bytes reached the target, nothing
   // remains to do (the target's unsent data has nowhere to go).
-  return ssh_channel_is_closed(ch_) && target_shut_ && to_target_.empty();
+  return (gateway_gone_ || ssh_channel_is_closed(ch_)) && target_shut_ && to_target_.empty();
 }
 
 }  // namespace sluice::tunnel::reverse

@@ -59,9 +59,10 @@ class channel_relay {
   ssh_channel ch_;
   int fd_;
   pending to_target_, to_gateway_;
-  bool target_eof_ = false;   // the target closed its side (recv returned 0)
-  bool eof_sent_ = false;     // ... and the gateway was told (channel EOF)
-  bool target_shut_ = false;  // the gateway's EOF was passed on (shutdown SHUT_WR)
+  bool target_eof_ = false;    // the target closed its side (recv returned 0)
+  bool eof_sent_ = false;      // ... and the gateway was told (channel EOF)
+  bool target_shut_ = false;   // the gateway's EOF was passed on (shutdown SHUT_WR)
+  bool gateway_gone_ = false;  // the channel refused a write: nothing more goes that way
   std::string failure_;
   uint64_t to_target_bytes_ = 0, to_gateway_bytes_ = 0;
 };
