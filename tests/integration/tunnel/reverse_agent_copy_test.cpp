@@ -116,3 +116,27 @@ TEST_CASE("sluice agent: 64 MiB COPY into a database that consumes slowly arrive
   CHECK(stored.rfind("65536|", 0) == 0);
   CHECK(stored == expected);
 }
+
+TEST_CASE("sluice agent: a client that quits in the middle of a COPY frees its channel",
+          "[reverse][agent][copy]") {
+  agent_route a;
+  // head exits after 1 MiB; psql dies of SIGPIPE with the COPY still flowing, the
+  // gateway closes the channel while the agent has data on the way to it.
+  auto r =
+      run(a.through(copy_rows(65536)) + " | head -c 1048576 | wc -c", std::chrono::seconds(120));
+  CHECK(r.output.find("1048576") != std::string::npos);
+  // The agent ends the relay: the backend goes away, and nothing is left open.
+  CHECK(eventually(
+      [&] {
+        return a.g.pg.sql(
+                   "select count(*) from pg_stat_activity where query like 'copy (select "
+                   "i, repeat%'") == "0";
+      },
+      std::chrono::seconds(20)));
+  CHECK(eventually([&] { return a.g.tunnel_status("acme").value("open_channels", -1) == 0; },
+                   std::chrono::seconds(10)));
+  INFO(a.g.gw->log() << a.agent.log());
+  CHECK(a.agent.log().find("agent_channel_failed") == std::string::npos);
+  // The session is unharmed: the next client is served.
+  CHECK(a.g.query("select 'after'").output.find("after") != std::string::npos);
+}
