@@ -1,11 +1,11 @@
 #include "gateway/tunnel/reverse/agent_client.hpp"
 
-#include <fcntl.h>
 #include <libssh/libssh.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include "config/log.hpp"
 #include "gateway/tunnel/backoff.hpp"
 #include "gateway/tunnel/reverse/agent.hpp"
+#include "gateway/tunnel/reverse/agent_relay.hpp"
 #include "gateway/tunnel/ssh_format.hpp"
 
 namespace sluice::tunnel::reverse {
@@ -80,23 +81,14 @@ int connect_tcp(const std::string& host, uint16_t port, std::chrono::millisecond
     } else if (rc != 0) {
       error = "connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
     }
-    if (rc == 0) {
-      // Blocking again for libssh; the connectors poll it.
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-      break;
-    }
+    if (rc == 0)
+      break;  // stays non-blocking: channel_relay never waits on it
     ::close(fd);
     fd = -1;
   }
   ::freeaddrinfo(res);
   return fd;
 }
-
-struct relay {
-  ssh_channel ch = nullptr;
-  int fd = -1;
-  ssh_connector to_target = nullptr, to_gateway = nullptr;
-};
 
 class gateway_link {
  public:
@@ -203,27 +195,50 @@ class gateway_link {
     return pump(s);
   }
 
+  // A connected target for a forwarded-tcpip channel the gateway opened, or -1 (logged).
+  int connect_target(int dport) {
+    const forward_spec* f = nullptr;
+    for (const auto& x : o_.forwards)
+      f = x.remote_port == dport ? &x : f;
+    std::string error = "no --forward for port " + std::to_string(dport);
+    int fd = f ? connect_tcp(f->target_host, f->target_port, std::chrono::seconds(5), error) : -1;
+    if (fd < 0) {
+      log::warn("agent_target_unreachable")
+          .kv("gateway", gateway_)
+          .kv("port", dport)
+          .kv("error", error);
+    }
+    return fd;
+  }
+
+  // The session's loop: one poll(2) over the SSH socket and every target socket, libssh
+  // processes what arrived, then each relay moves what the windows allow (see
+  // agent_relay.hpp for why this is not libssh's ssh_connector).
   std::string pump(ssh_session s) {
+    ssh_set_blocking(s, 0);
     ssh_event ev = ssh_event_new();
     std::unique_ptr<ssh_event_struct, void (*)(ssh_event)> ev_guard(ev, ssh_event_free);
     ssh_event_add_session(ev, s);
-    std::list<relay> relays;
-    auto drop = [&](relay& r) {
-      ssh_event_remove_connector(ev, r.to_target);
-      ssh_event_remove_connector(ev, r.to_gateway);
-      ssh_connector_free(r.to_target);
-      ssh_connector_free(r.to_gateway);
-      if (!ssh_channel_is_closed(r.ch))
-        ssh_channel_close(r.ch);
-      ssh_channel_free(r.ch);
-      ::close(r.fd);
-    };
+    const int sfd = ssh_get_fd(s);
+    std::list<std::unique_ptr<channel_relay>> relays;
+    std::vector<pollfd> fds;
     auto last_keepalive = std::chrono::steady_clock::now();
     std::string why;
     while (!stop_) {
-      // A connector whose channel just closed makes the poll report an error; only a lost
-      // session ends the loop.
-      ssh_event_dopoll(ev, 100);
+      fds.clear();
+      const bool write_pending = (ssh_get_status(s) & SSH_WRITE_PENDING) != 0;
+      fds.push_back({sfd, static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)), 0});
+      for (const auto& r : relays)
+        fds.push_back({r->fd(), r->wanted_events(), 0});
+      ::poll(fds.data(), fds.size(), 100);
+      // libssh reads at most 4 KiB per poll: keep it going while the kernel holds more.
+      // What it buffers per channel is bounded by the window we grant.
+      for (int i = 0; i < 256; ++i) {
+        ssh_event_dopoll(ev, 0);
+        int queued = 0;
+        if (!ssh_is_connected(s) || ::ioctl(sfd, FIONREAD, &queued) != 0 || queued <= 0)
+          break;
+      }
       if (!ssh_is_connected(s)) {
         why = std::string("connection lost: ") + ssh_get_error(s);
         break;
@@ -234,41 +249,29 @@ class gateway_link {
       while (ssh_channel ch = ssh_channel_open_forward_port(s, 0, &dport, &originator, &oport)) {
         ssh_string_free_char(originator);
         originator = nullptr;
-        const forward_spec* f = nullptr;
-        for (const auto& x : o_.forwards)
-          f = x.remote_port == dport ? &x : f;
-        std::string error = "no --forward for port " + std::to_string(dport);
-        int fd =
-            f ? connect_tcp(f->target_host, f->target_port, std::chrono::seconds(5), error) : -1;
+        const int fd = connect_target(dport);
         if (fd < 0) {
-          log::warn("agent_target_unreachable")
-              .kv("gateway", gateway_)
-              .kv("port", dport)
-              .kv("error", error);
           ssh_channel_close(ch);
           ssh_channel_free(ch);
           continue;
         }
-        relay r;
-        r.ch = ch;
-        r.fd = fd;
-        r.to_target = ssh_connector_new(s);
-        ssh_connector_set_in_channel(r.to_target, ch, SSH_CONNECTOR_STDINOUT);
-        ssh_connector_set_out_fd(r.to_target, fd);
-        r.to_gateway = ssh_connector_new(s);
-        ssh_connector_set_out_channel(r.to_gateway, ch, SSH_CONNECTOR_STDINOUT);
-        ssh_connector_set_in_fd(r.to_gateway, fd);
-        ssh_event_add_connector(ev, r.to_target);
-        ssh_event_add_connector(ev, r.to_gateway);
-        relays.push_back(r);
+        relays.push_back(std::make_unique<channel_relay>(ch, fd));
       }
       for (auto it = relays.begin(); it != relays.end();) {
-        if (ssh_channel_is_closed(it->ch)) {  // both sides done; the endpoint closes it
-          drop(*it);
-          it = relays.erase(it);
-        } else {
+        auto& r = **it;
+        r.pump();
+        if (!r.finished()) {
           ++it;
+          continue;
         }
+        if (!r.failure().empty()) {
+          log::warn("agent_channel_failed")
+              .kv("gateway", gateway_)
+              .kv("error", r.failure())
+              .kv("bytes_to_target", r.bytes_to_target())
+              .kv("bytes_to_gateway", r.bytes_to_gateway());
+        }
+        it = relays.erase(it);
       }
       const auto now = std::chrono::steady_clock::now();
       if (now - last_keepalive >= o_.keepalive_interval) {
@@ -276,8 +279,7 @@ class gateway_link {
         last_keepalive = now;
       }
     }
-    for (auto& r : relays)
-      drop(r);
+    relays.clear();
     return stop_ ? std::string("stopping") : why;
   }
 

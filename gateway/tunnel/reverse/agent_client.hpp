@@ -1,8 +1,8 @@
 // `sluice agent`: the customer-side connector of a reverse tunnel. For each gateway it
 // keeps one SSH session (libssh client) that logs in as the tunnel with a key, pins the
 // gateway's host key, announces every --forward as a remote forward and relays each
-// forwarded-tcpip channel to its target with libssh connectors. Lost sessions reconnect
-// with exponential backoff; a gateway that goes silent is detected by TCP_USER_TIMEOUT
+// forwarded-tcpip channel to its target (channel_relay, agent_relay.hpp). Lost sessions
+// reconnect with exponential backoff; a gateway that goes silent is detected by TCP_USER_TIMEOUT
 // over the keepalives (interval x max_missed).
 #pragma once
 

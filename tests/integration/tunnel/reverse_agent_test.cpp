@@ -9,23 +9,6 @@
 using namespace sluice;
 using namespace sluice::test;
 
-namespace {
-std::vector<std::string> agent_argv(const reverse_gateway& key_owner,
-                                    const std::vector<const reverse_gateway*>& gws,
-                                    const std::string& pin) {
-  std::vector<std::string> argv{
-      kSluiceBin,   "agent",     "--tunnel",
-      "acme",       "--key",     key_owner.acme.path,
-      "--host-key", pin,         "--keepalive",
-      "1",          "--forward", "5432:127.0.0.1:" + std::to_string(key_owner.pg.port())};
-  for (const auto* g : gws) {
-    argv.push_back("--gateway");
-    argv.push_back("127.0.0.1:" + std::to_string(g->ssh_port));
-  }
-  return argv;
-}
-}  // namespace
-
 TEST_CASE("one sluice agent serves two gateway instances", "[reverse][agent]") {
   reverse_gateway g1;
   reverse_gateway::options o2;
@@ -36,7 +19,8 @@ TEST_CASE("one sluice agent serves two gateway instances", "[reverse][agent]") {
   // Both instances authorize the same agent key; the database is g1's.
   g2.dir.write("acme_keys", g1.acme.pub + "\n");
   g2.gw->reload();
-  background_process agent(agent_argv(g1, {&g1, &g2}, g1.fingerprint), g1.dir.file("agent.log"));
+  background_process agent(sluice_agent_argv(g1, {&g1, &g2}, g1.fingerprint),
+                           g1.dir.file("agent.log"));
   REQUIRE(g1.log_has("reverse_forward_added", std::chrono::seconds(15)));
   REQUIRE(g2.log_has("reverse_forward_added", std::chrono::seconds(15)));
   for (const auto* g : {&g1, &g2}) {
@@ -64,14 +48,14 @@ TEST_CASE("sluice agent pins the host key and reconnects after the gateway resta
   reverse_gateway g;
   SECTION("a wrong pin: it never logs in, and says why") {
     background_process agent(
-        agent_argv(g, {&g}, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        sluice_agent_argv(g, {&g}, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         g.dir.file("agent.log"));
     REQUIRE(eventually([&] { return agent.log().find("host key mismatch") != std::string::npos; },
                        std::chrono::seconds(10)));
     CHECK(g.gw->log().find("reverse_agent_up") == std::string::npos);
   }
   SECTION("the gateway restarts: the agent comes back by itself") {
-    background_process agent(agent_argv(g, {&g}, g.fingerprint), g.dir.file("agent.log"));
+    background_process agent(sluice_agent_argv(g, {&g}, g.fingerprint), g.dir.file("agent.log"));
     REQUIRE(g.log_has("reverse_forward_added", std::chrono::seconds(15)));
     CHECK(g.query("select 1").exit_code == 0);
     g.gw->proc().signal(SIGKILL);

@@ -177,4 +177,21 @@ struct reverse_gateway {
   std::unique_ptr<gateway_process> gw;
 };
 
+// `sluice agent` serving tunnel acme with key_owner's key and database, dialing out to
+// every gateway in `gws`, with the host key pin `pin`.
+inline std::vector<std::string> sluice_agent_argv(const reverse_gateway& key_owner,
+                                                  const std::vector<const reverse_gateway*>& gws,
+                                                  const std::string& pin) {
+  std::vector<std::string> argv{
+      kSluiceBin,   "agent",     "--tunnel",
+      "acme",       "--key",     key_owner.acme.path,
+      "--host-key", pin,         "--keepalive",
+      "1",          "--forward", "5432:127.0.0.1:" + std::to_string(key_owner.pg.port())};
+  for (const auto* g : gws) {
+    argv.push_back("--gateway");
+    argv.push_back("127.0.0.1:" + std::to_string(g->ssh_port));
+  }
+  return argv;
+}
+
 }  // namespace sluice::test
