@@ -83,6 +83,11 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
   std::string best;
   size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& c : candidates) {
+    // The distance is at least the difference in length: skip what cannot be nearer
+    // (a long unknown key would otherwise cost its length times each candidate's).
+    size_t gap = word.size() > c.size() ? word.size() - c.size() : c.size() - word.size();
+    if (gap >= best_d)
+      continue;
     size_t d = edit_distance(word, c);
     if (d < best_d) {
       best_d = d;

@@ -191,6 +191,61 @@ def main():
     seed("http_admin", "head-healthz", b"\x40" + b"HEAD /healthz HTTP/1.0\r\n\r\n")
     seed("http_admin", "folded-header", b"\x03" + b"GET /v1/status HTTP/1.1\r\nX-A: 1\r\n  continued\r\n\r\n")
 
+    # --- sasl: SCRAM server messages terminate mode's server leg parses (RFC 7677's example)
+    seed("sasl", "server-first-rfc7677", u32(11) + b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+         b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+    seed("sasl", "server-first-our-nonce", u32(11) + b"r=fyko+d2lbbFgONRv9qkxdawLabc,s=QSXCR+Q6sek8bf92,i=1")
+    seed("sasl", "server-first-extension", u32(11) + b"r=fyko+d2lbbFgONRv9qkxdawLx,s=c2FsdA==,i=2,x=y")
+    seed("sasl", "server-final-rfc7677", u32(12) + b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+    seed("sasl", "server-final-error", u32(12) + b"e=invalid-proof")
+
+    # --- pool_watch (first byte: chunking seed): backend replies and client requests
+    status = msg("S", b"application_name\x00psql\x00") + msg("S", b"TimeZone\x00UTC\x00")
+    seed("pool_watch", "reset-reply", b"\x03" + msg("C", b"DISCARD ALL\x00") + status + msg("Z", b"I"))
+    seed("pool_watch", "query-result", b"\x11" + msg("T", b"\x00\x01a\x00" + bytes(18))
+         + msg("D", b"\x00\x01\x00\x00\x00\x011") + msg("C", b"SELECT 1\x00") + msg("Z", b"T"))
+    seed("pool_watch", "error-then-ready", b"\x07" + msg("E", error_body([("S", "ERROR"), ("C", "42601"),
+         ("M", "syntax error")])) + msg("Z", b"E"))
+    seed("pool_watch", "copy-in", b"\x02" + msg("G", b"\x00\x00\x00") + msg("c", b"") + msg("Z", b"I"))
+    seed("pool_watch", "copy-both", b"\x05" + msg("W", b"\x00\x00\x00") + msg("d", b"xyz"))
+    seed("pool_watch", "client-extended-then-terminate", b"\x09" + msg("P", b"\x00select 1\x00\x00\x00")
+         + msg("B", bytes(8)) + msg("E", b"\x00\x00\x00\x00\x00") + msg("S", b"") + msg("Q", b"select 2\x00")
+         + msg("F", bytes(10)) + msg("X", b""))
+    seed("pool_watch", "short-length", b"\x01" + b"Z\x00\x00\x00\x02" + msg("Z", b"I"))
+    seed("pool_watch", "ready-two-bytes", b"\x04" + msg("Z", b"II") + msg("S", b"a\x00b"))
+
+    # --- scram_login: flags (bits 0-1 secret: 0 SCRAM, 1 unknown user, 2 md5; bit 2 TLS),
+    # 2-byte length and SASLInitialResponse (or md5 PasswordMessage), then SASLResponse.
+    def login(flags, first, second=b""):
+        return bytes([flags]) + struct.pack(">H", len(first)) + first + second
+
+    def initial(mech, data):
+        return mech.encode() + b"\0" + u32(len(data)) + data
+
+    cnonce = b"rOprNGfwEbeRWgbNEkqO"
+    final = b"c=biws,r=" + cnonce + b"%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    seed("scram_login", "scram-n", login(0, initial("SCRAM-SHA-256", b"n,,n=,r=" + cnonce), final))
+    seed("scram_login", "scram-y-no-tls", login(0, initial("SCRAM-SHA-256", b"y,,n=alice,r=" + cnonce),
+                                               final.replace(b"c=biws", b"c=eSws")))
+    seed("scram_login", "scram-plus-tls", login(4, initial("SCRAM-SHA-256-PLUS",
+         b"p=tls-server-end-point,,n=,r=" + cnonce), b"c=cD10bHMtc2VydmVyLWVuZC1wb2ludCwsq6ur,r=x,p=AAAA"))
+    seed("scram_login", "scram-y-downgrade-tls", login(4, initial("SCRAM-SHA-256", b"y,,n=,r=" + cnonce)))
+    seed("scram_login", "scram-extension", login(0, initial("SCRAM-SHA-256", b"n,,n=,r=abc,x=1,y=2"),
+                                                b"c=biws,r=abcdef,x=z,p=" + b"A" * 43 + b"="))
+    seed("scram_login", "scram-authzid", login(0, initial("SCRAM-SHA-256", b"n,a=bob,n=,r=abc")))
+    seed("scram_login", "unknown-user", login(1, initial("SCRAM-SHA-256", b"n,,n=,r=" + cnonce), final))
+    seed("scram_login", "bad-length", login(0, b"SCRAM-SHA-256\0\x00\x00\x00\x09n,,n=,r=x"))
+    seed("scram_login", "md5-response", login(2, b"md5" + b"0123456789abcdef" * 2 + b"\0"))
+
+    # --- auth_file: PgBouncer's format
+    seed("auth_file", "pgbouncer-example", '"alice" "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$'
+         'WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPZ'
+         'd6+Zs="\n"bob" "md5' + "0123456789abcdef" * 2 + '"\n; comment\n# another\n\n'
+         '"carol" "plain ""quoted"" password" trailing words ignored\n')
+    seed("auth_file", "errors", '"dup" "a"\n"dup" "b"\n"" "x"\n"y" ""\nnoquotes x\n"open\n"a""b"\n'
+         '"u" "SCRAM-SHA-256$0:xx$yy:zz"\n"t"\t"tab"\r\n')
+    seed("auth_file", "crlf-and-blanks", ' \t "u1"  "p1" \r\n\r\n\v; c\r\n"u2" "p2"')
+
     # --- regressions: the defects issue 16 reported
     hello = bytes.fromhex("1603010038010000340303" + "11" * 32 + "00000213010100000900000005ffff00fff0")
     assert len(hello) == 61

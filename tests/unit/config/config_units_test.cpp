@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/cidr.hpp"
+#include "config/issues.hpp"
 #include "config/units.hpp"
 
 #include <string>
@@ -144,4 +145,35 @@ TEST_CASE("IP addresses and CIDR prefixes are parsed byte for byte", "[config][c
   CHECK(cidr::parse("0.0.0.0/0")->str() == "0.0.0.0/0");
   CHECK(cidr::parse("10.0.0.0/08")->str() == "10.0.0.0/8");
   CHECK(cidr::parse("::/0")->str() == "::/0");
+}
+
+TEST_CASE("nearest suggests the closest known key, whatever the lengths", "[config]") {
+  const std::vector<std::string> known = {"listen", "listeners",       "routes", "upstream",
+                                          "tls",    "max_batch_bytes", "workers"};
+  struct row {
+    const char* word;
+    const char* hint;
+  };
+  for (auto [word, hint] :
+       {row{"listners", "listeners"}, row{"listen", "listen"}, row{"lisen", "listen"},
+        row{"rotes", "routes"}, row{"tsl", "tls"}, row{"max_batch_byte", "max_batch_bytes"},
+        row{"x", ""}, row{"", ""}, row{"completely_unrelated_key_name", ""}}) {
+    INFO(word);
+    CHECK(nearest(word, known) == hint);
+  }
+  // Skipping candidates by length gives what comparing with every candidate gives.
+  std::string long_word(5000, 'w');
+  CHECK(nearest(long_word, known).empty());
+  for (const std::string w : {"lis", "listenerss", "workerz", "upstreams", "t", "tlss"}) {
+    std::string best;
+    size_t best_d = std::max<size_t>(2, w.size() / 3) + 1;
+    for (const auto& c : known) {
+      if (edit_distance(w, c) < best_d) {
+        best_d = edit_distance(w, c);
+        best = c;
+      }
+    }
+    INFO(w);
+    CHECK(nearest(w, known) == best);
+  }
 }
