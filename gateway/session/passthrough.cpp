@@ -17,7 +17,8 @@ net::awaitable<bool> session::passthrough(pg::bytes buf) {
   // Nothing is gained by reading the client's bytes first: the listener allowlist (the
   // address alone) is checked before any byte of the ClientHello is parsed. Route
   // allowlists need the SNI and come after.
-  if (auto r = admit_listener(*l, record_.listener, peer_addr_, false, client_sees::closed_connection)) {
+  if (auto r =
+          admit_listener(*l, record_.listener, peer_addr_, false, client_sees::closed_connection)) {
     record_.end(r->reason, r->message);
     co_return false;
   }

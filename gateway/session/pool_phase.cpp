@@ -193,8 +193,8 @@ net::awaitable<void> session::release_backend() {
   if (!relay_.pool_release || phase_ == phase::closed || !server_) {
     // The backend or sluice ended the session (its socket is closed already).
     pool_->lease->set_reason(phase_ == phase::closed && !relay_.pool_release
-                           ? pool::backend_close::unclean_end
-                           : pool::backend_close::server_closed);
+                                 ? pool::backend_close::unclean_end
+                                 : pool::backend_close::server_closed);
     close_all();
     co_return;
   }

@@ -32,7 +32,9 @@ std::array<uint8_t, 64 * 1024>& thread_scratch() {
 
 }  // namespace
 
-void session::spawn_client_to_server() { start_relay(true); }
+void session::spawn_client_to_server() {
+  start_relay(true);
+}
 
 void session::spawn_server_to_client(bool in_kernel) {
   if (!in_kernel) {
@@ -191,8 +193,7 @@ net::awaitable<void> session::relay_flush(bool client_to_server, pg::bytes overf
         break;
     }
     if (handing_off() && (!ec || ec == net::error::operation_aborted)) {
-      relay_.c2s_rest.assign(overflow.begin() + static_cast<std::ptrdiff_t>(sent),
-                             overflow.end());
+      relay_.c2s_rest.assign(overflow.begin() + static_cast<std::ptrdiff_t>(sent), overflow.end());
       relay_finish(client_to_server, {});
       co_return;
     }

@@ -103,10 +103,10 @@ net::awaitable<void> session::run() {
     timer_.async_wait([self](error_code e) {
       if (e || self->relay_started() || self->phase_ == phase::closed)
         return;
-      self->record_.end(
-          close_reason::startup_timeout,
-          "no complete startup packet within " +
-              config::format_duration(self->rt_->listener(self->record_.listener)->cfg->startup_timeout));
+      self->record_.end(close_reason::startup_timeout,
+                        "no complete startup packet within " +
+                            config::format_duration(
+                                self->rt_->listener(self->record_.listener)->cfg->startup_timeout));
       self->close_all();
     });
     if (l->cfg->proxy && !co_await read_proxy_header(*l)) {
@@ -144,8 +144,9 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     co_await reject(*r);
     co_return;
   }
-  auto a = admit_route(*rt_, {record_.listener, sni, record_.database, user, startup.get("options")},
-                       peer_addr_, client_sees::error_response);
+  auto a =
+      admit_route(*rt_, {record_.listener, sni, record_.database, user, startup.get("options")},
+                  peer_addr_, client_sees::error_response);
   if (a.choice.route)
     record_.route = a.choice.route->name;
   if (a.refused) {
@@ -323,10 +324,11 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
 
 std::optional<refusal> session::admit_budget(const config::route& r, const std::string& user) {
   if (env_.drained && env_.drained->drained(drains::kind::listener, record_.listener)) {
-    return refusal{close_reason::drained,
-                   "57P03",
-                   "listener \"" + record_.listener + "\" is drained by an operator; try again later",
-                   {}};
+    return refusal{
+        close_reason::drained,
+        "57P03",
+        "listener \"" + record_.listener + "\" is drained by an operator; try again later",
+        {}};
   }
   if (env_.drained && env_.drained->drained(drains::kind::route, r.name)) {
     return refusal{close_reason::drained,
