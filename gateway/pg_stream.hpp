@@ -41,6 +41,12 @@ class pg_stream {
   // much it wrote before that.
   bool has_buffered() const { return tls_ && tls_->has_buffered(); }
   net::awaitable<void> wait_readable(error_code& ec);
+  // The same wait with a completion handler (no coroutine frame while it waits).
+  template <class Handler>
+  void async_wait_readable(Handler&& h) {
+    sock_.async_wait(tls_ ? tls_->take_read_wants() : tcp::socket::wait_read,
+                     std::forward<Handler>(h));
+  }
   size_t read_now(net::mutable_buffer b, error_code& ec);
   size_t write_now(net::const_buffer b, error_code& ec);
 

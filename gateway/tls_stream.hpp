@@ -46,6 +46,10 @@ class tls_stream {
   // Waits for what the last read_now / write_now needed from the socket.
   net::awaitable<void> wait_read_side(error_code& ec);
   net::awaitable<void> wait_write_side(error_code& ec);
+  // What wait_read_side would wait for, for a caller that waits with a handler.
+  tcp::socket::wait_type take_read_wants() {
+    return std::exchange(read_wants_, tcp::socket::wait_read);
+  }
 
   // Best effort close_notify without waiting; the socket is about to be closed.
   void shutdown_now();

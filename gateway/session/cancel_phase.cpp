@@ -18,8 +18,8 @@ namespace sluice::gateway {
 net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
   ++env_.home->stats.cancel_requests;
   const auto& cfg = rt_->settings->cancel;
-  const auto* l = rt_->listener(listener_);
-  if (admit_listener(*l, listener_, peer_addr_, false, client_sees::closed_connection)) {
+  const auto* l = rt_->listener(record_.listener);
+  if (admit_listener(*l, record_.listener, peer_addr_, false, client_sees::closed_connection)) {
     record_.end(close_reason::cancel_rejected_allowlist);
     co_return;
   }
@@ -72,7 +72,7 @@ net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
     // listener routes to; PostgreSQL ignores keys that are not its own.
     std::set<std::string> tried;
     for (const auto& r : rt_->settings->routes) {
-      if (!r.match.listener.empty() && r.match.listener != listener_)
+      if (!r.match.listener.empty() && r.match.listener != record_.listener)
         continue;
       auto where = r.upstream.host + ":" + std::to_string(r.upstream.port) + "/" + r.upstream.via;
       if (!tried.insert(where).second)

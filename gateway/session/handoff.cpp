@@ -24,10 +24,11 @@ net::awaitable<void> session::hand_off() {
   // 1. Stop the client->server pump between chunks; what it could not write yet (the
   //    tunnel is slow to take it) travels with the hand-off, so this never waits on it.
   advance(phase::handing_off);
+  gate();  // before the pump can park and ring it
   client_.socket().cancel(ec);
   server_->socket().cancel(ec);
   while (!relay_.c2s_parked && phase_ != phase::closed)
-    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+    co_await gate().wait_until(std::chrono::steady_clock::time_point::max());
   if (phase_ == phase::closed)
     co_return;  // the client left, or the session was ended, meanwhile
   // 2. Both descriptors go to the tunnel's thread, which drains the socketpair in order.
@@ -49,8 +50,8 @@ net::awaitable<void> session::hand_off() {
       client_fd, session_fd, [weak = weak_from_this(), ex](tunnel::handoff_end e) {
         net::post(ex, [weak, e = std::move(e)]() mutable {
           if (auto s = weak.lock()) {
-            s->handoff_end_ = std::move(e);
-            s->gate_.notify();
+            s->handoff_end_ = std::make_unique<tunnel::handoff_end>(std::move(e));
+            s->notify_gate();
           }
         });
       });
@@ -63,7 +64,7 @@ net::awaitable<void> session::hand_off() {
   env_.tunnels->hand_off(tunnel_, tunnel_channel_, handoff_);
   // 3. Wait for the end; the idle timer and terminate() keep working through handoff_.
   while (!handoff_end_)
-    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+    co_await gate().wait_until(std::chrono::steady_clock::time_point::max());
   record_.bytes_in += handoff_->from_client.load();
   record_.bytes_out += handoff_->to_client.load();
   // Ended by terminate(): that cause was recorded first.

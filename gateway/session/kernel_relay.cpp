@@ -65,9 +65,10 @@ net::awaitable<void> session::relay_in_kernel() {
   // 1. Stop the client->server pump between chunks, as the hand-off does. Only the
   //    client's socket is cancelled: a write to the server in progress completes.
   advance(phase::handing_off);
+  gate();  // before the pump can park and ring it
   client_.socket().cancel(ec);
   while (!relay_.c2s_parked && phase_ != phase::closed)
-    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+    co_await gate().wait_until(std::chrono::steady_clock::time_point::max());
   if (phase_ != phase::handing_off)
     co_return;  // the client left, or the session was ended, meanwhile
   relay_.c2s_parked = false;
@@ -90,7 +91,7 @@ net::awaitable<void> session::relay_in_kernel() {
               "relay; logged once");
     phase_ = phase::relaying;  // back from handing_off: nothing was handed anywhere
     spawn_client_to_server();
-    co_await pump(false);
+    spawn_server_to_client(false);
     co_return;
   }
   legs->pair = *pair;
@@ -132,10 +133,10 @@ net::awaitable<void> session::relay_in_kernel() {
       s.async_wait(tcp::socket::wait_read, [self, i](error_code) {
         if (self->kernel_)
           self->kernel_->waiting[i] = false;
-        self->gate_.notify();
+        self->notify_gate();
       });
     }
-    co_await gate_.wait_until(std::chrono::steady_clock::time_point::max());
+    co_await gate().wait_until(std::chrono::steady_clock::time_point::max());
   }
 }
 

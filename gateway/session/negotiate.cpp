@@ -26,7 +26,9 @@ net::awaitable<bool> session::accept_tls(const listener_runtime& l) {
 
 net::awaitable<session::negotiated> session::negotiate() {
   const negotiated done;  // outcome::done: the cause is recorded, or the work was done
-  const auto* l = rt_->listener(listener_);
+  negotiated relaying;    // a passthrough relay runs and will close the session
+  relaying.what = negotiated::outcome::relaying;
+  const auto* l = rt_->listener(record_.listener);
   const negotiate_policy policy{l->tls && l->cfg->client_tls != config::client_tls_policy::disabled,
                                 l->cfg->tls && l->cfg->tls->mode == config::tls_mode::passthrough &&
                                     l->cfg->client_tls != config::client_tls_policy::disabled};
@@ -50,8 +52,7 @@ net::awaitable<session::negotiated> session::negotiate() {
     case first_byte_step::read_packet:
       break;
     case first_byte_step::passthrough:
-      co_await passthrough({});
-      co_return done;
+      co_return co_await passthrough({}) ? relaying : done;
     case first_byte_step::refuse_close:
       record_.end(close_reason::protocol_violation, "direct TLS on a listener without TLS");
       co_return done;
@@ -99,8 +100,7 @@ net::awaitable<session::negotiated> session::negotiate() {
           co_return done;
         }
         if (a.step == packet_step::reply_then_passthrough) {
-          co_await passthrough({});
-          co_return done;
+          co_return co_await passthrough({}) ? relaying : done;
         }
         if (a.step == packet_step::reply_then_tls) {
           if (!co_await accept_tls(*l))

@@ -107,15 +107,15 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
       co_await reject(why);
       co_return pool_start::closed;
     }
-    lease_ = std::move(got.lease);
+    pool_->lease = std::move(got.lease);
     if (got.what == pool::acquired::kind::fresh) {
-      pool_meta_.origin = wanted;
+      pool_->meta.origin = wanted;
       co_return pool_start::connect;
     }
     auto& b = *got.backend;
     if (!b.stream->rehome(home)) {
-      lease_->set_reason(pool::backend_close::server_closed);
-      lease_.reset();
+      pool_->lease->set_reason(pool::backend_close::server_closed);
+      pool_->lease.reset();
       continue;
     }
     server_ = std::move(b.stream);
@@ -127,10 +127,10 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
             .kv("route", record_.route)
             .kv("user", record_.user)
             .kv("message", reply.error().empty() ? "no answer in time" : reply.error());
-        lease_->set_reason(pool::backend_close::set_failed);
+        pool_->lease->set_reason(pool::backend_close::set_failed);
         server_->close();
         server_.reset();
-        lease_.reset();
+        pool_->lease.reset();
         if (phase_ == phase::closed)
           co_return pool_start::closed;
         continue;
@@ -140,12 +140,12 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
     }
     record_.upstream_tls = b.tls;
     tunnel_ = rr.cfg->upstream.via;
-    pool_meta_.tls = b.tls;
-    pool_meta_.key = b.key;
-    pool_meta_.origin = b.origin;
-    pool_meta_.created = b.created;
-    pool_meta_.uses = b.uses;
-    relay_.backend.seed(b.params);
+    pool_->meta.tls = b.tls;
+    pool_->meta.key = b.key;
+    pool_->meta.origin = b.origin;
+    pool_->meta.created = b.created;
+    pool_->meta.uses = b.uses;
+    pool_->backend.seed(b.params);
 
     // The client's greeting, as a new backend would give it.
     pg::bytes hello = std::move(c.held);
@@ -173,12 +173,12 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
     record_.bytes_out += hello.size();
     if (ec) {
       record_.end(close_reason::client_closed);
-      lease_->set_reason(pool::backend_close::unclean_end);
+      pool_->lease->set_reason(pool::backend_close::unclean_end);
       co_return pool_start::closed;
     }
     advance(phase::authenticating);
     if (!early.empty()) {
-      early.resize(relay_.client.feed(early));
+      early.resize(pool_->client.feed(early));
       relay_.from_client.feed(early);
       co_await server_->write_all(net::buffer(early), ec);
     }
@@ -188,20 +188,20 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
 
 net::awaitable<void> session::release_backend() {
   auto self = shared_from_this();
-  if (!lease_)
+  if (!pool_ || !pool_->lease)
     co_return;
   if (!relay_.pool_release || phase_ == phase::closed || !server_) {
     // The backend or sluice ended the session (its socket is closed already).
-    lease_->set_reason(phase_ == phase::closed && !relay_.pool_release
-                           ? pool::backend_close::unclean_end
-                           : pool::backend_close::server_closed);
+    pool_->lease->set_reason(phase_ == phase::closed && !relay_.pool_release
+                                 ? pool::backend_close::unclean_end
+                                 : pool::backend_close::server_closed);
     close_all();
     co_return;
   }
   // The client is done with its side.
   client_.close();
-  const pool::release_facts facts{relay_.client_left_cleanly, &relay_.backend, &relay_.client,
-                                  readies_before_relay_};
+  const pool::release_facts facts{relay_.client_left_cleanly, &pool_->backend, &pool_->client,
+                                  pool_->readies_before_relay};
   auto why = pool::why_not_keep(facts);
   const auto* rr = rt_->route(record_.route);
   pool::query_reply reply;
@@ -214,16 +214,16 @@ net::awaitable<void> session::release_backend() {
         .kv("message", reply.error().empty() ? "no answer in time" : reply.error());
   }
   if (why || phase_ == phase::closed || !server_) {
-    lease_->set_reason(why.value_or(pool::backend_close::unclean_end));
+    pool_->lease->set_reason(why.value_or(pool::backend_close::unclean_end));
     close_all();
     co_return;
   }
-  pool_meta_.params = relay_.backend.params();
+  pool_->meta.params = pool_->backend.params();
   for (const auto& [n, v] : reply.params())
-    pool::set_param(pool_meta_.params, n, v);
-  pool_meta_.stream = std::move(server_);
-  lease_->give_back(std::move(pool_meta_));
-  lease_.reset();
+    pool::set_param(pool_->meta.params, n, v);
+  pool_->meta.stream = std::move(server_);
+  pool_->lease->give_back(std::move(pool_->meta));
+  pool_->lease.reset();
   close_all();
 }
 

@@ -8,7 +8,6 @@
 
 #include "gateway/frame_tracker.hpp"
 #include "gateway/pg_wire.hpp"
-#include "gateway/pool/session_watch.hpp"
 
 namespace sluice::gateway {
 
@@ -27,11 +26,10 @@ struct relay_state {
   // the client ending the session (the two EOFs race).
   frame_tracker from_client;
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
-  // A pooled session (routes[].pool): both directions are followed so the backend can be
-  // kept when the client leaves; the client's Terminate is not passed on.
+  // A pooled session (routes[].pool): both directions are followed (session::pool_state)
+  // so the backend can be kept when the client leaves; the client's Terminate is not
+  // passed on.
   bool pooled = false;
-  pool::backend_watch backend;
-  pool::client_watch client;
   bool pool_release = false;         // the client left: the session hands the backend on
   bool client_left_cleanly = false;  // ... with a Terminate or an EOF between messages
 

@@ -29,12 +29,10 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
                  uint64_t id)
     : client_(std::move(client)),
       rt_(std::move(rt)),
-      listener_(std::move(listener)),
       env_(env),
-      timer_(client_.socket().get_executor()),
-      gate_(client_.socket().get_executor()) {
+      timer_(client_.socket().get_executor()) {
   record_.conn = id;
-  record_.listener = listener_;
+  record_.listener = std::move(listener);  // also the session's listener name
   env_.home->sessions.insert(this);
   env_.home->active.fetch_add(1, std::memory_order_relaxed);
   if (env_.listener_active)
@@ -60,12 +58,18 @@ void session::start() {
       client_.socket().get_executor(), [self] { return self->run(); }, net::detached);
 }
 
+tunnel::waker& session::gate() {
+  if (!gate_)
+    gate_ = std::make_unique<tunnel::waker>(client_.socket().get_executor());
+  return *gate_;
+}
+
 void session::close_all() {
   if (phase_ == phase::closed)
     return;
   phase_ = phase::closed;
   timer_.cancel();
-  gate_.notify();
+  notify_gate();
   client_.close();
   if (server_)
     server_->close();
@@ -92,17 +96,17 @@ net::awaitable<void> session::run() {
     peer_addr_ = to_ip(ep.address());
     record_.peer = peer_addr_.str() + ":" + std::to_string(ep.port());
     client_.socket().set_option(tcp::no_delay(true), ec);
-    const auto* l = rt_->listener(listener_);
+    const auto* l = rt_->listener(record_.listener);
 
     // Startup phase, bounded in time: negotiation, TLS and the startup packet.
     timer_.expires_after(l->cfg->startup_timeout);
     timer_.async_wait([self](error_code e) {
       if (e || self->relay_started() || self->phase_ == phase::closed)
         return;
-      self->record_.end(
-          close_reason::startup_timeout,
-          "no complete startup packet within " +
-              config::format_duration(self->rt_->listener(self->listener_)->cfg->startup_timeout));
+      self->record_.end(close_reason::startup_timeout,
+                        "no complete startup packet within " +
+                            config::format_duration(
+                                self->rt_->listener(self->record_.listener)->cfg->startup_timeout));
       self->close_all();
     });
     if (l->cfg->proxy && !co_await read_proxy_header(*l)) {
@@ -111,7 +115,8 @@ net::awaitable<void> session::run() {
     }
     auto n = co_await negotiate();
     if (n.what != negotiated::outcome::startup) {
-      close_all();
+      if (n.what == negotiated::outcome::done)
+        close_all();
       co_return;
     }
     timer_.cancel();
@@ -128,19 +133,20 @@ net::awaitable<void> session::run() {
 net::awaitable<void> session::run_startup(pg::startup_message startup, std::string sni,
                                           pg::bytes early) {
   auto self = shared_from_this();
-  const auto* l = rt_->listener(listener_);
+  const auto* l = rt_->listener(record_.listener);
   const std::string user = startup.get("user");
   record_.user = user;
   record_.database = startup.get("database").empty() ? user : startup.get("database");
 
   // The listener's rules are checked once the client can be told why (after TLS).
-  if (auto r = admit_listener(*l, listener_, peer_addr_, client_.is_tls(),
+  if (auto r = admit_listener(*l, record_.listener, peer_addr_, client_.is_tls(),
                               client_sees::error_response)) {
     co_await reject(*r);
     co_return;
   }
-  auto a = admit_route(*rt_, {listener_, sni, record_.database, user, startup.get("options")},
-                       peer_addr_, client_sees::error_response);
+  auto a =
+      admit_route(*rt_, {record_.listener, sni, record_.database, user, startup.get("options")},
+                  peer_addr_, client_sees::error_response);
   if (a.choice.route)
     record_.route = a.choice.route->name;
   if (a.refused) {
@@ -174,6 +180,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   bool warm = false;
   if (pooled) {
     relay_.pooled = true;
+    pool_ = std::make_unique<pool_state>();
     switch (co_await acquire_backend(*rr, startup, *proved, early)) {
       case pool_start::closed:
         close_all();
@@ -190,8 +197,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     idle_timeout_ = a.choice.route->idle_timeout;
     spawn_client_to_server();
     arm_idle_timer();
-    co_await pump(false);
-    co_await release_backend();
+    spawn_server_to_client(false);  // gives the backend back when it ends
     co_return;
   }
   advance(phase::connecting);
@@ -229,14 +235,14 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   advance(phase::authenticating);
   idle_timeout_ = a.choice.route->idle_timeout;
   if (pooled) {
-    pool_meta_.tls = up.tls;
-    pool_meta_.created = std::chrono::steady_clock::now();
-    readies_before_relay_ = 1;
+    pool_->meta.tls = up.tls;
+    pool_->meta.created = std::chrono::steady_clock::now();
+    pool_->readies_before_relay = 1;
   }
   if (!early.empty()) {
     error_code ec;
     if (pooled)
-      early.resize(relay_.client.feed(early));
+      early.resize(pool_->client.feed(early));
     relay_.from_client.feed(early);
     co_await server_->write_all(net::buffer(early), ec);
   }
@@ -262,7 +268,8 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
   auth_phase::mint_fn mint;
   if (env_.cancels) {
     mint = [this](const pg::backend_key_data& k) {
-      pool_meta_.key = k;  // a pooled backend's next clients get keys that map to it
+      if (pool_)
+        pool_->meta.key = k;  // a pooled backend's next clients get keys that map to it
       return env_.cancels->mint(k, record_.route, rt_);
     };
   }
@@ -273,7 +280,7 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
   pg::byte_span in(pending);
   for (;;) {
     if (relay_.pooled)
-      relay_.backend.feed(in);  // its ParameterStatus set, for the backend's next clients
+      pool_->backend.feed(in);  // its ParameterStatus set, for the backend's next clients
     auto out = auth.feed(in);
     for (const auto& step : out.steps)
       log::debug("upstream_login_step")
@@ -316,11 +323,12 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
 }
 
 std::optional<refusal> session::admit_budget(const config::route& r, const std::string& user) {
-  if (env_.drained && env_.drained->drained(drains::kind::listener, listener_)) {
-    return refusal{close_reason::drained,
-                   "57P03",
-                   "listener \"" + listener_ + "\" is drained by an operator; try again later",
-                   {}};
+  if (env_.drained && env_.drained->drained(drains::kind::listener, record_.listener)) {
+    return refusal{
+        close_reason::drained,
+        "57P03",
+        "listener \"" + record_.listener + "\" is drained by an operator; try again later",
+        {}};
   }
   if (env_.drained && env_.drained->drained(drains::kind::route, r.name)) {
     return refusal{close_reason::drained,
@@ -349,7 +357,7 @@ std::optional<refusal> session::admit_budget(const config::route& r, const std::
   }
   log::notice("connection_rejected")
       .kv("conn", record_.conn)
-      .kv("listener", listener_)
+      .kv("listener", record_.listener)
       .kv("peer", record_.peer)
       .kv("route", r.name)
       .kv("user", user.empty() ? "-" : user)
@@ -361,7 +369,7 @@ session_info session::info() const {
   session_info i;
   i.id = record_.conn;
   i.peer = record_.peer;
-  i.listener = listener_;
+  i.listener = record_.listener;
   i.route = record_.route;
   i.user = record_.user;
   i.database = record_.database;
@@ -471,7 +479,7 @@ void session::terminate(close_reason reason, const std::string& sqlstate,
 void session::on_reload(const runtime_ptr& next) {
   if (phase_ == phase::closed)
     return;
-  if (auto why = no_longer_allowed(*next, listener_, record_.route, peer_addr_))
+  if (auto why = no_longer_allowed(*next, record_.listener, record_.route, peer_addr_))
     terminate(close_reason::reload_disallowed, "28000", *why);
 }
 

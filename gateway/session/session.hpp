@@ -32,6 +32,7 @@
 #include "gateway/pg_wire.hpp"
 #include "gateway/pool/backend_pool.hpp"
 #include "gateway/pool/query_reply.hpp"
+#include "gateway/pool/session_watch.hpp"
 #include "gateway/relay/kernel_relay.hpp"
 #include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
@@ -116,7 +117,8 @@ class session : public std::enable_shared_from_this<session> {
 
   // What negotiation ended with; anything but startup has done its work already.
   struct negotiated {
-    enum class outcome { startup, done } what = outcome::done;
+    // done: close the session; relaying: the relay owns it (passthrough).
+    enum class outcome { startup, done, relaying } what = outcome::done;
     pg::startup_message startup;
     std::string sni;  // from the client's TLS, when it ended here
     pg::bytes early;  // bytes the client sent right after its startup packet
@@ -134,7 +136,8 @@ class session : public std::enable_shared_from_this<session> {
   // cancel_phase.cpp
   net::awaitable<void> handle_cancel(const pg::cancel_request& c);
   // passthrough.cpp: routes on the ClientHello's SNI and relays the TLS bytes untouched.
-  net::awaitable<void> passthrough(pg::bytes hello_prefix);
+  // True once the relay runs (it closes the session); false: closed, cause recorded.
+  net::awaitable<bool> passthrough(pg::bytes hello_prefix);
   // auth (session.cpp, pure part in auth_phase.cpp): true once ReadyForQuery went out.
   net::awaitable<bool> authenticate(pg::bytes pending);
   // terminate_auth.cpp (auth.mode: terminate). nullopt/false: closed, cause recorded.
@@ -156,11 +159,20 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<refusal> admit_budget(const config::route& r, const std::string& user);
   // The `auth_failed` log line: the backend's own words for a refused login.
   void log_backend_refusal(const pg::error_fields& e);
-  // relay.cpp
+  // relay.cpp: each direction runs from readiness callbacks (an idle one holds a pending
+  // wait and nothing else); a coroutine only while a partial write is flushed.
   void spawn_client_to_server();
-  // The server->client pump (or the kernel relay's control), once logged in.
+  // The server->client direction (or the kernel relay's control), once logged in.
   void spawn_server_to_client(bool in_kernel);
-  net::awaitable<void> pump(bool client_to_server);
+  void start_relay(bool client_to_server);
+  void relay_arm(bool client_to_server);
+  // From a callback or the flush: `readable` = just woken for readability; `ec` = the wait's.
+  void relay_run(bool client_to_server, bool readable, error_code ec = {});
+  void relay_burst(bool client_to_server, bool readable);
+  net::awaitable<void> relay_flush(bool client_to_server, pg::bytes rest);
+  // The direction is done: the close reason, the hand-off's park, a pooled release.
+  void relay_finish(bool client_to_server, error_code ec);
+  void release_after_relay();
   // splice: plaintext both ways through a kernel pipe.
   net::awaitable<void> splice_pump(pg_stream& from, pg_stream& to, uint64_t& counter,
                                    bool client_to_server);
@@ -184,14 +196,20 @@ class session : public std::enable_shared_from_this<session> {
   void close_all();
 
   pg_stream client_;
-  // routes[].pool: the slot this session's backend holds (freed after server_ closes),
-  // and what the pool keeps with the backend (its key, parameters, age).
-  std::unique_ptr<pool::pool_lease> lease_;
-  pool::idle_backend pool_meta_;
-  uint64_t readies_before_relay_ = 0;  // the login's ReadyForQuery, for a new backend
+  // routes[].pool only, allocated then (an unpooled session does not carry it): the slot
+  // this session's backend holds (freed after server_ closes), what the pool keeps with
+  // the backend (its key, parameters, age), and the two watches that tell whether the
+  // backend can be kept when the client leaves.
+  struct pool_state {
+    std::unique_ptr<pool::pool_lease> lease;
+    pool::idle_backend meta;
+    uint64_t readies_before_relay = 0;  // the login's ReadyForQuery, for a new backend
+    pool::backend_watch backend;
+    pool::client_watch client;
+  };
+  std::unique_ptr<pool_state> pool_;
   std::unique_ptr<pg_stream> server_;
   runtime_ptr rt_;
-  std::string listener_;
   session_env env_;
   config::ip_address peer_addr_;  // the client's (from the PROXY header, if any)
   close_record record_;
@@ -205,8 +223,14 @@ class session : public std::enable_shared_from_this<session> {
   std::string tunnel_;
   uint64_t tunnel_channel_ = 0;
   std::shared_ptr<tunnel::handoff> handoff_;  // once handed off
-  std::optional<tunnel::handoff_end> handoff_end_;
-  tunnel::waker gate_;  // wakes hand_off() at each of its steps
+  std::unique_ptr<tunnel::handoff_end> handoff_end_;
+  // Wakes hand_off() and the kernel relay at each of their steps; made by them (gate()).
+  std::unique_ptr<tunnel::waker> gate_;
+  tunnel::waker& gate();
+  void notify_gate() {
+    if (gate_)
+      gate_->notify();
+  }
   // relay: kernel: the pair in the sockmap and what sluice itself wrote to each leg since
   // (so that what the program redirected can be told apart in TCP's counts).
   struct kernel_legs {

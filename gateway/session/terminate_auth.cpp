@@ -52,7 +52,7 @@ server_credentials credentials_for(const std::string& user, const user_secret& s
 net::awaitable<std::optional<terminated_client>> session::authenticate_client(
     const route_runtime& rr, pg::bytes& early) {
   auto self = shared_from_this();
-  const auto* l = rt_->listener(listener_);
+  const auto* l = rt_->listener(record_.listener);
   // A client that never finishes its half is closed like a slow startup.
   net::steady_timer deadline(client_.socket().get_executor());
   deadline.expires_after(l->cfg->startup_timeout + rr.cfg->upstream.connect_timeout);
