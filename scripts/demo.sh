@@ -43,11 +43,11 @@ pg_port=$(free_port)
 mkdir -p "$work/pg" && [ "$(id -u)" -eq 0 ] && chown postgres "$work/pg"
 printf 'demo-password' > "$work/pg/pw" && chmod 644 "$work/pg/pw"
 as_postgres /usr/lib/postgresql/15/bin/initdb -D "$work/pg/data" -U postgres --pwfile="$work/pg/pw" \
-  -A scram-sha-256 --auth-local=trust >/dev/null
+  --auth-local=scram-sha-256 --auth-host=scram-sha-256 >/dev/null
 pgctl="as_postgres /usr/lib/postgresql/15/bin/pg_ctl -D $work/pg/data"
 $pgctl -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" -l "$work/pg/log" -w start >/dev/null
 # The customer's side of the sync set-up (docs/sync.md), plus an analyst who reads.
-psql -X -h "$work/pg" -p "$pg_port" -U postgres -q <<SQL
+PGPASSWORD=demo-password psql -X -h "$work/pg" -p "$pg_port" -U postgres -q <<SQL
 create database app;
 create user sync_user with encrypted password 'sync-password';
 grant connect, create on database app to sync_user;

@@ -80,9 +80,10 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
     INFO(ok.output);
     CHECK_THAT(ok.output, Catch::Contains("New, TLSv1.3"));
     // psql capped at TLS 1.2 is refused; psql as it is gets in.
-    auto capped = psql(t.conninfo(t.v13, "ssl_max_protocol_version=TLSv1.2"), "select 1", kPw);
+    auto capped = psql(t.conninfo(t.v13, "ssl_max_protocol_version=TLSv1.2"), "select 1",
+                       pg_cluster::password());
     CHECK(capped.exit_code != 0);
-    auto r = psql(t.conninfo(t.v13), "select 1", kPw);
+    auto r = psql(t.conninfo(t.v13), "select 1", pg_cluster::password());
     INFO(r.output);
     CHECK(r.output == "1\n");
     // The default listener still takes TLS 1.2.
@@ -116,11 +117,11 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
   SECTION("client_cert required: psql with a certificate from client_ca only") {
     auto with =
         psql(t.conninfo(t.mtls, "sslcert=" + t.pki.client_cert + " sslkey=" + t.pki.client_key),
-             "select 1", kPw);
+             "select 1", pg_cluster::password());
     INFO(with.output);
     CHECK(with.output == "1\n");
-    auto without =
-        psql(t.conninfo(t.mtls, "sslcert=/nonexistent sslkey=/nonexistent"), "select 1", kPw);
+    auto without = psql(t.conninfo(t.mtls, "sslcert=/nonexistent sslkey=/nonexistent"), "select 1",
+                        pg_cluster::password());
     INFO(without.output);
     CHECK(without.exit_code != 0);
     CHECK_THAT(without.output, Catch::Contains("certificate"));
@@ -129,7 +130,7 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
     test_pki other(other_dir.path());
     auto wrong =
         psql(t.conninfo(t.mtls, "sslcert=" + other.client_cert + " sslkey=" + other.client_key),
-             "select 1", kPw);
+             "select 1", pg_cluster::password());
     INFO(wrong.output);
     CHECK(wrong.exit_code != 0);
     // Both test CAs have the same subject, so OpenSSL reports the signature check
@@ -139,7 +140,7 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
   }
 
   SECTION("upstream min_version 1.3 refuses a TLS 1.2-only database") {
-    auto r = psql(t.conninfo(t.up13), "select 1", kPw);
+    auto r = psql(t.conninfo(t.up13), "select 1", pg_cluster::password());
     INFO(r.output);
     CHECK(r.exit_code != 0);
     CHECK_THAT(r.output, Catch::Contains("TLS handshake with upstream"));

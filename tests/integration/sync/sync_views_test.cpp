@@ -30,7 +30,7 @@ struct hardened_db {
   test_pki pki{pki_dir.path()};
   pg_options opts() const {
     auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"hostssl all all 127.0.0.1/32 scram-sha-256"};
     return o;
   }
 };
