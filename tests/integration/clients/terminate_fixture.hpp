@@ -77,6 +77,16 @@ class terminate_env {
     return psql(conninfo(db, user, extra), q, pw);
   }
 
+  // Each of `parts` is in the gateway's log, which is shown when one is not.
+  void check_log_has(std::initializer_list<std::string> parts) {
+    const auto log = gw().log();
+    INFO(log);
+    for (const auto& part : parts) {
+      INFO("missing: " << part);
+      CHECK(has(log, part));
+    }
+  }
+
   const test_pki& pki() const { return pki_; }
   pg_cluster& pg() { return pg_; }
   gateway_process& gw() { return *gw_; }
