@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 
 namespace sluice::test {
@@ -13,9 +15,17 @@ namespace {
 
 const std::string kBin = "/usr/lib/postgresql/15/bin/";
 
+// "-scram": the template before this one had local trust and a fixed password; a new
+// name keeps the two apart while checkouts of either kind share the machine.
 std::string template_dir() {
   const char* base = std::getenv("TMPDIR");
-  return std::string(base && *base ? base : "/tmp") + "/sluice-pg15-template";
+  return std::string(base && *base ? base : "/tmp") + "/sluice-pg15-scram-template";
+}
+
+// The superuser's password, beside the template; written last, so it also marks a
+// template whose initdb finished.
+std::string password_file() {
+  return template_dir() + ".password";
 }
 
 void check(const run_result& r, const std::string& what) {
@@ -25,37 +35,69 @@ void check(const run_result& r, const std::string& what) {
   }
 }
 
+std::string as_postgres(const std::string& cmd) {
+  return running_as_root() ? "runuser -u postgres -- /bin/sh -c " + shell_quote(cmd) : cmd;
+}
+
+// 128 random bits, hex: nothing a test or a stray local process could guess.
+std::string random_password() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 32; ++i)
+    out += "0123456789abcdef"[rd() & 15];
+  return out;
+}
+
+// One initdb per machine, shared by every test through a locked template. The superuser
+// logs in with scram-sha-256 everywhere, the Unix socket included.
+void ensure_template() {
+  const std::string tmpl = template_dir();
+  // Closing the descriptor releases the lock, also when initdb throws.
+  struct file_lock {
+    int fd;
+    ~file_lock() { close(fd); }
+  } lock{open((tmpl + ".lock").c_str(), O_CREAT | O_RDWR, 0666)};
+  flock(lock.fd, LOCK_EX);
+  if (!std::filesystem::exists(tmpl + "/PG_VERSION") || !std::filesystem::exists(password_file())) {
+    std::filesystem::remove_all(tmpl);
+    std::filesystem::create_directories(tmpl);
+    const std::string pw = random_password();
+    temp_dir scratch("sluice-pg-init");
+    // initdb runs as postgres and must read it; the directory goes when initdb is done.
+    const std::string pwfile = scratch.write("pw", pw, 0644);
+    if (running_as_root())
+      run("chown postgres:postgres " + tmpl);
+    check(run(as_postgres(kBin + "initdb -D " + tmpl + " -U " + pg_cluster::kSuperuser +
+                          " --pwfile=" + pwfile +
+                          " --auth-local=scram-sha-256 --auth-host=scram-sha-256"
+                          " -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null"),
+              std::chrono::seconds(120)),
+          "initdb");
+    std::ofstream(password_file() + ".new") << pw;
+    std::filesystem::permissions(password_file() + ".new", std::filesystem::perms::owner_read |
+                                                               std::filesystem::perms::owner_write);
+    std::filesystem::rename(password_file() + ".new", password_file());
+  }
+}
+
 }  // namespace
 
 bool running_as_root() {
   return geteuid() == 0;
 }
 
-std::string pg_cluster::as_postgres(const std::string& cmd) const {
-  return running_as_root() ? "runuser -u postgres -- /bin/sh -c " + shell_quote(cmd) : cmd;
+const std::string& pg_cluster::password() {
+  static const std::string pw = [] {
+    ensure_template();
+    return read_file(password_file());
+  }();
+  return pw;
 }
 
 pg_cluster::pg_cluster(pg_options opts) {
-  // 1. One initdb per machine, shared by every test through a locked template.
+  // 1. The machine's template (made once).
+  ensure_template();
   const std::string tmpl = template_dir();
-  {
-    int lock = open((tmpl + ".lock").c_str(), O_CREAT | O_RDWR, 0666);
-    flock(lock, LOCK_EX);
-    if (!std::filesystem::exists(tmpl + "/PG_VERSION")) {
-      std::filesystem::remove_all(tmpl);
-      std::filesystem::create_directories(tmpl);
-      std::string pw = tmpl + ".pw";
-      run("printf '%s' " + shell_quote(kPassword) + " > " + pw + " && chmod 644 " + pw);
-      if (running_as_root())
-        run("chown postgres:postgres " + tmpl + " " + pw);
-      check(run(as_postgres(kBin + "initdb -D " + tmpl + " -U " + kSuperuser + " --pwfile=" + pw +
-                            " -A scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8"
-                            " --no-sync >/dev/null"),
-                std::chrono::seconds(120)),
-            "initdb");
-    }
-    close(lock);
-  }
   // 2. This cluster: a copy of the template with its own port and settings.
   data_ = dir_.path() + "/data";
   check(run("cp -a " + tmpl + " " + data_), "copy template");
@@ -76,11 +118,10 @@ pg_cluster::pg_cluster(pg_options opts) {
   for (const auto& c : opts.conf)
     conf += c + "\n";
   dir_.write("data/postgresql.auto.conf", conf, 0600);
-  std::string hba;
+  // The fixture's own admin connections come over the socket, with the password.
+  std::string hba = "local all all scram-sha-256\n";
   if (opts.hba.empty()) {
-    hba =
-        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-        "host all all ::1/128 scram-sha-256\n";
+    hba += "host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n";
   } else {
     for (const auto& h : opts.hba)
       hba += h + "\n";
@@ -118,9 +159,26 @@ std::string pg_cluster::log() const {
   return read_file(dir_.path() + "/postgres.log");
 }
 
+std::string pg_cluster::superuser_conninfo(const std::string& db) const {
+  // Quoted (libpq's way) only when it must be, so the string also fits in '...' for sh.
+  std::string value = db;
+  if (db.empty() || db.find_first_of(" '\\") != std::string::npos) {
+    value = "'";
+    for (char c : db) {
+      if (c == '\\' || c == '\'')
+        value += '\\';
+      value += c;
+    }
+    value += "'";
+  }
+  return "host=" + dir_.path() + " port=" + std::to_string(port_) + " user=" + kSuperuser +
+         " dbname=" + value + " password=" + password();
+}
+
 run_result pg_cluster::psql(const std::string& sql, const std::string& db) const {
-  return run("psql -X -h " + dir_.path() + " -p " + std::to_string(port_) + " -U " + kSuperuser +
-             " -d " + shell_quote(db) + " -v ON_ERROR_STOP=1 -Atq -c " + shell_quote(sql));
+  return run("PGPASSWORD=" + shell_quote(password()) + " psql -X -h " + dir_.path() + " -p " +
+             std::to_string(port_) + " -U " + kSuperuser + " -d " + shell_quote(db) +
+             " -v ON_ERROR_STOP=1 -Atq -c " + shell_quote(sql));
 }
 
 std::string pg_cluster::sql(const std::string& sql, const std::string& db) const {

@@ -2,6 +2,10 @@
 // tests. initdb runs once per machine into a cached template (under a file lock); each
 // cluster is a copy of it, so starting one costs about a second. As root, every server
 // command runs as the `postgres` user, because Postgres refuses to run as root.
+//
+// Every connection, the fixture's own admin ones over the Unix socket included, logs in
+// with scram-sha-256: the superuser's password is random, made when the template is
+// initdb'd and kept beside it (password()). No test needs `trust` to reach its cluster.
 #pragma once
 
 #include <string>
@@ -15,7 +19,9 @@ struct pg_options {
   bool ssl = false;
   std::string cert, key;  // server certificate when ssl (copied into the data dir)
   std::string ca;         // CA for client certificates (optional)
-  // pg_hba.conf lines; empty = local trust + host scram-sha-256 on loopback.
+  // pg_hba.conf lines for the network; empty = host scram-sha-256 on loopback. The
+  // fixture's own line for its admin connections, `local all all scram-sha-256`, always
+  // comes first.
   std::vector<std::string> hba;
   std::vector<std::string> conf;  // extra postgresql.conf lines
 };
@@ -23,7 +29,8 @@ struct pg_options {
 class pg_cluster {
  public:
   static constexpr const char* kSuperuser = "postgres";
-  static constexpr const char* kPassword = "postgres-test-pw";
+  // The superuser's password (the same for every cluster of this machine's template).
+  static const std::string& password();
 
   explicit pg_cluster(pg_options opts = {});
   ~pg_cluster();
@@ -35,7 +42,10 @@ class pg_cluster {
   const std::string& data_dir() const { return data_; }
   const std::string& socket_dir() const { return dir_.path(); }
 
-  // Superuser SQL over the Unix socket (trust): -At output, ON_ERROR_STOP.
+  // libpq conninfo for the superuser over the Unix socket, password included: for
+  // psql, pgbench and libpq connections a test makes to this cluster directly.
+  std::string superuser_conninfo(const std::string& db = "postgres") const;
+  // Superuser SQL over the Unix socket (scram-sha-256): -At output, ON_ERROR_STOP.
   run_result psql(const std::string& sql, const std::string& db = "postgres") const;
   // Same, but fails the calling test (throws) unless it succeeds.
   std::string sql(const std::string& sql, const std::string& db = "postgres") const;
@@ -49,7 +59,6 @@ class pg_cluster {
   std::string log() const;
 
  private:
-  std::string as_postgres(const std::string& cmd) const;
   temp_dir dir_{"sluice-pg"};
   std::string data_;
   int port_ = 0;

@@ -214,8 +214,7 @@ struct fixture {
   test_pki pki{dir.path()};
   pg_cluster pg{[this] {
     auto o = sluice::test::ssl_on(pki);
-    o.hba = {"local all all trust", "host all bob 127.0.0.1/32 md5",
-             "host all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"host all bob 127.0.0.1/32 md5", "host all all 127.0.0.1/32 scram-sha-256"};
     return o;
   }()};
   std::string alice_secret, bob_secret;

@@ -27,7 +27,6 @@
 
 namespace sluice::test::clients {
 
-inline const std::string kPw = pg_cluster::kPassword;
 inline const std::string kSni = "db.pass.test";
 inline const std::string kClientsDir =
     std::string(SLUICE_SOURCE_DIR) + "/tests/integration/clients";

@@ -27,9 +27,9 @@ void jdbc_matrix(path p) {
   // terminated, the database's in passthrough), both signed by the test CA.
   const std::string url = "jdbc:postgresql://" + e.host() + ":" + std::to_string(e.port()) +
                           "/postgres?sslmode=verify-full&sslrootcert=" + e.pki().ca_cert;
-  auto r = run("PGPASSWORD=" + shell_quote(kPw) + " java -Djdk.net.hosts.file=" + hosts + " -cp " +
-                   classes + ":" + kJar + " JdbcClient " + shell_quote(url) + " " +
-                   (e.db_sees_tls() ? "t" : "f"),
+  auto r = run("PGPASSWORD=" + shell_quote(pg_cluster::password()) +
+                   " java -Djdk.net.hosts.file=" + hosts + " -cp " + classes + ":" + kJar +
+                   " JdbcClient " + shell_quote(url) + " " + (e.db_sees_tls() ? "t" : "f"),
                std::chrono::seconds(120));
   INFO(r.output << "\n" << e.gw().log());
   check_driver_steps(r);

@@ -20,12 +20,12 @@ long processed(const std::string& out) {
 }
 
 std::string bench_cmd(const client_env& e, const std::string& args) {
-  return "PGPASSWORD=" + shell_quote(kPw) + " pgbench -n " + args + " " + shell_quote(e.conninfo());
+  return "PGPASSWORD=" + shell_quote(pg_cluster::password()) + " pgbench -n " + args + " " +
+         shell_quote(e.conninfo());
 }
 
 void init_bench(client_env& e) {
-  auto init = run("pgbench -i -s 1 -q -h " + e.pg().socket_dir() + " -p " +
-                      std::to_string(e.pg().port()) + " -U postgres postgres",
+  auto init = run("pgbench -i -s 1 -q " + shell_quote(e.pg().superuser_conninfo()),
                   std::chrono::seconds(120));
   INFO(init.output);
   REQUIRE(init.exit_code == 0);
@@ -68,7 +68,7 @@ TEST_CASE("pgbench through a tunnel route with many connections over one SSH ses
   // 16 concurrent connections, each a direct-tcpip channel of the same SSH session.
   background_process bench(
       {"pgbench", "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", "5", e.conninfo()},
-      e.dir().file("bench16.log"), {{"PGPASSWORD", kPw}});
+      e.dir().file("bench16.log"), {{"PGPASSWORD", pg_cluster::password()}});
   int max_channels = 0, max_sessions = 0;
   while (bench.running()) {
     auto t = e.tunnel_status();

@@ -10,8 +10,8 @@ using namespace sluice::test::clients;
 namespace {
 
 std::string psql_cmd(const client_env& e, const std::string& args) {
-  return "PGPASSWORD=" + shell_quote(kPw) + " psql -X -q -At -v ON_ERROR_STOP=1 " +
-         shell_quote(e.conninfo()) + " " + args;
+  return "PGPASSWORD=" + shell_quote(pg_cluster::password()) +
+         " psql -X -q -At -v ON_ERROR_STOP=1 " + shell_quote(e.conninfo()) + " " + args;
 }
 
 void psql_matrix(path p) {
@@ -63,7 +63,7 @@ void psql_matrix(path p) {
   // Two sessions: one listens and sleeps, the other notifies.
   background_process listener(
       {"psql", "-X", "-At", e.conninfo(), "-c", "listen ch", "-c", "select pg_sleep(3)"},
-      e.dir().file("listener.log"), {{"PGPASSWORD", kPw}});
+      e.dir().file("listener.log"), {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(e.running("select pg_sleep(3)"));
   auto notify = run(psql_cmd(e, "-c \"notify ch, 'from-other-session'\""));
   CHECK(notify.exit_code == 0);
@@ -74,7 +74,7 @@ void psql_matrix(path p) {
 
   // Ctrl-C: libpq sends a CancelRequest on a new connection through the gateway.
   background_process sleeper({"psql", "-X", "-At", e.conninfo(), "-c", "select pg_sleep(30)"},
-                             e.dir().file("sleeper.log"), {{"PGPASSWORD", kPw}});
+                             e.dir().file("sleeper.log"), {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(e.running("select pg_sleep(30)"));
   auto t0 = clock::now();
   sleeper.signal(SIGINT);
@@ -91,7 +91,7 @@ void psql_matrix(path p) {
   if (p == path::terminated) {
     // By design: TLS ends at sluice, so a client that demands channel binding is refused
     // (the backend offers no SCRAM-SHA-256-PLUS here).
-    auto cb = run("PGPASSWORD=" + shell_quote(kPw) + " psql -X -At " +
+    auto cb = run("PGPASSWORD=" + shell_quote(pg_cluster::password()) + " psql -X -At " +
                   shell_quote(e.conninfo() + " channel_binding=require") + " -c 'select 1'");
     CHECK(cb.exit_code != 0);
     CHECK(has(cb.output, "channel binding"));

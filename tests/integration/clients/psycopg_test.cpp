@@ -9,7 +9,7 @@ namespace {
 
 void psycopg_matrix(path p) {
   client_env e(p);
-  auto r = run("PGPASSWORD=" + shell_quote(kPw) + " /usr/bin/python3 " +
+  auto r = run("PGPASSWORD=" + shell_quote(pg_cluster::password()) + " /usr/bin/python3 " +
                    shell_quote(kClientsDir + "/psycopg_client.py") + " " +
                    shell_quote(e.conninfo()) + " " + (e.db_sees_tls() ? "t" : "f"),
                std::chrono::seconds(90));

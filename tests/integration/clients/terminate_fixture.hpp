@@ -25,7 +25,7 @@ class terminate_env {
     pg_.sql("grant connect on database q_require to bob");
     const std::string bob_md5 =
         trim(pg_.sql("select rolpassword from pg_authid where rolname='bob'"));
-    auth_pw_ = dir_.write("auth.pw", std::string(pg_cluster::kPassword) + "\n", 0600);
+    auth_pw_ = dir_.write("auth.pw", pg_cluster::password() + "\n", 0600);
     weak_pw_ = dir_.write("weak.pw", "weak-pw\n", 0600);
     users_ = dir_.write("users.txt",
                         "\"alice\" \"" + kAlicePw + "\"\n\"bob\" \"" + bob_md5 + "\"\n", 0600);
@@ -77,6 +77,16 @@ class terminate_env {
     return psql(conninfo(db, user, extra), q, pw);
   }
 
+  // Each of `parts` is in the gateway's log, which is shown when one is not.
+  void check_log_has(std::initializer_list<std::string> parts) {
+    const auto log = gw().log();
+    INFO(log);
+    for (const auto& part : parts) {
+      INFO("missing: " << part);
+      CHECK(has(log, part));
+    }
+  }
+
   const test_pki& pki() const { return pki_; }
   pg_cluster& pg() { return pg_; }
   gateway_process& gw() { return *gw_; }
@@ -86,8 +96,7 @@ class terminate_env {
  private:
   static pg_options make_pg(const test_pki& pki) {
     auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "host all bob 127.0.0.1/32 md5",
-             "host all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"host all bob 127.0.0.1/32 md5", "host all all 127.0.0.1/32 scram-sha-256"};
     o.conf = {"max_connections = 100"};
     return o;
   }

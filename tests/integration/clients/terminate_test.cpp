@@ -16,9 +16,7 @@ TEST_CASE("terminate: psql with libpq defaults gets TLS on both legs, the real u
     CHECK(r.exit_code == 0);
     CHECK(r.output == "alice|t\n");
   }
-  const auto log = e.gw().log();
-  CHECK(has(log, "client_mechanism=SCRAM-SHA-256-PLUS"));
-  CHECK(has(log, "server_mechanism=SCRAM-SHA-256-PLUS"));
+  e.check_log_has({"client_mechanism=SCRAM-SHA-256-PLUS", "server_mechanism=SCRAM-SHA-256-PLUS"});
   // The session line is written when the session closes, maybe just after psql exited.
   CHECK(eventually(
       [&] {
@@ -93,11 +91,8 @@ TEST_CASE("terminate: refusals look like PostgreSQL's, and say why in sluice's l
   CHECK(has(expired.output, "password authentication failed for user \"old\""));
   auto nologin = e.sql("q_require", "nologin_user", "nl-pw", "select 1");
   CHECK(has(nologin.output, "role \"nologin_user\" is not permitted to log in"));
-  const auto log = e.gw().log();
-  INFO(log);
-  CHECK(has(log, "reason=auth_failed"));
-  CHECK(has(log, "no such user (mock exchange)"));
-  CHECK(has(log, "has an expired password"));
+  e.check_log_has(
+      {"reason=auth_failed", "no such user (mock exchange)", "has an expired password"});
 }
 
 TEST_CASE("terminate: a changed password works at once after the failed attempt",
@@ -151,11 +146,8 @@ TEST_CASE("passthrough: the downgrade is warned about and the refused login is l
   auto r = e.sql("pt", "alice", kAlicePw, kWhoAmI);
   INFO(r.output << e.gw().log());
   CHECK(r.output == "alice|t\n");
-  const auto log = e.gw().log();
-  CHECK(has(log, "auth_failed"));
-  CHECK(has(log, "channel binding negotiation error"));
-  CHECK(has(log, "reason=auth_failed"));
-  CHECK(has(log, "client_tls=false upstream_tls=true"));
+  e.check_log_has({"auth_failed", "channel binding negotiation error", "reason=auth_failed",
+                   "client_tls=false upstream_tls=true"});
 }
 
 TEST_CASE("terminate: a reload that changes where secrets come from drops the cached ones",

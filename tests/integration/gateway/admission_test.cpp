@@ -33,7 +33,7 @@ TEST_CASE("a client from 127.0.0.2 is rejected when only 127.0.0.1/32 is allowed
     CHECK(raw_client::error_message(reply) == expected);
   }
   // The same gateway still serves the allowed address.
-  CHECK(psql(through(port), "select 1", kPw).output == "1\n");
+  CHECK(psql(through(port), "select 1", pg_cluster::password()).output == "1\n");
   CHECK(log_has(gw, "reason=rejected_allowlist"));
 }
 
@@ -44,7 +44,7 @@ TEST_CASE("psql sees the allowlist rejection and the TLS-required rejection",
   pg_cluster pg;
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port(), "127.0.0.2/32", "required"));
-  auto r = psql(through(port), "select 1", kPw);
+  auto r = psql(through(port), "select 1", pg_cluster::password());
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("FATAL:  connection from 127.0.0.1 refused: the address is not on the "
                       "allowlist of listener \"pg\" (clients)") != std::string::npos);
@@ -53,10 +53,10 @@ TEST_CASE("psql sees the allowlist rejection and the TLS-required rejection",
 
   gw.rewrite(gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "required"));
   gw.reload();
-  auto plain = psql(through(port, "sslmode=disable"), "select 1", kPw);
+  auto plain = psql(through(port, "sslmode=disable"), "select 1", pg_cluster::password());
   CHECK(plain.output.find("listener \"pg\" requires TLS; this connection is unencrypted") !=
         std::string::npos);
-  CHECK(psql(through(port), "select 1", kPw).output == "1\n");
+  CHECK(psql(through(port), "select 1", pg_cluster::password()).output == "1\n");
 }
 
 TEST_CASE("route allowlists are checked after routing", "[gateway][allowlist]") {
@@ -68,7 +68,7 @@ TEST_CASE("route allowlists are checked after routing", "[gateway][allowlist]") 
                                   "    allow: [narrow]\n");
   yaml.replace(yaml.find("allowlists:\n"), 12, "allowlists:\n  narrow: [127.0.0.9/32]\n");
   gateway_process gw(dir, yaml);
-  auto r = psql(through(port), "select 1", kPw);
+  auto r = psql(through(port), "select 1", pg_cluster::password());
   CHECK(r.output.find("connection from 127.0.0.1 refused: the address is not on the allowlist of "
                       "route \"db\" (narrow)") != std::string::npos);
 }
@@ -83,14 +83,16 @@ TEST_CASE("a reload that removes an address applies to new and open connections"
   gateway_process gw(
       dir, gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "optional", "disable", enforce));
   background_process open_session({"psql", "-X", "-At", through(port), "-c", "select pg_sleep(20)"},
-                                  dir.file("open-session.log"), {{"PGPASSWORD", kPw}});
+                                  dir.file("open-session.log"),
+                                  {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(wait_for_query(pg, "select pg_sleep"));
 
   // A bad file is refused and the running configuration stays.
   gw.rewrite("listeners: [oops\n");
   gw.reload();
   CHECK(gw.log().find("event=reload_failed") != std::string::npos);
-  CHECK(psql(through(port), "select 'still-open'", kPw).output == "still-open\n");
+  CHECK(psql(through(port), "select 'still-open'", pg_cluster::password()).output ==
+        "still-open\n");
   CHECK(open_session.running());
 
   gw.rewrite(gateway_yaml(pki, port, pg.port(), "127.0.0.2/32", "optional", "disable", enforce));
@@ -99,7 +101,7 @@ TEST_CASE("a reload that removes an address applies to new and open connections"
   CHECK(open_session.log().find("connection closed by sluice: address 127.0.0.1 is no longer on "
                                 "the allowlist of listener \"pg\" after a configuration reload") !=
         std::string::npos);
-  auto next = psql(through(port), "select 1", kPw);
+  auto next = psql(through(port), "select 1", pg_cluster::password());
   CHECK(next.output.find("connection from 127.0.0.1 refused") != std::string::npos);
   CHECK(log_has(gw, "reason=reload_disallowed"));
 }

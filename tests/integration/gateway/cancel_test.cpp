@@ -6,17 +6,15 @@
 
 #include "tests/integration/gateway/fixture.hpp"
 #include "tests/support/raw_client.hpp"
+#include "tests/support/scram_login.hpp"
 
 using namespace sluice::test;
 
 namespace {
 
-// Reads typed messages until ReadyForQuery; returns (pid, key) from BackendKeyData.
-std::pair<std::vector<uint8_t>, std::string> login_trust(raw_client& c) {
-  c.send(raw_client::startup("postgres", "postgres"));
-  std::string all;
-  for (int i = 0; i < 50 && all.find('Z') == std::string::npos; ++i)
-    all += c.recv_some(65536, 2000);
+// Logs in (SCRAM); returns (pid, key) from BackendKeyData and what the login read.
+std::pair<std::vector<uint8_t>, std::string> login(raw_client& c) {
+  const std::string all = scram_log_in(c);
   // Walk messages to find 'K'.
   std::vector<uint8_t> key;
   size_t pos = 0;
@@ -56,7 +54,7 @@ TEST_CASE("psql Ctrl-C through the gateway cancels the running statement", "[gat
   background_process q(
       {"psql", "-X", "-At", through(port, "sslmode=require channel_binding=disable"), "-c",
        "select pg_sleep(30)"},
-      dir.file("q.log"), {{"PGPASSWORD", kPw}});
+      dir.file("q.log"), {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   auto sent = std::chrono::steady_clock::now();
   q.signal(SIGINT);
@@ -74,9 +72,7 @@ TEST_CASE(
     "[gateway][cancel]") {
   temp_dir dir_a, dir_b;
   test_pki pki(dir_a.path());
-  pg_options opts;
-  opts.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  pg_cluster pg(opts);
+  pg_cluster pg;
   int port_a = free_port(), port_b = free_port();
   auto with_cancel = [&](int own, int peer_id, int peer_port) {
     return gateway_yaml(pki, own, pg.port()) +
@@ -88,7 +84,7 @@ TEST_CASE(
   gateway_process b(dir_b, with_cancel(port_b, 1, port_a));
 
   raw_client session(port_a);
-  auto [key, hello] = login_trust(session);
+  auto [key, hello] = login(session);
   REQUIRE(key.size() == 8);
   CHECK((key[0] & 0x7f) == 1);  // the minted pid names instance 1
   session.send(raw_client::query("select pg_sleep(30)"));

@@ -14,7 +14,8 @@ TEST_CASE("a reload picks up renewed certificate files", "[gateway][tls][reload]
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
   auto verify_with = [&](const std::string& ca) {
-    return psql(through(port, "sslmode=verify-full sslrootcert=" + ca), "select 'ok'", kPw);
+    return psql(through(port, "sslmode=verify-full sslrootcert=" + ca), "select 'ok'",
+                pg_cluster::password());
   };
   CHECK(verify_with(pki.ca_cert).output == "ok\n");
   CHECK(verify_with(renewed.ca_cert).exit_code != 0);
@@ -46,7 +47,7 @@ TEST_CASE("the certificate is chosen by the client's server name", "[gateway][tl
   auto as = [&](const std::string& host) {
     return psql("host=" + host + " hostaddr=127.0.0.1 port=" + std::to_string(port) +
                     " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + pki.ca_cert,
-                "select 'ok'", kPw);
+                "select 'ok'", pg_cluster::password());
   };
   auto tenant = as("acme.tenants.gw.test");
   INFO(tenant.output << gw.log());

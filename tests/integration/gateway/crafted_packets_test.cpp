@@ -55,7 +55,7 @@ TEST_CASE("a ClientHello with an overlong server_name list ends only its own con
   // The gateway is still there and still routes a real client end to end.
   auto r = psql("host=db.pass.test hostaddr=127.0.0.1 port=" + std::to_string(port) +
                     " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + pki.ca_cert,
-                "select ssl from pg_stat_ssl where pid = pg_backend_pid()", kPw);
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()", pg_cluster::password());
   CHECK(r.exit_code == 0);
   CHECK(r.output == "t\n");
 }

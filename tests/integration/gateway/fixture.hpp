@@ -10,8 +10,6 @@
 
 namespace sluice::test {
 
-inline const std::string kPw = pg_cluster::kPassword;
-
 // The relay under test: SLUICE_TEST_RELAY=kernel reruns the relay tests with
 // `relay: kernel` (tests/CMakeLists.txt, "gateway kernel: ..."). Empty: the default.
 inline std::string relay_under_test() {

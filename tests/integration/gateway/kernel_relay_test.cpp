@@ -32,9 +32,9 @@ std::string plain(int port) {
 
 // A psql run through the gateway whose output is hashed, so megabytes compare cheaply.
 std::string md5_of_psql(const std::string& conninfo, const std::string& args) {
-  auto r =
-      run("PGPASSWORD=" + kPw + " psql -X -At " + shell_quote(conninfo) + " " + args + " | md5sum",
-          std::chrono::seconds(60));
+  auto r = run("PGPASSWORD=" + pg_cluster::password() + " psql -X -At " + shell_quote(conninfo) +
+                   " " + args + " | md5sum",
+               std::chrono::seconds(60));
   return r.output;
 }
 
@@ -50,14 +50,13 @@ TEST_CASE("1 MiB messages both ways and a client that half-closes after Terminat
   // Server -> client: one DataRow of 1 MiB, and many rows behind it.
   const std::string big = "-c " + shell_quote("select repeat('ab', 524288)") + " -c " +
                           shell_quote("select g, md5(g::text) from generate_series(1, 50000) g");
-  auto direct = md5_of_psql("host=" + pg.socket_dir() + " port=" + std::to_string(pg.port()) +
-                                " user=postgres dbname=postgres",
-                            big);
+  auto direct = md5_of_psql(pg.superuser_conninfo(), big);
   CHECK(md5_of_psql(plain(port), big) == direct);
   // Client -> server: a 1 MiB Query message (psql -f: too long for an argument).
   std::string literal(1 << 20, 'q');
   auto file = dir.write("big.sql", "select length('" + literal + "'), md5('" + literal + "');\n");
-  auto r = run("PGPASSWORD=" + kPw + " psql -X -At " + shell_quote(plain(port)) + " -f " + file,
+  auto r = run("PGPASSWORD=" + pg_cluster::password() + " psql -X -At " + shell_quote(plain(port)) +
+                   " -f " + file,
                std::chrono::seconds(60));
   auto expect = run("head -c 1048576 /dev/zero | tr '\\0' q | md5sum | cut -d' ' -f1");
   CHECK(r.output == "1048576|" + expect.output);
@@ -77,7 +76,8 @@ while s.recv(65536):
     pass
 print("closed")
 )py");
-  auto half = run("/usr/bin/python3 " + script + " " + std::to_string(port) + " " + kPw);
+  auto half =
+      run("/usr/bin/python3 " + script + " " + std::to_string(port) + " " + pg_cluster::password());
   INFO(half.output << gw.log());
   CHECK(half.output == "closed\n");
   CHECK(eventually([&] { return count_of(gw.log(), "event=connection_closed") >= 3; },
@@ -97,21 +97,22 @@ TEST_CASE(
   test_pki pki(dir.path());
   pg_cluster pg(ssl_on(pki));
   pg.sql("select 1");
-  auto init = run("pgbench -i -s 1 -q -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
-                  " -U postgres postgres");
+  auto init = run("pgbench -i -s 1 -q " + shell_quote(pg.superuser_conninfo()));
   REQUIRE(init.exit_code == 0);
   int port = free_port();
   gateway_process gw(dir, "relay: kernel\n" + gateway_yaml(pki, port, pg.port()));
-  CHECK(psql(plain(port), "select repeat('k', 1048576)", kPw).output.size() == (1 << 20) + 1);
+  CHECK(psql(plain(port), "select repeat('k', 1048576)", pg_cluster::password()).output.size() ==
+        (1 << 20) + 1);
   CHECK(eventually([&] { return last_bytes_out(gw.log(), "kernel") > (1 << 20); },
                    std::chrono::seconds(5)));
   CHECK(gw.log().find("event=kernel_relay_loaded") != std::string::npos);
   // A TLS client leg stays in the copy relay.
-  CHECK(psql(through(port, "sslmode=require"), "select 'tls'", kPw).output == "tls\n");
+  CHECK(psql(through(port, "sslmode=require"), "select 'tls'", pg_cluster::password()).output ==
+        "tls\n");
   CHECK(log_has(gw, "relay=copy"));
 
-  auto bench = run("PGPASSWORD=" + kPw + " pgbench -h 127.0.0.1 -p " + std::to_string(port) +
-                       " -U postgres -S -c 8 -j 2 -T 3 postgres",
+  auto bench = run("PGPASSWORD=" + pg_cluster::password() + " pgbench -h 127.0.0.1 -p " +
+                       std::to_string(port) + " -U postgres -S -c 8 -j 2 -T 3 postgres",
                    std::chrono::seconds(60));
   INFO(bench.output);
   REQUIRE(bench.exit_code == 0);
@@ -121,10 +122,10 @@ TEST_CASE(
   const std::string sql =
       "copy (select repeat(md5(g::text), 30) from generate_series(1, 25000) "
       "g) to stdout";
-  auto direct = run("psql -X -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
-                    " -U postgres -c " + shell_quote(sql) + " | md5sum");
-  auto slow = run("PGPASSWORD=" + kPw + " psql -X " + shell_quote(plain(port)) + " -c " +
-                      shell_quote(sql) + " | (sleep 1; md5sum)",
+  auto direct = run("psql -X " + shell_quote(pg.superuser_conninfo()) + " -c " + shell_quote(sql) +
+                    " | md5sum");
+  auto slow = run("PGPASSWORD=" + pg_cluster::password() + " psql -X " + shell_quote(plain(port)) +
+                      " -c " + shell_quote(sql) + " | (sleep 1; md5sum)",
                   std::chrono::seconds(60));
   CHECK(slow.output == direct.output);
   CHECK(gw.log().find("event=kernel_relay_unavailable") == std::string::npos);
@@ -141,7 +142,7 @@ TEST_CASE("relay: kernel without CAP_BPF and CAP_NET_ADMIN says why once and use
       dir, "relay: kernel\n" + gateway_yaml(pki, port, pg.port()),
       {"capsh", "--drop=cap_bpf,cap_net_admin,cap_sys_admin", "--", "-c", "exec \"$@\"", "sluice"});
   for (int i = 0; i < 3; ++i)
-    CHECK(psql(plain(port), "select 'fallback'", kPw).output == "fallback\n");
+    CHECK(psql(plain(port), "select 'fallback'", pg_cluster::password()).output == "fallback\n");
   CHECK(log_has(gw, "relay=copy"));
   auto log = gw.log();
   INFO(log);

@@ -6,6 +6,7 @@
 
 #include "tests/integration/gateway/fixture.hpp"
 #include "tests/support/raw_client.hpp"
+#include "tests/support/scram_login.hpp"
 
 using namespace sluice::test;
 
@@ -71,7 +72,7 @@ TEST_CASE("startup packets are capped and validated and garbage is survived",
       c.send(junk);
     }
     CHECK(gw.proc().running());
-    CHECK(psql(through(port), "select 'alive'", kPw).output == "alive\n");
+    CHECK(psql(through(port), "select 'alive'", pg_cluster::password()).output == "alive\n");
   }
 }
 
@@ -82,11 +83,11 @@ TEST_CASE("idle sessions are closed after the route's idle_timeout", "[gateway][
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "optional", "disable",
                                        "", "    idle_timeout: 1s\n"));
-  auto r = psql(through(port), "select pg_sleep(4)", kPw);
+  auto r = psql(through(port), "select pg_sleep(4)", pg_cluster::password());
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("terminating connection: idle for 1s (route \"db\" idle_timeout)") !=
         std::string::npos);
-  CHECK(psql(through(port), "select 'quick'", kPw).output == "quick\n");
+  CHECK(psql(through(port), "select 'quick'", pg_cluster::password()).output == "quick\n");
 }
 
 TEST_CASE("SIGTERM stops accepting and lets an open transaction finish before exiting",
@@ -100,12 +101,12 @@ TEST_CASE("SIGTERM stops accepting and lets an open transaction finish before ex
   background_process tx({"psql", "-X", "-At", through(port), "-c",
                          "begin; insert into drained values (1); select pg_sleep(2); "
                          "insert into drained values (2); commit;"},
-                        dir.file("tx.log"), {{"PGPASSWORD", kPw}});
+                        dir.file("tx.log"), {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(wait_for_query(pg, "pg_sleep(2)"));
   gw.proc().signal(SIGTERM);
   // New connections are refused while the old one drains.
   CHECK(log_has(gw, "event=draining"));
-  auto late = psql(through(port), "select 1", kPw);
+  auto late = psql(through(port), "select 1", pg_cluster::password());
   CHECK(late.exit_code != 0);
   CHECK(tx.wait(std::chrono::seconds(15)) == 0);
   CHECK(pg.sql("select count(*) from drained") == "2");
@@ -122,7 +123,7 @@ TEST_CASE("SIGTERM grace expiry terminates leftover sessions with a message", "[
   yaml.replace(yaml.find("shutdown_grace: 10s"), 19, "shutdown_grace: 1s");
   gateway_process gw(dir, yaml);
   background_process s({"psql", "-X", "-At", through(port), "-c", "select pg_sleep(30)"},
-                       dir.file("s.log"), {{"PGPASSWORD", kPw}});
+                       dir.file("s.log"), {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   gw.proc().signal(SIGTERM);
   CHECK(s.wait(std::chrono::seconds(10)) != 0);
@@ -138,23 +139,21 @@ TEST_CASE(
     "[gateway][lifecycle]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options po = ssl_on(pki);
-  po.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  pg_cluster pg(po);
+  pg_cluster pg(ssl_on(pki));
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
   auto count = [&](const std::string& text) { return count_of(gw.log(), text); };
   const int sessions = 20;
   for (int i = 0; i < sessions; ++i) {
     auto mode = i % 2 ? "sslmode=require" : "sslmode=disable";
-    REQUIRE(psql(through(port, mode), "select 1").output == "1\n");
+    REQUIRE(psql(through(port, mode), "select 1", pg_cluster::password()).output == "1\n");
   }
   CHECK(eventually([&] { return count("event=connection_closed") == sessions; },
                    std::chrono::seconds(5)));
   CHECK(count("reason=client_closed") == sessions);
   CHECK(count("reason=server_closed") == 0);
 
-  auto log_in = [](raw_client& c) { REQUIRE(!c.log_in("postgres", "postgres").empty()); };
+  auto log_in = [](raw_client& c) { REQUIRE(!scram_log_in(c).empty()); };
   {
     // Terminate, and the socket kept open: the server's EOF surely comes first.
     raw_client c(port);

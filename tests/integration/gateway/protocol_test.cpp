@@ -9,23 +9,11 @@
 
 using namespace sluice::test;
 
-namespace {
-pg_options tls_pg(const test_pki& pki, bool trust = false) {
-  pg_options o;
-  o.ssl = true;
-  o.cert = pki.server_cert;
-  o.key = pki.server_key;
-  if (trust)
-    o.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  return o;
-}
-}  // namespace
-
 TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with channel binding",
           "[gateway][passthrough]") {
   temp_dir dir;
   test_pki pki(dir.path(), {"db.pass.test"});
-  pg_cluster pg(tls_pg(pki));
+  pg_cluster pg(ssl_on(pki));
   int port = free_port();
   gateway_process gw(dir,
                      "listeners:\n  - name: pass\n    listen: 127.0.0.1:" + std::to_string(port) +
@@ -38,7 +26,7 @@ TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with chan
       " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + pki.ca_cert;
   // The certificate verified is the database's own, and channel binding works.
   auto r = psql(conn + " channel_binding=require",
-                "select ssl from pg_stat_ssl where pid = pg_backend_pid()", kPw);
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()", pg_cluster::password());
   INFO(r.output << gw.log());
   CHECK(r.exit_code == 0);
   CHECK(r.output == "t\n");
@@ -47,7 +35,7 @@ TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with chan
   // Ctrl-C: libpq 15 sends the backend's own key in plaintext; sluice offers it to the
   // listener's backends.
   background_process q({"psql", "-X", "-At", conn, "-c", "select pg_sleep(30)"}, dir.file("q.log"),
-                       {{"PGPASSWORD", kPw}});
+                       {{"PGPASSWORD", pg_cluster::password()}});
   REQUIRE(wait_for_query(pg, "select pg_sleep(30)"));
   q.signal(SIGINT);
   CHECK(q.wait(std::chrono::seconds(5)) != 0);
@@ -56,11 +44,12 @@ TEST_CASE("passthrough listener routes on SNI and keeps TLS end to end with chan
   // A name no route serves: the client only sees the connection close.
   auto other = psql("host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port) +
                         " user=postgres dbname=postgres sslmode=require",
-                    "select 1", kPw);
+                    "select 1", pg_cluster::password());
   CHECK(other.exit_code != 0);
   CHECK(log_has(gw, "reason=no_route"));
   // Plaintext is refused with words, since no TLS is in the way yet.
-  auto plain = psql(conn.substr(0, conn.find(" sslmode")) + " sslmode=disable", "select 1", kPw);
+  auto plain = psql(conn.substr(0, conn.find(" sslmode")) + " sslmode=disable", "select 1",
+                    pg_cluster::password());
   CHECK(plain.output.find("requires TLS") != std::string::npos);
 }
 
@@ -68,9 +57,7 @@ TEST_CASE("PROXY protocol from trusted balancers sets the address allowlists see
           "[gateway][proxy-protocol]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  pg_cluster pg(opts);
+  pg_cluster pg;
   int port = free_port();
   gateway_process gw(dir,
                      gateway_yaml(pki, port, pg.port(), "198.51.100.0/24", "optional", "disable",
@@ -86,7 +73,7 @@ TEST_CASE("PROXY protocol from trusted balancers sets the address allowlists see
     c.send(with("PROXY TCP4 198.51.100.7 127.0.0.1 40000 5432\r\n"));
     auto reply = c.recv_some();
     REQUIRE(!reply.empty());
-    CHECK(reply[0] == 'R');  // the backend's authentication answer: admitted
+    CHECK(reply[0] == 'R');  // the backend's authentication request: admitted
     CHECK(eventually(
         [&] {
           c.send({'X', 0, 0, 0, 4});
@@ -128,9 +115,7 @@ TEST_CASE("direct TLS needs ALPN postgresql on the client leg and works on the u
           "[gateway][direct-tls]") {
   temp_dir dir, dir_b;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  pg_cluster pg(opts);
+  pg_cluster pg;
   int port_b = free_port();
   // Gateway B terminates TLS in front of PostgreSQL 15 (which has no direct TLS).
   gateway_process b(dir_b, gateway_yaml(pki, port_b, pg.port()));
@@ -158,7 +143,7 @@ TEST_CASE("direct TLS needs ALPN postgresql on the client leg and works on the u
     auto r = psql("host=127.0.0.1 port=" + std::to_string(port_a) +
                       " user=postgres dbname=postgres "
                       "sslmode=disable",
-                  "select 'direct-ok'");
+                  "select 'direct-ok'", pg_cluster::password());
     INFO(r.output << a.log() << b.log());
     CHECK(r.output == "direct-ok\n");
     CHECK(log_has(a, "upstream_tls=true"));
@@ -169,9 +154,7 @@ TEST_CASE("newer protocol minor versions and _pq_ options reach the backend to n
           "[gateway][negotiation]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_options opts;
-  opts.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  pg_cluster pg(opts);
+  pg_cluster pg;
   int port = free_port();
   gateway_process gw(dir, gateway_yaml(pki, port, pg.port()));
   auto s = raw_client::startup("postgres", "postgres");

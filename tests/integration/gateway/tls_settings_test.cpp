@@ -45,6 +45,20 @@ struct tls_gateway {
                    " -starttls postgres -servername localhost " + args + " </dev/null 2>&1",
                std::chrono::seconds(30));
   }
+  // s_client with `args` fails the handshake, and never shows `absent` (when given).
+  void refuses(int port, const std::string& args, const std::string& absent = "") const {
+    auto r = s_client(port, args);
+    INFO("s_client " << args << ":\n" << r.output);
+    CHECK(r.exit_code != 0);
+    if (!absent.empty())
+      CHECK_THAT(r.output, !Catch::Contains(absent));
+  }
+  // s_client with `args` gets in and shows `shown` (the protocol or cipher).
+  void accepts(int port, const std::string& args, const std::string& shown) const {
+    auto r = s_client(port, args);
+    INFO("s_client " << args << ":\n" << r.output);
+    CHECK_THAT(r.output, Catch::Contains(shown));
+  }
   std::string conninfo(int port, const std::string& extra = "") const {
     return "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(port) +
            " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + pki.ca_cert +
@@ -72,55 +86,40 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
   INFO(t.gw->log());
 
   SECTION("min_version 1.3 refuses a TLS 1.2 client and accepts TLS 1.3") {
-    auto old = t.s_client(t.v13, "-tls1_2");
-    INFO(old.output);
-    CHECK(old.exit_code != 0);
-    CHECK_THAT(old.output, !Catch::Contains("Cipher is ECDHE"));
-    auto ok = t.s_client(t.v13, "-tls1_3");
-    INFO(ok.output);
-    CHECK_THAT(ok.output, Catch::Contains("New, TLSv1.3"));
+    t.refuses(t.v13, "-tls1_2", "Cipher is ECDHE");
+    t.accepts(t.v13, "-tls1_3", "New, TLSv1.3");
     // psql capped at TLS 1.2 is refused; psql as it is gets in.
-    auto capped = psql(t.conninfo(t.v13, "ssl_max_protocol_version=TLSv1.2"), "select 1", kPw);
+    auto capped = psql(t.conninfo(t.v13, "ssl_max_protocol_version=TLSv1.2"), "select 1",
+                       pg_cluster::password());
     CHECK(capped.exit_code != 0);
-    auto r = psql(t.conninfo(t.v13), "select 1", kPw);
+    auto r = psql(t.conninfo(t.v13), "select 1", pg_cluster::password());
     INFO(r.output);
     CHECK(r.output == "1\n");
     // The default listener still takes TLS 1.2.
-    auto dflt = t.s_client(t.up13, "-tls1_2");
-    CHECK_THAT(dflt.output, Catch::Contains("New, TLSv1.2"));
+    t.accepts(t.up13, "-tls1_2", "New, TLSv1.2");
   }
 
   SECTION("ciphers restricts the TLS 1.2 cipher") {
-    auto refused = t.s_client(t.ciph, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256");
-    INFO(refused.output);
-    CHECK(refused.exit_code != 0);
-    CHECK_THAT(refused.output, !Catch::Contains("Cipher is ECDHE-ECDSA-AES128"));
-    auto ok = t.s_client(t.ciph, "-tls1_2");
-    INFO(ok.output);
-    CHECK_THAT(ok.output, Catch::Contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"));
+    t.refuses(t.ciph, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256",
+              "Cipher is ECDHE-ECDSA-AES128");
+    t.accepts(t.ciph, "-tls1_2", "Cipher is ECDHE-ECDSA-AES256-GCM-SHA384");
     // The default list has no CBC suite.
-    auto cbc = t.s_client(t.up13, "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA");
-    INFO(cbc.output);
-    CHECK(cbc.exit_code != 0);
+    t.refuses(t.up13, "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA");
   }
 
   SECTION("ciphersuites restricts the TLS 1.3 suite") {
-    auto refused = t.s_client(t.suites, "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256");
-    INFO(refused.output);
-    CHECK(refused.exit_code != 0);
-    auto ok = t.s_client(t.suites, "-tls1_3");
-    INFO(ok.output);
-    CHECK_THAT(ok.output, Catch::Contains("Cipher is TLS_CHACHA20_POLY1305_SHA256"));
+    t.refuses(t.suites, "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256");
+    t.accepts(t.suites, "-tls1_3", "Cipher is TLS_CHACHA20_POLY1305_SHA256");
   }
 
   SECTION("client_cert required: psql with a certificate from client_ca only") {
     auto with =
         psql(t.conninfo(t.mtls, "sslcert=" + t.pki.client_cert + " sslkey=" + t.pki.client_key),
-             "select 1", kPw);
+             "select 1", pg_cluster::password());
     INFO(with.output);
     CHECK(with.output == "1\n");
-    auto without =
-        psql(t.conninfo(t.mtls, "sslcert=/nonexistent sslkey=/nonexistent"), "select 1", kPw);
+    auto without = psql(t.conninfo(t.mtls, "sslcert=/nonexistent sslkey=/nonexistent"), "select 1",
+                        pg_cluster::password());
     INFO(without.output);
     CHECK(without.exit_code != 0);
     CHECK_THAT(without.output, Catch::Contains("certificate"));
@@ -129,7 +128,7 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
     test_pki other(other_dir.path());
     auto wrong =
         psql(t.conninfo(t.mtls, "sslcert=" + other.client_cert + " sslkey=" + other.client_key),
-             "select 1", kPw);
+             "select 1", pg_cluster::password());
     INFO(wrong.output);
     CHECK(wrong.exit_code != 0);
     // Both test CAs have the same subject, so OpenSSL reports the signature check
@@ -139,7 +138,7 @@ TEST_CASE("tls settings: min_version, ciphers, ciphersuites and client certifica
   }
 
   SECTION("upstream min_version 1.3 refuses a TLS 1.2-only database") {
-    auto r = psql(t.conninfo(t.up13), "select 1", kPw);
+    auto r = psql(t.conninfo(t.up13), "select 1", pg_cluster::password());
     INFO(r.output);
     CHECK(r.exit_code != 0);
     CHECK_THAT(r.output, Catch::Contains("TLS handshake with upstream"));

@@ -14,6 +14,7 @@
 
 #include "tests/integration/gateway/fixture.hpp"
 #include "tests/support/raw_client.hpp"
+#include "tests/support/scram_login.hpp"
 
 using namespace sluice::test;
 
@@ -102,12 +103,14 @@ class trickle_client {
       all += more;
     }
   }
-  // The handshake, then a startup as postgres; true once ReadyForQuery arrived.
+  // The handshake, then a SCRAM login as postgres; true once ReadyForQuery arrived.
   bool log_in() {
     if (!handshake())
       return false;
-    send(raw_client::startup("postgres", "postgres"));
-    return until_ready().find('Z') != std::string::npos;
+    return !scram_log_in([this](const std::vector<uint8_t>& bytes) { send(bytes); },
+                         [this] { return recv(1); }, pg_cluster::kSuperuser, "postgres",
+                         pg_cluster::password())
+                .empty();
   }
   void close_now() {
     close(fd_);
@@ -158,22 +161,11 @@ class trickle_client {
   SSL* ssl_ = nullptr;
 };
 
-pg_options trusting(bool ssl, const test_pki& pki) {
-  pg_options o;
-  o.ssl = ssl;
-  if (ssl) {
-    o.cert = pki.server_cert;
-    o.key = pki.server_key;
-  }
-  o.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-  return o;
-}
-
-// A gateway with the test PKI in front of a plaintext, trusting PostgreSQL.
+// A gateway with the test PKI in front of a plaintext PostgreSQL.
 struct tls_gateway {
   temp_dir dir;
   test_pki pki{dir.path()};
-  pg_cluster pg{trusting(false, pki)};
+  pg_cluster pg;
   int port = free_port();
   gateway_process gw{dir, gateway_yaml(pki, port, pg.port())};
 };
@@ -199,13 +191,13 @@ TEST_CASE("bulk COPY both ways over TLS on both legs arrives byte for byte",
           "[gateway][tls][relay]") {
   temp_dir dir;
   test_pki pki(dir.path());
-  pg_cluster pg(trusting(true, pki));
+  pg_cluster pg(ssl_on(pki));
   pg.sql("create table blob(i int, t text)");
   // About 40 MB each way: many full 16 KiB records, and more than socket buffers hold.
   const std::string rows = "select g, repeat(md5(g::text), 8) from generate_series(1, 150000) g";
+  const std::string psql_direct = "psql -X " + shell_quote(pg.superuser_conninfo());
   auto direct =
-      run("psql -X -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
-          " -U postgres -c " + shell_quote("copy (" + rows + ") to stdout") + " | md5sum");
+      run(psql_direct + " -c " + shell_quote("copy (" + rows + ") to stdout") + " | md5sum");
   REQUIRE(direct.exit_code == 0);
   for (const char* upstream : {"disable", "require"}) {
     temp_dir gdir;
@@ -213,21 +205,25 @@ TEST_CASE("bulk COPY both ways over TLS on both legs arrives byte for byte",
     gateway_process gw(gdir,
                        gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "optional", upstream));
     INFO("upstream sslmode=" << upstream << "\n" << gw.log());
-    const std::string conn = shell_quote(through(port, "sslmode=require"));
+    // channel_binding=disable: SCRAM passes through, and a TLS upstream offers -PLUS, which
+    // cannot bind across the gateway's two TLS legs (docs/security.md).
+    const std::string login = "sslmode=require channel_binding=disable";
+    const std::string conn =
+        shell_quote(through(port, login + " password=" + pg_cluster::password()));
     auto out = run("psql -X " + conn + " -c " + shell_quote("copy (" + rows + ") to stdout") +
                    " | md5sum");
     CHECK(out.output == direct.output);
     // The same bytes back in through the client's TLS, then out again.
     pg.sql("truncate blob");
-    auto in = run("psql -X -h " + pg.socket_dir() + " -p " + std::to_string(pg.port()) +
-                  " -U postgres -c " + shell_quote("copy (" + rows + ") to stdout") +
+    auto in = run(psql_direct + " -c " + shell_quote("copy (" + rows + ") to stdout") +
                   " | psql -X " + conn + " -c 'copy blob from stdin'");
     CHECK(in.exit_code == 0);
     auto back = run("psql -X " + conn + " -c " +
                     shell_quote("copy (select * from blob order by i) to stdout") + " | md5sum");
     CHECK(back.output == direct.output);
-    auto ssl = psql(through(port, "sslmode=require"),
-                    "select ssl from pg_stat_ssl where pid = pg_backend_pid()");
+    auto ssl =
+        psql(through(port, login), "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+             pg_cluster::password());
     CHECK(ssl.output == (std::string(upstream) == "require" ? "t\n" : "f\n"));
   }
 }
@@ -261,7 +257,7 @@ TEST_CASE("TLS records in 1-byte TCP segments, and a client that stops reading",
     CHECK(std::count(reply.begin(), reply.end(), 'z') == 24000000);
   }
   // The worker that relayed all this still serves new clients.
-  CHECK(psql(through(port, "sslmode=require"), "select 7").output == "7\n");
+  CHECK(psql(through(port, "sslmode=require"), "select 7", pg_cluster::password()).output == "7\n");
 }
 
 TEST_CASE("peers that close mid-record or mid-handshake end only their session", "[gateway][tls]") {
@@ -293,7 +289,7 @@ TEST_CASE("peers that close mid-record or mid-handshake end only their session",
     CHECK(log_has(gw, "stream truncated"));
   }
   // The worker these sessions ran on still serves new clients.
-  CHECK(psql(through(port, "sslmode=require"), "select 8").output == "8\n");
+  CHECK(psql(through(port, "sslmode=require"), "select 8", pg_cluster::password()).output == "8\n");
 }
 
 TEST_CASE("TLS handshakes that stall time out on both legs", "[gateway][tls][timeout]") {
@@ -301,7 +297,7 @@ TEST_CASE("TLS handshakes that stall time out on both legs", "[gateway][tls][tim
   test_pki pki(dir.path());
 
   SECTION("client leg: half a ClientHello, then nothing") {
-    pg_cluster pg(trusting(false, pki));
+    pg_cluster pg;
     int port = free_port();
     gateway_process gw(dir, gateway_yaml(pki, port, pg.port(), "127.0.0.1/32", "optional",
                                          "disable", "    startup_timeout: 1s\n"));
@@ -334,7 +330,7 @@ TEST_CASE("TLS handshakes that stall time out on both legs", "[gateway][tls][tim
     gateway_process gw(dir,
                        gateway_yaml(pki, port, fake_port, "127.0.0.1/32", "optional", "require"));
     auto started = std::chrono::steady_clock::now();
-    auto r = psql(through(port), "select 1", kPw);
+    auto r = psql(through(port), "select 1", pg_cluster::password());
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(6));
     fake.join();
     close(lfd);

@@ -30,8 +30,9 @@ struct outcome {
 void check_matrix(int port, const std::vector<std::pair<std::string, outcome>>& rows) {
   for (const auto& [mode, want] : rows) {
     // channel_binding=disable: binding cannot survive TLS termination (see the SCRAM test).
-    auto r = psql(through(port, "sslmode=require channel_binding=disable options=endpoint=" + mode),
-                  "select ssl from pg_stat_ssl where pid = pg_backend_pid()", kPw);
+    auto r =
+        psql(through(port, "sslmode=require channel_binding=disable options=endpoint=" + mode),
+             "select ssl from pg_stat_ssl where pid = pg_backend_pid()", pg_cluster::password());
     INFO("sslmode=" << mode << "\n" << r.output);
     CHECK((r.exit_code == 0) == want.ok);
     if (want.ok) {
@@ -94,14 +95,15 @@ TEST_CASE("upstream that requires TLS (hostssl only)", "[gateway][upstream-tls]"
   temp_dir dir;
   test_pki pki(dir.path());
   auto opts = ssl_on(pki);
-  opts.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
+  opts.hba = {"hostssl all all 127.0.0.1/32 scram-sha-256"};
   pg_cluster pg(opts);
   int port = free_port();
   gateway_process gw(dir, matrix_yaml(pki, port, pg.port(), pki.ca_cert));
   check_matrix(port, {{"disable", {false, "set upstream.tls.sslmode: require (or prefer)"}},
                       {"allow", {true, "t"}},  // plaintext refused, retried with TLS
                       {"prefer", {true, "t"}}});
-  auto r = psql(through(port, "sslmode=require options=endpoint=disable"), "select 1", kPw);
+  auto r = psql(through(port, "sslmode=require options=endpoint=disable"), "select 1",
+                pg_cluster::password());
   CHECK(r.output.find("no encryption") != std::string::npos);
 }
 
@@ -113,7 +115,7 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
   SECTION("refused: nothing listens on the port") {
     int closed_port = free_port();
     gateway_process gw(dir, gateway_yaml(pki, port, closed_port));
-    auto r = psql(through(port), "select 1", kPw);
+    auto r = psql(through(port), "select 1", pg_cluster::password());
     CHECK(r.exit_code != 0);
     CHECK(r.output.find("upstream 127.0.0.1:" + std::to_string(closed_port) +
                         " refused the connection") != std::string::npos);
@@ -128,7 +130,7 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
     gateway_process gw(dir,
                        gateway_yaml(pki, port, silent_port, "127.0.0.1/32", "optional", "prefer"));
     auto started = std::chrono::steady_clock::now();
-    auto r = psql(through(port), "select 1", kPw);
+    auto r = psql(through(port), "select 1", pg_cluster::password());
     auto took = std::chrono::steady_clock::now() - started;
     CHECK(r.exit_code != 0);
     CHECK(r.output.find("accepted the connection but did not complete the PostgreSQL/TLS "
@@ -141,7 +143,7 @@ TEST_CASE("upstream refused and unresponsive give distinct errors", "[gateway][u
     full_backlog_listener full;
     gateway_process gw(dir,
                        gateway_yaml(pki, port, full.port, "127.0.0.1/32", "optional", "prefer"));
-    auto r = psql(through(port), "select 1", kPw);
+    auto r = psql(through(port), "select 1", pg_cluster::password());
     CHECK(r.exit_code != 0);
     // Either stage may be where the time runs out; both are reported as timeouts.
     CHECK((r.output.find("timed out after 2s") != std::string::npos ||

@@ -18,8 +18,6 @@
 
 namespace sluice::test {
 
-inline const std::string kPgPw = pg_cluster::kPassword;
-
 struct control_env {
   temp_dir dir;
   test_pki pki{dir.path()};
@@ -53,13 +51,13 @@ struct control_env {
   // A psql in the background running `sql` (say, a pg_sleep) through the gateway.
   background_process hold(const std::string& sql, const std::string& log_name,
                           const std::string& user = "postgres",
-                          const std::string& password = kPgPw) const {
+                          const std::string& password = pg_cluster::password()) const {
     return background_process(
         {"psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", conninfo(user), "-c", sql},
         dir.file(log_name), {{"PGPASSWORD", password}});
   }
   run_result query(const std::string& sql, const std::string& user = "postgres",
-                   const std::string& password = kPgPw) const {
+                   const std::string& password = pg_cluster::password()) const {
     return psql(conninfo(user), sql, password);
   }
   // `sluice ARGS -c <the gateway's config>`.

@@ -101,7 +101,7 @@ TEST_CASE("doctor TLS and authentication stages against a TLS server") {
                            pki.server_cert,
                            pki.server_key,
                            "",
-                           {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"},
+                           {"hostssl all all 127.0.0.1/32 scram-sha-256"},
                            {}});
   pg.sql("create role app login password 'right-pw'");
   pg.sql("create database app owner app");

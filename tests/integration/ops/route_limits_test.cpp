@@ -9,7 +9,7 @@ using namespace sluice::test;
 
 namespace {
 void create_user(const control_env& e, const std::string& name) {
-  e.pg.sql("create role " + name + " login password '" + kPgPw + "'");
+  e.pg.sql("create role " + name + " login password '" + pg_cluster::password() + "'");
 }
 }  // namespace
 

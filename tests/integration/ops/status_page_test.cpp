@@ -140,10 +140,9 @@ TEST_CASE("status page shows version, uptime, why not ready, the last reload and
 
   // One session stays open (the sessions chart), others move a few MiB (throughput).
   background_process held({"psql", "-XAtq", conninfo, "-c", "select pg_sleep(30)"},
-                          dir.file("held.log"), {{"PGPASSWORD", pg_cluster::kPassword}});
+                          dir.file("held.log"), {{"PGPASSWORD", pg_cluster::password()}});
   for (int i = 0; i < 3; ++i) {
-    auto r = psql(conninfo, "select repeat('x', 2000000)",
-                  pg_cluster::kPassword);
+    auto r = psql(conninfo, "select repeat('x', 2000000)", pg_cluster::password());
     REQUIRE(r.exit_code == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   }

@@ -31,7 +31,7 @@ background_process bench(const control_env& e, const std::string& args,
     argv.push_back(args.substr(i, j - i));
   }
   argv.push_back(e.conninfo());
-  return background_process(argv, e.dir.file(log_name), {{"PGPASSWORD", kPgPw}});
+  return background_process(argv, e.dir.file(log_name), {{"PGPASSWORD", pg_cluster::password()}});
 }
 
 void check_clean(background_process& b, const std::string& what) {
@@ -55,8 +55,7 @@ TEST_CASE("a new process takes over the ports while the old one drains, under pg
   control_env e;
   e.start();
   INFO(e.gw->log());
-  auto init = run("pgbench -i -s 1 -q -h " + e.pg.socket_dir() + " -p " +
-                      std::to_string(e.pg.port()) + " -U postgres postgres",
+  auto init = run("pgbench -i -s 1 -q " + shell_quote(e.pg.superuser_conninfo()),
                   std::chrono::seconds(120));
   INFO(init.output);
   REQUIRE(init.exit_code == 0);

@@ -47,7 +47,7 @@ class pool_env {
     }
     pg_.sql("create role alice login password '" + kAlicePw + "'");
     pg_.sql("create database app owner alice");
-    auth_pw_ = dir_.write("auth.pw", std::string(pg_cluster::kPassword) + "\n", 0600);
+    auth_pw_ = dir_.write("auth.pw", pg_cluster::password() + "\n", 0600);
     token_ = dir_.write("admin.token", "pool-token\n", 0600);
     port_ = free_port();
     admin_port_ = free_port();
@@ -110,7 +110,7 @@ class pool_env {
  private:
   static pg_options make_pg(const test_pki& pki) {
     auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "host all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"host all all 127.0.0.1/32 scram-sha-256"};
     o.conf = {"max_connections = 100"};
     return o;
   }

@@ -83,7 +83,36 @@ struct sync_env {
   }
 
   std::string app(const std::string& sql) { return pg.sql(sql, "app"); }
+
+  // GET /v1/syncs/acme: the sync's status as the ingest API reports it.
+  nlohmann::json status() const {
+    sync::http_target t;
+    t.port = static_cast<uint16_t>(ingest_port);
+    return nlohmann::json::parse(sync::http_request(t, "GET", "/v1/syncs/acme", kToken, "").body);
+  }
 };
+
+// ssl=on, scram-sha-256 over hostssl only: what a managed database looks like. Keep it
+// alive as long as the sync_env made from opts() (it holds the server certificate).
+struct tls_database {
+  temp_dir pki_dir{"sluice-pki"};
+  test_pki pki{pki_dir.path()};
+  pg_options opts() const {
+    auto o = ssl_on(pki);
+    o.hba = {"hostssl all all 127.0.0.1/32 scram-sha-256"};
+    return o;
+  }
+};
+
+// One upsert record of the ingest API.
+inline nlohmann::json upsert(const std::string& collection, const std::string& id, int64_t version,
+                             nlohmann::json data) {
+  return {{"collection", collection},
+          {"id", id},
+          {"op", "upsert"},
+          {"version", version},
+          {"data", std::move(data)}};
+}
 
 inline std::string ndjson(const std::vector<nlohmann::json>& records) {
   std::string out;

@@ -107,7 +107,8 @@ TEST_CASE(
   sluice::sync::pg_conn su({{"host", env.pg.socket_dir()},
                             {"port", std::to_string(env.pg.port())},
                             {"dbname", "app"},
-                            {"user", "postgres"}});
+                            {"user", "postgres"},
+                            {"password", pg_cluster::password()}});
   su.exec("begin");
   su.exec("lock table stripe._sync_state in access exclusive mode");
   std::atomic<int> s2{0}, s3{0};

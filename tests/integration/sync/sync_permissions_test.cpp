@@ -14,10 +14,6 @@ using json = nlohmann::json;
 
 namespace {
 
-json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
-  return {{"collection", coll}, {"id", id}, {"op", "upsert"}, {"version", v}, {"data", data}};
-}
-
 struct verify_out {
   run_result r;
   std::set<std::string> failed, warned;
@@ -40,28 +36,11 @@ verify_out verify(const std::string& cfg) {
   return v;
 }
 
-// ssl=on, scram-sha-256 over hostssl only: what a managed database looks like.
-struct tls_db {
-  temp_dir pki_dir{"sluice-pki"};
-  test_pki pki{pki_dir.path()};
-  pg_options opts() const {
-    auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
-    return o;
-  }
-};
-
-json status_of(sync_env& env) {
-  sluice::sync::http_target t;
-  t.port = static_cast<uint16_t>(env.ingest_port);
-  return json::parse(sluice::sync::http_request(t, "GET", "/v1/syncs/acme", kToken, "").body);
-}
-
 }  // namespace
 
 TEST_CASE("permissions: a CIS-hardened database without PUBLIC's TEMPORARY",
           "[sync][integration][permissions]") {
-  tls_db tls;
+  tls_database tls;
   sync_env env(tls.opts());
   env.sslmode = "require";
   env.pg.sql("create database app");
@@ -83,7 +62,7 @@ TEST_CASE("permissions: a CIS-hardened database without PUBLIC's TEMPORARY",
   // not one for privileges the user already holds.
   auto svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(env.settings());
-  auto stopped = env.post(ndjson({rec("customer", "c1", 1, {{"name", "a"}})}), 1);
+  auto stopped = env.post(ndjson({upsert("customer", "c1", 1, {{"name", "a"}})}), 1);
   INFO(stopped.body);
   CHECK(stopped.status == 500);
   CHECK(stopped.body.find("grant temporary on database \\\"app\\\" to \\\"sync_user\\\";") !=
@@ -96,7 +75,7 @@ TEST_CASE("permissions: a CIS-hardened database without PUBLIC's TEMPORARY",
   INFO(again.r.output);
   CHECK(again.r.exit_code == 0);
   svc->apply(env.settings());
-  auto ok = env.post(ndjson({rec("customer", "c1", 1, {{"name", "a"}})}), 1);
+  auto ok = env.post(ndjson({upsert("customer", "c1", 1, {{"name", "a"}})}), 1);
   INFO(ok.body);
   CHECK(ok.status == 200);
   CHECK(env.app("select name from stripe.customer") == "a");
@@ -104,7 +83,7 @@ TEST_CASE("permissions: a CIS-hardened database without PUBLIC's TEMPORARY",
 
 TEST_CASE("permissions: the writer's own tables re-owned by a DBA",
           "[sync][integration][permissions]") {
-  tls_db tls;
+  tls_database tls;
   sync_env env(tls.opts());
   env.sslmode = "require";
   env.prepare_database();
@@ -112,13 +91,13 @@ TEST_CASE("permissions: the writer's own tables re-owned by a DBA",
   REQUIRE(run(std::string(kSluiceBin) + " sync setup acme -c " + cfg).exit_code == 0);
   auto svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(env.settings());
-  REQUIRE(env.post(ndjson({rec("customer", "c1", 1, {{"name", "a"}})}), 1).status == 200);
+  REQUIRE(env.post(ndjson({upsert("customer", "c1", 1, {{"name", "a"}})}), 1).status == 200);
 
   // A DBA takes ownership, as runbooks suggest ("alter table ... owner to current_user").
   env.app("alter table stripe._sync_event owner to postgres");
   env.app("alter table stripe.customer owner to postgres");
 
-  auto stopped = env.post(ndjson({rec("customer", "c1", 2, {{"name", "b"}})}), 2);
+  auto stopped = env.post(ndjson({upsert("customer", "c1", 2, {{"name", "b"}})}), 2);
   INFO(stopped.body);
   CHECK(stopped.status == 500);
   CHECK(stopped.body.find("move or rename") == std::string::npos);
@@ -143,13 +122,14 @@ TEST_CASE("permissions: the writer's own tables re-owned by a DBA",
   // Rows flow with the grants; only new columns need the ownership back (a warning).
   CHECK(v.warned.count("privileges on stripe.customer"));
   svc->apply(env.settings());
-  auto ok = env.post(ndjson({rec("customer", "c1", 2, {{"name", "b"}})}), 2);
+  auto ok = env.post(ndjson({upsert("customer", "c1", 2, {{"name", "b"}})}), 2);
   INFO(ok.body);
   REQUIRE(ok.status == 200);
   CHECK(env.app("select name from stripe.customer") == "b");
   CHECK(env.app("select count(*) from stripe._sync_event") == "2");
 
-  auto new_field = env.post(ndjson({rec("customer", "c1", 3, {{"name", "c"}, {"email", "e"}})}), 3);
+  auto new_field =
+      env.post(ndjson({upsert("customer", "c1", 3, {{"name", "c"}, {"email", "e"}})}), 3);
   INFO(new_field.body);
   CHECK(new_field.status == 500);
   CHECK(new_field.body.find("fix: alter table \\\"stripe\\\".\\\"customer\\\" owner to "
@@ -158,7 +138,7 @@ TEST_CASE("permissions: the writer's own tables re-owned by a DBA",
 
 TEST_CASE("permissions: an existing schema owned by someone else and the read role",
           "[sync][integration][permissions]") {
-  tls_db tls;
+  tls_database tls;
   sync_env env(tls.opts());
   env.sslmode = "require";
   env.prepare_database();
@@ -189,7 +169,7 @@ TEST_CASE("permissions: an existing schema owned by someone else and the read ro
 
 TEST_CASE("permissions: grant_to is best effort and granted once",
           "[sync][integration][permissions]") {
-  tls_db tls;
+  tls_database tls;
   sync_env env(tls.opts());
   env.sslmode = "require";
   env.prepare_database();
@@ -210,10 +190,10 @@ TEST_CASE("permissions: grant_to is best effort and granted once",
   // The writer connects and batches flow, with the problem in its status.
   auto svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(env.settings());
-  auto r1 = env.post(ndjson({rec("customer", "c1", 1, {{"name", "a"}})}), 1);
+  auto r1 = env.post(ndjson({upsert("customer", "c1", 1, {{"name", "a"}})}), 1);
   INFO(r1.body);
   REQUIRE(r1.status == 200);
-  auto st = status_of(env);
+  auto st = env.status();
   INFO(st.dump());
   REQUIRE(st["read_role_problems"].size() == 1);
   CHECK(st["read_role_problems"][0]["problem"].get<std::string>().find("ghost") !=
@@ -223,34 +203,34 @@ TEST_CASE("permissions: grant_to is best effort and granted once",
   // A manual revoke is respected on the next reconnect.
   env.app("revoke sync_read from analyst");
   svc->apply(env.settings());
-  REQUIRE(env.post(ndjson({rec("customer", "c2", 1, {{"name", "b"}})}), 2).status == 200);
+  REQUIRE(env.post(ndjson({upsert("customer", "c2", 1, {{"name", "b"}})}), 2).status == 200);
   CHECK(env.app("select pg_has_role('analyst', 'sync_read', 'MEMBER')") == "f");
 
   // ghost appears: granted at the next connection.
   env.pg.sql("create user ghost with encrypted password 'ghost-pw'");
   svc->apply(env.settings());
-  REQUIRE(env.post(ndjson({rec("customer", "c3", 1, {{"name", "c"}})}), 3).status == 200);
+  REQUIRE(env.post(ndjson({upsert("customer", "c3", 1, {{"name", "c"}})}), 3).status == 200);
   CHECK(env.app("select pg_has_role('ghost', 'sync_read', 'MEMBER')") == "t");
-  CHECK(status_of(env)["read_role_problems"].empty());
+  CHECK(env.status()["read_role_problems"].empty());
 
   // Removed from grant_to: sluice revokes what it granted (ghost), not what it found (bob).
   env.grant_to = "[analyst]";
   svc->apply(env.settings());
-  REQUIRE(env.post(ndjson({rec("customer", "c4", 1, {{"name", "d"}})}), 4).status == 200);
+  REQUIRE(env.post(ndjson({upsert("customer", "c4", 1, {{"name", "d"}})}), 4).status == 200);
   CHECK(env.app("select pg_has_role('ghost', 'sync_read', 'MEMBER')") == "f");
   CHECK(env.app("select pg_has_role('bob', 'sync_read', 'MEMBER')") == "t");
 
   // An account dropped while listed: reconnects keep working.
   env.pg.sql("drop owned by analyst; drop user analyst");
   svc->apply(env.settings());
-  REQUIRE(env.post(ndjson({rec("customer", "c5", 1, {{"name", "e"}})}), 5).status == 200);
+  REQUIRE(env.post(ndjson({upsert("customer", "c5", 1, {{"name", "e"}})}), 5).status == 200);
 }
 
 TEST_CASE(
     "permissions: a missing sync user gets create user, an unreachable database "
     "points at the doctor",
     "[sync][integration][permissions]") {
-  tls_db tls;
+  tls_database tls;
   sync_env env(tls.opts());
   env.sslmode = "require";
   env.pg.sql("create database app");

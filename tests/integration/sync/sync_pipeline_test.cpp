@@ -146,7 +146,8 @@ TEST_CASE("pipeline: without the stage lock the writer stages on its own connect
   sluice::sync::pg_conn holder({{"host", env.pg.socket_dir()},
                                 {"port", std::to_string(env.pg.port())},
                                 {"dbname", "app"},
-                                {"user", pg_cluster::kSuperuser}});
+                                {"user", pg_cluster::kSuperuser},
+                                {"password", pg_cluster::password()}});
   holder.exec("select pg_advisory_lock(hashtext('sluice-sync-stage'), hashtext('acme'))");
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());

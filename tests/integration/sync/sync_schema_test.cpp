@@ -6,14 +6,6 @@
 using namespace sluice::test;
 using json = nlohmann::json;
 
-namespace {
-
-json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
-  return {{"collection", coll}, {"id", id}, {"op", "upsert"}, {"version", v}, {"data", data}};
-}
-
-}  // namespace
-
 TEST_CASE(
     "schema: user objects survive resync and rename, the read role reads every table, "
     "rename with data present",
@@ -29,7 +21,7 @@ TEST_CASE(
   std::vector<json> first;
   for (int i = 0; i < 500; ++i) {
     first.push_back(
-        rec("customer", "c" + std::to_string(i), 1, {{"name", "n" + std::to_string(i)}}));
+        upsert("customer", "c" + std::to_string(i), 1, {{"name", "n" + std::to_string(i)}}));
   }
   REQUIRE(env.post(ndjson(first), 1).status == 200);
 
@@ -42,8 +34,8 @@ TEST_CASE(
       "create view stripe.customer_names as select id, name from stripe.customer");
 
   // A collection that appears after setup: the read role can read it.
-  auto r2 = env.post(ndjson({rec("invoice", "i1", 1, {{"total", 10}, {"paid", true}}),
-                             rec("customer", "c0", 2, {{"name", "renamed"}, {"extra", 1.5}})}),
+  auto r2 = env.post(ndjson({upsert("invoice", "i1", 1, {{"total", 10}, {"paid", true}}),
+                             upsert("customer", "c0", 2, {{"name", "renamed"}, {"extra", 1.5}})}),
                      2);
   INFO(r2.body);
   REQUIRE(r2.status == 200);
@@ -58,7 +50,7 @@ TEST_CASE(
 
   // A user's table in the way of a collection: the writer refuses and never touches it.
   env.app("set role other; create table stripe.payout (x int)");
-  auto blocked = env.post(ndjson({rec("payout", "p1", 1, {{"amount", 1}})}), 3);
+  auto blocked = env.post(ndjson({upsert("payout", "p1", 1, {{"amount", 1}})}), 3);
   CHECK(blocked.status == 500);
   CHECK(blocked.body.find("not created by sluice") != std::string::npos);
   CHECK(env.app("select count(*) from stripe.payout") == "0");
@@ -67,7 +59,7 @@ TEST_CASE(
   // Rename: the writer builds stripe2, backfills it and switches; stripe stays.
   env.schema = "stripe2";
   svc->apply(env.settings());  // also clears the stopped state
-  auto r3 = env.post(ndjson({rec("customer", "c1", 2, {{"name", "after-rename"}})}), 3);
+  auto r3 = env.post(ndjson({upsert("customer", "c1", 2, {{"name", "after-rename"}})}), 3);
   INFO(r3.body);
   REQUIRE(r3.status == 200);
   CHECK(env.app("select count(*) from stripe2.customer") == "500");
@@ -90,7 +82,7 @@ TEST_CASE(
   svc->stop();
   svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(env.settings());
-  auto r4 = env.post(ndjson({rec("customer", "c2", 2, {{"name", "x"}})}), 4);
+  auto r4 = env.post(ndjson({upsert("customer", "c2", 2, {{"name", "x"}})}), 4);
   REQUIRE(r4.status == 200);
   CHECK(env.app("select count(*) from stripe2.customer") == "500");
 }

@@ -28,8 +28,7 @@ TEST_CASE("tls: a direct destination with a client certificate (Cloud SQL style)
   test_pki pki{pki_dir.path()};
   auto o = ssl_on(pki);
   o.ca = pki.ca_cert;  // the server checks client certificates against it
-  o.hba = {"local all all trust",
-           "hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca"};
+  o.hba = {"hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca"};
   sync_env env(o);
   env.prepare_database();
   env.sslmode = "verify-full";
@@ -78,8 +77,7 @@ TEST_CASE("tls: doctor's hints match the real cause and name the sync's keys",
 
   SECTION("a server that requires TLS (hostnossl reject) and sslmode disable") {
     auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "hostnossl all all 0.0.0.0/0 reject",
-             "hostssl all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"hostnossl all all 0.0.0.0/0 reject", "hostssl all all 127.0.0.1/32 scram-sha-256"};
     sync_env env(o);
     env.prepare_database();
     env.sslmode = "disable";

@@ -11,14 +11,6 @@
 using namespace sluice::test;
 using json = nlohmann::json;
 
-namespace {
-
-json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
-  return {{"collection", coll}, {"id", id}, {"op", "upsert"}, {"version", v}, {"data", data}};
-}
-
-}  // namespace
-
 TEST_CASE("values: unix seconds become timestamptz where declared, in records or config",
           "[sync][integration][values]") {
   temp_dir pki_dir{"sluice-pki"};
@@ -30,9 +22,9 @@ TEST_CASE("values: unix seconds become timestamptz where declared, in records or
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
 
-  auto customer = rec("customer", "c1", 1, {{"created", 1700000000}});
+  auto customer = upsert("customer", "c1", 1, {{"created", 1700000000}});
   customer["types"] = {{"created", "timestamptz"}};
-  auto r = env.post(ndjson({customer, rec("invoice", "i1", 1, {{"paid_at", 1700000000}})}), 1);
+  auto r = env.post(ndjson({customer, upsert("invoice", "i1", 1, {{"paid_at", 1700000000}})}), 1);
   INFO(r.body);
   REQUIRE(r.status == 200);
   auto type_of = [&](const std::string& table, const std::string& col) {
@@ -46,8 +38,8 @@ TEST_CASE("values: unix seconds become timestamptz where declared, in records or
   CHECK(env.app("select created = to_timestamp(1700000000) from stripe.customer") == "t");
   CHECK(env.app("select paid_at = to_timestamp(1700000000) from stripe.invoice") == "t");
   // Later values keep the column: ISO strings and seconds alike.
-  auto r2 = env.post(ndjson({rec("invoice", "i2", 1, {{"paid_at", "2024-01-01T00:00:00Z"}}),
-                             rec("invoice", "i3", 1, {{"paid_at", 0}})}),
+  auto r2 = env.post(ndjson({upsert("invoice", "i2", 1, {{"paid_at", "2024-01-01T00:00:00Z"}}),
+                             upsert("invoice", "i3", 1, {{"paid_at", 0}})}),
                      2);
   INFO(r2.body);
   REQUIRE(r2.status == 200);
@@ -68,8 +60,8 @@ TEST_CASE("values: NUL is stripped and counted, a refused value names its record
 
   const std::string nul("a\0b", 3);
   auto r = env.post(
-      ndjson({rec("customer", "c1", 1, {{"name", nul}, {"meta", {{"note", {{"deep", nul}}}}}}),
-              rec("customer", "c2", 1, {{"name", "plain"}, {"meta", {{"note", "x"}}}})}),
+      ndjson({upsert("customer", "c1", 1, {{"name", nul}, {"meta", {{"note", {{"deep", nul}}}}}}),
+              upsert("customer", "c2", 1, {{"name", "plain"}, {"meta", {{"note", "x"}}}})}),
       1);
   INFO(r.body);
   REQUIRE(r.status == 200);
@@ -79,10 +71,10 @@ TEST_CASE("values: NUL is stripped and counted, a refused value names its record
 
   // A value the database refuses: quarantined in _sync_rejected, named by its record
   // (not a COPY line), and the rest of the batch commits.
-  auto bad = rec("customer", "c4", 1, {{"seen_at", "not a date"}});
+  auto bad = upsert("customer", "c4", 1, {{"seen_at", "not a date"}});
   bad["types"] = {{"seen_at", "timestamptz"}};
-  auto r2 = env.post(ndjson({rec("customer", "c3", 1, {{"name", "ok"}}), bad,
-                             rec("customer", "c5", 1, {{"name", "also ok"}})}),
+  auto r2 = env.post(ndjson({upsert("customer", "c3", 1, {{"name", "ok"}}), bad,
+                             upsert("customer", "c5", 1, {{"name", "also ok"}})}),
                      2);
   INFO(r2.body);
   REQUIRE(r2.status == 200);
@@ -105,9 +97,9 @@ TEST_CASE("values: NUL is stripped and counted, a refused value names its record
   // refused_records: refuse gives the old answer: 422 naming the record, nothing applied.
   env.sync_extra = "    refused_records: refuse\n";
   svc.apply(env.settings());
-  auto bad2 = rec("customer", "c7", 1, {{"seen_at", "never"}});
+  auto bad2 = upsert("customer", "c7", 1, {{"seen_at", "never"}});
   bad2["types"] = {{"seen_at", "timestamptz"}};
-  auto r3 = env.post(ndjson({rec("customer", "c6", 1, {{"name", "ok"}}), bad2}), 3);
+  auto r3 = env.post(ndjson({upsert("customer", "c6", 1, {{"name", "ok"}}), bad2}), 3);
   INFO(r3.body);
   CHECK(r3.status == 422);
   auto err = json::parse(r3.body)["error"].get<std::string>();
@@ -127,10 +119,10 @@ TEST_CASE("values: unix milliseconds where declared and a declared type never wi
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
 
-  auto customer = rec("customer", "c1", 1, {{"seen", int64_t{1700000000123}}, {"created", 5}});
+  auto customer = upsert("customer", "c1", 1, {{"seen", int64_t{1700000000123}}, {"created", 5}});
   customer["types"] = {{"seen", "timestamptz_ms"}, {"created", "timestamptz"}};
   auto r = env.post(
-      ndjson({customer, rec("invoice", "i1", 1, {{"paid_ms", int64_t{-1}}, {"amount", 3}})}), 1);
+      ndjson({customer, upsert("invoice", "i1", 1, {{"paid_ms", int64_t{-1}}, {"amount", 3}})}), 1);
   INFO(r.body);
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body).count("overflow_values") == 0);
@@ -138,8 +130,8 @@ TEST_CASE("values: unix milliseconds where declared and a declared type never wi
   CHECK(env.app("select created = to_timestamp(5) from stripe.customer") == "t");
   CHECK(env.app("select paid_ms = to_timestamp(-0.001) from stripe.invoice") == "t");
   // Later records without the declaration: the configured one still counts.
-  REQUIRE(env.post(ndjson({rec("invoice", "i2", 1, {{"paid_ms", int64_t{86400000}}}),
-                           rec("invoice", "i3", 1, {{"paid_ms", "2024-01-01T00:00:00.5Z"}})}),
+  REQUIRE(env.post(ndjson({upsert("invoice", "i2", 1, {{"paid_ms", int64_t{86400000}}}),
+                           upsert("invoice", "i3", 1, {{"paid_ms", "2024-01-01T00:00:00.5Z"}})}),
                    2)
               .status == 200);
   CHECK(env.app("select extract(epoch from paid_ms) from stripe.invoice where id = 'i2'") ==
@@ -155,8 +147,8 @@ TEST_CASE("values: unix milliseconds where declared and a declared type never wi
   };
   // Values a declared type cannot hold: the column keeps its type, the value is kept in
   // _sync_overflow and counted; nothing silently turns into text.
-  auto r3 = env.post(ndjson({rec("invoice", "i4", 1, {{"amount", "ten"}, {"paid_ms", 1.5}}),
-                             rec("customer", "c2", 1, {{"created", true}})}),
+  auto r3 = env.post(ndjson({upsert("invoice", "i4", 1, {{"amount", "ten"}, {"paid_ms", 1.5}}),
+                             upsert("customer", "c2", 1, {{"created", true}})}),
                      3);
   INFO(r3.body);
   REQUIRE(r3.status == 200);
@@ -170,7 +162,7 @@ TEST_CASE("values: unix milliseconds where declared and a declared type never wi
   CHECK(env.app("select _sync_overflow ->> 'created' from stripe.customer where id = 'c2'") ==
         "true");
   // A record-level declaration that its own values contradict, on a new column.
-  auto odd = rec("customer", "c3", 1, {{"score", "high"}});
+  auto odd = upsert("customer", "c3", 1, {{"score", "high"}});
   odd["types"] = {{"score", "numeric"}};
   auto r4 = env.post(ndjson({odd}), 4);
   INFO(r4.body);
@@ -187,8 +179,8 @@ TEST_CASE("values: a skipped record changes nothing, not even a column's type",
   sluice::sync::service svc(nullptr);
   svc.start(env.settings());
   auto del = json{{"collection", "customer"}, {"id", "c2"}, {"op", "delete"}, {"version", 5}};
-  REQUIRE(env.post(ndjson({rec("customer", "c1", 5, {{"amount", 10}}),
-                           rec("customer", "c2", 1, {{"amount", 1}}), del}),
+  REQUIRE(env.post(ndjson({upsert("customer", "c1", 5, {{"amount", 10}}),
+                           upsert("customer", "c2", 1, {{"amount", 1}}), del}),
                    1)
               .status == 200);
   auto type_of = [&](const std::string& col) {
@@ -200,8 +192,8 @@ TEST_CASE("values: a skipped record changes nothing, not even a column's type",
   REQUIRE(type_of("amount") == "bigint");
 
   // Older than the stored row, older than the tombstone: both skipped.
-  auto r = env.post(ndjson({rec("customer", "c1", 4, {{"amount", "ten"}, {"extra", true}}),
-                            rec("customer", "c2", 4, {{"amount", 1.5}})}),
+  auto r = env.post(ndjson({upsert("customer", "c1", 4, {{"amount", "ten"}, {"extra", true}}),
+                            upsert("customer", "c2", 4, {{"amount", 1.5}})}),
                     2);
   INFO(r.body);
   REQUIRE(r.status == 200);
@@ -211,8 +203,8 @@ TEST_CASE("values: a skipped record changes nothing, not even a column's type",
   CHECK(env.app("select amount from stripe.customer where id = 'c1'") == "10");
 
   // In the same batch as a record that counts, only that one shapes the columns.
-  auto r2 = env.post(ndjson({rec("customer", "c1", 3, {{"amount", "stale"}}),
-                             rec("customer", "c3", 1, {{"amount", 2.5}})}),
+  auto r2 = env.post(ndjson({upsert("customer", "c1", 3, {{"amount", "stale"}}),
+                             upsert("customer", "c3", 1, {{"amount", 2.5}})}),
                      3);
   INFO(r2.body);
   REQUIRE(r2.status == 200);

@@ -13,33 +13,9 @@
 using namespace sluice::test;
 using json = nlohmann::json;
 
-namespace {
-
-json rec(const std::string& coll, const std::string& id, int64_t v, json data) {
-  return {{"collection", coll}, {"id", id}, {"op", "upsert"}, {"version", v}, {"data", data}};
-}
-
-json status_of(sync_env& env) {
-  sluice::sync::http_target t;
-  t.port = static_cast<uint16_t>(env.ingest_port);
-  return json::parse(sluice::sync::http_request(t, "GET", "/v1/syncs/acme", kToken, "").body);
-}
-
-struct hardened_db {
-  temp_dir pki_dir{"sluice-pki"};
-  test_pki pki{pki_dir.path()};
-  pg_options opts() const {
-    auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
-    return o;
-  }
-};
-
-}  // namespace
-
 TEST_CASE("views: a view over a column holds its widening and the value waits in _sync_overflow",
           "[sync][integration][views]") {
-  hardened_db db;
+  tls_database db;
   sync_env env(db.opts());
   env.sslmode = "require";
   env.prepare_database();
@@ -51,8 +27,9 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
   auto svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(settings);
 
-  REQUIRE(env.post(ndjson({rec("customer", "c1", 1, {{"amount", 10}, {"name", "a"}})}), 1).status ==
-          200);
+  REQUIRE(
+      env.post(ndjson({upsert("customer", "c1", 1, {{"amount", 10}, {"name", "a"}})}), 1).status ==
+      200);
   auto type_of = [&](const std::string& col) {
     return env.app(
         "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
@@ -65,8 +42,8 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
       "stripe.customer where amount > 5");
 
   // "ten" needs text, which the view forbids: kept, not lost, and the sync goes on.
-  auto r = env.post(ndjson({rec("customer", "c2", 1, {{"amount", "ten"}, {"name", "b"}}),
-                            rec("customer", "c3", 1, {{"amount", 5}, {"name", "c"}})}),
+  auto r = env.post(ndjson({upsert("customer", "c2", 1, {{"amount", "ten"}, {"name", "b"}}),
+                            upsert("customer", "c3", 1, {{"amount", 5}, {"name", "c"}})}),
                     2);
   INFO(r.body);
   REQUIRE(r.status == 200);
@@ -87,7 +64,7 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
                 "from stripe.customer where id = 'c2'") == "NULL ten");
   CHECK(env.app("select amount from stripe.customer where id = 'c3'") == "5");
   CHECK(env.app("select count(*) from stripe.customer where _sync_overflow is not null") == "1");
-  auto st = status_of(env);
+  auto st = env.status();
   INFO(st.dump());
   REQUIRE(st["held_widenings"].size() == 1);
   CHECK(st["held_widenings"][0]["blocked_by"] == json::array({"reports.big_customers"}));
@@ -98,8 +75,8 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
   svc->stop();
   svc = std::make_unique<sluice::sync::service>(nullptr);
   svc->start(settings);
-  auto r3 = env.post(ndjson({rec("customer", "c4", 1, {{"amount", "lots"}}),
-                             rec("customer", "c3", 2, {{"amount", 1.5}})}),
+  auto r3 = env.post(ndjson({upsert("customer", "c4", 1, {{"amount", "lots"}}),
+                             upsert("customer", "c3", 2, {{"amount", 1.5}})}),
                      3);
   INFO(r3.body);
   REQUIRE(r3.status == 200);
@@ -114,7 +91,7 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
 
   // The view goes: the next batch widens the column and moves the kept values back.
   env.app("drop view reports.big_customers");
-  auto r4 = env.post(ndjson({rec("customer", "c5", 1, {{"amount", 7}})}), 4);
+  auto r4 = env.post(ndjson({upsert("customer", "c5", 1, {{"amount", 7}})}), 4);
   INFO(r4.body);
   REQUIRE(r4.status == 200);
   CHECK(json::parse(r4.body).count("held_widenings") == 0);
@@ -122,5 +99,5 @@ TEST_CASE("views: a view over a column holds its widening and the value waits in
   CHECK(env.app("select string_agg(id || '=' || coalesce(amount, 'NULL'), ',' order by id) from "
                 "stripe.customer") == "c1=10,c2=ten,c3=1.5,c4=lots,c5=7");
   CHECK(env.app("select count(*) from stripe.customer where _sync_overflow is not null") == "0");
-  CHECK(status_of(env)["held_widenings"].empty());
+  CHECK(env.status()["held_widenings"].empty());
 }

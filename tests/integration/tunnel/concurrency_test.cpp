@@ -72,7 +72,7 @@ TEST_CASE("psql and pgbench through a loopback forward", "[tunnel]") {
   CHECK(again->port == fwd->port);  // one port per (tunnel, host, port)
 
   const std::string env =
-      std::string("PGPASSWORD=") + pg_cluster::kPassword + " PGCONNECT_TIMEOUT=10 ";
+      std::string("PGPASSWORD=") + pg_cluster::password() + " PGCONNECT_TIMEOUT=10 ";
   const std::string conn = "-h 127.0.0.1 -p " + std::to_string(fwd->port) + " -U postgres";
   auto q = run(env + "psql " + conn + " -d postgres -Atc 'select 40 + 2'");
   INFO(q.output);

@@ -41,7 +41,7 @@ struct two_routes {
     temp_dir run_dir{"sluice-debug-log-" + level};  // a log file of this run's own
     gateway_process gw(run_dir, yaml, {}, level);
     for (int port : {direct_port, tunnel_port}) {
-      auto r = psql(conninfo(port), "select 1", kPw);
+      auto r = psql(conninfo(port), "select 1", pg_cluster::password());
       INFO(r.output << gw.log());
       REQUIRE(r.output == "1\n");
     }
@@ -109,7 +109,7 @@ TEST_CASE("log level debug logs every upstream and tunnel step, info does not", 
   CHECK_THAT(debug, Catch::Contains("step=AuthenticationOk"));
   CHECK_THAT(debug, Catch::Contains("step=ReadyForQuery"));
   // No secret and no SCRAM payload in the steps.
-  CHECK_THAT(debug, !Catch::Contains(kPw));
+  CHECK_THAT(debug, !Catch::Contains(pg_cluster::password()));
 
   // One session per route in the per-route latency histograms (promtool is run on the
   // whole exposition in the ops tests).

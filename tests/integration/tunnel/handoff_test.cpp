@@ -12,6 +12,7 @@
 #include "tests/integration/gateway/fixture.hpp"
 #include "tests/integration/tunnel/fixture.hpp"
 #include "tests/support/raw_client.hpp"
+#include "tests/support/scram_login.hpp"
 
 using namespace sluice;
 using namespace sluice::test;
@@ -20,7 +21,7 @@ namespace {
 
 const std::string kReady("Z\0\0\0\x05I", 6);  // ReadyForQuery, idle
 
-// PostgreSQL (trust on loopback), a bastion sshd and a gateway whose route "db" reaches
+// PostgreSQL (scram-sha-256 on loopback), a bastion sshd and a gateway whose route "db" reaches
 // the database through it. The listener is plaintext, so sessions are handed off.
 struct tunnel_route {
   explicit tunnel_route(const std::string& route_extra = "",
@@ -44,7 +45,8 @@ struct tunnel_route {
   }
   std::string conninfo() const {
     return "host=127.0.0.1 port=" + std::to_string(port) +
-           " user=postgres dbname=postgres sslmode=disable connect_timeout=10";
+           " user=postgres dbname=postgres sslmode=disable connect_timeout=10 password=" +
+           pg_cluster::password();
   }
   // channels_handed_off from the admin API's tunnel status.
   uint64_t handed_off() const {
@@ -61,14 +63,10 @@ struct tunnel_route {
     return 0;
   }
   size_t count(const std::string& text) const { return count_of(gw->log(), text); }
-  void log_in(raw_client& c) const { REQUIRE(!c.log_in("postgres", "postgres").empty()); }
+  void log_in(raw_client& c) const { REQUIRE(!scram_log_in(c).empty()); }
 
   temp_dir dir{"sluice-handoff"};
-  pg_cluster pg{[] {
-    pg_options o;
-    o.hba = {"local all all trust", "host all all 127.0.0.1/32 trust"};
-    return o;
-  }()};
+  pg_cluster pg;
   sshd_server sshd;
   tunnel_setup keys;
   int port = 0, admin_port = 0;
@@ -119,8 +117,7 @@ TEST_CASE("a plaintext tunnel session is relayed by the tunnel thread, byte for 
         .output;
   };
   auto copy_out = copy_md5(t.conninfo());
-  auto copy_direct = copy_md5("host=127.0.0.1 port=" + std::to_string(t.pg.port()) +
-                              " user=postgres dbname=postgres");
+  auto copy_direct = copy_md5(t.pg.superuser_conninfo());
   CHECK(copy_out == copy_direct);
   auto file = t.dir.file("rows.txt");
   REQUIRE(run("seq 1 200000 > " + file).exit_code == 0);
@@ -140,16 +137,18 @@ TEST_CASE("a plaintext tunnel session is relayed by the tunnel thread, byte for 
 
 TEST_CASE("bytes in flight at the hand-off reach each side in order", "[tunnel][handoff]") {
   tunnel_route t;
-  // Startup, two queries and Terminate in one write: the database answers the queries
-  // right behind its ReadyForQuery, so the gateway hands off while the result streams
-  // through the socketpair; then it closes (Terminate) before the client does.
-  std::vector<uint8_t> all = raw_client::startup("postgres", "postgres");
+  // The login's last message, two queries and Terminate in one write: the database
+  // answers the queries right behind its ReadyForQuery, so the gateway hands off while
+  // the result streams through the socketpair; then it closes (Terminate) before the
+  // client does.
+  raw_client c(t.port);
+  std::vector<uint8_t> all = scram_start(c);
+  REQUIRE(!all.empty());
   for (const char* q : {"select repeat('a', 400000)", "select repeat('b', 300000)"}) {
     auto m = raw_client::query(q);
     all.insert(all.end(), m.begin(), m.end());
   }
   all.insert(all.end(), {'X', 0, 0, 0, 4});
-  raw_client c(t.port);
   c.send(all);
   auto wire = c.recv_all(15000);
   CHECK(first_columns(wire) == std::string(400000, 'a') + std::string(300000, 'b'));
@@ -162,12 +161,12 @@ TEST_CASE("bytes in flight at the hand-off reach each side in order", "[tunnel][
 
 TEST_CASE("a client pipelining megabytes both ways across the hand-off", "[tunnel][handoff]") {
   tunnel_route t;
-  // Login, a 3 MB result, 50,000 small queries, a 5 MB one and 20,000 small ones, sent without
-  // waiting: the database blocks on its output while the gateway hands off, so client bytes are
-  // still queued for the tunnel (some not even written to it) and results sit in the
-  // socketpair. Nothing may stall or be lost or reordered; the database itself checks
-  // the 5 MB literal against the same digits built on its side.
-  std::vector<uint8_t> all = raw_client::startup("postgres", "postgres");
+  // The login's last message, a 3 MB result, 50,000 small queries, a 5 MB one and 20,000 small
+  // ones, sent without waiting: the database blocks on its output while the gateway hands off,
+  // so client bytes are still queued for the tunnel (some not even written to it) and results
+  // sit in the socketpair. Nothing may stall or be lost or reordered; the database itself
+  // checks the 5 MB literal against the same digits built on its side.
+  std::vector<uint8_t> all;
   auto add = [&](const std::vector<uint8_t>& m) { all.insert(all.end(), m.begin(), m.end()); };
   add(raw_client::query("select repeat('a', 3000000)"));
   const auto one = raw_client::query("select 1");
@@ -195,7 +194,10 @@ TEST_CASE("a client pipelining megabytes both ways across the hand-off", "[tunne
   const int rounds = 3;
   for (int r = 0; r < rounds; ++r) {
     raw_client c(t.port);
-    std::thread sender([&] { c.send(all); });
+    auto login = scram_start(c);
+    REQUIRE(!login.empty());
+    login.insert(login.end(), all.begin(), all.end());
+    std::thread sender([&] { c.send(login); });
     auto wire = c.recv_all(60000);
     sender.join();
     const auto cols = first_columns(wire);

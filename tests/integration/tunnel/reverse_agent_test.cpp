@@ -31,11 +31,10 @@ TEST_CASE("one sluice agent serves two gateway instances", "[reverse][agent]") {
   CHECK(agent.log().find("agent_connected") != std::string::npos);
 
   // pgbench through the second instance.
-  auto bench =
-      run("PGPASSWORD=" + std::string(pg_cluster::kPassword) + " pgbench -i -q '" + g2.conninfo() +
-              "' >/dev/null 2>&1 && PGPASSWORD=" + std::string(pg_cluster::kPassword) +
-              " pgbench -n -S -c 16 -j 4 -T 3 '" + g2.conninfo() + "' 2>&1",
-          std::chrono::seconds(120));
+  auto bench = run("PGPASSWORD=" + pg_cluster::password() + " pgbench -i -q '" + g2.conninfo() +
+                       "' >/dev/null 2>&1 && PGPASSWORD=" + pg_cluster::password() +
+                       " pgbench -n -S -c 16 -j 4 -T 3 '" + g2.conninfo() + "' 2>&1",
+                   std::chrono::seconds(120));
   INFO(bench.output);
   CHECK(bench.exit_code == 0);
   CHECK(bench.output.find("number of failed transactions: 0") != std::string::npos);

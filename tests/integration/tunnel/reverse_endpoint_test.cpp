@@ -36,14 +36,13 @@ TEST_CASE("pgbench with 16 clients, a large COPY and a cancel through a reverse 
   reverse_gateway g;
   auto agent = g.start_agent();
   const std::string ci = g.conninfo();
-  auto init = run(
-      "PGPASSWORD=" + std::string(pg_cluster::kPassword) + " pgbench -i -q -s 2 '" + ci + "' 2>&1",
-      std::chrono::seconds(120));
+  auto init = run("PGPASSWORD=" + pg_cluster::password() + " pgbench -i -q -s 2 '" + ci + "' 2>&1",
+                  std::chrono::seconds(120));
   INFO(init.output);
   REQUIRE(init.exit_code == 0);
-  auto bench = run("PGPASSWORD=" + std::string(pg_cluster::kPassword) +
-                       " pgbench -n -c 16 -j 4 -T 5 '" + ci + "' 2>&1",
-                   std::chrono::seconds(120));
+  auto bench =
+      run("PGPASSWORD=" + pg_cluster::password() + " pgbench -n -c 16 -j 4 -T 5 '" + ci + "' 2>&1",
+          std::chrono::seconds(120));
   INFO(bench.output << g.gw->log());
   REQUIRE(bench.exit_code == 0);
   CHECK(bench.output.find("number of clients: 16") != std::string::npos);
@@ -53,13 +52,13 @@ TEST_CASE("pgbench with 16 clients, a large COPY and a cancel through a reverse 
   const std::string copy =
       "copy (select repeat(md5(i::text), 32) from generate_series(1, 262144) i) to stdout";
   const auto t0 = std::chrono::steady_clock::now();
-  auto through = run("PGPASSWORD=" + std::string(pg_cluster::kPassword) + " psql -XAt '" + ci +
-                         "' -c \"" + copy + "\" | md5sum",
+  auto through = run("PGPASSWORD=" + pg_cluster::password() + " psql -XAt '" + ci + "' -c \"" +
+                         copy + "\" | md5sum",
                      std::chrono::seconds(300));
   const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto direct = run("psql -XAt -h " + g.pg.socket_dir() + " -p " + std::to_string(g.pg.port()) +
-                        " -U postgres -c \"" + copy + "\" | md5sum",
-                    std::chrono::seconds(300));
+  auto direct =
+      run("psql -XAt " + shell_quote(g.pg.superuser_conninfo()) + " -c \"" + copy + "\" | md5sum",
+          std::chrono::seconds(300));
   INFO("256 MiB COPY through the agent took " << secs << " s");
   WARN("reverse tunnel COPY of 257 MB: " << secs << " s");
   CHECK(through.exit_code == 0);
@@ -69,7 +68,7 @@ TEST_CASE("pgbench with 16 clients, a large COPY and a cancel through a reverse 
   auto in =
       run("head -c 67108864 /dev/zero | tr '\\0' 'x' | fold -w 1024 | "
           "PGPASSWORD=" +
-              std::string(pg_cluster::kPassword) + " psql -XAt '" + ci +
+              pg_cluster::password() + " psql -XAt '" + ci +
               "' -c 'create table blob(t text)' -c 'copy blob from stdin' -c 'select "
               "sum(length(t)) from blob'",
           std::chrono::seconds(300));
@@ -77,8 +76,8 @@ TEST_CASE("pgbench with 16 clients, a large COPY and a cancel through a reverse 
   CHECK(in.output.find("67108864") != std::string::npos);
 
   // A cancel request travels through the tunnel too.
-  background_process sleeper({"env", "PGPASSWORD=" + std::string(pg_cluster::kPassword), "psql",
-                              "-XAt", ci, "-c", "select pg_sleep(60)"},
+  background_process sleeper({"env", "PGPASSWORD=" + pg_cluster::password(), "psql", "-XAt", ci,
+                              "-c", "select pg_sleep(60)"},
                              g.dir.file("sleeper.log"));
   REQUIRE(eventually(
       [&] {
@@ -213,8 +212,8 @@ TEST_CASE("two agents serve one tunnel and one dying loses only its own channels
   std::vector<std::unique_ptr<background_process>> sleepers;
   for (int i = 0; i < 4; ++i) {
     sleepers.push_back(std::make_unique<background_process>(
-        std::vector<std::string>{"env", "PGPASSWORD=" + std::string(pg_cluster::kPassword), "psql",
-                                 "-XAt", g.conninfo(), "-c", "select pg_sleep(4), 'survived'"},
+        std::vector<std::string>{"env", "PGPASSWORD=" + pg_cluster::password(), "psql", "-XAt",
+                                 g.conninfo(), "-c", "select pg_sleep(4), 'survived'"},
         g.dir.file("s" + std::to_string(i) + ".log")));
   }
   REQUIRE(eventually(

@@ -48,7 +48,6 @@ struct reverse_gateway {
                  : run("install -m 600 " + opts.host_key_of + " " + host_key);
     REQUIRE(r.exit_code == 0);
     dir.write("acme_keys", "");
-    pg.sql("alter user postgres password '" + std::string(pg_cluster::kPassword) + "'");
     gw = std::make_unique<gateway_process>(dir, yaml());
     auto hk = run(std::string(kSluiceBin) + " tunnel host-key -c " + gw->config_path() +
                   " --host 127.0.0.1");
@@ -140,7 +139,7 @@ struct reverse_gateway {
            " user=postgres dbname=postgres sslmode=disable connect_timeout=10 " + extra;
   }
   run_result query(const std::string& sql) const {
-    return psql(conninfo(), sql, pg_cluster::kPassword);
+    return psql(conninfo(), sql, pg_cluster::password());
   }
   bool log_has(const std::string& text,
                std::chrono::milliseconds wait = std::chrono::milliseconds(5000)) const {
@@ -165,7 +164,7 @@ struct reverse_gateway {
   test_pki pki{dir.path()};
   pg_cluster pg{[this] {
     auto o = ssl_on(pki);
-    o.hba = {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"};
+    o.hba = {"hostssl all all 127.0.0.1/32 scram-sha-256"};
     return o;
   }()};
   agent_key acme{dir, "acme_agent"};

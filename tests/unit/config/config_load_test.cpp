@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <vector>
 
 #include "config/load.hpp"
 #include "config/validate.hpp"
@@ -364,7 +365,7 @@ TEST_CASE("routes pool errors are exact and name the key's line", "[config][pool
 TEST_CASE("errors about references and files point at the key's own line", "[config][lines]") {
   struct row {
     const char* yaml;
-    const char* expected;  // a line of the issues, exactly
+    std::vector<const char*> expected;  // lines of the issues, exactly
   };
   const row rows[] = {
       // A route naming a tunnel that does not exist: the line of `via:`.
@@ -379,7 +380,7 @@ routes:
       via: bastoin
 tunnels: []
 )",
-       "routes[0].upstream.via (line 9): unknown tunnel 'bastoin'; define it under tunnels:"},
+       {"routes[0].upstream.via (line 9): unknown tunnel 'bastoin'; define it under tunnels:"}},
       // A route's allowlist that does not exist: the line of `allow:`.
       {R"(
 routes:
@@ -388,7 +389,7 @@ routes:
     allow: [nowhere]
     upstream: {host: db}
 )",
-       "routes[0].allow (line 5): unknown allowlist 'nowhere'; define it under allowlists:"},
+       {"routes[0].allow (line 5): unknown allowlist 'nowhere'; define it under allowlists:"}},
       // A match on an unknown listener: the line of `listener:` inside match.
       {R"(
 listeners:
@@ -402,7 +403,7 @@ routes:
       listener: pgg
     upstream: {host: db}
 )",
-       "routes[0].match.listener (line 10): unknown listener 'pgg'; did you mean 'pg'?"},
+       {"routes[0].match.listener (line 10): unknown listener 'pgg'; did you mean 'pg'?"}},
       // A sync's destination route that does not exist: the line of `route:`.
       {R"(
 syncs:
@@ -413,8 +414,9 @@ syncs:
       user: u
       route: nope
 )",
-       "syncs[0].destination.route (line 8): unknown route 'nope'"},
-      // A missing certificate file: the line of `cert:`, not the listener's.
+       {"syncs[0].destination.route (line 8): unknown route 'nope'"}},
+      // Missing certificate and key files: the lines of `cert:` and `key:`, not the
+      // listener's.
       {R"(
 listeners:
   - name: pg
@@ -424,17 +426,7 @@ listeners:
       cert: /nonexistent/server.crt
       key: /nonexistent/server.key
 )",
-       "listeners[0].tls.cert (line 7): "},
-      {R"(
-listeners:
-  - name: pg
-    listen: 127.0.0.1:6432
-    client_tls: required
-    tls:
-      cert: /nonexistent/server.crt
-      key: /nonexistent/server.key
-)",
-       "listeners[0].tls.key (line 8): "},
+       {"listeners[0].tls.cert (line 7): ", "listeners[0].tls.key (line 8): "}},
       // A route's missing CA file: the line of `ca:`.
       {R"(
 routes:
@@ -445,12 +437,13 @@ routes:
         sslmode: verify-full
         ca: /nonexistent/ca.crt
 )",
-       "routes[0].upstream.tls.ca (line 8): "},
+       {"routes[0].upstream.tls.ca (line 8): "}},
   };
   for (const auto& r : rows) {
     INFO(r.yaml);
     auto issues = load_string(r.yaml, "/etc/sluice", {true}).issues.str();
     INFO(issues);
-    CHECK(issues.find(r.expected) != std::string::npos);
+    for (const char* line : r.expected)
+      CHECK(issues.find(line) != std::string::npos);
   }
 }

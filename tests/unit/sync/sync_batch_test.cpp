@@ -2,21 +2,11 @@
 #include <string>
 
 #include "sync/batch.hpp"
+#include "tests/unit/sync/batch_parse.hpp"
 
 using namespace sluice::sync;
 
 namespace {
-batch ok(std::string_view body) {
-  auto r = parse_batch(std::string(body));
-  if (auto* e = std::get_if<parse_error>(&r))
-    FAIL("line " << e->line << ": " << e->reason);
-  return std::get<batch>(r);
-}
-parse_error bad(std::string_view body) {
-  auto r = parse_batch(std::string(body));
-  REQUIRE(std::holds_alternative<parse_error>(r));
-  return std::get<parse_error>(r);
-}
 // A one-line NDJSON upsert with `data` as given.
 std::string with_data(std::string_view data) {
   return R"({"collection":"c","id":"1","version":1,"data":)" + std::string(data) + "}";
@@ -37,11 +27,11 @@ std::string copy_of(const record& r, std::string_view name) {
 }  // namespace
 
 TEST_CASE("batch: NDJSON with a sequence header line", "[sync]") {
-  auto b =
-      ok("{\"sequence\": 7}\n"
-         "{\"collection\":\"customer\",\"id\":\"c1\",\"op\":\"upsert\",\"version\":3,"
-         "\"data\":{\"name\":\"A\",\"id\":\"c1\"}}\n\n"
-         "{\"collection\":\"customer\",\"id\":42,\"op\":\"delete\",\"version\":4}\n");
+  auto b = parse_ok(
+      "{\"sequence\": 7}\n"
+      "{\"collection\":\"customer\",\"id\":\"c1\",\"op\":\"upsert\",\"version\":3,"
+      "\"data\":{\"name\":\"A\",\"id\":\"c1\"}}\n\n"
+      "{\"collection\":\"customer\",\"id\":42,\"op\":\"delete\",\"version\":4}\n");
   REQUIRE(b.sequence == 7);
   REQUIRE(b.records.size() == 2);
   CHECK(b.records[0].data.size() == 1);  // "id" inside data is the key, not a column
@@ -53,23 +43,24 @@ TEST_CASE("batch: NDJSON with a sequence header line", "[sync]") {
 }
 
 TEST_CASE("batch: JSON array and object forms", "[sync]") {
-  auto a = ok(R"([{"collection":"c","id":"1","version":1,"data":{}}])");
+  auto a = parse_ok(R"([{"collection":"c","id":"1","version":1,"data":{}}])");
   CHECK(!a.sequence);
   CHECK(a.records.size() == 1);
-  auto o = ok(R"({"sequence": 3, "records": [{"collection":"c","id":"1","version":1,"data":{"x":1},
+  auto o =
+      parse_ok(R"({"sequence": 3, "records": [{"collection":"c","id":"1","version":1,"data":{"x":1},
                "types": {"x": "numeric"}}]})");
   CHECK(o.sequence == 3);
   CHECK(o.records[0].declared.at("x") == col_type::numeric);
   // Pretty-printed, CRLF line ends, the sequence after the records.
-  auto p =
-      ok("{\r\n  \"records\": [\r\n    {\"collection\": \"c\", \"id\": 2, \"version\": 5,\r\n"
-         "     \"data\": {\"a\": [1, {\"b\": null}]}}\r\n  ],\r\n  \"sequence\": 9\r\n}\r\n");
+  auto p = parse_ok(
+      "{\r\n  \"records\": [\r\n    {\"collection\": \"c\", \"id\": 2, \"version\": 5,\r\n"
+      "     \"data\": {\"a\": [1, {\"b\": null}]}}\r\n  ],\r\n  \"sequence\": 9\r\n}\r\n");
   CHECK(p.sequence == 9);
   REQUIRE(p.records.size() == 1);
   CHECK(p.records[0].id == "2");
   CHECK(find(p.records[0], "a")->value.kind == jkind::array);
   // A single NDJSON line that is a record (no "records" key).
-  auto one = ok(with_data(R"({"x":true})"));
+  auto one = parse_ok(with_data(R"({"x":true})"));
   REQUIRE(one.records.size() == 1);
   CHECK(find(one.records[0], "x")->value.is_true());
 }
@@ -78,7 +69,7 @@ TEST_CASE("batch: the records outlive copies and moves of the batch", "[sync]") 
   batch b;
   {
     std::string body = with_data(R"({"name":"a long enough value to live on the heap"})");
-    b = ok(body);
+    b = parse_ok(body);
     body.assign(body.size(), 'x');
   }
   batch c = b;
@@ -88,27 +79,28 @@ TEST_CASE("batch: the records outlive copies and moves of the batch", "[sync]") 
 }
 
 TEST_CASE("batch: errors name the line and the reason", "[sync]") {
-  auto e =
-      bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{}}\n{\"collection\": }\n");
+  auto e = parse_bad(
+      "{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{}}\n{\"collection\": }\n");
   CHECK(e.line == 2);
   CHECK(e.reason.find("parse") != std::string::npos);
   CHECK(e.reason.find("column 16") != std::string::npos);
-  auto v = bad("{\"collection\":\"c\",\"id\":\"1\",\"data\":{}}\n");
+  auto v = parse_bad("{\"collection\":\"c\",\"id\":\"1\",\"data\":{}}\n");
   CHECK(v.line == 1);
   CHECK(v.reason.find("version") != std::string::npos);
+  CHECK(parse_bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"op\":\"merge\"}")
+            .reason.find("op") != std::string::npos);
+  CHECK(parse_bad("[{\"collection\":\"c\",\n\"id\":1,,}]").line == 2);
   CHECK(
-      bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"op\":\"merge\"}").reason.find("op") !=
-      std::string::npos);
-  CHECK(bad("[{\"collection\":\"c\",\n\"id\":1,,}]").line == 2);
-  CHECK(bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{\"_sync_version\":1}}")
-            .reason.find("reserved") != std::string::npos);
-  CHECK(bad("  \n").reason == "empty body");
+      parse_bad("{\"collection\":\"c\",\"id\":\"1\",\"version\":1,\"data\":{\"_sync_version\":1}}")
+          .reason.find("reserved") != std::string::npos);
+  CHECK(parse_bad("  \n").reason == "empty body");
   // A refused record in an array names its index and its line.
-  auto r = bad("[\n" + with_data("{}") + ",\n" + R"({"collection":"c","id":"2","data":{}})" + "]");
+  auto r =
+      parse_bad("[\n" + with_data("{}") + ",\n" + R"({"collection":"c","id":"2","data":{}})" + "]");
   CHECK(r.line == 3);
   CHECK(r.reason.find("record 1: \"version\"") == 0);
   // A syntax error deep in a pretty-printed document is reported where it is.
-  auto d = bad("{\"sequence\": 1,\n\"records\": [\n{\"collection\": \"c\",\n\"id\": tru}]}");
+  auto d = parse_bad("{\"sequence\": 1,\n\"records\": [\n{\"collection\": \"c\",\n\"id\": tru}]}");
   CHECK(d.line == 4);
   CHECK(d.reason.find("line 4, column 7") != std::string::npos);
 }
@@ -159,26 +151,29 @@ TEST_CASE("batch: strict JSON, byte by byte", "[sync]") {
   };
   for (const auto& r : rows) {
     INFO(r.what);
-    auto e = bad(with_data(r.data));
+    auto e = parse_bad(with_data(r.data));
     CHECK(e.line == 1);
     CHECK(e.reason.find("parse error at line 1, column") == 0);
     CHECK(e.reason.find(r.reason) != std::string::npos);
     INFO(e.reason);
     // The same inside an array document, over two lines.
-    auto a = bad("[\n" + with_data(r.data) + "]");
+    auto a = parse_bad("[\n" + with_data(r.data) + "]");
     CHECK(a.line == 2);
   }
-  CHECK(bad(with_data("{\"a\":1}") + "\n[").reason.find("end of the input") != std::string::npos);
-  CHECK(bad("[" + with_data("{}")).line == 1);
-  CHECK(bad("[" + with_data("{}") + "] []").reason.find("after the array") != std::string::npos);
-  CHECK(bad("{\"collection\":\"c\"\n").reason.find("end of the input") != std::string::npos);
+  CHECK(parse_bad(with_data("{\"a\":1}") + "\n[").reason.find("end of the input") !=
+        std::string::npos);
+  CHECK(parse_bad("[" + with_data("{}")).line == 1);
+  CHECK(parse_bad("[" + with_data("{}") + "] []").reason.find("after the array") !=
+        std::string::npos);
+  CHECK(parse_bad("{\"collection\":\"c\"\n").reason.find("end of the input") != std::string::npos);
 }
 
 TEST_CASE("batch: valid values are kept as spans of the body", "[sync]") {
-  auto b = ok(with_data(R"({"s":"a\"b\\c\/d\u00e9\ud83d\ude00","n":-0,"i":9223372036854775807,)"
-                        R"("big":9223372036854775808,"f":-1.25e-3,"t":true,"z":null,)"
-                        R"("o":{"x":[1,{"y":"\t"}],"x":2},"a":[],"e":"","nest":)" +
-                        std::string(100, '[') + std::string(100, ']') + "}"));
+  auto b =
+      parse_ok(with_data(R"({"s":"a\"b\\c\/d\u00e9\ud83d\ude00","n":-0,"i":9223372036854775807,)"
+                         R"("big":9223372036854775808,"f":-1.25e-3,"t":true,"z":null,)"
+                         R"("o":{"x":[1,{"y":"\t"}],"x":2},"a":[],"e":"","nest":)" +
+                         std::string(100, '[') + std::string(100, ']') + "}"));
   const auto& r = b.records[0];
   CHECK(copy_of(r, "s") == "a\"b\\\\c/d\xc3\xa9\xf0\x9f\x98\x80");
   CHECK(find(r, "s")->value.escaped);
@@ -198,7 +193,8 @@ TEST_CASE("batch: valid values are kept as spans of the body", "[sync]") {
 }
 
 TEST_CASE("batch: data fields are sorted by name, the last duplicate wins", "[sync]") {
-  auto b = ok(with_data(R"({"b":1,"a":"first","c":null,"a":"second","id":"x","\u0061":"third"})"));
+  auto b =
+      parse_ok(with_data(R"({"b":1,"a":"first","c":null,"a":"second","id":"x","\u0061":"third"})"));
   const auto& r = b.records[0];
   REQUIRE(r.data.size() == 3);
   CHECK(r.data[0].name == "a");
@@ -206,19 +202,20 @@ TEST_CASE("batch: data fields are sorted by name, the last duplicate wins", "[sy
   CHECK(r.data[2].name == "c");
   CHECK(copy_of(r, "a") == "third");
   // A repeated top-level member: the last one counts, "data" included.
-  auto t =
-      ok(R"({"collection":"c","id":"1","version":1,"data":{"x":1},"version":2,"data":{"y":2}})");
+  auto t = parse_ok(
+      R"({"collection":"c","id":"1","version":1,"data":{"x":1},"version":2,"data":{"y":2}})");
   CHECK(t.records[0].version == 2);
   REQUIRE(t.records[0].data.size() == 1);
   CHECK(t.records[0].data[0].name == "y");
   // Escaped names and ids are unescaped; integer ids keep their digits.
-  auto e = ok(R"({"coll\u0065ction":"c\u00e9","id":"a\tb","version":1,"data":{"\u00e9":1}})");
+  auto e = parse_ok(R"({"coll\u0065ction":"c\u00e9","id":"a\tb","version":1,"data":{"\u00e9":1}})");
   CHECK(e.records[0].collection == "c\xc3\xa9");
   CHECK(e.records[0].id == "a\tb");
   CHECK(e.records[0].data[0].name == "\xc3\xa9");
-  CHECK(ok(R"({"collection":"c","id":18446744073709551615,"version":1,"data":{}})").records[0].id ==
-        "18446744073709551615");
-  CHECK(ok(R"({"collection":"c","id":-0,"version":1,"data":{}})").records[0].id == "0");
+  CHECK(parse_ok(R"({"collection":"c","id":18446744073709551615,"version":1,"data":{}})")
+            .records[0]
+            .id == "18446744073709551615");
+  CHECK(parse_ok(R"({"collection":"c","id":-0,"version":1,"data":{}})").records[0].id == "0");
 }
 
 TEST_CASE("batch: record checks", "[sync]") {
@@ -250,19 +247,20 @@ TEST_CASE("batch: record checks", "[sync]") {
   };
   for (const auto& r : rows) {
     INFO(r.line);
-    auto e = bad("\n" + r.line + "\n");
+    auto e = parse_bad("\n" + r.line + "\n");
     CHECK(e.line == 2);
     CHECK(e.reason.find(r.reason) != std::string::npos);
   }
   // Deletes need no data; a header only counts before the first record.
-  auto d = ok(R"({"collection":"c","id":"1","version":1,"op":"delete","data":5})");
+  auto d = parse_ok(R"({"collection":"c","id":"1","version":1,"op":"delete","data":5})");
   CHECK(d.records[0].operation == op::remove);
-  CHECK(bad(with_data("{}") + "\n{\"sequence\":2}").reason.find("collection") != std::string::npos);
-  CHECK(bad(R"({"sequence":1,"records":{}})").reason == "\"records\" must be an array");
-  CHECK(bad(R"({"sequence":-1,"records":[]})").reason.find("sequence") != std::string::npos);
+  CHECK(parse_bad(with_data("{}") + "\n{\"sequence\":2}").reason.find("collection") !=
+        std::string::npos);
+  CHECK(parse_bad(R"({"sequence":1,"records":{}})").reason == "\"records\" must be an array");
+  CHECK(parse_bad(R"({"sequence":-1,"records":[]})").reason.find("sequence") != std::string::npos);
   // Declared types: the last one given for a field wins.
-  auto t = ok(R"({"collection":"c","id":"1","version":1,"data":{"w":"2024-01-01"},)"
-              R"("types":{"w":"text","w":"timestamptz"}})");
+  auto t = parse_ok(R"({"collection":"c","id":"1","version":1,"data":{"w":"2024-01-01"},)"
+                    R"("types":{"w":"text","w":"timestamptz"}})");
   CHECK(t.records[0].declared.at("w") == col_type::timestamptz);
 }
 
@@ -294,7 +292,7 @@ TEST_CASE("batch: dedupe keeps the highest version, the later on ties", "[sync]"
 }
 
 TEST_CASE("batch: dedupe summarizes each field for the schema check", "[sync]") {
-  auto b = ok(R"({"sequence":1}
+  auto b = parse_ok(R"({"sequence":1}
 {"collection":"c","id":"1","version":1,"data":{"b":null,"a":1}}
 {"collection":"c","id":"2","version":1,"data":{"b":"x","a":2.5,"c":true},"types":{"c":"text"}}
 {"collection":"c","id":"3","version":1,"data":{"d":null},"types":{"d":"timestamptz"}}
@@ -334,7 +332,7 @@ TEST_CASE("batch: settle equals widening value by value, in any order", "[sync]"
         for (size_t v : {i, j, k})
           body += R"({"collection":"c","id":")" + std::to_string(++id) +
                   R"(","version":1,"data":{"f":)" + vals[v] + "}}\n";
-        auto b = ok(body);
+        auto b = parse_ok(body);
         size_t dropped = 0;
         auto out = dedupe(b.records, dropped);
         uint8_t seen = out[0].needs.empty() ? 0 : out[0].needs[0].seen;

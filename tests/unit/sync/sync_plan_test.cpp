@@ -6,17 +6,11 @@
 
 #include "sync/batch.hpp"
 #include "sync/schema_manager.hpp"
+#include "tests/unit/sync/batch_parse.hpp"
 
 using namespace sluice::sync;
 
 namespace {
-
-batch ok(std::string_view body) {
-  auto r = parse_batch(std::string(body));
-  if (auto* e = std::get_if<parse_error>(&r))
-    FAIL("line " << e->line << ": " << e->reason);
-  return std::get<batch>(r);
-}
 
 // A table with columns amount bigint and at timestamptz.
 table_info table() {
@@ -35,7 +29,7 @@ table_info table() {
 }  // namespace
 
 TEST_CASE("plan: declared types keep their column and held widenings wait", "[sync]") {
-  auto b = ok(R"({"collection":"c","id":"1","version":1,"data":{"amount":"ten","at":true}})");
+  auto b = parse_ok(R"({"collection":"c","id":"1","version":1,"data":{"amount":"ten","at":true}})");
   size_t dropped = 0;
   auto groups = dedupe(b.records, dropped);
   REQUIRE(groups.size() == 1);
@@ -66,8 +60,8 @@ TEST_CASE("plan: declared types keep their column and held widenings wait", "[sy
     CHECK(t.held["amount"].to == col_type::text);
   }
   SECTION("a new column declared by its record keeps the declared type") {
-    auto nb = ok(R"({"collection":"c","id":"1","version":1,"data":{"score":"high"},)"
-                 R"("types":{"score":"numeric"}})");
+    auto nb = parse_ok(R"({"collection":"c","id":"1","version":1,"data":{"score":"high"},)"
+                       R"("types":{"score":"numeric"}})");
     auto ng = dedupe(nb.records, dropped);
     auto t = table();
     auto ch = plan_columns(t, ng[0]);
@@ -77,7 +71,7 @@ TEST_CASE("plan: declared types keep their column and held widenings wait", "[sy
     CHECK(t.has_overflow);
   }
   SECTION("timestamptz_ms in the configuration marks the column") {
-    auto mb = ok(R"({"collection":"c","id":"1","version":1,"data":{"paid":1700000000123}})");
+    auto mb = parse_ok(R"({"collection":"c","id":"1","version":1,"data":{"paid":1700000000123}})");
     auto mg = dedupe(mb.records, dropped);
     auto t = table();
     std::map<std::string, std::string> declared{{"paid", "timestamptz_ms"}};
