@@ -31,12 +31,11 @@ struct agent_route {
   agent_route() { REQUIRE(g.log_has("reverse_forward_added", std::chrono::seconds(15))); }
 
   std::string through(const std::string& sql) const {
-    return "PGPASSWORD=" + std::string(pg_cluster::kPassword) + " psql -XAtq '" + g.conninfo() +
-           "' -c \"" + sql + "\"";
+    return "PGPASSWORD=" + pg_cluster::password() + " psql -XAtq '" + g.conninfo() + "' -c \"" +
+           sql + "\"";
   }
   std::string direct(const std::string& sql) const {
-    return "psql -XAtq -h " + g.pg.socket_dir() + " -p " + std::to_string(g.pg.port()) +
-           " -U postgres -c \"" + sql + "\"";
+    return "psql -XAtq '" + g.pg.superuser_conninfo() + "' -c \"" + sql + "\"";
   }
 };
 
@@ -78,10 +77,9 @@ TEST_CASE("sluice agent: a slow reader fills the windows and still gets every by
   // channel must not stall or corrupt another.
   background_process fast({"sh", "-c", a.through(copy_rows(16384)) + " | md5sum"},
                           a.g.dir.file("fast.log"), {});
-  auto slow =
-      run("PGPASSWORD=" + std::string(pg_cluster::kPassword) + " psql -XAtq '" + a.g.conninfo() +
-              "' -c \"" + sql + "\" | /usr/bin/python3 " + a.g.dir.file("slow_reader.py"),
-          std::chrono::seconds(300));
+  auto slow = run("PGPASSWORD=" + pg_cluster::password() + " psql -XAtq '" + a.g.conninfo() +
+                      "' -c \"" + sql + "\" | /usr/bin/python3 " + a.g.dir.file("slow_reader.py"),
+                  std::chrono::seconds(300));
   auto direct = run(a.direct(sql) + " | md5sum | cut -d' ' -f1", std::chrono::seconds(300));
   INFO(slow.output << a.g.gw->log() << a.agent.log());
   CHECK(slow.exit_code == 0);
@@ -104,8 +102,8 @@ TEST_CASE("sluice agent: 64 MiB COPY into a database that consumes slowly arrive
   a.g.pg.sql("create trigger slow before insert on blob for each row execute function slow()");
   const std::string data = a.g.dir.file("rows.tsv");
   REQUIRE(run(a.direct(copy_rows(65536)) + " > " + data, std::chrono::seconds(300)).exit_code == 0);
-  auto in = run("PGPASSWORD=" + std::string(pg_cluster::kPassword) + " psql -XAtq '" +
-                    a.g.conninfo() + "' -c 'copy blob from stdin' < " + data + " 2>&1",
+  auto in = run("PGPASSWORD=" + pg_cluster::password() + " psql -XAtq '" + a.g.conninfo() +
+                    "' -c 'copy blob from stdin' < " + data + " 2>&1",
                 std::chrono::seconds(300));
   INFO(in.output << a.g.gw->log() << a.agent.log());
   CHECK(in.exit_code == 0);
