@@ -31,8 +31,8 @@ TEST_CASE("did_you_mean names the nearest candidate or says what to do instead")
 
 TEST_CASE("unknown_name says what kind of name is unknown, then the hint") {
   const std::vector<std::string> tunnels = {"bastion-eu", "bastion-us"};
-  CHECK(unknown_name("tunnel", "bastion-ue", tunnels, "; define it under tunnels:") ==
-        "unknown tunnel 'bastion-ue'; did you mean 'bastion-eu'?");
+  CHECK(unknown_name("tunnel", "bastion-eux", tunnels, "; define it under tunnels:") ==
+        "unknown tunnel 'bastion-eux'; did you mean 'bastion-eu'?");
   CHECK(unknown_name("tunnel", "vpn", tunnels, "; define it under tunnels:") ==
         "unknown tunnel 'vpn'; define it under tunnels:");
   CHECK(unknown_name("route", "zzz", {}) == "unknown route 'zzz'");
