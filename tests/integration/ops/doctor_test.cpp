@@ -422,3 +422,10 @@ TEST_CASE("doctor and the gateway agree: sslnegotiation direct to a server witho
   e.route("127.0.0.1", pg.port(), "{sslmode: verify-full, ca: " + pki.ca_cert + "}");
   check_doctor(e.doctor(login), 0, {"[ok]   authentication: logged in as app"});
 }
+
+TEST_CASE("doctor suggests the name a typo meant") {
+  doctor_env e;
+  e.route("127.0.0.1", 5432, "{sslmode: disable}");
+  check_doctor(e.doctor("route rr"), 2, {"no route named 'rr'", "; did you mean 'r'?"});
+  check_doctor(e.doctor("sync r"), 2, {"no sync named 'r'"}, {"did you mean"});
+}
