@@ -16,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <exception>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "config/read_file.hpp"
 #include "gateway/auth/auth_file.hpp"
