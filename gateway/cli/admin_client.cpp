@@ -5,6 +5,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/bearer_token.hpp"
+#include "config/load.hpp"
+#include "config/read_file.hpp"
 #include "config/units.hpp"
 #include "sync/http_client.hpp"
 
@@ -17,9 +19,15 @@ constexpr auto kTimeout = std::chrono::seconds(60);  // a reload may build TLS c
 }  // namespace
 
 std::optional<admin_target> find_admin(const std::string& path, std::string& why) {
+  std::string unreadable;
+  auto text = config::read_file_at_most(path, config::kMaxConfigBytes, &unreadable);
+  if (!text) {
+    why = unreadable;
+    return std::nullopt;
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(*text);
   } catch (const std::exception& e) {
     why = "cannot read " + path + " as YAML (" + e.what() + ")";
     return std::nullopt;
