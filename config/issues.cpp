@@ -97,4 +97,16 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
   return best;
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates,
+                         std::string_view otherwise) {
+  auto hint = nearest(word, candidates);
+  return hint.empty() ? std::string(otherwise) : "; did you mean '" + hint + "'?";
+}
+
+std::string unknown_name(std::string_view kind, std::string_view name,
+                         const std::vector<std::string>& candidates, std::string_view otherwise) {
+  return "unknown " + std::string(kind) + " '" + std::string(name) + "'" +
+         did_you_mean(name, candidates, otherwise);
+}
+
 }  // namespace sluice::config

@@ -46,4 +46,14 @@ size_t edit_distance(std::string_view a, std::string_view b);
 // Nearest candidate within a sensible distance, or empty.
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
 
+// The one "did you mean" of every message that names something unknown (keys, and
+// allowlists, tunnels, listeners, routes referred to by name): "; did you mean 'X'?" for
+// the nearest candidate, else `otherwise` (e.g. "; define it under tunnels:").
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates,
+                         std::string_view otherwise = {});
+// "unknown KIND 'NAME'" followed by did_you_mean(NAME, candidates, otherwise).
+std::string unknown_name(std::string_view kind, std::string_view name,
+                         const std::vector<std::string>& candidates,
+                         std::string_view otherwise = {});
+
 }  // namespace sluice::config

@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -10,6 +9,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config/load_reverse.hpp"
+#include "config/read_file.hpp"
 #include "config/tls_ciphers.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
@@ -20,6 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Each key's default is written once: as the member's initializer in settings.hpp, which
+// the reader below passes as the key's default (r.integer("port", t.port, ...)); the few
+// that depend on another key (client_tls, tls.client_cert) or have no member default
+// (region) are written here, once. Code that needs a default without a configuration
+// reads it from a default-constructed struct (config::admin_settings{}.listen).
 class loader {
  public:
   loader(issue_list& issues, std::string base_dir) : issues_(issues), base_(std::move(base_dir)) {}
@@ -28,7 +33,7 @@ class loader {
     map_reader top(root, "", issues_);
     if (!top.ok())
       return;
-    s.region = top.str_or("region", "default");
+    s.region = top.str_or("region", "default");  // the member has none: set here only
     for (auto& a : top.str_list("public_addresses")) {
       if (!ip_address::parse(a)) {
         issues_.error("public_addresses", top.line_of_key("public_addresses"),
@@ -36,13 +41,13 @@ class loader {
       }
       s.public_addresses.push_back(a);
     }
-    s.workers = static_cast<uint32_t>(top.integer("workers", 0, 0, 256));
+    s.workers = static_cast<uint32_t>(top.integer("workers", s.workers, 0, 256));
     s.shutdown_grace = top.dur("shutdown_grace", s.shutdown_grace);
     s.relay = top.choice("relay",
                          {{"copy", settings::relay_mode::copy},
                           {"splice", settings::relay_mode::splice},
                           {"kernel", settings::relay_mode::kernel}},
-                         settings::relay_mode::copy);
+                         s.relay);
     if (top.has("cancel"))
       s.cancel = read_cancel(top.child("cancel"));
     if (top.has("admin"))
@@ -102,13 +107,15 @@ class loader {
   cancel_settings read_cancel(const YAML::Node& n) {
     map_reader r(n, "cancel", issues_);
     cancel_settings c;
-    c.instance_id = static_cast<uint32_t>(r.integer("instance_id", 0, 0, 127));
-    c.rate_per_second = static_cast<uint32_t>(r.integer("rate_per_second", 10, 1, 100000));
+    c.instance_id = static_cast<uint32_t>(r.integer("instance_id", c.instance_id, 0, 127));
+    c.rate_per_second =
+        static_cast<uint32_t>(r.integer("rate_per_second", c.rate_per_second, 1, 100000));
     read_list(r.child("peers"), r.path_of("peers"),
               [&](const YAML::Node& pn, const std::string& pp) {
                 map_reader p(pn, pp, issues_);
                 cancel_peer peer;
-                peer.instance_id = static_cast<uint32_t>(p.integer("instance_id", 0, 0, 127));
+                peer.instance_id =
+                    static_cast<uint32_t>(p.integer("instance_id", peer.instance_id, 0, 127));
                 if (!p.has("instance_id"))
                   issues_.error(p.path_of("instance_id"), p.line(), "is required");
                 if (auto hp = p.address("address", true))
@@ -219,7 +226,7 @@ class loader {
       listener_tls tls;
       tls.mode = t.choice(
           "mode", {{"terminate", tls_mode::terminate}, {"passthrough", tls_mode::passthrough}},
-          tls_mode::terminate);
+          tls.mode);
       const bool terminate = tls.mode == tls_mode::terminate;
       tls.cert = file(t, "cert", terminate);
       tls.key = file(t, "key", terminate);
@@ -265,7 +272,7 @@ class loader {
                     "must be required when tls.client_cert is required: otherwise a client that "
                     "does not start TLS gets in without a certificate");
     l.allow = r.str_list("allow");
-    l.enforce_on_reload = r.boolean("enforce_on_reload", false);
+    l.enforce_on_reload = r.boolean("enforce_on_reload", l.enforce_on_reload);
     if (r.has("proxy_protocol")) {
       map_reader p(r.child("proxy_protocol"), r.path_of("proxy_protocol"), issues_);
       proxy_protocol pp;
@@ -280,7 +287,7 @@ class loader {
         issues_.error(p.path_of("trusted"), p.line(),
                       "list the load balancers' CIDR blocks allowed to send PROXY headers");
       }
-      pp.required = p.boolean("required", true);
+      pp.required = p.boolean("required", pp.required);
       p.finish();
       l.proxy = std::move(pp);
     }
@@ -306,7 +313,7 @@ class loader {
     t.host = r.str_or("host", "");
     if (t.host.empty())
       issues_.error(r.path_of("host"), r.line(), "is required");
-    t.port = static_cast<uint16_t>(r.integer("port", 22, 1, 65535));
+    t.port = static_cast<uint16_t>(r.integer("port", t.port, 1, 65535));
     t.user = r.str_or("user", "");
     if (t.user.empty())
       issues_.error(r.path_of("user"), r.line(), "is required");
@@ -325,7 +332,8 @@ class loader {
     if (r.has("keepalive")) {
       map_reader k(r.child("keepalive"), r.path_of("keepalive"), issues_);
       t.keepalive.interval = k.dur("interval", t.keepalive.interval);
-      t.keepalive.max_missed = static_cast<uint32_t>(k.integer("max_missed", 3, 1, 100));
+      t.keepalive.max_missed =
+          static_cast<uint32_t>(k.integer("max_missed", t.keepalive.max_missed, 1, 100));
       k.finish();
     }
     if (r.has("reconnect")) {
@@ -379,7 +387,7 @@ class loader {
     tls.negotiation =
         r.choice("sslnegotiation",
                  {{"postgres", sslnegotiation::postgres}, {"direct", sslnegotiation::direct}},
-                 sslnegotiation::postgres);
+                 tls.negotiation);
     tls.ca = file(r, "ca");
     tls.cert = file(r, "cert");
     tls.key = file(r, "key");
@@ -406,7 +414,7 @@ class loader {
     route_auth ra;
     ra.mode = a.choice(
         "mode", {{"passthrough", auth_mode::passthrough}, {"terminate", auth_mode::terminate}},
-        auth_mode::passthrough);
+        ra.mode);
     ra.file = file(a, "file");
     ra.cache_ttl = a.dur("cache_ttl", ra.cache_ttl);
     if (a.has("query")) {
@@ -441,8 +449,7 @@ class loader {
 
   route_pool read_route_pool(map_reader& p, const route_auth& auth) {
     route_pool rp;
-    rp.mode = p.choice("mode", {{"off", pool_mode::off}, {"session", pool_mode::session}},
-                       pool_mode::off);
+    rp.mode = p.choice("mode", {{"off", pool_mode::off}, {"session", pool_mode::session}}, rp.mode);
     rp.size = static_cast<uint32_t>(p.integer("size", rp.size, 1, 10000));
     rp.min_idle = static_cast<uint32_t>(p.integer("min_idle", rp.min_idle, 0, 10000));
     rp.idle_timeout = p.dur("idle_timeout", rp.idle_timeout);
@@ -508,7 +515,7 @@ class loader {
       rt.upstream.host = u.str_or("host", "");
       if (rt.upstream.host.empty())
         issues_.error(u.path_of("host"), u.line(), "is required");
-      rt.upstream.port = static_cast<uint16_t>(u.integer("port", 5432, 1, 65535));
+      rt.upstream.port = static_cast<uint16_t>(u.integer("port", rt.upstream.port, 1, 65535));
       rt.upstream.via = u.str_or("via", "");
       rt.upstream.connect_timeout = u.dur("connect_timeout", rt.upstream.connect_timeout);
       if (u.has("tls")) {
@@ -534,7 +541,7 @@ class loader {
       auto& dst = s.destination;
       dst.route = d.str_or("route", "");
       dst.host = d.str_or("host", "");
-      dst.port = static_cast<uint16_t>(d.integer("port", 5432, 1, 65535));
+      dst.port = static_cast<uint16_t>(d.integer("port", dst.port, 1, 65535));
       dst.via = d.str_or("via", "");
       dst.database = d.str_or("database", "");
       if (dst.database.empty())
@@ -543,7 +550,7 @@ class loader {
       if (dst.user.empty())
         issues_.error(d.path_of("user"), d.line(), "is required");
       dst.password_file = file(d, "password_file");
-      dst.mode = read_sslmode(d, sslmode::prefer);
+      dst.mode = read_sslmode(d, dst.mode);
       dst.ca = file(d, "ca");
       dst.cert = file(d, "cert");
       dst.key = file(d, "key");
@@ -574,10 +581,11 @@ class loader {
       s.read_role.grant_to = rr.str_list("grant_to");
       rr.finish();
     }
-    s.events = r.boolean("events", true);
-    s.deletes = r.choice("deletes", {{"hard", delete_mode::hard}, {"soft", delete_mode::soft}},
-                         delete_mode::hard);
-    s.quarantine = r.choice("refused_records", {{"quarantine", true}, {"refuse", false}}, true);
+    s.events = r.boolean("events", s.events);
+    s.deletes =
+        r.choice("deletes", {{"hard", delete_mode::hard}, {"soft", delete_mode::soft}}, s.deletes);
+    s.quarantine =
+        r.choice("refused_records", {{"quarantine", true}, {"refuse", false}}, s.quarantine);
     if (r.has("types")) {
       // types: {collection: {field: timestamptz, ...}, ...}
       auto t = r.child("types");
@@ -706,14 +714,15 @@ int mark_line(const YAML::Mark& m) {
   return m.line >= 0 ? m.line + 1 : 0;
 }
 
-}  // namespace
-
-load_result load_string(const std::string& yaml, const std::string& base_dir,
-                        const load_options& opts) {
+// The settings are built here and only here: the snapshot is shared as const once it is
+// in the result, so everything it carries (its source path too) is set before that.
+load_result load_text(const std::string& yaml, const std::string& base_dir,
+                      const std::string& source_path, const load_options& opts) {
   load_result result;
   if (text_problem(yaml, result.issues))
     return result;
   auto s = std::make_shared<settings>();
+  s->source_path = source_path;
   // No file may end the process: whatever the parser or a reader throws (yaml-cpp's
   // exceptions, its recursion limit, an allocation) becomes a problem with a line.
   try {
@@ -751,6 +760,13 @@ load_result load_string(const std::string& yaml, const std::string& base_dir,
   return result;
 }
 
+}  // namespace
+
+load_result load_string(const std::string& yaml, const std::string& base_dir,
+                        const load_options& opts) {
+  return load_text(yaml, base_dir, "", opts);
+}
+
 load_result load_file(const std::string& path, const load_options& opts) {
   auto fail = [&](std::string message) {
     load_result r;
@@ -760,30 +776,17 @@ load_result load_file(const std::string& path, const load_options& opts) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
     return fail("cannot read configuration file " + path + ": it is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return fail("cannot read configuration file " + path + ": " + std::strerror(errno));
-  // Read in chunks and stop one chunk past the limit: a huge file (or /dev/zero) is
-  // refused, not loaded into memory.
-  std::string text;
-  char chunk[64 * 1024];
-  while (text.size() <= kMaxConfigBytes) {
-    in.read(chunk, sizeof chunk);
-    if (in.gcount() <= 0)
-      break;
-    text.append(chunk, static_cast<size_t>(in.gcount()));
-  }
-  if (in.bad())
-    return fail("cannot read configuration file " + path + ": " + std::strerror(errno));
-  if (text.size() > kMaxConfigBytes) {
+  std::string why;
+  bool too_large = false;
+  auto text = read_file_at_most(path, kMaxConfigBytes, &why, &too_large);
+  if (too_large) {
     return fail("configuration file " + path + " is larger than " +
                 std::to_string(kMaxConfigBytes >> 20) + " MiB; is it the right file?");
   }
+  if (!text)
+    return fail(why);
   auto dir = fs::absolute(fs::path(path)).parent_path().string();
-  auto r = load_string(text, dir, opts);
-  if (r.settings)
-    std::const_pointer_cast<settings>(r.settings)->source_path = path;
-  return r;
+  return load_text(*text, dir, path, opts);
 }
 
 }  // namespace sluice::config

@@ -1,11 +1,10 @@
 #include "config/load_reverse.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "config/authorized_keys.hpp"
+#include "config/read_file.hpp"
 #include "config/validate.hpp"
 
 namespace sluice::config {
@@ -82,7 +81,8 @@ void read_reverse_tunnel(map_reader& r, tunnel& t, const std::string& base_dir) 
   if (r.has("keepalive")) {
     map_reader k(r.child("keepalive"), r.path_of("keepalive"), r.issues());
     t.keepalive.interval = k.dur("interval", t.keepalive.interval);
-    t.keepalive.max_missed = static_cast<uint32_t>(k.integer("max_missed", 3, 1, 100));
+    t.keepalive.max_missed =
+        static_cast<uint32_t>(k.integer("max_missed", t.keepalive.max_missed, 1, 100));
     k.finish();
   }
   t.connect_timeout = r.dur("connect_timeout", t.connect_timeout);
@@ -102,14 +102,12 @@ std::vector<authorized_key> reverse_tunnel_keys(const tunnel& t, std::vector<std
       errors.push_back("authorized_keys[" + std::to_string(i) + "]: " + error);
   }
   if (!t.reverse->authorized_keys_file.empty()) {
-    std::ifstream in(t.reverse->authorized_keys_file);
-    if (!in) {
-      errors.push_back("cannot read " + t.reverse->authorized_keys_file);
+    std::string why;
+    if (auto text = read_file(t.reverse->authorized_keys_file, &why); !text) {
+      errors.push_back(why);
     } else {
-      std::stringstream buf;
-      buf << in.rdbuf();
       std::vector<std::string> file_errors;
-      for (auto& k : parse_authorized_keys(buf.str(), file_errors))
+      for (auto& k : parse_authorized_keys(*text, file_errors))
         out.push_back(std::move(k));
       for (auto& e : file_errors)
         errors.push_back(t.reverse->authorized_keys_file + " " + e);
@@ -165,11 +163,8 @@ void validate_reverse(const settings& s, issue_list& issues, bool check_files) {
       std::vector<std::string> known;
       for (const auto& [k, _] : s.allowlists)
         known.push_back(k);
-      auto hint = nearest(n, known);
       issues.error("ssh_server.allow", issues.line_of("ssh_server.allow", ss.line),
-                   "unknown allowlist '" + n + "'" +
-                       (hint.empty() ? std::string("; define it under allowlists:")
-                                     : "; did you mean '" + hint + "'?"));
+                   unknown_name("allowlist", n, known, "; define it under allowlists:"));
     }
   }
   for (const auto& l : s.listeners) {

@@ -81,11 +81,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     for (const auto& n : names) {
       if (s.allowlists.count(n))
         continue;
-      auto hint = nearest(n, known);
       issues.error(path, issues.line_of(path, line),
-                   "unknown allowlist '" + n + "'" +
-                       (hint.empty() ? std::string("; define it under allowlists:")
-                                     : "; did you mean '" + hint + "'?"));
+                   unknown_name("allowlist", n, known, "; define it under allowlists:"));
     }
   };
   auto check_tunnel = [&](const std::string& via, const std::string& path, int line) {
@@ -94,11 +91,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
     std::vector<std::string> known;
     for (const auto& t : s.tunnels)
       known.push_back(t.name);
-    auto hint = nearest(via, known);
     issues.error(path, issues.line_of(path, line),
-                 "unknown tunnel '" + via + "'" +
-                     (hint.empty() ? std::string("; define it under tunnels:")
-                                   : "; did you mean '" + hint + "'?"));
+                 unknown_name("tunnel", via, known, "; define it under tunnels:"));
   };
   auto check_file = [&](const std::string& f, const std::string& path, int line) {
     if (!check_files || f.empty())
@@ -172,10 +166,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
         std::vector<std::string> known;
         for (const auto& x : s.listeners)
           known.push_back(x.name);
-        auto hint = nearest(r.match.listener, known);
         issues.error(p + ".match.listener", issues.line_of(p + ".match.listener", r.line),
-                     "unknown listener '" + r.match.listener + "'" +
-                         (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+                     unknown_name("listener", r.match.listener, known));
       } else if (!r.match.sni.empty() && !l->tls) {
         issues.warn(p + ".match.sni", issues.line_of(p + ".match.sni", r.line),
                     "listener '" + l->name + "' has no TLS, so clients never send SNI; " +
@@ -259,10 +251,8 @@ void validate(const settings& s, issue_list& issues, bool check_files) {
       std::vector<std::string> known;
       for (const auto& r : s.routes)
         known.push_back(r.name);
-      auto hint = nearest(d.route, known);
       issues.error(p + ".destination.route", issues.line_of(p + ".destination.route", y.line),
-                   "unknown route '" + d.route + "'" +
-                       (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+                   unknown_name("route", d.route, known));
     }
     check_tunnel(d.via, p + ".destination.via", y.line);
     check_private(d.password_file, p + ".destination.password_file", y.line);

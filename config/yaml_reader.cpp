@@ -230,17 +230,11 @@ void map_reader::finish() {
     const std::string& key = e.key;
     if (known_.count(key))
       continue;
-    std::string msg = "unknown key";
-    auto hint = nearest(key, candidates);
-    if (!hint.empty()) {
-      msg += "; did you mean '" + hint + "'?";
-    } else {
-      std::string list;
-      for (const auto& c : candidates)
-        list += (list.empty() ? "" : ", ") + c;
-      msg += " (known keys: " + list + ")";
-    }
-    issues_.error(path_of(printable(key)), e.line, msg);
+    std::string list;
+    for (const auto& c : candidates)
+      list += (list.empty() ? "" : ", ") + c;
+    issues_.error(path_of(printable(key)), e.line,
+                  "unknown key" + did_you_mean(key, candidates, " (known keys: " + list + ")"));
   }
 }
 

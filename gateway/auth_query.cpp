@@ -1,15 +1,12 @@
 #include "gateway/auth_query.hpp"
 
-#include <openssl/ssl.h>
-
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
 
 #include "config/read_file.hpp"
-#include "gateway/auth/channel_binding.hpp"
 #include "gateway/session/message_reader.hpp"
-#include "gateway/session/server_login.hpp"
 #include "gateway/upstream.hpp"
+#include "gateway/upstream_login.hpp"
 
 namespace sluice::gateway {
 
@@ -192,55 +189,27 @@ net::awaitable<lookup_result> run_auth_query(const route_runtime& route, tunnel:
     ~cancel_on_exit() { t.cancel(); }
   } guard{deadline};
 
-  server_credentials c;
-  c.user = q.user;
-  c.password = *password;
-  if (up.tls) {
-    if (X509* cert = SSL_get0_peer_certificate(s.tls().native_handle())) {
-      if (auto cb = auth::tls_server_end_point(cert))
-        c.channel_binding = cb.value();
-    }
-  }
-  server_login login(std::move(c));
   message_reader in(std::move(up.pending));
-  char type = 0;
-  pg::bytes body;
-  error_code ec;
   const auto io_failure = [&](const char* when) {
     return *fired ? "auth query timed out " + std::string(when) + " (upstream.connect_timeout " +
                         std::to_string(route.cfg->upstream.connect_timeout.count()) + "ms)"
                   : "auth query connection closed " + std::string(when);
   };
-  // Log in as the auth user.
-  for (bool in_login = true; in_login;) {
-    if (!co_await in.next(s, type, body, ec))
-      co_return failed(io_failure("while logging in"));
-    auto st = login.on_message(type, body);
-    if (st.result == server_login::step::kind::failed) {
-      co_return failed("auth query user \"" + q.user + "\" cannot log in: " + st.error.code + " " +
-                           st.error.message,
-                       st.from_backend && st.error.code == "28P01"
-                           ? "check auth.query.password_file (and the user's pg_hba.conf line)"
-                           : st.error.detail);
-    }
-    if (!st.to_server.empty()) {
-      co_await s.write_all(net::buffer(st.to_server), ec);
-      if (ec)
-        co_return failed(io_failure("while logging in"));
-    }
-    in_login = st.result != server_login::step::kind::authenticated;
+  // Log in as the auth user, the way sessions log in.
+  auto login = co_await log_in(s, in, up.tls, q.user, *password);
+  if (login.result == upstream_login::kind::io)
+    co_return failed(
+        io_failure(login.after_authentication ? "after logging in" : "while logging in"));
+  if (login.result == upstream_login::kind::refused) {
+    co_return failed("auth query user \"" + q.user + "\" cannot log in: " + login.error.code + " " +
+                         login.error.message,
+                     login.from_backend && login.error.code == "28P01"
+                         ? "check auth.query.password_file (and the user's pg_hba.conf line)"
+                         : login.error.detail);
   }
-  for (;;) {  // ParameterStatus, BackendKeyData, ReadyForQuery
-    if (!co_await in.next(s, type, body, ec))
-      co_return failed(io_failure("after logging in"));
-    if (type == 'E') {
-      auto e = pg::parse_error(body);
-      co_return failed("auth query user \"" + q.user + "\" cannot log in: " +
-                       (e ? e->code + " " + e->message : std::string("invalid error")));
-    }
-    if (type == 'Z')
-      break;
-  }
+  char type = 0;
+  pg::bytes body;
+  error_code ec;
   const bool default_sql = q.sql.empty();
   auto msg = encode_lookup(default_sql ? config::kDefaultAuthQuery : q.sql, user);
   co_await s.write_all(net::buffer(msg), ec);

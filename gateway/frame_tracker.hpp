@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <span>
 
+#include "gateway/frame_header.hpp"
+
 namespace sluice::gateway {
 
 class frame_tracker {
@@ -21,17 +23,14 @@ class frame_tracker {
         i += take;
         continue;
       }
-      header_[have_++] = chunk[i++];
-      if (have_ == 5) {
-        uint32_t len = (uint32_t{header_[1]} << 24) | (uint32_t{header_[2]} << 16) |
-                       (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
+      if (header_.push(chunk[i++])) {
+        const uint32_t len = header_.length();
         remaining_ = len >= 4 ? len - 4 : 0;
-        have_ = 0;
-        last_type_ = header_[0];
+        last_type_ = header_.bytes[0];
       }
     }
   }
-  bool at_boundary() const { return remaining_ == 0 && have_ == 0; }
+  bool at_boundary() const { return remaining_ == 0 && header_.have == 0; }
   // The type byte of the last message whose header was complete; 0 before any.
   uint8_t last_type() const { return last_type_; }
 
@@ -43,16 +42,15 @@ class frame_tracker {
     uint8_t last_type;
   };
   snapshot state() const {
-    snapshot s{remaining_, {}, have_, last_type_};
+    snapshot s{remaining_, {}, header_.have, last_type_};
     for (int i = 0; i < 5; ++i)
-      s.header[i] = header_[i];
+      s.header[i] = header_.bytes[i];
     return s;
   }
 
  private:
   uint64_t remaining_ = 0;
-  uint8_t header_[5] = {};
-  uint8_t have_ = 0;
+  frame_header header_;
   uint8_t last_type_ = 0;
 };
 

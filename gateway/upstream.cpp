@@ -59,6 +59,12 @@ upstream_failure fail(close_reason reason, std::string message, std::string hint
   return {reason, std::move(sqlstate), std::move(message), std::move(hint)};
 }
 
+upstream_failure at(upstream_step step, upstream_failure f, char ssl_answer = 0) {
+  f.step = step;
+  f.ssl_answer = ssl_answer;
+  return f;
+}
+
 // Opens TCP to the route's upstream (or a tunnel channel); sets out.connect_seconds.
 net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt,
                                                          tunnel::manager* tunnels,
@@ -69,7 +75,8 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
   uint64_t* channel_id = &out.tunnel_channel;
   if (!up.via.empty()) {
     if (!tunnels)
-      co_return fail(close_reason::tunnel, "SSH tunnels are not available");
+      co_return at(upstream_step::tunnel,
+                   fail(close_reason::tunnel, "SSH tunnels are not available"));
     log::debug("tunnel_channel_opening")
         .kv("conn", conn)
         .kv("route", r.name)
@@ -78,8 +85,9 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
     const auto started = std::chrono::steady_clock::now();
     auto ch = co_await tunnels->open_channel(up.via, up.host, up.port);
     if (ch.fd < 0) {
-      co_return fail(close_reason::tunnel, "cannot reach " + where(r) + ": " + ch.error,
-                     "stage: " + ch.stage + "; see `sluice tunnel status` and docs/tunnels.md");
+      co_return at(upstream_step::tunnel,
+                   fail(close_reason::tunnel, "cannot reach " + where(r) + ": " + ch.error,
+                        "stage: " + ch.stage + "; see `sluice tunnel status` and docs/tunnels.md"));
     }
     *channel_id = ch.channel_id;
     out.connect_seconds = seconds_since(started);
@@ -92,7 +100,8 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
     error_code ec;
     sock.assign(tcp::v4(), ch.fd, ec);
     if (ec)
-      co_return fail(close_reason::tunnel, "tunnel channel unusable: " + ec.message());
+      co_return at(upstream_step::tunnel,
+                   fail(close_reason::tunnel, "tunnel channel unusable: " + ec.message()));
     co_return std::nullopt;
   }
   auto ex = co_await net::this_coro::executor;
@@ -108,9 +117,10 @@ net::awaitable<std::optional<upstream_failure>> open_tcp(const route_runtime& rt
                                               net::redirect_error(net::use_awaitable, ec));
   }
   if (ec) {
-    co_return fail(close_reason::upstream_dns,
-                   "cannot resolve upstream host \"" + up.host + "\": " + ec.message(),
-                   "check routes[].upstream.host (DNS as seen from the gateway)");
+    co_return at(upstream_step::resolve,
+                 fail(close_reason::upstream_dns,
+                      "cannot resolve upstream host \"" + up.host + "\": " + ec.message(),
+                      "check routes[].upstream.host (DNS as seen from the gateway)"));
   }
   if (log::enabled(log::level::debug)) {
     std::string addresses;
@@ -189,9 +199,10 @@ upstream_failure handshake_failure(const route_runtime& rt, pg_stream& s, const 
 // Negotiates TLS on a connected socket according to the route's sslmode.
 net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtime& rt, pg_stream& s,
                                                               sslmode mode, bool& tls_on,
-                                                              uint64_t conn) {
+                                                              char& ssl_answer, uint64_t conn) {
   const auto& r = *rt.cfg;
   tls_on = false;
+  ssl_answer = 0;
   if (mode == sslmode::disable || mode == sslmode::allow)
     co_return std::nullopt;
   error_code ec;
@@ -204,40 +215,50 @@ net::awaitable<std::optional<upstream_failure>> negotiate_tls(const route_runtim
                                net::redirect_error(net::use_awaitable, ec));
     }
     if (ec) {
-      co_return fail(close_reason::upstream_io,
-                     "upstream " + where(r) +
-                         " closed the connection during "
-                         "TLS negotiation: " +
-                         ec.message(),
-                     "is this a PostgreSQL server?");
+      co_return at(upstream_step::ssl_request, fail(close_reason::upstream_io,
+                                                    "upstream " + where(r) +
+                                                        " closed the connection during "
+                                                        "TLS negotiation: " +
+                                                        ec.message(),
+                                                    "is this a PostgreSQL server?"));
     }
     log::debug("upstream_ssl_request")
         .kv("conn", conn)
         .kv("route", r.name)
         .kv("answer", std::string(1, answer == 'S' || answer == 'N' ? answer : '?'));
+    ssl_answer = answer;
     if (answer == 'N') {
       if (mode == sslmode::prefer)
         co_return std::nullopt;
-      co_return fail(close_reason::upstream_tls_unsupported,
-                     "upstream " + where(r) + " does not support TLS, but route '" + r.name +
-                         "' requires it (sslmode=" + std::string(config::to_string(mode)) + ")",
-                     "enable ssl on the PostgreSQL server, or set upstream.tls.sslmode: prefer "
-                     "(or disable) on the route");
+      co_return at(upstream_step::ssl_request,
+                   fail(close_reason::upstream_tls_unsupported,
+                        "upstream " + where(r) + " does not support TLS, but route '" + r.name +
+                            "' requires it (sslmode=" + std::string(config::to_string(mode)) + ")",
+                        "enable ssl on the PostgreSQL server, or set upstream.tls.sslmode: "
+                        "prefer (or disable) on the route"),
+                   answer);
     }
     if (answer != 'S') {
-      co_return fail(close_reason::upstream_io,
-                     "upstream " + where(r) + " answered the SSLRequest with an unexpected byte",
-                     "is this a PostgreSQL server (version 7.2 or later)?");
+      co_return at(upstream_step::ssl_request,
+                   fail(close_reason::upstream_io,
+                        "upstream " + where(r) + " answered the SSLRequest with an unexpected byte",
+                        "is this a PostgreSQL server (version 7.2 or later)?"),
+                   answer);
     }
   }
   s.start_tls(rt.tls->native().native_handle(), tls_stream::role::client);
   if (!rt.tls->prepare(s.tls().native_handle(), r.upstream.host)) {
-    co_return fail(close_reason::upstream_tls_handshake,
-                   "cannot set TLS server name for " + r.upstream.host);
+    co_return at(upstream_step::tls,
+                 fail(close_reason::upstream_tls_handshake,
+                      "cannot set TLS server name for " + r.upstream.host),
+                 ssl_answer);
   }
   co_await s.tls().handshake(ec);
-  if (ec)
-    co_return handshake_failure(rt, s, ec);
+  if (ec) {
+    auto f = at(upstream_step::tls, handshake_failure(rt, s, ec), ssl_answer);
+    f.verify_result = SSL_get_verify_result(s.tls().native_handle());
+    co_return f;
+  }
   tls_on = true;
   if (log::enabled(log::level::debug)) {
     SSL* ssl = s.tls().native_handle();
@@ -282,31 +303,39 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
     // sslmode=allow's second try is TLS, as libpq does after a plaintext refusal.
     const auto mode = attempt == 1 ? sslmode::require : r.upstream.tls.mode;
     const auto tls_started = std::chrono::steady_clock::now();
-    auto f = co_await negotiate_tls(rt, *out.stream, mode, out.tls, conn);
+    auto f = co_await negotiate_tls(rt, *out.stream, mode, out.tls, out.ssl_answer, conn);
     if (out.tls)
       out.tls_seconds = seconds_since(tls_started);
     if (guard.fired()) {
-      co_return fail(close_reason::upstream_timeout,
-                     "upstream " + where(r) +
-                         " accepted the connection but did not complete "
-                         "the PostgreSQL/TLS handshake within " +
-                         config::format_duration(r.upstream.connect_timeout),
-                     "is this port a PostgreSQL server? an overloaded server or a middlebox "
-                     "can also cause this");
+      // No answer to the SSLRequest yet: the port is not (or not only) PostgreSQL.
+      const bool before_answer =
+          r.upstream.tls.negotiation == config::sslnegotiation::postgres && out.ssl_answer == 0;
+      co_return at(before_answer ? upstream_step::ssl_request : upstream_step::tls,
+                   fail(close_reason::upstream_timeout,
+                        "upstream " + where(r) +
+                            " accepted the connection but did not complete "
+                            "the PostgreSQL/TLS handshake within " +
+                            config::format_duration(r.upstream.connect_timeout),
+                        "is this port a PostgreSQL server? an overloaded server or a middlebox "
+                        "can also cause this"),
+                   out.ssl_answer);
     }
     if (f)
       co_return f;
     error_code ec;
-    co_await out.stream->write_all(net::buffer(startup), ec);
+    if (!startup.empty())
+      co_await out.stream->write_all(net::buffer(startup), ec);
     if (ec)
-      co_return fail(close_reason::upstream_io,
-                     "upstream " + where(r) + " closed the connection: " + ec.message());
+      co_return at(upstream_step::startup,
+                   fail(close_reason::upstream_io,
+                        "upstream " + where(r) + " closed the connection: " + ec.message()),
+                   out.ssl_answer);
     log::debug("upstream_startup_sent")
         .kv("conn", conn)
         .kv("route", r.name)
         .kv("tls", out.tls)
         .kv("attempt", attempt + 1);
-    if (!allow_mode || attempt == 1 || !rt.tls)
+    if (!allow_mode || attempt == 1 || !rt.tls || startup.empty())
       co_return std::nullopt;
     // sslmode=allow: read the first reply; retry with TLS only if plaintext was refused.
     out.pending.resize(8192);

@@ -19,6 +19,9 @@ class manager;
 
 namespace sluice::gateway {
 
+// The step of the way that failed (for `sluice doctor`, which names it as a stage).
+enum class upstream_step { tunnel, resolve, connect, ssl_request, tls, startup };
+
 struct upstream_failure {
   close_reason reason;   // upstream_timeout, upstream_refused, upstream_dns,
                          // upstream_tls_unsupported, upstream_tls_handshake,
@@ -26,11 +29,15 @@ struct upstream_failure {
   std::string sqlstate;  // sent to the client
   std::string message;
   std::string hint;
+  upstream_step step = upstream_step::connect;
+  char ssl_answer = 0;     // the server's answer to SSLRequest ('S', 'N', other); 0: none
+  long verify_result = 0;  // X509_V_OK, or why the server's certificate was refused
 };
 
 struct upstream_connection {
   std::unique_ptr<pg_stream> stream;
   bool tls = false;
+  char ssl_answer = 0;  // the answer to the last SSLRequest sent; 0: none was sent
   // Backend bytes already read while negotiating (sslmode=allow reads the first
   // reply to decide); the relay sends them to the client first.
   pg::bytes pending;
@@ -42,8 +49,9 @@ struct upstream_connection {
   double tls_seconds = -1;      // SSLRequest answer and TLS handshake
 };
 
-// On success returns the connection with the startup packet already sent. `conn` is the
-// session's id for the debug log lines of each step (resolve, connect, TLS, startup).
+// On success returns the connection with the startup packet already sent (an empty
+// `startup` sends nothing: `sluice doctor` checks the way without logging in). `conn` is
+// the session's id for the debug log lines of each step (resolve, connect, TLS, startup).
 net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_runtime& route,
                                                                  tunnel::manager* tunnels,
                                                                  const pg::bytes& startup,

@@ -1,23 +1,19 @@
 #include "sync/destination.hpp"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
+
+#include "config/read_file.hpp"
 
 namespace sluice::sync {
 
 namespace {
 
 std::string read_secret(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    throw std::runtime_error("cannot read password_file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
-    s.pop_back();
-  return s;
+  std::string why;
+  auto secret = config::read_secret_file(path, &why);
+  if (!secret)
+    throw std::runtime_error("password_file: " + why);
+  return *secret;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <openssl/x509_vfy.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -16,6 +18,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
 
 namespace {
 
@@ -25,10 +28,11 @@ http_response exchange(Stream& s, const http_target& t, const std::string& metho
   // The body is sent from the caller's string as it is: a batch is tens of MB.
   http::request<http::span_body<const char>> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, t.host);
-  req.set(http::field::user_agent, "sluice-sync-push");
+  req.set(http::field::user_agent, t.user_agent);
   if (!token.empty())
     req.set(http::field::authorization, "Bearer " + token);
-  req.set(http::field::content_type, "application/x-ndjson");
+  if (!t.content_type.empty())
+    req.set(http::field::content_type, t.content_type);
   req.body() = {body.data(), body.size()};
   req.keep_alive(false);
   req.prepare_payload();
@@ -49,6 +53,10 @@ http_response exchange(Stream& s, const http_target& t, const std::string& metho
 
 }  // namespace
 
+http_unreachable::http_unreachable(const http_target& t, std::string reason)
+    : std::runtime_error("http " + t.host + ":" + std::to_string(t.port) + ": " + reason),
+      reason_(std::move(reason)) {}
+
 http_response http_request(const http_target& t, const std::string& method, const std::string& path,
                            const std::string& token, const std::string& body,
                            std::chrono::seconds timeout) {
@@ -56,12 +64,22 @@ http_response http_request(const http_target& t, const std::string& method, cons
     asio::io_context io;
     beast::tcp_stream stream(io);
     stream.expires_after(timeout);
-    tcp::endpoint ep(asio::ip::make_address(t.host), t.port);
-    stream.socket().open(ep.protocol());
-    if (!t.local_address.empty()) {
-      stream.socket().bind(tcp::endpoint(asio::ip::make_address(t.local_address), 0));
+    error_code ec;
+    tcp::resolver::results_type endpoints;
+    if (auto literal = asio::ip::make_address(t.host, ec); !ec) {
+      endpoints = tcp::resolver::results_type::create(tcp::endpoint(literal, t.port), t.host,
+                                                      std::to_string(t.port));
+    } else {
+      endpoints = tcp::resolver(io).resolve(t.host, std::to_string(t.port));
     }
-    stream.connect(ep);
+    if (!t.local_address.empty()) {
+      auto local = asio::ip::make_address(t.local_address);
+      stream.socket().open(local.is_v4() ? tcp::v4() : tcp::v6());
+      stream.socket().bind(tcp::endpoint(local, 0));
+      stream.connect(endpoints.begin()->endpoint());
+    } else {
+      stream.connect(endpoints);
+    }
     if (!t.tls)
       return exchange(stream, t, method, path, token, body);
     asio::ssl::context ctx(asio::ssl::context::tls_client);
@@ -69,13 +87,14 @@ http_response http_request(const http_target& t, const std::string& method, cons
       ctx.set_verify_mode(asio::ssl::verify_none);
     } else {
       ctx.load_verify_file(t.ca);
+      X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx.native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
       ctx.set_verify_mode(asio::ssl::verify_peer);
     }
     beast::ssl_stream<beast::tcp_stream> s(std::move(stream), ctx);
     s.handshake(asio::ssl::stream_base::client);
     return exchange(s, t, method, path, token, body);
   } catch (const boost::system::system_error& e) {
-    throw std::runtime_error("http " + t.host + ":" + std::to_string(t.port) + ": " + e.what());
+    throw http_unreachable(t, e.what());
   }
 }
 

@@ -31,8 +31,8 @@ struct ingest_server::shared {
   std::mutex mu;
   std::shared_ptr<asio::ssl::context> tls;
   config::allowlist allow;
-  uint64_t max_body = 16ull << 20;
-  std::chrono::milliseconds header_timeout{10'000};
+  uint64_t max_body = config::ingest_settings{}.max_batch_bytes;
+  std::chrono::milliseconds header_timeout = config::ingest_settings{}.header_timeout;
   http_handler handler;
   http_precheck precheck;
   std::shared_ptr<connection_limiter> connections;

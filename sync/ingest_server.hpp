@@ -23,7 +23,7 @@
 
 #include "config/allowlist.hpp"
 #include "config/settings.hpp"
-#include "sync/writer.hpp"
+#include "sync/ingest_reply.hpp"
 
 namespace sluice::sync {
 

@@ -16,6 +16,7 @@
 #include "sync/batch.hpp"
 #include "sync/bulk_thread.hpp"
 #include "sync/checks.hpp"
+#include "sync/ingest_reply.hpp"
 #include "sync/ingest_server.hpp"
 #include "sync/log_throttle.hpp"
 #include "sync/writer.hpp"
@@ -116,7 +117,7 @@ void service::impl::configure(const config::settings_ptr& s) {
     std::lock_guard g(mu);
     old = writers;
   }
-  uint32_t depth = s->ingest ? s->ingest->queue_depth : 8;
+  uint32_t depth = (s->ingest ? *s->ingest : config::ingest_settings{}).queue_depth;
   std::map<std::string, std::shared_ptr<writer>> next;
   std::map<std::string, std::string> next_tokens;
   std::vector<std::shared_ptr<writer>> fresh;
@@ -237,7 +238,9 @@ void service::impl::handle(http_request req, std::function<void(reply)> done) {
   if (!seq) {
     return done(error_reply(400, "batch has no sequence: add ?sequence=N or {\"sequence\": N}"));
   }
-  job j{0, *seq, std::move(b.records), std::move(b.store), {}, done};
+  job j{0, *seq, std::move(b.records), std::move(b.store), {}, [done](batch_outcome o) {
+          done(to_reply(o));
+        }};
   // Dedupe and the field summary here, on the ingest thread: the writer, which applies
   // batches one after another, only compares the summary with its catalog. The
   // records' buffer moves with the vector, so the pointers stay valid.

@@ -22,7 +22,6 @@ using clock = std::chrono::steady_clock;
 // long while the writer cannot write (no connection, another instance's lock) is
 // answered 503 with the reason and Retry-After; the sender re-sends it.
 constexpr std::chrono::seconds kAnswerWithin{30};
-constexpr int kUnavailableRetryAfter = 5;
 
 // Under the writer's mutex: the queued jobs that have waited kAnswerWithin.
 std::vector<job> take_expired(std::deque<job>& queue) {
@@ -51,14 +50,16 @@ std::chrono::milliseconds until_next_expiry(const std::deque<job>& queue) {
   return soonest;
 }
 
-// Without the mutex: 503 for jobs the writer could not apply in time.
+// Without the mutex: the answer for jobs the writer could not apply in time.
 void answer_unavailable(std::vector<job>& jobs, const std::string& why) {
   for (auto& j : jobs) {
-    j.done({503,
-            {{"error", "sync writer not connected to its destination for " +
-                           std::to_string(kAnswerWithin.count()) + " s: " + why +
-                           "; re-send this batch"}},
-            kUnavailableRetryAfter});
+    batch_outcome o;
+    o.what = batch_outcome::kind::unavailable;
+    o.sequence = j.sequence;
+    o.records = j.records.size();
+    o.error = why;
+    o.waited = kAnswerWithin;
+    j.done(std::move(o));
   }
 }
 
@@ -70,7 +71,7 @@ struct writer::state {
   config::sync cfg;
   config::settings_ptr settings;
   forward_fn forward;
-  uint32_t depth = 8;
+  uint32_t depth = config::ingest_settings{}.queue_depth;
   std::deque<job> queue;
   // The job after the one being applied, taken out of the queue so the stager can read
   // it; applied next (or put back at the queue's head on a retry).
@@ -126,7 +127,10 @@ writer::~writer() {
   // Whatever is still queued was never committed: tell the clients to retry.
   put_back_next();
   for (auto& j : st_->queue) {
-    j.done({503, {{"error", "gateway shutting down; re-send this batch"}}, 1});
+    batch_outcome o;
+    o.what = batch_outcome::kind::shutting_down;
+    o.sequence = j.sequence;
+    j.done(std::move(o));
   }
 }
 
@@ -494,7 +498,11 @@ void writer::fail_stopped(job& j) {
     std::lock_guard g(st_->mu);
     err = st_->last_error;
   }
-  j.done({503, {{"error", "sync stopped: " + err}}, 30});
+  batch_outcome o;
+  o.what = batch_outcome::kind::stopped;
+  o.sequence = j.sequence;
+  o.error = std::move(err);
+  j.done(std::move(o));
 }
 
 // Applies one batch and answers it, unless the failure is worth retrying (false).
@@ -504,7 +512,9 @@ bool writer::handle(job& j) {
     std::lock_guard g(st_->mu);
     cfg = st_->cfg;
   }
-  reply rep;
+  batch_outcome out;
+  out.sequence = j.sequence;
+  out.records = j.records.size();
   bool retry = false, stop = false;
   std::string error;
   size_t n_records = j.records.size();
@@ -525,54 +535,26 @@ bool writer::handle(job& j) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
     switch (res.outcome) {
       case apply_result::kind::duplicate:
-        rep = {200,
-               {{"sequence", j.sequence},
-                {"duplicate", true},
-                {"applied", 0},
-                {"skipped", n_records}}};
+        out.what = batch_outcome::kind::duplicate;
         break;
       case apply_result::kind::gap:
-        rep = {409,
-               {{"error", "sequence gap"},
-                {"expected_sequence", res.stored_sequence + 1},
-                {"stored_sequence", res.stored_sequence}}};
+        out.what = batch_outcome::kind::gap;
         break;
       case apply_result::kind::applied:
-        rep = {200,
-               {{"sequence", j.sequence},
-                {"duplicate", false},
-                {"applied", res.applied},
-                {"skipped", res.skipped},
-                {"events", res.events}}};
-        // NUL characters PostgreSQL cannot store were stripped from values (docs/sync.md).
-        if (size_t nul = j.store ? count_nul_escapes(j.store->body) : 0)
-          rep.body["nul_stripped"] = nul;
-        if (res.overflow_values)
-          rep.body["overflow_values"] = res.overflow_values;
-        if (!res.rejected.empty()) {
-          rep.body["rejected"] = res.rejected.size();
-          auto list = nlohmann::json::array();
-          for (const auto& r : res.rejected) {
-            list.push_back({{"index", r.index},
-                            {"collection", r.collection},
-                            {"id", r.id},
-                            {"field", r.field},
-                            {"sqlstate", r.sqlstate},
-                            {"reason", r.reason}});
-            log::warn("sync_record_rejected")
-                .kv("sync", cfg.name)
-                .kv("sequence", static_cast<int64_t>(j.sequence))
-                .kv("index", static_cast<uint64_t>(r.index))
-                .kv("collection", r.collection)
-                .kv("id", r.id)
-                .kv("field", r.field)
-                .kv("reason", r.reason)
-                .kv("kept_in", cfg.schema + "._sync_rejected");
-          }
-          rep.body["rejected_records"] = std::move(list);
+        out.what = batch_outcome::kind::applied;
+        out.nul_stripped = j.store ? count_nul_escapes(j.store->body) : 0;
+        for (const auto& r : res.rejected) {
+          log::warn("sync_record_rejected")
+              .kv("sync", cfg.name)
+              .kv("sequence", static_cast<int64_t>(j.sequence))
+              .kv("index", static_cast<uint64_t>(r.index))
+              .kv("collection", r.collection)
+              .kv("id", r.id)
+              .kv("field", r.field)
+              .kv("reason", r.reason)
+              .kv("kept_in", cfg.schema + "._sync_rejected");
         }
-        if (auto held = st_->cat->held_json(); !held.empty())
-          rep.body["held_widenings"] = std::move(held);
+        out.held_widenings = st_->cat->held_json();
         log::info("batch_applied")
             .kv("sync", cfg.name)
             .kv("sequence", static_cast<int64_t>(j.sequence))
@@ -586,7 +568,7 @@ bool writer::handle(job& j) {
     }
     std::lock_guard g(st_->mu);
     if (res.outcome == apply_result::kind::applied) {
-      st_->held_widenings = st_->cat->held_json();
+      st_->held_widenings = out.held_widenings;
       st_->overflow_values += res.overflow_values;
       st_->rejected += res.rejected.size();
       st_->last_sequence = j.sequence;
@@ -598,6 +580,7 @@ bool writer::handle(job& j) {
     } else {
       st_->last_sequence = std::max(st_->last_sequence, res.stored_sequence);
     }
+    out.apply = std::move(res);
   } catch (const pg_error& e) {
     error = e.what();
     if (e.transient() || !st_->conn->ok()) {
@@ -606,7 +589,9 @@ bool writer::handle(job& j) {
       // Bad data (an invalid timestamp, say) or a limit the batch would cross (54: more
       // than 1,600 columns across batches, a row or index entry too big): this batch is
       // refused, the sync goes on; the rollback already dropped the cached catalog.
-      rep = {422, {{"error", error}, {"sqlstate", e.sqlstate()}}};
+      out.what = batch_outcome::kind::refused;
+      out.error = error;
+      out.sqlstate = e.sqlstate();
     } else {
       stop = true;
       std::string fix = e.sqlstate() == "42501" ? permission_fix(e, cfg) : "";
@@ -638,12 +623,13 @@ bool writer::handle(job& j) {
   }
   if (stop) {
     log::error("sync_stopped").kv("sync", cfg.name).kv("error", error);
-    rep = {500, {{"error", "sync stopped: " + error}}};
+    out.what = batch_outcome::kind::stopped_now;
+    out.error = error;
     std::lock_guard g(st_->mu);
     st_->stopped = true;
     st_->last_error = error;
   }
-  j.done(std::move(rep));
+  j.done(std::move(out));
   return true;
 }
 

@@ -19,16 +19,11 @@
 
 #include "config/settings.hpp"
 #include "sync/batch.hpp"
+#include "sync/batch_outcome.hpp"
 #include "sync/checks.hpp"
 #include "sync/service.hpp"
 
 namespace sluice::sync {
-
-struct reply {
-  int status = 200;
-  nlohmann::json body;
-  int retry_after = 0;  // seconds, for 429/503
-};
 
 struct job {
   uint64_t id = 0;  // unique per writer (set by submit): a re-sent batch is another job
@@ -36,12 +31,12 @@ struct job {
   std::vector<record> records;
   std::shared_ptr<const batch_store> store;  // the body and fields the records point into
   std::vector<collection_batch> groups;      // dedupe(records): points into `records`
-  std::function<void(reply)> done;           // called once, on the writer thread
+  std::function<void(batch_outcome)> done;   // called once, on the writer thread
   std::chrono::steady_clock::time_point queued_at{};
 };
 
 // Batches may arrive slightly out of order over several connections: one ahead of the
-// cursor waits this long for the missing ones before it is refused with 409.
+// cursor waits this long for the missing ones before it is answered as a gap.
 inline constexpr std::chrono::milliseconds kReorderWindow{2000};
 
 class writer {
@@ -51,7 +46,7 @@ class writer {
   writer(const writer&) = delete;
   writer& operator=(const writer&) = delete;
 
-  // False when the queue is full (the caller answers 429 with Retry-After).
+  // False when the queue is full (the ingest layer answers 429 with Retry-After).
   bool submit(job j);
   // A reload: new settings for the same sync name; clears a stopped state. Reconnects
   // only when reconnect_reason (sync/reconnect_rule.hpp) gives a reason.

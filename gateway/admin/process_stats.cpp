@@ -4,20 +4,19 @@
 
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "config/read_file.hpp"
 
 namespace sluice::admin {
 
 namespace {
 
+// A /proc file's text; empty when it cannot be read (the figure is then left out).
 std::string slurp(const char* path) {
-  std::ifstream in(path);
-  std::ostringstream o;
-  o << in.rdbuf();
-  return o.str();
+  return config::read_file(path).value_or("");
 }
 
 template <class T>

@@ -16,7 +16,8 @@ void add_agent(CLI::App& app, int& exit_code) {
       "agent", "Customer side of a reverse tunnel: dial out to gateways and serve forwards");
   static tunnel::reverse::agent_options o;
   static std::vector<std::string> forwards;
-  static double keepalive_s = 15;
+  static double keepalive_s =
+      std::chrono::duration<double>(tunnel::reverse::agent_options{}.keepalive_interval).count();
   sub->add_option("--gateway", o.gateways,
                   "HOST:PORT of a gateway's ssh_server (repeat for every instance)")
       ->required();
@@ -28,9 +29,11 @@ void add_agent(CLI::App& app, int& exit_code) {
       ->required();
   sub->add_option("--forward", forwards, "PORT:HOST:PORT, e.g. 5432:db.internal:5432 (repeat)")
       ->required();
-  sub->add_option("--keepalive", keepalive_s, "Keepalive interval in seconds (default 15)");
+  sub->add_option("--keepalive", keepalive_s, "Keepalive interval in seconds")
+      ->capture_default_str();
   sub->add_option("--keepalive-max-missed", o.keepalive_max_missed,
-                  "Unanswered keepalive intervals before reconnecting (default 3)");
+                  "Unanswered keepalive intervals before reconnecting")
+      ->capture_default_str();
   sub->callback([&exit_code] {
     for (const auto& f : forwards) {
       std::string error;

@@ -3,7 +3,10 @@
 // stops at the first failure with its cause and fix. Exit 0 when every stage passed,
 // 1 on a failed stage, 2 on a bad invocation or configuration.
 #include <iostream>
+#include <string>
+#include <vector>
 
+#include "config/issues.hpp"
 #include "config/load.hpp"
 #include "gateway/cli/commands.hpp"
 #include "gateway/cli/doctor/walk.hpp"
@@ -12,6 +15,14 @@
 namespace sluice::cmd {
 
 namespace {
+
+template <class Items>
+std::vector<std::string> names_of(const Items& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items)
+    out.push_back(i.name);
+  return out;
+}
 
 int run_doctor(const std::string& path, const std::string& kind, const std::string& name,
                const doctor::credentials& creds) {
@@ -28,21 +39,24 @@ int run_doctor(const std::string& path, const std::string& kind, const std::stri
   if (kind == "route") {
     const auto* r = s.find_route(name);
     if (!r) {
-      std::cerr << "sluice doctor: no route named '" << name << "' in " << path << "\n";
+      std::cerr << "sluice doctor: no route named '" << name << "' in " << path
+                << config::did_you_mean(name, names_of(s.routes)) << "\n";
       return 2;
     }
     ok = doctor::walk_route(s, *r, creds, out);
   } else if (kind == "tunnel") {
     const auto* t = s.find_tunnel(name);
     if (!t) {
-      std::cerr << "sluice doctor: no tunnel named '" << name << "' in " << path << "\n";
+      std::cerr << "sluice doctor: no tunnel named '" << name << "' in " << path
+                << config::did_you_mean(name, names_of(s.tunnels)) << "\n";
       return 2;
     }
     ok = doctor::walk_tunnel(s, *t, out);
   } else {
     const auto* y = s.find_sync(name);
     if (!y) {
-      std::cerr << "sluice doctor: no sync named '" << name << "' in " << path << "\n";
+      std::cerr << "sluice doctor: no sync named '" << name << "' in " << path
+                << config::did_you_mean(name, names_of(s.syncs)) << "\n";
       return 2;
     }
     ok = doctor::walk_sync(s, *y, out);

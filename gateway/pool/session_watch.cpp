@@ -16,17 +16,14 @@ void backend_watch::feed(pg::byte_span chunk) {
         on_message(type_, body_);
       continue;
     }
-    header_[have_++] = chunk[i++];
-    if (have_ < 5)
+    if (!header_.push(chunk[i++]))
       continue;
-    have_ = 0;
-    const uint32_t len = (uint32_t{header_[1]} << 24) | (uint32_t{header_[2]} << 16) |
-                         (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
+    const uint32_t len = header_.length();
     if (len < 4) {
       broken_ = true;
       return;
     }
-    type_ = static_cast<char>(header_[0]);
+    type_ = header_.type();
     remaining_ = len - 4;
     keep_ = (type_ == 'S' || type_ == 'Z');
     if (keep_ && remaining_ > kMaxKept) {
@@ -73,18 +70,15 @@ size_t client_watch::feed(pg::byte_span chunk) {
       i += take;
       continue;
     }
-    if (have_ == 0 && chunk[i] == 'X') {
+    if (header_.have == 0 && chunk[i] == 'X') {
       terminated_ = true;
       return i;
     }
-    header_[have_++] = chunk[i++];
-    if (have_ < 5)
+    if (!header_.push(chunk[i++]))
       continue;
-    have_ = 0;
-    const uint32_t len = (uint32_t{header_[1]} << 24) | (uint32_t{header_[2]} << 16) |
-                         (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
+    const uint32_t len = header_.length();
     remaining_ = len >= 4 ? len - 4 : 0;
-    const char t = static_cast<char>(header_[0]);
+    const char t = header_.type();
     if (t == 'Q' || t == 'S' || t == 'F')
       ++syncs_;
   }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/frame_header.hpp"
 #include "gateway/pg_wire.hpp"
 #include "gateway/pool/backend_close.hpp"
 #include "gateway/pool/params.hpp"
@@ -27,7 +28,7 @@ class backend_watch {
     params_ = std::move(p);
     ready_ = 'I';
   }
-  bool at_boundary() const { return have_ == 0 && remaining_ == 0; }
+  bool at_boundary() const { return header_.have == 0 && remaining_ == 0; }
   bool broken() const { return broken_; }
   char ready_status() const { return ready_; }  // 'I', 'T', 'E'; 0 before any
   uint64_t ready_count() const { return readies_; }
@@ -38,8 +39,7 @@ class backend_watch {
  private:
   void on_message(char type, const pg::bytes& body);
 
-  uint8_t header_[5] = {};
-  uint8_t have_ = 0;
+  frame_header header_;
   uint64_t remaining_ = 0;
   char type_ = 0;
   bool keep_ = false;  // the body of this message is collected
@@ -59,12 +59,11 @@ class client_watch {
   // Terminate on are not followed.
   size_t feed(pg::byte_span chunk);
   bool terminated() const { return terminated_; }
-  bool at_boundary() const { return have_ == 0 && remaining_ == 0; }
+  bool at_boundary() const { return header_.have == 0 && remaining_ == 0; }
   uint64_t sync_points() const { return syncs_; }
 
  private:
-  uint8_t header_[5] = {};
-  uint8_t have_ = 0;
+  frame_header header_;
   uint64_t remaining_ = 0;
   bool terminated_ = false;
   uint64_t syncs_ = 0;

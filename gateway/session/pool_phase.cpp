@@ -37,7 +37,8 @@ net::awaitable<bool> session::pool_query(const std::string& sql, pool::query_rep
   // A backend that does not answer in time is given up (the socket's wait is cancelled).
   net::steady_timer limit(client_.socket().get_executor());
   const auto* rr = rt_->route(record_.route);
-  limit.expires_after(rr ? rr->cfg->upstream.connect_timeout : config::duration{10'000});
+  limit.expires_after(rr ? rr->cfg->upstream.connect_timeout
+                         : config::upstream_settings{}.connect_timeout);
   auto expired = std::make_shared<bool>(false);
   limit.async_wait([self, expired](error_code e) {
     if (e)

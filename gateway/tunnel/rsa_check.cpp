@@ -1,21 +1,10 @@
 #include "gateway/tunnel/rsa_check.hpp"
 
-#include <fstream>
-#include <sstream>
-
+#include "config/read_file.hpp"
 #include "gateway/tunnel/keys.hpp"
 #include "gateway/tunnel/known_hosts.hpp"
 
 namespace sluice::tunnel {
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
 
 std::string rsa_host_key_fix(const std::string& host, unsigned port) {
   return "an RSA host key cannot be verified with this libssh2 (" + rsa_refusal_message() +
@@ -35,12 +24,13 @@ std::vector<std::string> rsa_problems(const config::tunnel& t) {
     if (path.empty())
       continue;
     std::string error;
-    auto info = public_key_from_private(slurp(path), error);
+    auto info = public_key_from_private(config::read_file(path).value_or(""), error);
     if (error.empty() && info.type == "ssh-rsa")
       out.push_back(label + " " + path + ": " + rsa_refusal_message());
   }
   if (!t.known_hosts.empty()) {
-    auto entries = known_hosts_for(parse_known_hosts(slurp(t.known_hosts)), t.host, t.port);
+    auto entries = known_hosts_for(parse_known_hosts(config::read_file(t.known_hosts).value_or("")),
+                                   t.host, t.port);
     bool rsa = false, other = false;
     for (const auto& e : entries) {
       if (e.revoked)

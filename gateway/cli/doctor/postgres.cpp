@@ -1,113 +1,8 @@
 #include "gateway/cli/doctor/postgres.hpp"
 
-#include <arpa/inet.h>
-#include <libpq-fe.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <memory>
-#include <vector>
-
-#include "gateway/pg_wire.hpp"
 #include "gateway/session/auth_phase.hpp"
-#include "tls/client_context.hpp"
 
 namespace sluice::doctor {
-
-char ssl_request(int fd, int timeout_ms, std::string& error) {
-  const auto pkt = pg::encode_ssl_request();  // the data plane's own encoder
-  if (send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pkt.size())) {
-    error = std::strerror(errno);
-    return 0;
-  }
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0) {
-    error = "no answer within " + std::to_string(timeout_ms) + " ms";
-    return 0;
-  }
-  char c = 0;
-  ssize_t n = recv(fd, &c, 1, 0);
-  if (n == 1)
-    return c;
-  error = n == 0 ? "the connection was closed without an answer" : std::strerror(errno);
-  return 0;
-}
-
-bool tls_handshake(int fd, const std::string& host, const config::upstream_tls& tls, report& out,
-                   const setting_keys& keys) {
-  const auto mode = tls.mode;
-  const auto& ca = tls.ca;
-  const bool verify = mode == config::sslmode::verify_ca || mode == config::sslmode::verify_full;
-  // The data plane's client context: the same protocol floor, verification and SNI.
-  std::unique_ptr<tls::client_context> ctx;
-  try {
-    ctx = std::make_unique<tls::client_context>(tls);
-  } catch (const std::exception& e) {
-    if (verify && !ca.empty())
-      return out.fail("TLS", "cannot read the CA file " + ca + " (" + e.what() + ")",
-                      "sslmode " + std::string(config::to_string(mode)) +
-                          " needs the CA certificate that signed the database's certificate",
-                      "put the CA certificate (PEM) at " + ca + " or point " + keys.ca + " at it");
-    return out.fail("TLS", e.what(), "sluice cannot load the TLS client settings",
-                    "fix " + keys.cert + " (and its key) named in the message");
-  }
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx->native().native_handle()), &SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  // The data plane's rules: SNI for names, and with verify-full the certificate's IP
-  // names for an IP address (as libpq), its DNS names otherwise.
-  if (!ctx->prepare(ssl.get(), host))
-    return out.fail("TLS", "OpenSSL refused the server name " + host,
-                    "the host name cannot be used for SNI or certificate checks",
-                    "check " + keys.host);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (SSL_connect(ssl.get()) == 1) {
-    std::string detail =
-        std::string(SSL_get_version(ssl.get())) + " " + SSL_get_cipher_name(ssl.get());
-    if (verify)
-      detail += mode == config::sslmode::verify_full
-                    ? ", certificate and host name " + host + " verified"
-                    : ", certificate verified (host name not checked: verify-ca)";
-    else
-      detail += ", certificate not verified (sslmode " + std::string(config::to_string(mode)) + ")";
-    return out.pass("TLS", detail);
-  }
-  long v = SSL_get_verify_result(ssl.get());
-  if (v != X509_V_OK) {
-    std::string why = X509_verify_cert_error_string(v);
-    if (v == X509_V_ERR_HOSTNAME_MISMATCH)
-      return out.fail("TLS", "certificate does not match the host name " + host + " (" + why + ")",
-                      "the database's certificate is valid but names another host; with sslmode "
-                      "verify-full the name in " +
-                          keys.host + " must be one of its names",
-                      "set " + keys.host +
-                          " to a name in the certificate, or "
-                          "reissue the certificate with " +
-                          host + " as a subjectAltName, or use sslmode: verify-ca");
-    return out.fail("TLS", "certificate verification failed: " + why,
-                    "the database's certificate was not signed by the CA sluice was given" +
-                        std::string(ca.empty() ? " (system roots)" : " (" + ca + ")"),
-                    "set " + keys.ca +
-                        " to the CA that issued the database's certificate (ask the "
-                        "database owner for it; for RDS/Cloud SQL download their CA bundle)");
-  }
-  unsigned long e = ERR_get_error();
-  char buf[256] = "handshake failed";
-  if (e)
-    ERR_error_string_n(e, buf, sizeof buf);
-  return out.fail("TLS", std::string("TLS handshake failed: ") + buf,
-                  "the server accepted SSLRequest but the TLS handshake did not complete "
-                  "(protocol or cipher mismatch, or not a PostgreSQL TLS endpoint)",
-                  "check the database's ssl_min_protocol_version (sluice needs TLS 1.2+) and "
-                  "that the port is PostgreSQL's, not a TLS-terminating proxy speaking another "
-                  "protocol");
-}
 
 std::pair<std::string, std::string> explain_login_error(const std::string& m,
                                                         const std::string& where,
@@ -121,8 +16,8 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
     const std::string change =
         where.rfind(route_prefix, 0) == 0
             ? gateway::hint_upstream_refuses_plaintext(where.substr(route_prefix.size()))
-            : "in " + where + " set " + keys.sslmode + ": require (or verify-full with " +
-                  keys.ca + ")";
+            : "in " + where + " set " + keys.sslmode + ": require (or verify-full with " + keys.ca +
+                  ")";
     return {
         "invalid_authorization_specification: the server accepts this user only over "
         "TLS (hostssl lines, or a hostnossl reject line) and sluice connected without TLS "
@@ -186,37 +81,6 @@ std::pair<std::string, std::string> explain_login_error(const std::string& m,
             "raise max_connections or close idle "
             "sessions (PgBouncer in front helps)"};
   return {};
-}
-
-bool authenticate(const std::map<std::string, std::string>& params, const std::string& where,
-                  report& out, const setting_keys& setting_names) {
-  std::vector<const char*> keys, values;
-  for (const auto& [k, v] : params) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PGconn* c = PQconnectdbParams(keys.data(), values.data(), 0);
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(c, &PQfinish);
-  auto who = [&](const char* k) {
-    auto it = params.find(k);
-    return it == params.end() ? std::string("?") : it->second;
-  };
-  if (PQstatus(c) == CONNECTION_OK) {
-    std::string detail = "logged in as " + who("user") + " to database " + who("dbname");
-    detail += PQsslInUse(c) ? " over TLS" : " without TLS";
-    detail += ", server " + std::to_string(PQserverVersion(c) / 10000);
-    return out.pass("authentication", detail);
-  }
-  std::string m = PQerrorMessage(c);
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
-    m.pop_back();
-  auto mode = params.count("sslmode") ? params.at("sslmode") : "prefer";
-  auto [cause, fix] = explain_login_error(m, where, mode, setting_names);
-  if (cause.empty())
-    cause = "the server refused the login", fix = "read the server's message above";
-  return out.fail("authentication", m, cause, fix);
 }
 
 }  // namespace sluice::doctor

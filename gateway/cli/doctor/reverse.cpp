@@ -1,24 +1,12 @@
 #include "gateway/cli/doctor/reverse.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "config/bearer_token.hpp"
 
 #include "sync/http_client.hpp"
 
 namespace sluice::doctor {
-
-namespace {
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  auto t = s.str();
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' '))
-    t.pop_back();
-  return t;
-}
-}  // namespace
 
 bool walk_reverse_tunnel(const config::settings& s, const config::tunnel& t, uint16_t port,
                          report& out) {
@@ -26,8 +14,9 @@ bool walk_reverse_tunnel(const config::settings& s, const config::tunnel& t, uin
   if (!s.admin) {
     return out.fail("agent", "cannot ask the running gateway: no admin: section",
                     "agents connect to the running gateway, which reports them over its admin API",
-                    "add admin: {listen: 127.0.0.1:9187} to the config, or look for "
-                    "reverse_agent_up / reverse_auth_refused in the gateway's journal");
+                    "add admin: {listen: " + config::admin_settings{}.listen.str() +
+                        "} to the config, or look for "
+                        "reverse_agent_up / reverse_auth_refused in the gateway's journal");
   }
   sync::http_target target;
   target.host = s.admin->listen.host == "0.0.0.0" ? "127.0.0.1" : s.admin->listen.host;
@@ -35,7 +24,9 @@ bool walk_reverse_tunnel(const config::settings& s, const config::tunnel& t, uin
   target.tls = s.admin->tls.has_value();
   nlohmann::json status;
   try {
-    const auto token = s.admin->token_file.empty() ? "" : read_token(s.admin->token_file);
+    const auto token = s.admin->token_file.empty()
+                           ? std::string()
+                           : config::read_token_file(s.admin->token_file).value_or("");
     auto r = sync::http_request(target, "GET", "/v1/status", token, "", std::chrono::seconds(10));
     status = nlohmann::json::parse(r.body, nullptr, false);
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 
 #include "config/log.hpp"
 #include "gateway/tunnel/ssh_format.hpp"
+#include "gateway/tunnel/status_text.hpp"
 
 namespace sluice::tunnel::reverse {
 
@@ -18,15 +19,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
-
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string key_base64(ssh_key key) {
   char* b64 = nullptr;

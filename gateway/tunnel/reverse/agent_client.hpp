@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
+
 namespace sluice::tunnel::reverse {
 
 struct forward_spec {
@@ -28,10 +30,12 @@ struct agent_options {
   std::string key_path;
   std::string host_key;  // "SHA256:..." pin of the gateway's endpoint
   std::vector<forward_spec> forwards;
-  std::chrono::milliseconds keepalive_interval{15'000};
-  unsigned keepalive_max_missed = 3;
-  std::chrono::milliseconds backoff_initial{1'000}, backoff_max{60'000};
-  std::chrono::milliseconds connect_timeout{10'000};
+  // The same defaults as a gateway's tunnels (config/settings.hpp).
+  std::chrono::milliseconds keepalive_interval = config::keepalive_settings{}.interval;
+  unsigned keepalive_max_missed = config::keepalive_settings{}.max_missed;
+  std::chrono::milliseconds backoff_initial = config::backoff{}.initial;
+  std::chrono::milliseconds backoff_max = config::backoff{}.max;
+  std::chrono::milliseconds connect_timeout = config::tunnel{}.connect_timeout;
 };
 
 // Runs until `stop` becomes true; one thread per gateway. Returns 0, or 2 on a startup

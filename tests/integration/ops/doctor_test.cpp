@@ -263,3 +263,169 @@ TEST_CASE("doctor route through a tunnel: forwarding refused then every stage pa
   CHECK_THAT(r.output, Catch::Contains("[ok]   forwarding"));
   CHECK_THAT(r.output, Catch::Contains("[ok]   authentication: logged in as app"));
 }
+
+namespace {
+
+// ssl = on, scram-sha-256 over TLS only (and local trust for the fixture's superuser).
+pg_options hostssl_scram(const test_pki& pki, std::vector<std::string> conf = {}) {
+  return pg_options{true,
+                    pki.server_cert,
+                    pki.server_key,
+                    "",
+                    {"local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256"},
+                    std::move(conf)};
+}
+
+// doctor exited `code` and printed every one of `lines`, and none of `absent`.
+void check_doctor(const run_result& r, int code, const std::vector<std::string>& lines,
+                  const std::vector<std::string>& absent = {}) {
+  INFO(r.output);
+  CHECK(r.exit_code == code);
+  for (const auto& l : lines)
+    CHECK_THAT(r.output, Catch::Contains(l));
+  for (const auto& l : absent)
+    CHECK_THAT(r.output, !Catch::Contains(l));
+}
+
+// PostgreSQL 15 with ssl = on and scram-sha-256 over TLS only, a user `app` with its
+// database, and a lookup role `sluice_auth` that is not a superuser.
+struct terminate_env {
+  doctor_env e;
+  test_pki pki{e.dir.path()};
+  pg_cluster pg{hostssl_scram(pki)};
+  std::string app_pw = e.dir.write("app.pw", "app-pw\n", 0600);
+  std::string auth_pw = e.dir.write("auth.pw", "auth-pw\n", 0600);
+
+  terminate_env() {
+    pg.sql("create role app login password 'app-pw'");
+    pg.sql("create database app owner app");
+    pg.sql("create role sluice_auth login password 'auth-pw'");
+  }
+  // The route `r` with auth.mode: terminate and the given secret sources.
+  void route(const std::string& auth) {
+    e.route("127.0.0.1", pg.port(), "{sslmode: verify-full, ca: " + pki.ca_cert + "}",
+            "    auth:\n      mode: terminate\n" + auth);
+  }
+  std::string query(const std::string& password_file, const std::string& sql = "") {
+    return "      query:\n        user: sluice_auth\n        password_file: " + password_file +
+           "\n" + (sql.empty() ? "" : "        sql: \"" + sql + "\"\n");
+  }
+  // The SECURITY DEFINER function of docs/security.md, in database app.
+  void security_definer() {
+    for (const char* sql :
+         {"create schema sluice authorization postgres",
+          "create or replace function sluice.user_secret(p_user name) returns table (rolname "
+          "name, rolpassword text, rolvaliduntil timestamptz, rolcanlogin boolean) language sql "
+          "security definer set search_path = pg_catalog as $$ select rolname, rolpassword, "
+          "rolvaliduntil, rolcanlogin from pg_authid where rolname = p_user and not rolsuper $$",
+          "revoke all on function sluice.user_secret(name) from public",
+          "grant usage on schema sluice to sluice_auth",
+          "grant execute on function sluice.user_secret(name) to sluice_auth"})
+      pg.sql(sql, "app");
+  }
+  std::string login(const std::string& user = "app") {
+    return "route r --user " + user + " --database app --password-file " + app_pw;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("doctor terminate route: the auth query's login, its rights and the user's secret") {
+  terminate_env t;
+  SECTION("the auth user's password is wrong") {
+    t.route(t.query(t.e.dir.write("wrong.pw", "nope\n", 0600)));
+    check_doctor(
+        t.e.doctor(t.login()), 1,
+        {"[ok]   TLS", "[FAIL] auth.query: auth query user \"sluice_auth\" cannot log in: 28P01",
+         "check auth.query.password_file"},
+        {"authentication:"});
+  }
+  SECTION("the default query needs pg_authid, which the auth user may not read") {
+    t.route(t.query(t.auth_pw));
+    check_doctor(t.e.doctor(t.login()), 1, {"[FAIL] auth.query", "42501", "SECURITY DEFINER"});
+  }
+  SECTION("with the SECURITY DEFINER function every stage passes") {
+    t.security_definer();
+    t.route(t.query(t.auth_pw, "select * from sluice.user_secret($1)"));
+    check_doctor(t.e.doctor(t.login()), 0,
+                 {"[ok]   auth.query: logged in as sluice_auth and read the secret of app (a "
+                  "SCRAM-SHA-256 secret)",
+                  "[ok]   authentication: logged in as app to database app over TLS "
+                  "(SCRAM-SHA-256-PLUS, channel bound)"});
+  }
+  SECTION("a user without a secret, and an expired one, are named with the fix") {
+    t.security_definer();
+    t.route(t.query(t.auth_pw, "select * from sluice.user_secret($1)"));
+    check_doctor(t.e.doctor(t.login("nobody")), 1,
+                 {"[FAIL] auth.query: the auth query returned no password for user nobody",
+                  "CREATE ROLE \"nobody\" LOGIN PASSWORD"});
+    t.pg.sql("alter role app valid until '2001-01-01'");
+    check_doctor(t.e.doctor(t.login()), 1,
+                 {"[FAIL] auth.query: role app's password has expired", "VALID UNTIL 'infinity'"});
+  }
+}
+
+TEST_CASE("doctor terminate route: auth.file must parse and hold the user") {
+  terminate_env t;
+  const auto secret = t.pg.sql("select rolpassword from pg_authid where rolname = 'app'");
+  auto file = [&](const std::string& text) {
+    auto path = t.e.dir.write("users.txt", text, 0600);
+    t.route("      file: " + path + "\n");
+    return path;
+  };
+  SECTION("a line that is not PgBouncer's format") {
+    file("\"app\" \"" + secret + "\"\napp-without-quotes x\n");
+    check_doctor(t.e.doctor(t.login()), 1,
+                 {"[FAIL] auth.file", "line 2", "PgBouncer's auth_file format"});
+  }
+  SECTION("the user is not in the file") {
+    auto path = file("\"other\" \"other-pw\"\n");
+    check_doctor(
+        t.e.doctor(t.login()), 1,
+        {"[FAIL] auth.file: " + path + ": 1 user, none for user app", "add a line \"app\""});
+  }
+  SECTION("the user's SCRAM secret is there and the login works") {
+    auto path = file("\"app\" \"" + secret + "\"\n");
+    check_doctor(t.e.doctor(t.login()), 0,
+                 {"[ok]   auth.file: " + path + ": 1 user; app has a SCRAM-SHA-256 secret (line 1)",
+                  "[ok]   authentication: logged in as app"});
+  }
+}
+
+TEST_CASE("doctor and the gateway agree: a TLS floor the server cannot meet fails both") {
+  // The server speaks TLS 1.2 at most; the route asks for 1.3. The gateway's connection
+  // fails in the TLS handshake, so doctor must stop there (libpq knows no such floor).
+  doctor_env e;
+  test_pki pki(e.dir.path());
+  pg_cluster pg(hostssl_scram(pki, {"ssl_max_protocol_version = 'TLSv1.2'"}));
+  pg.sql("create role app login password 'app-pw'");
+  auto pw = e.dir.write("app.pw", "app-pw\n", 0600);
+  e.route("127.0.0.1", pg.port(),
+          "{sslmode: verify-full, ca: " + pki.ca_cert + ", min_version: \"1.3\"}");
+  check_doctor(e.doctor("route r --user app --database postgres --password-file " + pw), 1,
+               {"[ok]   SSLRequest: server answered 'S'", "[FAIL] TLS", "min_version"},
+               {"authentication:"});
+}
+
+TEST_CASE("doctor and the gateway agree: sslnegotiation direct to a server without it fails") {
+  // PostgreSQL 15 has no direct TLS. The old doctor sent an SSLRequest whatever the route
+  // said, then logged in with libpq, and passed where every session failed.
+  doctor_env e;
+  test_pki pki(e.dir.path());
+  pg_cluster pg(hostssl_scram(pki));
+  pg.sql("create role app login password 'app-pw'");
+  const auto login = "route r --user app --database postgres --password-file " +
+                     e.dir.write("app.pw", "app-pw\n", 0600);
+  e.route("127.0.0.1", pg.port(),
+          "{sslmode: verify-full, ca: " + pki.ca_cert + ", sslnegotiation: direct}");
+  check_doctor(e.doctor(login), 1, {"[FAIL] TLS", "sslnegotiation: postgres"}, {"] SSLRequest"});
+  e.route("127.0.0.1", pg.port(), "{sslmode: verify-full, ca: " + pki.ca_cert + "}");
+  check_doctor(e.doctor(login), 0, {"[ok]   authentication: logged in as app"});
+}
+
+TEST_CASE("doctor suggests the name a typo meant") {
+  doctor_env e;
+  e.route("127.0.0.1", 5432, "{sslmode: disable}");
+  check_doctor(e.doctor("route rr"), 2, {"no route named 'rr'", "; did you mean 'r'?"});
+  check_doctor(e.doctor("sync r"), 2, {"no sync named 'r'"}, {"did you mean"});
+}
