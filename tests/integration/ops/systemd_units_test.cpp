@@ -167,14 +167,14 @@ TEST_CASE("sluice.service's ExecStartPre, ExecStart and ExecReload work as writt
   // ExecStart serves.
   auto start = unit_values(unit, "ExecStart");
   REQUIRE(start.size() == 1);
-  background_process main(expand(command(start[0]), specifiers, vars), e.dir.file("unit.log"));
-  INFO(main.log());
-  REQUIRE(eventually([&] { return main.log().find("event=ready") != std::string::npos; },
+  background_process gateway(expand(command(start[0]), specifiers, vars), e.dir.file("unit.log"));
+  INFO(gateway.log());
+  REQUIRE(eventually([&] { return gateway.log().find("event=ready") != std::string::npos; },
                      std::chrono::seconds(20)));
   CHECK(e.query("select 41 + 1").output == "42\n");
 
   // ExecReload with $MAINPID: success, then a refused file fails the reload.
-  vars["MAINPID"] = std::to_string(main.pid());
+  vars["MAINPID"] = std::to_string(gateway.pid());
   auto reload_line = unit_values(unit, "ExecReload");
   REQUIRE(reload_line.size() == 1);
   const auto reload = as_shell(expand(command(reload_line[0]), specifiers, vars)) + " 2>&1";
@@ -194,8 +194,8 @@ TEST_CASE("sluice.service's ExecStartPre, ExecStart and ExecReload work as writt
   // well within TimeoutStopSec.
   auto timeout = unit_values(unit, "TimeoutStopSec");
   REQUIRE(timeout.size() == 1);
-  main.signal(SIGTERM);
-  CHECK(main.wait(std::chrono::seconds(std::stoi(timeout[0]))) == 0);
+  gateway.signal(SIGTERM);
+  CHECK(gateway.wait(std::chrono::seconds(std::stoi(timeout[0]))) == 0);
 }
 
 TEST_CASE(

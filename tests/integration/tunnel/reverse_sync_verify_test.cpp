@@ -10,15 +10,38 @@ using namespace sluice::test;
 
 namespace {
 
-reverse_gateway::options with_sync() {
-  reverse_gateway::options o;
-  o.with_sync = true;
-  return o;
-}
+constexpr const char* kAdminToken = "reverse-admin-token";
+
+// The reverse fixture's gateway restarted with an admin token (a restart-only key) and
+// a sync "orders" whose destination is database "app" through route "db", so via the
+// reverse tunnel acme, as sync_user (SCRAM, verify-full TLS).
+struct sync_gateway {
+  reverse_gateway g;
+  sync_gateway() {
+    g.pg.sql("create database app");
+    g.pg.sql("create user sync_user with encrypted password 'sync-pw'");
+    g.pg.sql("grant connect, create, temporary on database app to sync_user");
+    auto yaml = g.yaml();
+    const std::string admin = "admin:\n  listen: 127.0.0.1:" + std::to_string(g.admin_port) + "\n";
+    auto at = yaml.find(admin);
+    REQUIRE(at != std::string::npos);
+    yaml.insert(at + admin.size(),
+                "  token_file: " +
+                    g.dir.write("admin.token", std::string(kAdminToken) + "\n", 0600) + "\n");
+    yaml += "ingest:\n  listen: 127.0.0.1:" + std::to_string(free_port()) +
+            "\nsyncs:\n  - name: orders\n    destination: {route: db, database: app, user: "
+            "sync_user, password_file: " +
+            g.dir.write("sync.pw", "sync-pw\n", 0600) +
+            "}\n    schema: orders\n    ingest: {token_file: " +
+            g.dir.write("ingest.token", "ingest-token\n", 0600) + "}\n";
+    g.gw.reset();
+    g.gw = std::make_unique<gateway_process>(g.dir, yaml);
+  }
+};
 
 run_result sync_cli(const reverse_gateway& g, const std::string& args) {
   return run(std::string(kSluiceBin) + " sync " + args + " -c " +
-                 shell_quote(g.gw ? g.gw->config_path() : g.dir.file("sluice.yaml")) + " 2>&1",
+                 shell_quote(g.dir.file("sluice.yaml")) + " 2>&1",
              std::chrono::seconds(90));
 }
 
@@ -26,7 +49,8 @@ run_result sync_cli(const reverse_gateway& g, const std::string& args) {
 
 TEST_CASE("sync verify via a reverse tunnel without an agent names the missing agent and the fix",
           "[reverse][sync][verify]") {
-  reverse_gateway g(with_sync());
+  sync_gateway sg;
+  auto& g = sg.g;
   INFO(g.gw->log());
   auto r = sync_cli(g, "verify orders");
   INFO(r.output);
@@ -80,7 +104,8 @@ TEST_CASE("sync verify via a reverse tunnel without an agent names the missing a
 
 TEST_CASE("sync verify via a reverse tunnel with an ssh -R agent runs every check through it",
           "[reverse][sync][verify]") {
-  reverse_gateway g(with_sync());
+  sync_gateway sg;
+  auto& g = sg.g;
   INFO(g.gw->log());
   auto agent = g.start_agent();  // ssh -N -R 5432:127.0.0.1:<pg> acme@gateway
   auto r = sync_cli(g, "verify orders");
@@ -99,8 +124,8 @@ TEST_CASE("sync verify via a reverse tunnel with an ssh -R agent runs every chec
           "/v1/syncs/orders/verify");
   CHECK_THAT(anon.output, Catch::Contains("missing or wrong bearer token"));
   // An unknown sync is a 404 with its name.
-  auto unknown = run("curl -sS -X POST --max-time 10 -H 'Authorization: Bearer " +
-                     std::string(reverse_gateway::kAdminToken) + "' http://127.0.0.1:" +
-                     std::to_string(g.admin_port) + "/v1/syncs/nope/verify");
+  auto unknown =
+      run("curl -sS -X POST --max-time 10 -H 'Authorization: Bearer " + std::string(kAdminToken) +
+          "' http://127.0.0.1:" + std::to_string(g.admin_port) + "/v1/syncs/nope/verify");
   CHECK_THAT(unknown.output, Catch::Contains("no sync named \\\"nope\\\""));
 }
