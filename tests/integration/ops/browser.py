@@ -175,7 +175,7 @@ def main():
     except Exception as e:
         print("step %s failed: %s" % (json.dumps(step[:2]), e), file=sys.stderr)
         try:
-            print(b.evaluate("document.documentElement.outerHTML"), file=sys.stderr)
+            print(b.evaluate("document.documentElement.outerHTML")[:20000], file=sys.stderr)
         except Exception:
             pass
         return 1
