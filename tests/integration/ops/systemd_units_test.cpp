@@ -203,7 +203,8 @@ TEST_CASE(
     "a reverse tunnel",
     "[systemd][reverse]") {
   const auto unit = read_file(std::string(kSourceDir) + "/systemd/sluice-agent@.service");
-  reverse_gateway g;  // a gateway with tunnel acme, PostgreSQL behind the agent
+  reverse_gateway g{
+      reverse_gateway::options{}};  // a gateway with tunnel acme, PostgreSQL behind the agent
   // /etc/sluice-agent/acme.env as the unit's comment shows it (a continued line), and
   // LoadCredential's copy of the key in the credentials directory (%d).
   auto env_file = g.dir.write(

@@ -16,7 +16,7 @@ constexpr const char* kAdminToken = "reverse-admin-token";
 // a sync "orders" whose destination is database "app" through route "db", so via the
 // reverse tunnel acme, as sync_user (SCRAM, verify-full TLS).
 struct sync_gateway {
-  reverse_gateway g;
+  reverse_gateway g{reverse_gateway::options{}};
   sync_gateway() {
     g.pg.sql("create database app");
     g.pg.sql("create user sync_user with encrypted password 'sync-pw'");
