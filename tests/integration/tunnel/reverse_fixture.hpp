@@ -37,11 +37,7 @@ struct reverse_gateway {
     std::string ssh_extra;    // more keys of ssh_server, indented by 2
     std::string host_key_of;  // use this host key file (instances behind one name share one)
     std::string upstream_ca;  // the CA the route verifies the database with (default: ours)
-    // An admin bearer token (kAdminToken in dir/admin.token) and a sync "orders" whose
-    // destination is database "app" through route "db" (so via acme), as sync_user.
-    bool with_sync = false;
   };
-  static constexpr const char* kAdminToken = "reverse-admin-token";
 
   explicit reverse_gateway(options o = {}) : opts(std::move(o)) {
     ssh_port = free_port();
@@ -53,15 +49,6 @@ struct reverse_gateway {
     REQUIRE(r.exit_code == 0);
     dir.write("acme_keys", "");
     pg.sql("alter user postgres password '" + std::string(pg_cluster::kPassword) + "'");
-    if (opts.with_sync) {
-      dir.write("admin.token", std::string(kAdminToken) + "\n", 0600);
-      dir.write("sync.pw", "sync-pw\n", 0600);
-      dir.write("ingest.token", "ingest-token\n", 0600);
-      ingest_port = free_port();
-      pg.sql("create database app");
-      pg.sql("create user sync_user with encrypted password 'sync-pw'");
-      pg.sql("grant connect, create, temporary on database app to sync_user");
-    }
     gw = std::make_unique<gateway_process>(dir, yaml());
     auto hk = run(std::string(kSluiceBin) + " tunnel host-key -c " + gw->config_path() +
                   " --host 127.0.0.1");
@@ -80,19 +67,8 @@ struct reverse_gateway {
 
   std::string yaml() const {
     std::string keys_acme = "[\"" + acme.pub + "\"]";
-    const std::string admin_token =
-        opts.with_sync ? "\n  token_file: " + dir.file("admin.token") : std::string();
-    const std::string sync =
-        !opts.with_sync
-            ? std::string()
-            : "ingest:\n  listen: 127.0.0.1:" + std::to_string(ingest_port) +
-                  "\nsyncs:\n  - name: orders\n    destination: {route: db, database: "
-                  "app, user: sync_user, password_file: " +
-                  dir.file("sync.pw") +
-                  "}\n    schema: orders\n    ingest: {token_file: " + dir.file("ingest.token") +
-                  "}\n";
     return "region: test\nshutdown_grace: 2s\nadmin:\n  listen: 127.0.0.1:" +
-           std::to_string(admin_port) + admin_token +
+           std::to_string(admin_port) +
            "\nallowlists:\n  clients: [127.0.0.1/32]\nssh_server:\n  listen: 127.0.0.1:" +
            std::to_string(ssh_port) + "\n  host_key: " + host_key +
            "\n  login_timeout: 5s\n  allow: [clients]\n" + opts.ssh_extra +
@@ -106,7 +82,7 @@ struct reverse_gateway {
            "\n    client_tls: disabled\n    allow: [clients]\nroutes:\n  - name: db\n"
            "    upstream: {host: localhost, port: 5432, via: acme, connect_timeout: 5s, tls: "
            "{sslmode: verify-full, ca: " +
-           (opts.upstream_ca.empty() ? pki.ca_cert : opts.upstream_ca) + "}}\n" + sync;
+           (opts.upstream_ca.empty() ? pki.ca_cert : opts.upstream_ca) + "}}\n";
   }
 
   // `ssh` with everything pinned: this test's known_hosts, no user config, no agent.
@@ -196,7 +172,7 @@ struct reverse_gateway {
   agent_key other{dir, "other_agent"};
   std::string host_key = dir.file("ssh_host_ed25519");
   std::string fingerprint;
-  int ssh_port = 0, pg_port_gw = 0, admin_port = 0, ingest_port = 0;
+  int ssh_port = 0, pg_port_gw = 0, admin_port = 0;
   int agents_started = 0;
   std::unique_ptr<gateway_process> gw;
 };
