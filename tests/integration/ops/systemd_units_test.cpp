@@ -53,7 +53,8 @@ TEST_CASE("sluice.service's ExecStartPre, ExecStart and ExecReload work as writt
   const std::map<std::string, std::string> specifiers;  // these lines use none
   std::map<std::string, std::string> vars;
   auto command = [&](const std::string& line) {
-    return replace_all(line, "/etc/sluice/sluice.yaml", config);
+    return replace_all(replace_all(line, "/usr/bin/sluice", kSluiceBin), "/etc/sluice/sluice.yaml",
+                       config);
   };
 
   // ExecStartPre refuses a broken file before anything stops or starts.
