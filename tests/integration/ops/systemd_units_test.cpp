@@ -45,7 +45,7 @@ TEST_CASE("systemd-analyze verify accepts every shipped unit", "[systemd]") {
   CHECK_THAT(r.output, Catch::Contains("Unknown key 'ExecStrat'"));
 }
 
-TEST_CASE("sluice.service's ExecStartPre, ExecStart and ExecReload work as written",
+TEST_CASE("sluice.service's ExecStartPre ExecStart and ExecReload work as written",
           "[systemd][reload]") {
   const auto unit = read_file(std::string(kSourceDir) + "/systemd/sluice.service");
   control_env e;  // PostgreSQL 15 (TLS, SCRAM), admin API with a bearer token

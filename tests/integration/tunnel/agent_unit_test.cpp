@@ -13,8 +13,8 @@ using namespace sluice::test;
 using namespace sluice::test::unit_file;
 
 TEST_CASE(
-    "sluice-agent@.service's ExecStart, from its environment file and credential, serves "
-    "a reverse tunnel",
+    "sluice-agent@.service's ExecStart from its environment file and credential serves a reverse "
+    "tunnel",
     "[systemd][reverse]") {
   const auto unit = read_file(std::string(kSourceDir) + "/systemd/sluice-agent@.service");
   reverse_gateway g{

@@ -6,7 +6,7 @@
 
 using sluice::admin::reload_history;
 
-TEST_CASE("before any reload the start-up load counts as a success, and status shows none",
+TEST_CASE("before any reload the start-up load counts as a success and status shows none",
           "[admin][reload_history]") {
   reload_history h(1, 1700000000.5);
   auto o = h.last();

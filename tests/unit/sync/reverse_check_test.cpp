@@ -32,7 +32,7 @@ nlohmann::json entry(nlohmann::json agents, nlohmann::json forwards,
 
 }  // namespace
 
-TEST_CASE("no agent: the check fails, names the tunnel and the commands that start one",
+TEST_CASE("no agent: the check fails naming the tunnel and the commands that start one",
           "[sync][reverse]") {
   setup u;
   auto c = sync::reverse_agent_check(
@@ -67,7 +67,7 @@ TEST_CASE("agents without the destination's port: fails with the -R to add", "[s
   CHECK(sync::is_missing_agent(c));
 }
 
-TEST_CASE("an agent forwarding the port passes; an unknown tunnel asks for a reload",
+TEST_CASE("an agent forwarding the port passes and an unknown tunnel asks for a reload",
           "[sync][reverse]") {
   setup u;
   auto ok = sync::reverse_agent_check(u.s, u.t, "db.internal", 5432,
