@@ -71,9 +71,20 @@ destination resolve_destination(const config::settings& s, const config::sync& s
     p["hostaddr"] = fwd->host;
     p["port"] = std::to_string(fwd->port);
   }
-  out.describe = d.user + "@" + host + ":" + std::to_string(port) + "/" + d.database +
-                 (via.empty() ? "" : " via " + via);
+  out.describe = address_of(s, sync).describe;
   return out;
+}
+
+destination_address address_of(const config::settings& s, const config::sync& sync) {
+  const auto& d = sync.destination;
+  destination_address a{d.host, d.port, ""};
+  if (!d.route.empty())
+    if (const auto* r = s.find_route(d.route))
+      a = {r->upstream.host, r->upstream.port, ""};
+  const std::string via = destination_tunnel(s, sync);
+  a.describe = d.user + "@" + a.host + ":" + std::to_string(a.port) + "/" + d.database +
+               (via.empty() ? "" : " via " + via);
+  return a;
 }
 
 std::string destination_tunnel(const config::settings& s, const config::sync& sync) {

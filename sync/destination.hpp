@@ -22,6 +22,16 @@ struct destination {
 destination resolve_destination(const config::settings& s, const config::sync& sync,
                                 const forward_fn& forward);
 
+// Where the destination is, as the database's own network names it (its host:port, or
+// its route's upstream), and "user@host:port/db via TUNNEL" for messages. An unknown
+// route gives the sync's own host and port (resolve_destination reports it).
+struct destination_address {
+  std::string host;
+  uint16_t port = 0;
+  std::string describe;
+};
+destination_address address_of(const config::settings& s, const config::sync& sync);
+
 // The tunnel the destination is reached through: its own `via`, or its route's; "" when
 // there is none (or the route is unknown, which resolve_destination reports).
 std::string destination_tunnel(const config::settings& s, const config::sync& sync);

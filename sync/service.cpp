@@ -345,6 +345,18 @@ nlohmann::json service::status() const {
   return arr;
 }
 
+std::optional<std::vector<check>> service::verify(const std::string& name) const {
+  std::shared_ptr<writer> w;
+  {
+    std::lock_guard g(impl_->mu);
+    auto it = impl_->writers.find(name);
+    if (it == impl_->writers.end())
+      return std::nullopt;
+    w = it->second;
+  }
+  return w->verify_now();  // outside the lock: it connects
+}
+
 uint16_t service::ingest_port() const {
   return impl_->server ? impl_->server->port() : 0;
 }

@@ -8,10 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/settings.hpp"
 
 namespace sluice::sync {
+
+struct check;  // sync/checks.hpp
 
 // Returns 127.0.0.1:port forwarding to host:port through `tunnel`, or nullopt with
 // `error` filled in.
@@ -31,6 +34,11 @@ class service {
   void apply(config::settings_ptr s);
   void stop();
 
+  // The destination checklist of sync `name`, run now on the calling thread through the
+  // writer's forwarder (the running gateway's tunnels: `sluice sync verify` of a
+  // destination via a reverse tunnel). nullopt when no sync has that name. Takes up to
+  // the tunnel's wait_for_up plus the connect timeout.
+  std::optional<std::vector<check>> verify(const std::string& name) const;
   // [{name, schema, last_sequence, lag_seconds, batches, records, last_error}]
   nlohmann::json status() const;
   // The bound ingest port (useful with listen port 0 in tests); 0 without a listener.

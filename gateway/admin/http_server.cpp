@@ -58,6 +58,21 @@ response json_reply(const request& req, http::status status, const nlohmann::jso
   return reply(req, status, "application/json", j.dump(2) + "\n");
 }
 
+// The status page carries drain/resume buttons that send the admin token: it runs only
+// its own inline code, talks only to this origin, and no other site may frame it (a
+// click-jacked button) or learn its address from a Referer.
+response status_page_reply(const request& req, std::string html) {
+  auto res = reply(req, http::status::ok, "text/html; charset=utf-8", std::move(html));
+  res.set("Content-Security-Policy",
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+          "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+          "frame-ancestors 'none'");
+  res.set("X-Frame-Options", "DENY");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  return res;
+}
+
 // "/v1/routes/NAME/health" -> NAME (route names hold no '/').
 std::optional<std::string> route_health_target(std::string_view target) {
   constexpr std::string_view prefix = "/v1/routes/", suffix = "/health";
@@ -95,7 +110,7 @@ bool needs_token(std::string_view target, http::verb method) {
     return false;
   if (s[1] == "reload")
     return method == http::verb::post;
-  if (s[1] == "sessions" || s[1] == "tunnels" || s[1] == "listeners")
+  if (s[1] == "sessions" || s[1] == "tunnels" || s[1] == "listeners" || s[1] == "syncs")
     return true;
   return s[1] == "routes" && s.size() == 4 && (s[3] == "drain" || s[3] == "resume");
 }
@@ -148,7 +163,8 @@ struct http_server::impl {
     return res;
   }
 
-  // /v1/sessions, /v1/sessions/ID/kill, /v1/tunnels, /v1/{routes,listeners}/NAME/{drain,resume}.
+  // /v1/sessions, /v1/sessions/ID/kill, /v1/tunnels, /v1/{routes,listeners}/NAME/{drain,resume},
+  // /v1/syncs/NAME/verify.
   std::optional<response> control(const request& req, const std::vector<std::string>& s) {
     const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
     const bool post = req.method() == http::verb::post;
@@ -189,6 +205,16 @@ struct http_server::impl {
       return json_reply(req, http::status::ok,
                         {{kind, s[2]}, {"drained", drain}, {"sessions", *open}});
     }
+    if (s.size() == 4 && s[1] == "syncs" && s[3] == "verify" && h.verify_sync) {
+      if (!post)
+        return wrong_method(req, "POST", "use POST /v1/syncs/NAME/verify");
+      auto doc = h.verify_sync(s[2]);
+      if (!doc)
+        return json_reply(
+            req, http::status::not_found,
+            {{"error", "no sync named \"" + s[2] + "\" in the running configuration"}});
+      return json_reply(req, http::status::ok, *doc);  // "ok" says whether every check passed
+    }
     return std::nullopt;
   }
 
@@ -222,8 +248,7 @@ struct http_server::impl {
             req, (*doc)["healthy"] ? http::status::ok : http::status::service_unavailable, *doc);
       }
       if ((target == "/" || target == "/index.html") && get)
-        return reply(req, http::status::ok, "text/html; charset=utf-8",
-                     render_status_page(h.status()));
+        return status_page_reply(req, render_status_page(h.status()));
       if (needs_token(target, req.method())) {
         if (auto refused = token_refusal(req))
           return *refused;
@@ -239,14 +264,15 @@ struct http_server::impl {
         return json_reply(req, r.ok ? http::status::ok : http::status::unprocessable_entity,
                           {{"ok", r.ok}, {"generation", r.generation}, {"problems", r.problems}});
       }
-      return json_reply(req, http::status::not_found,
-                        {{"error", "no such endpoint"},
-                         {"endpoints",
-                          {"/", "/healthz", "/readyz", "/metrics", "/v1/status",
-                           "/v1/routes/NAME/health", "POST /v1/reload", "GET /v1/sessions",
-                           "POST /v1/sessions/ID/kill", "POST /v1/routes/NAME/drain",
-                           "POST /v1/routes/NAME/resume", "POST /v1/listeners/NAME/drain",
-                           "POST /v1/listeners/NAME/resume", "GET /v1/tunnels"}}});
+      return json_reply(
+          req, http::status::not_found,
+          {{"error", "no such endpoint"},
+           {"endpoints",
+            {"/", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/routes/NAME/health",
+             "POST /v1/reload", "GET /v1/sessions", "POST /v1/sessions/ID/kill",
+             "POST /v1/routes/NAME/drain", "POST /v1/routes/NAME/resume",
+             "POST /v1/listeners/NAME/drain", "POST /v1/listeners/NAME/resume", "GET /v1/tunnels",
+             "POST /v1/syncs/NAME/verify"}}});
     } catch (const std::exception& e) {
       log::error("admin_request_failed").kv("target", target).kv("error", e.what());
       return json_reply(req, http::status::internal_server_error, {{"error", e.what()}});

@@ -40,6 +40,9 @@ struct handlers {
   // (kind "routes" or "listeners", name, drain or resume) -> open sessions, or nullopt
   // for an unknown name.
   std::function<std::optional<uint64_t>(const std::string&, const std::string&, bool)> drain;
+  // `sluice sync verify` run by this gateway (through its tunnels): the checklist
+  // document, or nullopt when no sync has that name. Blocks this thread while it runs.
+  std::function<std::optional<nlohmann::json>(const std::string&)> verify_sync;
 };
 
 class http_server {

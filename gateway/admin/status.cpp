@@ -63,6 +63,9 @@ nlohmann::json build_status(const status_input& in) {
                       {"closed", closed},
                       {"cancel_requests", m.cancel_requests}};
 
+  auto drained = [&in](gateway::drains::kind k, const std::string& name) {
+    return in.drains != nullptr && in.drains->drained(k, name);
+  };
   auto listeners = nlohmann::json::array();
   auto routes = nlohmann::json::array();
   if (s) {
@@ -78,6 +81,7 @@ nlohmann::json build_status(const status_input& in) {
                            {"tls", tls_name(l)},
                            {"allow", l.allow},
                            {"accepted", acc == m.accepted.end() ? 0 : acc->second},
+                           {"drained", drained(gateway::drains::kind::listener, l.name)},
                            {"closed", closes}});
     }
     for (const auto& r : s->routes) {
@@ -96,6 +100,7 @@ nlohmann::json build_status(const status_input& in) {
                         {"active_sessions", traffic.active},
                         {"bytes_client_to_server", traffic.bytes_client_to_server},
                         {"bytes_server_to_client", traffic.bytes_server_to_client},
+                        {"drained", drained(gateway::drains::kind::route, r.name)},
                         {"health", to_json(r, check_route(r, in.tunnels))}});
     }
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/drains.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/pool/pool_snapshot.hpp"
 #include "gateway/runtime.hpp"
@@ -23,11 +24,12 @@ struct status_input {
   std::string version;
   double started_at = 0;                 // process start, seconds since the epoch (0: unknown)
   double now = 0;                        // seconds since the epoch, for the uptime
-  nlohmann::json last_reload = nullptr;  // reload_log::to_json()
+  nlohmann::json last_reload = nullptr;  // reload_history::to_json()
   nlohmann::json history = nullptr;      // sampler::to_json(): the charts' data
   nlohmann::json tunnels = nlohmann::json::array();
   nlohmann::json syncs = nlohmann::json::array();
   std::vector<gateway::pool::pool_snapshot> pools;  // routes[].pool
+  const gateway::drains* drains = nullptr;          // routes[]/listeners[].drained (null: none)
   // Bound port of a listener (differs from the configured one when that is 0).
   std::function<uint16_t(const std::string&)> bound_port;
 };

@@ -35,6 +35,12 @@ svg.spark.sessions polyline { stroke: #2f6fd0; }
 svg.spark.throughput polyline { stroke: #c26a00; }
 .chart { white-space: nowrap; }
 .chart small { color: #555; }
+#control { margin: .8em 0; padding: .5em .7em; background: #fff; border: 1px solid #e4e4e4; }
+#control input { font: inherit; width: 18em; }
+#control-msg { margin-top: .3em; }
+#control-msg:empty { display: none; }
+button.drain, button.resume { font: inherit; padding: .1em .6em; cursor: pointer; }
+.drained { color: #b35c00; font-weight: 600; margin-right: .5em; }
 </style>
 </head>
 <body>
@@ -51,10 +57,15 @@ svg.spark.throughput polyline { stroke: #c26a00; }
 </div>
 <div id="notready"></div>
 <div id="reload"></div>
+<form id="control" autocomplete="off" onsubmit="return false">
+  <label>Admin token for drain / resume: <input type="password" id="token" name="token" autocomplete="off" spellcheck="false" placeholder="contents of admin.token_file"></label>
+  <span class="muted">kept in this page only, sent as an Authorization header; never stored or put in a URL</span>
+  <div id="control-msg" role="status"></div>
+</form>
 <h2>Listeners</h2>
-<table id="listeners"><thead><tr><th>name</th><th>address</th><th>TLS</th><th>allow</th><th>accepted</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
+<table id="listeners"><thead><tr><th>name</th><th>address</th><th>TLS</th><th>allow</th><th>accepted</th><th>closed (by reason)</th><th>control</th></tr></thead><tbody></tbody></table>
 <h2>Routes</h2>
-<table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>open</th><th>ended</th><th>bytes in / out</th><th>sessions, 15 min</th><th>throughput, 15 min</th></tr></thead><tbody></tbody></table>
+<table id="routes"><thead><tr><th>name</th><th>health</th><th>match</th><th>upstream</th><th>via</th><th>sslmode</th><th>open</th><th>ended</th><th>bytes in / out</th><th>sessions, 15 min</th><th>throughput, 15 min</th><th>control</th></tr></thead><tbody></tbody></table>
 <h2>Pools</h2>
 <table id="pools"><thead><tr><th>route</th><th>user</th><th>database</th><th>size</th><th>idle</th><th>in use</th><th>waiting</th><th>reused</th><th>wait timeouts</th><th>mean wait (ms)</th><th>closed (by reason)</th></tr></thead><tbody></tbody></table>
 <h2>Tunnels</h2>
@@ -132,6 +143,64 @@ function chartCell(tr, values, kind, label) {
   td.appendChild(now);
   tr.appendChild(td);
 }
+// Drain / resume: "draining" and a resume button, or a drain button. The click is
+// handled by the listener on the document (rows are rebuilt on every poll).
+function controlCell(tr, kind, name, drained) {
+  const td = document.createElement('td');
+  td.className = 'control';
+  if (drained) {
+    const s = document.createElement('span');
+    s.className = 'drained';
+    s.textContent = 'draining';
+    td.appendChild(s);
+  }
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = drained ? 'resume' : 'drain';
+  b.textContent = drained ? 'resume' : 'drain';
+  b.dataset.kind = kind;
+  b.dataset.name = name;
+  td.appendChild(b);
+  tr.appendChild(td);
+}
+function say(good, text) {
+  const msg = document.getElementById('control-msg');
+  msg.className = good ? 'ok' : 'bad';
+  msg.textContent = text;
+}
+// The admin API wants the bearer token in the Authorization header: a page of another
+// origin can neither send it in a plain form post nor read the token from this page.
+async function control(kind, name, action) {
+  const field = document.getElementById('token');
+  const token = field.value.trim();
+  const what = (kind === 'routes' ? 'route ' : 'listener ') + name;
+  if (!token) {
+    say(false, 'Enter the admin token (the contents of admin.token_file) to ' + action + ' ' + what + '.');
+    field.focus();
+    return;
+  }
+  try {
+    const r = await fetch('v1/' + kind + '/' + encodeURIComponent(name) + '/' + action, {
+      method: 'POST', cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+      headers: {'Authorization': 'Bearer ' + token}});
+    let body = {};
+    try { body = await r.json(); } catch (e) { body = {}; }
+    if (r.ok)
+      say(true, action === 'drain'
+          ? what + ' drained: new connections are refused, ' + (body.sessions || 0) +
+            ' open session(s) continue'
+          : what + ' resumed: new connections are accepted');
+    else
+      say(false, action + ' ' + what + ' failed: HTTP ' + r.status + ': ' + (body.error || r.statusText));
+  } catch (e) {
+    say(false, action + ' ' + what + ' failed: the gateway did not answer (' + e + ')');
+  }
+  poll();
+}
+document.addEventListener('click', ev => {
+  const b = ev.target.closest && ev.target.closest('button.drain, button.resume');
+  if (b) control(b.dataset.kind, b.dataset.name, b.className);
+});
 const rate = v => human(v) + '/s';
 const count = v => String(Math.round(v));
 function fill(id, rows, rowClass, build) {
@@ -196,6 +265,7 @@ function render(s) {
     cell(tr, l.name); cell(tr, l.address); cell(tr, l.tls);
     cell(tr, (l.allow || []).join(', ') || 'everyone'); cell(tr, l.accepted);
     cell(tr, Object.entries(l.closed || {}).map(([k, v]) => k + ': ' + v).join(', '));
+    controlCell(tr, 'listeners', l.name, l.drained);
   });
   fill('routes', s.routes, 'route-row', (tr, r) => {
     const m = r.match || {};
@@ -209,6 +279,7 @@ function render(s) {
     const series = (hist.routes || {})[r.name] || {};
     chartCell(tr, series.sessions, 'sessions', count);
     chartCell(tr, series.bytes_per_second, 'throughput', rate);
+    controlCell(tr, 'routes', r.name, r.drained);
   });
   fill('pools', s.pools, 'pool-row', (tr, p) => {
     cell(tr, p.route); cell(tr, p.user); cell(tr, p.database); cell(tr, p.size);

@@ -2,6 +2,7 @@
 #include <openssl/crypto.h>
 #include <pg_config.h>
 
+#include <algorithm>
 #include <boost/version.hpp>
 #include <ctime>
 #include <utility>
@@ -9,13 +10,15 @@
 #include "gateway/cli/admin_wiring.hpp"
 
 #include "gateway/admin/prometheus.hpp"
-#include "gateway/admin/reload_log.hpp"
 #include "gateway/admin/route_health.hpp"
 #include "gateway/admin/sampler.hpp"
 #include "gateway/admin/status.hpp"
 #include "gateway/server.hpp"
 #include "gateway/session/session.hpp"
 #include "gateway/tunnel/manager.hpp"
+#include "sync/checks.hpp"
+#include "sync/destination.hpp"
+#include "sync/reverse_check.hpp"
 #include "sync/service.hpp"
 
 namespace sluice::admin {
@@ -68,11 +71,45 @@ std::vector<std::pair<std::string, std::string>> build_labels() {
                         std::to_string(BOOST_VERSION / 100 % 1000)}};
 }
 
+// `sluice sync verify` as this gateway sees it: a destination via a reverse tunnel is
+// reachable only through the agents connected here, so that comes first and, when it
+// fails, is the reason; then the writer's checklist through the same forwarder.
+std::optional<nlohmann::json> verify_sync(gateway::server& srv, tunnel::manager& tunnels,
+                                          sync::service& syncs, const std::string& name) {
+  auto rt = srv.current();
+  const auto* sc = rt ? rt->settings->find_sync(name) : nullptr;
+  if (!sc)
+    return std::nullopt;
+  const auto& s = *rt->settings;
+  const auto where = sync::address_of(s, *sc);
+  const auto via = sync::destination_tunnel(s, *sc);
+  const auto* t = via.empty() ? nullptr : s.find_tunnel(via);
+  std::vector<sync::check> checks;
+  if (t && t->reverse)
+    checks.push_back(sync::reverse_agent_check(s, *t, where.host, where.port, tunnels.status()));
+  const bool agent_missing = !checks.empty() && sync::is_missing_agent(checks.back());
+  if (!agent_missing) {
+    auto more = syncs.verify(name);
+    if (!more)
+      return std::nullopt;  // removed by a reload meanwhile
+    checks.insert(checks.end(), more->begin(), more->end());
+  }
+  return nlohmann::json{{"sync", name},
+                        {"destination", where.describe},
+                        {"schema", sc->schema},
+                        {"ok", sync::all_pass(checks)},
+                        {"agent_missing", agent_missing},
+                        {"unreachable", agent_missing || std::any_of(checks.begin(), checks.end(),
+                                                                     sync::is_connection_failure)},
+                        {"checks", sync::to_json(checks)},
+                        {"text", sync::render(checks)}};
+}
+
 }  // namespace
 
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
                        std::function<reload_result()> reload, const reload_history& reloads,
-                       status_sources extra) {
+                       const sampler* charts) {
   handlers h;
   h.ready = [&srv, &tunnels] { return check_ready(srv, tunnels); };
   h.metrics = [&srv, &tunnels, &syncs, &reloads] {
@@ -102,7 +139,7 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.process = read_process_stats();
     return render_prometheus(in);
   };
-  h.status = [&srv, &tunnels, &syncs, extra] {
+  h.status = [&srv, &tunnels, &syncs, &reloads, charts] {
     auto m = srv.collect_metrics();
     auto rt = srv.current();
     status_input in;
@@ -116,14 +153,14 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     in.started_at = read_process_stats().start_time_seconds;
     in.now =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    if (extra.reloads)
-      in.last_reload = extra.reloads->to_json();
-    if (extra.charts)
-      in.history = extra.charts->to_json();
+    in.last_reload = reloads.to_json();
+    if (charts)
+      in.history = charts->to_json();
     in.tunnels = tunnels.status();
     in.syncs = syncs.status();
     in.pools = srv.pools();
     in.bound_port = [&srv](const std::string& l) { return srv.bound_port(l); };
+    in.drains = &srv.drained();
     return build_status(in);
   };
   h.route_health = [&srv, &tunnels](const std::string& name) -> std::optional<nlohmann::json> {
@@ -165,6 +202,9 @@ handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::ser
     for (const auto& s : srv.sessions())
       n += s.listener == name ? 1 : 0;
     return n;
+  };
+  h.verify_sync = [&srv, &tunnels, &syncs](const std::string& name) {
+    return verify_sync(srv, tunnels, syncs, name);
   };
   return h;
 }

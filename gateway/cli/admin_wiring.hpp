@@ -20,18 +20,13 @@ class service;
 
 namespace sluice::admin {
 
-class reload_log;
 class sampler;
 
-// What the status document shows beyond the live state; either may be null.
-struct status_sources {
-  const reload_log* reloads = nullptr;
-  const sampler* charts = nullptr;
-};
-
+// `reloads` feeds both the metrics and /v1/status's last_reload; `charts` (may be null)
+// the status document's history.
 handlers make_handlers(gateway::server& srv, tunnel::manager& tunnels, sync::service& syncs,
                        std::function<reload_result()> reload, const reload_history& reloads,
-                       status_sources extra = {});
+                       const sampler* charts = nullptr);
 
 // One reading for the charts: open sessions and bytes so far per configured route,
 // open channels and bytes per tunnel.

@@ -12,7 +12,7 @@
 #include "config/log.hpp"
 #include "config/validate.hpp"
 #include "gateway/admin/http_server.hpp"
-#include "gateway/admin/reload_log.hpp"
+#include "gateway/admin/reload_history.hpp"
 #include "gateway/admin/sampler.hpp"
 #include "gateway/admin/watchdog.hpp"
 #include "gateway/auth/scram_server.hpp"
@@ -91,8 +91,7 @@ int run_gateway(const std::string& path) {
   // the process, while the admin API's handler caught what it threw, so the same file
   // killed the gateway on SIGHUP and was only refused over the API.
   std::mutex reload_mu;
-  admin::reload_history reloads;  // the last outcome, for the metrics
-  admin::reload_log reload_log;     // the same with its generation, for the status page
+  admin::reload_history reloads(generation);  // the last outcome: metrics, /v1/status, page
   auto try_reload = [&](admin::reload_result& res) {
     auto r = load_config(path, report_to::log, "reload_config_invalid");
     for (const auto& i : r.issues.all())
@@ -133,8 +132,7 @@ int run_gateway(const std::string& path) {
           .kv("kept_generation", generation);
     }
     res.generation = generation;
-    reloads.record(res.ok, res.problems);
-    reload_log.record(res.ok, res.generation, res.problems);
+    reloads.record(res.ok, res.generation, res.problems);
     sd_notify(0, "READY=1\nSTATUS=serving");
     return res;
   };
@@ -150,7 +148,7 @@ int run_gateway(const std::string& path) {
       });
       admin_api = std::make_unique<admin::http_server>(
           *settings->admin,
-          admin::make_handlers(srv, tunnels, writer, reload, reloads, {&reload_log, charts.get()}));
+          admin::make_handlers(srv, tunnels, writer, reload, reloads, charts.get()));
       admin_api->start();
     }
   } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 // `sluice sync verify|setup|push|status|serve`: the sync writer from the command line.
 // verify and setup connect to the destination as the sync user, bringing up the sync's
-// tunnel in this process when the destination is reached `via` one; push and status go
+// tunnel in this process when the destination is reached `via` one. A reverse tunnel
+// cannot be brought up here (its agents dial in to the running gateway): verify asks
+// that gateway, over its admin API, to run the checks through its forwarder; push and status go
 // through the ingest HTTP API of a running gateway; serve runs only the sync service
 // (ingest API, writers and the tunnels they use) in the foreground, without listeners.
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include "config/log.hpp"
 #include "config/read_file.hpp"
 #include "config/units.hpp"
+#include "gateway/cli/admin_client.hpp"
 #include "gateway/cli/commands.hpp"
 #include "gateway/cli/load_config.hpp"
 #include "gateway/tunnel/manager.hpp"
@@ -141,6 +144,70 @@ bool run_verify(const config::settings& s, const config::sync& sc, const command
   if (ok)
     std::cout << "all checks passed\n";
   else if (unreachable)
+    std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
+              << config_path << "` walks each stage (network, TLS, authentication)\n";
+  else
+    std::cout << "some checks failed: run each fix as a superuser or the database owner, then "
+                 "verify again\n";
+  return ok;
+}
+
+// The reverse tunnel a sync's destination is reached through, or null.
+const config::tunnel* reverse_tunnel_of(const config::settings& s, const config::sync& sc) {
+  const auto* t = s.find_tunnel(sync::destination_tunnel(s, sc));
+  return t && t->reverse ? t : nullptr;
+}
+
+// verify for a destination via reverse tunnel `t`: POST /v1/syncs/NAME/verify on the
+// running gateway (admin.listen and admin.token_file from the config), which checks for
+// an agent first and then runs the checklist through its own forwarder.
+bool verify_through_gateway(const config::sync& sc, const config::tunnel& t,
+                            const std::string& config_path) {
+  const std::string why_gateway =
+      "only the running gateway reaches a destination via reverse "
+      "tunnel " +
+      t.name + " (its agents connect to it)";
+  std::string why;
+  auto target = find_admin(config_path, why);
+  if (!target) {
+    std::cerr << "sluice sync: " << why << "; " << why_gateway
+              << ", and this command asks it over the admin API: add admin: {listen: "
+                 "127.0.0.1:9187, token_file: FILE}\n";
+    return false;
+  }
+  if (target->token_file.empty()) {
+    std::cerr << "sluice sync: " << config_path << " sets no admin.token_file; " << why_gateway
+              << ", which runs a verify over its admin API only with the bearer token\n";
+    return false;
+  }
+  const std::string where = target->host + ":" + std::to_string(target->port);
+  auto r = admin_request(*target, "POST", "/v1/syncs/" + sc.name + "/verify");
+  if (r.status == 0) {
+    std::cerr << "sluice sync: the gateway is not running (" << r.error << "); " << why_gateway
+              << ": start it (systemctl start sluice) and verify again\n";
+    return false;
+  }
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 200 || !doc.is_object()) {
+    std::cerr << "sluice sync: the gateway at " << where << " answered HTTP " << r.status << ": "
+              << (doc.is_object() ? doc.value("error", r.body) : r.body);
+    if (r.status == 404)
+      std::cerr << " (it runs an older configuration: reload it, systemctl reload sluice)";
+    std::cerr << "\n";
+    return false;
+  }
+  std::cout << "sync " << sc.name << ": " << doc.value("destination", "?") << ", schema "
+            << doc.value("schema", sc.schema) << " (checked by the running gateway at " << where
+            << ")\n"
+            << doc.value("text", "");
+  const bool ok = doc.value("ok", false);
+  if (ok)
+    std::cout << "all checks passed\n";
+  else if (doc.value("agent_missing", false))
+    std::cout << "the database cannot be reached: reverse tunnel " << t.name
+              << " has no agent forwarding its port at this gateway; start one as shown above, "
+                 "then verify again\n";
+  else if (doc.value("unreachable", false))
     std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
               << config_path << "` walks each stage (network, TLS, authentication)\n";
   else
@@ -294,6 +361,8 @@ void add_sync(CLI::App& app, int& exit_code) {
     guarded(exit_code, [] {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
+      if (const auto* t = reverse_tunnel_of(*s, sc))
+        return verify_through_gateway(sc, *t, o.config) ? 0 : 1;
       command_tunnels tunnels(*s, sc);
       return run_verify(*s, sc, tunnels, o.config) ? 0 : 1;
     });
@@ -309,6 +378,13 @@ void add_sync(CLI::App& app, int& exit_code) {
     guarded(exit_code, [] {
       auto s = load(o.config);
       const auto& sc = find(*s, o.name);
+      if (const auto* t = reverse_tunnel_of(*s, sc)) {
+        std::cerr << "sluice sync: sync " << sc.name << " reaches its destination via reverse "
+                  << "tunnel " << t->name << ", which only the running gateway can use; its "
+                  << "writer sets the schema up when it connects. `sluice sync verify " << sc.name
+                  << " -c " << o.config << "` asks it for the checklist\n";
+        return 1;
+      }
       command_tunnels tunnels(*s, sc);
       if (!run_verify(*s, sc, tunnels, o.config))
         return 1;

@@ -10,7 +10,9 @@
 #include <regex>
 #include <thread>
 
+#include "tests/integration/ops/control_fixture.hpp"
 #include "tests/integration/ops/ops_fixture.hpp"
+#include "tests/support/paths.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using namespace sluice::test;
@@ -60,7 +62,119 @@ std::string row(const std::string& dom, const std::string& row_class, const std:
   return dom.substr(at, dom.find("</tr>", at) - at);
 }
 
+// tests/integration/ops/browser.py: Chromium driven over the DevTools protocol (typing,
+// mouse clicks), for what --dump-dom cannot do. `steps` is its JSON list of steps.
+run_result browse(const std::string& bin, const temp_dir& dir, const std::string& url,
+                  const nlohmann::json& steps) {
+  auto profile = dir.file("chromium-cdp-" + std::to_string(free_port()));
+  return run("/usr/bin/python3 " +
+                 shell_quote(std::string(kSourceDir) + "/tests/integration/ops/browser.py") + " " +
+                 shell_quote(bin) + " " + shell_quote(profile) + " " + shell_quote(url) + " " +
+                 shell_quote(steps.dump()) + " 2>&1",
+             std::chrono::seconds(120));
+}
+
+nlohmann::json status_entry(const control_env& e, const char* kind, const std::string& name) {
+  auto r =
+      run("curl -sS --max-time 10 http://127.0.0.1:" + std::to_string(e.admin_port) + "/v1/status");
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  if (j.is_discarded())
+    return {};
+  for (const auto& x : j[kind])
+    if (x.value("name", "") == name)
+      return x;
+  return {};
+}
+
 }  // namespace
+
+TEST_CASE("status page drains and resumes a route and a listener with the admin token",
+          "[admin][status][drain]") {
+  auto bin = chromium_binary();
+  INFO("install it with: apt-get install chromium (scripts/install-deps.sh lists it)");
+  REQUIRE_FALSE(bin.empty());
+  control_env e;  // PostgreSQL 15 with TLS and SCRAM behind route "db" on listener "pg"
+  e.start();
+  INFO(e.gw->log());
+  const std::string page = "http://127.0.0.1:" + std::to_string(e.admin_port) + "/";
+  const std::string token = "ctl-token";  // control_env's admin.token_file
+  // An open session: draining lets it finish.
+  auto held = e.hold("select pg_sleep(20)", "held.log");
+  REQUIRE(eventually([&] { return e.active_sessions() == 1; }, std::chrono::seconds(15)));
+
+  // The page's headers: only its own inline code, only this origin, never framed.
+  auto head = run("curl -sS -D - -o /dev/null --max-time 10 " + shell_quote(page)).output;
+  CHECK_THAT(head, Catch::Contains("Content-Security-Policy: default-src 'none'"));
+  CHECK_THAT(head, Catch::Contains("frame-ancestors 'none'"));
+  CHECK_THAT(head, Catch::Contains("X-Frame-Options: DENY"));
+
+  const std::string route_button = "tr.route-row[data-name=\"db\"] button";
+  const std::string route_control = "tr.route-row[data-name=\"db\"] td.control";
+  const auto dom_path = e.dir.file("drained.html");
+  const auto shot = output_dir() + "/status-page-drain.png";
+  // No token, then a wrong one: nothing happens and the page says why; then the right one.
+  auto drain = browse(bin, e.dir, page,
+                      {{"click", route_button},
+                       {"wait", "#control-msg", "Enter the admin token"},
+                       {"type", "#token", "not-the-token"},
+                       {"click", route_button},
+                       {"wait", "#control-msg", "HTTP 401"},
+                       {"type", "#token", token},
+                       {"click", route_button},
+                       {"wait", "#control-msg",
+                        "route db drained: new connections are refused, 1 "
+                        "open session(s) continue"},
+                       {"wait", route_control, "draining"},
+                       {"screenshot", shot},
+                       {"dom", dom_path}});
+  INFO(drain.output);
+  REQUIRE(drain.exit_code == 0);
+  std::cout << "status page screenshot (route drained): " << shot << std::endl;
+  auto png = read_file(shot);
+  REQUIRE(png.size() > 1000);
+  CHECK(png.substr(1, 3) == "PNG");
+
+  // The gateway agrees: drained in /v1/status, new clients refused, the open one served.
+  CHECK(status_entry(e, "routes", "db")["drained"] == true);
+  auto refused = e.query("select 1");
+  CHECK(refused.exit_code != 0);
+  CHECK_THAT(refused.output, Catch::Contains("route \"db\" is drained by an operator"));
+  CHECK(e.active_sessions() == 1);
+  // The token went in a header only: not in the page, the log or any URL the gateway saw.
+  auto dom = read_file(dom_path);
+  CHECK_THAT(dom, Catch::Contains("<button type=\"button\" class=\"resume\""));
+  CHECK(dom.find(token) == std::string::npos);
+  CHECK(e.gw->log().find(token) == std::string::npos);
+
+  // A new page (no token kept anywhere): resume the route, then drain the listener.
+  const std::string listener_button = "tr.listener-row[data-name=\"pg\"] button";
+  auto resume = browse(bin, e.dir, page,
+                       {{"wait", route_control, "draining"},
+                        {"click", route_button},
+                        {"wait", "#control-msg", "Enter the admin token"},
+                        {"type", "#token", token},
+                        {"click", route_button},
+                        {"wait", "#control-msg", "route db resumed"},
+                        {"click", listener_button},
+                        {"wait", "#control-msg", "listener pg drained"},
+                        {"wait", "tr.listener-row[data-name=\"pg\"] td.control", "draining"}});
+  INFO(resume.output);
+  REQUIRE(resume.exit_code == 0);
+  CHECK(status_entry(e, "routes", "db")["drained"] == false);
+  CHECK(status_entry(e, "listeners", "pg")["drained"] == true);
+  auto by_listener = e.query("select 1");
+  CHECK_THAT(by_listener.output, Catch::Contains("listener \"pg\" is drained"));
+
+  auto again = browse(bin, e.dir, page,
+                      {{"type", "#token", token},
+                       {"click", listener_button},
+                       {"wait", "#control-msg", "listener pg resumed"}});
+  INFO(again.output);
+  REQUIRE(again.exit_code == 0);
+  CHECK(status_entry(e, "listeners", "pg")["drained"] == false);
+  CHECK(e.query("select 41 + 1").output == "42\n");
+  held.stop();
+}
 
 TEST_CASE("status page renders tunnel and sync rows in headless Chromium") {
   auto bin = chromium_binary();

@@ -139,6 +139,39 @@ TEST_CASE("status document lists listeners and routes with their traffic") {
   CHECK(j["tunnels"][0]["name"] == "bastion");
 }
 
+TEST_CASE("status document says which routes and listeners an operator drained", "[admin][drain]") {
+  auto s = std::make_shared<config::settings>();
+  for (const char* name : {"main", "other"}) {
+    config::listener l;
+    l.name = name;
+    s->listeners.push_back(l);
+  }
+  for (const char* name : {"orders", "billing"}) {
+    config::route r;
+    r.name = name;
+    s->routes.push_back(r);
+  }
+  gateway::runtime rt;
+  rt.settings = s;
+  admin::status_input in;
+  in.rt = &rt;
+  auto none = admin::build_status(in);  // no drain table at all: nothing is drained
+  CHECK(none["routes"][0]["drained"] == false);
+  CHECK(none["listeners"][0]["drained"] == false);
+  gateway::drains d;
+  d.set(gateway::drains::kind::route, "billing", true);
+  d.set(gateway::drains::kind::listener, "main", true);
+  d.set(gateway::drains::kind::route, "main", true);  // kinds are separate name spaces
+  in.drains = &d;
+  auto j = admin::build_status(in);
+  CHECK(j["routes"][0]["drained"] == false);
+  CHECK(j["routes"][1]["drained"] == true);
+  CHECK(j["listeners"][0]["drained"] == true);
+  CHECK(j["listeners"][1]["drained"] == false);
+  d.set(gateway::drains::kind::route, "billing", false);
+  CHECK(admin::build_status(in)["routes"][1]["drained"] == false);
+}
+
 TEST_CASE("status page embeds the first document without closing its script early") {
   nlohmann::json j{{"region", "</script><b>x"}};
   auto page = admin::render_status_page(j);
