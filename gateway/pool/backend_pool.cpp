@@ -235,7 +235,7 @@ void backend_pool::prefill_done(bool ok, bool refused) {
   }
   // A database that is down is not hammered: 1s, 2s, 4s ... 60s between attempts.
   ++failures_;
-  const auto wait = std::chrono::seconds(1) << std::min<uint32_t>(failures_ - 1, 6);
+  const auto wait = std::chrono::seconds(1u << std::min<uint32_t>(failures_ - 1, 6));
   retry_after_ = clock::now() + std::min<clock::duration>(wait, std::chrono::seconds(60));
   if (refused && opener_) {
     opener_ = nullptr;

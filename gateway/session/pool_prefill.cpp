@@ -28,8 +28,8 @@ net::awaitable<std::optional<prefill_failure>> log_in(const prefill_recipe& r, p
                                                       const login_deadline& limit,
                                                       pool::idle_backend& b) {
   auto creds = r.creds;
-  if (s.is_tls()) {
-    auto cb = auth::tls_server_end_point(SSL_get0_peer_certificate(s.tls().native_handle()));
+  if (X509* cert = s.is_tls() ? SSL_get0_peer_certificate(s.tls().native_handle()) : nullptr) {
+    auto cb = auth::tls_server_end_point(cert);
     creds.channel_binding = cb ? cb.value() : auth::bytes{};
   }
   server_login login(std::move(creds));

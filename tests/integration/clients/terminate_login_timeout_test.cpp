@@ -77,11 +77,11 @@ class stall_env {
     ssl_no_ = free_port();
     sasl_ = free_port();
     const auto script = dir_.write("stall.py", kStallServer);
-    stall_ = background_process(
-        {"/usr/bin/python3", script, pki_.server_cert, pki_.server_key,
-         "silent:" + std::to_string(silent_), "ssl_no:" + std::to_string(ssl_no_),
-         "sasl:" + std::to_string(sasl_)},
-        dir_.file("stall.log"));
+    stall_ =
+        background_process({"/usr/bin/python3", script, pki_.server_cert, pki_.server_key,
+                            "silent:" + std::to_string(silent_),
+                            "ssl_no:" + std::to_string(ssl_no_), "sasl:" + std::to_string(sasl_)},
+                           dir_.file("stall.log"));
     for (int p : {silent_, ssl_no_, sasl_})
       REQUIRE(wait_for_port("127.0.0.1", p, std::chrono::seconds(10)));
     port_ = free_port();
@@ -102,9 +102,11 @@ class stall_env {
                  "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: disable}") +
            route("silent_tls", silent_,
                  "connect_timeout: 1s, login_timeout: 5s, tls: {sslmode: require}") +
-           route("ssl_no", ssl_no_, "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: prefer}") +
+           route("ssl_no", ssl_no_,
+                 "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: prefer}") +
            route("sasl", sasl_, "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: require}") +
-           route("real", pg_.port(), "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: require}");
+           route("real", pg_.port(),
+                 "connect_timeout: 5s, login_timeout: 1s, tls: {sslmode: require}");
   }
 
   // psql to the route named `db`; how long it took.
@@ -153,9 +155,10 @@ TEST_CASE("terminate: a backend that accepts and never answers the login is boun
     INFO(c.route << " (" << c.step << "): " << took << " ms\n"
                  << r.output << e.gw().log() << e.stall_log());
     CHECK(r.exit_code != 0);
-    CHECK(has(r.output, "accepted the connection but did not log sluice in as \"alice\" within "
-                        "1s (upstream.login_timeout of route \"" +
-                            std::string(c.route) + "\")"));
+    CHECK(has(r.output,
+              "accepted the connection but did not log sluice in as \"alice\" within "
+              "1s (upstream.login_timeout of route \"" +
+                  std::string(c.route) + "\")"));
     CHECK(has(r.output, "HINT:  the database (or the tunnel's far end) accepts connections"));
     CHECK(took >= 900);
     CHECK(took < 6000);
@@ -172,15 +175,16 @@ TEST_CASE("terminate: a backend that accepts and never answers the login is boun
   auto r = e.sql("silent_tls", "select 1", took);
   INFO(took << " ms\n" << r.output << e.gw().log());
   CHECK(r.exit_code != 0);
-  CHECK(has(r.output, "accepted the connection but did not complete the PostgreSQL/TLS "
-                      "handshake within 1s"));
+  CHECK(has(r.output,
+            "accepted the connection but did not complete the PostgreSQL/TLS "
+            "handshake within 1s"));
   CHECK(took < 6000);
-  CHECK(eventually(
-      [&] { return has(e.gw().log(), "route=silent_tls reason=upstream_timeout"); },
-      std::chrono::seconds(5)));
+  CHECK(eventually([&] { return has(e.gw().log(), "route=silent_tls reason=upstream_timeout"); },
+                   std::chrono::seconds(5)));
   // A real PostgreSQL on a route with the same short login_timeout logs in as usual.
-  auto ok = e.sql("real", "select current_user, ssl from pg_stat_ssl where pid = "
-                          "pg_backend_pid()",
+  auto ok = e.sql("real",
+                  "select current_user, ssl from pg_stat_ssl where pid = "
+                  "pg_backend_pid()",
                   took);
   INFO(ok.output << e.gw().log());
   CHECK(ok.exit_code == 0);
