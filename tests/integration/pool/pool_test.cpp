@@ -393,7 +393,7 @@ std::string alice_pids(pool_env& e) {
 
 }  // namespace
 
-TEST_CASE("pool: min_idle opens backends in advance once a login worked, refills, stays in size",
+TEST_CASE("pool: min_idle opens backends in advance once a login worked and refills within size",
           "[pool][min_idle]") {
   pool_options o;
   o.size = 5;
