@@ -518,6 +518,10 @@ class loader {
       rt.upstream.port = static_cast<uint16_t>(u.integer("port", rt.upstream.port, 1, 65535));
       rt.upstream.via = u.str_or("via", "");
       rt.upstream.connect_timeout = u.dur("connect_timeout", rt.upstream.connect_timeout);
+      rt.upstream.login_timeout = u.dur("login_timeout", rt.upstream.login_timeout);
+      if (rt.upstream.login_timeout.count() <= 0)
+        issues_.error(u.path_of("login_timeout"), u.line_of_key("login_timeout"),
+                      "must be more than 0 (how long sluice waits for the database to log it in)");
       if (u.has("tls")) {
         map_reader t(u.child("tls"), u.path_of("tls"), issues_);
         rt.upstream.tls = read_upstream_tls(t);

@@ -146,6 +146,10 @@ struct upstream_settings {
   std::string via;  // tunnel name, empty = direct
   upstream_tls tls;
   duration connect_timeout{10'000};
+  // When sluice logs in itself (auth.mode terminate, pooled backends): from the startup
+  // packet sent to the backend's ReadyForQuery (a tunnel or server that accepts and then
+  // never answers must not hold the client).
+  duration login_timeout{10'000};
   bool operator==(const upstream_settings&) const = default;
 };
 

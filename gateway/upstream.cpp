@@ -349,6 +349,16 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
   co_return std::nullopt;
 }
 
+upstream_failure login_timed_out(const config::route& r, const std::string& user) {
+  return fail(close_reason::upstream_login_timeout,
+              "upstream " + where(r) + " accepted the connection but did not log sluice in as \"" +
+                  user + "\" within " + config::format_duration(r.upstream.login_timeout) +
+                  " (upstream.login_timeout of route \"" + r.name + "\")",
+              "the database (or the tunnel's far end) accepts connections but does not answer: "
+              "check that the server is healthy and not out of connections or stuck in "
+              "recovery; raise upstream.login_timeout for a slow server");
+}
+
 net::awaitable<std::optional<upstream_failure>> connect_passthrough(const route_runtime& rt,
                                                                     tunnel::manager* tunnels,
                                                                     upstream_connection& out,

@@ -25,7 +25,8 @@ enum class upstream_step { tunnel, resolve, connect, ssl_request, tls, startup }
 struct upstream_failure {
   close_reason reason;   // upstream_timeout, upstream_refused, upstream_dns,
                          // upstream_tls_unsupported, upstream_tls_handshake,
-                         // upstream_certificate, tunnel, upstream_io
+                         // upstream_certificate, tunnel, upstream_io,
+                         // upstream_login_timeout
   std::string sqlstate;  // sent to the client
   std::string message;
   std::string hint;
@@ -57,6 +58,10 @@ net::awaitable<std::optional<upstream_failure>> connect_upstream(const route_run
                                                                  const pg::bytes& startup,
                                                                  upstream_connection& out,
                                                                  uint64_t conn = 0);
+
+// upstream.login_timeout passed while sluice logged in as `user` (terminate mode, a
+// pooled backend opened in advance): what the client and the log are told.
+upstream_failure login_timed_out(const config::route& r, const std::string& user);
 
 // Passthrough: TCP (or tunnel) plus, for sslnegotiation postgres, an SSLRequest that the
 // server must answer 'S'. The client's own TLS handshake then flows through untouched.

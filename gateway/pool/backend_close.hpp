@@ -18,8 +18,9 @@ enum class backend_close {
   server_closed,   // found closed (or talking) while idle
   idle_timeout,
   max_lifetime,
-  reload,    // a reload changed the route, removed its pool, or shrank it
-  mismatch,  // evicted to make room for a client with other startup parameters
+  reload,          // a reload changed the route, removed its pool, or shrank it
+  mismatch,        // evicted to make room for a client with other startup parameters
+  prefill_failed,  // a login opened in advance (min_idle) failed or timed out
   shutdown,
 };
 
@@ -49,6 +50,8 @@ constexpr std::string_view to_string(backend_close r) {
       return "reload";
     case backend_close::mismatch:
       return "mismatch";
+    case backend_close::prefill_failed:
+      return "prefill_failed";
     case backend_close::shutdown:
       return "shutdown";
   }

@@ -23,13 +23,13 @@ bool older_than(clock::time_point since, config::duration limit, clock::time_poi
 
 pool_lease::~pool_lease() {
   if (held_)
-    pool_->release_slot(reason_.value_or(backend_close::unclean_end));
+    pool_->release_slot(reason_.value_or(backend_close::unclean_end), prefill_);
 }
 
 void pool_lease::give_back(idle_backend b) {
   held_ = false;
   b.generation = generation_;
-  pool_->give_back(std::move(b));
+  pool_->give_back(std::move(b), prefill_);
 }
 
 backend_pool::backend_pool(std::string route, std::string user, std::string database, pool_limits l)
@@ -127,20 +127,25 @@ void backend_pool::serve_waiters_locked() {
 net::awaitable<acquired> backend_pool::acquire(param_list wanted, net::any_io_executor ex) {
   const auto started = clock::now();
   std::shared_ptr<waiter> w;
+  std::optional<acquired> now;
   {
     std::lock_guard lock(mu_);
     if (retired_)
       co_return acquired{};
-    if (waiters_.empty()) {
-      if (auto got = take_locked(wanted)) {
-        wait_seconds_.observe(0);
-        co_return std::move(*got);
-      }
+    if (waiters_.empty())
+      now = take_locked(wanted);
+    if (now) {
+      wait_seconds_.observe(0);
+    } else {
+      w = std::make_shared<waiter>(ex);
+      w->wanted = std::move(wanted);
+      w->timer.expires_after(limits_.wait_timeout);
+      waiters_.push_back(w);
     }
-    w = std::make_shared<waiter>(ex);
-    w->wanted = std::move(wanted);
-    w->timer.expires_after(limits_.wait_timeout);
-    waiters_.push_back(w);
+  }
+  if (now) {
+    top_up();  // an idle one was taken: min_idle opens the next in the background
+    co_return std::move(*now);
   }
   error_code ec;
   co_await w->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -161,10 +166,20 @@ net::awaitable<acquired> backend_pool::acquire(param_list wanted, net::any_io_ex
   co_return a;
 }
 
-void backend_pool::give_back(idle_backend b) {
-  std::lock_guard lock(mu_);
+void backend_pool::give_back(idle_backend b, bool prefilled) {
+  {
+    std::lock_guard lock(mu_);
+    put_back_locked(std::move(b), prefilled);
+  }
+  top_up();
+}
+
+void backend_pool::put_back_locked(idle_backend b, bool prefilled) {
   const auto now = clock::now();
-  ++b.uses;
+  if (prefilled)
+    --opening_;
+  else
+    ++b.uses;
   std::optional<backend_close> why;
   if (retired_)
     why = retired_why_;
@@ -182,17 +197,92 @@ void backend_pool::give_back(idle_backend b) {
   serve_waiters_locked();
 }
 
-void backend_pool::release_slot(backend_close why) {
+void backend_pool::release_slot(backend_close why, bool prefilled) {
+  {
+    std::lock_guard lock(mu_);
+    if (prefilled)
+      --opening_;
+    close_locked(idle_backend{}, why);
+    serve_waiters_locked();
+  }
+  top_up();
+}
+
+void backend_pool::set_opener(opener o) {
+  {
+    std::lock_guard lock(mu_);
+    if (retired_)
+      return;
+    if (!opener_)
+      log::info("pool_prefill_enabled")
+          .kv("route", route_)
+          .kv("user", user_)
+          .kv("database", database_)
+          .kv("min_idle", limits_.min_idle);
+    opener_ = std::move(o);
+    failures_ = 0;
+    retry_after_ = {};
+  }
+  top_up();
+}
+
+void backend_pool::prefill_done(bool ok, bool refused) {
   std::lock_guard lock(mu_);
-  close_locked(idle_backend{}, why);
-  serve_waiters_locked();
+  if (ok) {
+    failures_ = 0;
+    retry_after_ = {};
+    return;
+  }
+  // A database that is down is not hammered: 1s, 2s, 4s ... 60s between attempts.
+  ++failures_;
+  const auto wait = std::chrono::seconds(1u << std::min<uint32_t>(failures_ - 1, 6));
+  retry_after_ = clock::now() + std::min<clock::duration>(wait, std::chrono::seconds(60));
+  if (refused && opener_) {
+    opener_ = nullptr;
+    log::warn("pool_prefill_disabled")
+        .kv("route", route_)
+        .kv("user", user_)
+        .kv("database", database_)
+        .kv("message",
+            "the database refused the stored credential; opening in advance resumes after the "
+            "next client's login");
+  }
+}
+
+void backend_pool::top_up() {
+  std::vector<std::unique_ptr<pool_lease>> leases;
+  opener open;
+  {
+    std::lock_guard lock(mu_);
+    if (!opener_ || retired_ || limits_.min_idle == 0 || clock::now() < retry_after_)
+      return;
+    while (idle_.size() + opening_ < limits_.min_idle && open_ < limits_.size && waiters_.empty()) {
+      ++open_;
+      ++opening_;
+      ++created_;
+      ++prefilled_;
+      leases.push_back(std::make_unique<pool_lease>(shared_from_this(), generation_, true));
+    }
+    open = opener_;
+  }
+  for (auto& l : leases)
+    open(std::move(l));
 }
 
 void backend_pool::apply(const pool_limits& l, bool flush) {
-  std::lock_guard lock(mu_);
+  {
+    std::lock_guard lock(mu_);
+    apply_locked(l, flush);
+  }
+  top_up();
+}
+
+void backend_pool::apply_locked(const pool_limits& l, bool flush) {
   limits_ = l;
-  if (flush)
+  if (flush) {
     ++generation_;
+    opener_ = nullptr;  // the credential was proved against what the route was
+  }
   for (size_t i = 0; i < idle_.size();) {
     if (idle_[i].generation != generation_ || open_ > limits_.size) {
       auto b = std::move(idle_[i]);
@@ -209,6 +299,7 @@ void backend_pool::retire(backend_close why) {
   std::lock_guard lock(mu_);
   retired_ = true;
   retired_why_ = why;
+  opener_ = nullptr;
   while (!idle_.empty()) {
     auto b = std::move(idle_.front());
     idle_.pop_front();
@@ -222,7 +313,14 @@ void backend_pool::retire(backend_close why) {
 }
 
 void backend_pool::reap(clock::time_point now) {
-  std::lock_guard lock(mu_);
+  {
+    std::lock_guard lock(mu_);
+    reap_locked(now);
+  }
+  top_up();  // what was reaped (or killed while idle) is opened again
+}
+
+void backend_pool::reap_locked(clock::time_point now) {
   for (size_t i = 0; i < idle_.size();) {
     auto& b = idle_[i];
     std::optional<backend_close> why;
@@ -252,11 +350,13 @@ pool_snapshot backend_pool::snapshot() {
   s.size = limits_.size;
   s.open = open_;
   s.idle = static_cast<uint32_t>(idle_.size());
-  s.in_use = open_ - s.idle;
+  s.opening = opening_;
+  s.in_use = open_ - s.idle - opening_;
   s.waiting = static_cast<uint32_t>(waiters_.size());
   s.created = created_;
   s.reused = reused_;
   s.wait_timeouts = wait_timeouts_;
+  s.prefilled = prefilled_;
   s.wait_seconds = wait_seconds_;
   s.closed = closed_;
   return s;
@@ -306,6 +406,11 @@ void pool_registry::apply(const config::settings& s) {
     ++it;
   }
   routes_ = std::move(next);
+}
+
+pool_registry::~pool_registry() {
+  for (auto& [_, p] : pools_)
+    p->retire(backend_close::shutdown);
 }
 
 void pool_registry::drain() {

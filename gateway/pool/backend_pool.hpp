@@ -5,8 +5,14 @@
 // the session that takes it moves its socket to its own thread (pg_stream::rehome), and
 // the pool closes idle ones by posting to their thread.
 //
-// The pool never has more than `size` connections open (idle + leased): a client that
-// finds none free waits in FIFO order for at most wait_timeout.
+// The pool never has more than `size` connections open (idle + leased, including those
+// being opened in advance): a client that finds none free waits in FIFO order for at most
+// wait_timeout.
+//
+// min_idle: once the session layer gave the pool an opener (a client's credential logged
+// in to the database), the pool keeps at least min_idle idle backends, opening the
+// missing ones in the background on leases of their own; after a failed one it waits
+// (1s doubling to 60s), and a login the database refused drops the opener.
 #pragma once
 
 #include <utility>  // before Asio (GCC 12 + Boost 1.74)
@@ -16,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,8 +60,8 @@ class backend_pool;
 // (once) by whoever saw why.
 class pool_lease {
  public:
-  pool_lease(std::shared_ptr<backend_pool> p, uint64_t generation)
-      : pool_(std::move(p)), generation_(generation) {}
+  pool_lease(std::shared_ptr<backend_pool> p, uint64_t generation, bool prefill = false)
+      : pool_(std::move(p)), generation_(generation), prefill_(prefill) {}
   ~pool_lease();
   pool_lease(const pool_lease&) = delete;
   pool_lease& operator=(const pool_lease&) = delete;
@@ -71,6 +78,7 @@ class pool_lease {
  private:
   std::shared_ptr<backend_pool> pool_;
   uint64_t generation_;
+  bool prefill_;  // a slot for a backend opened in advance (min_idle), no client yet
   bool held_ = true;
   std::optional<backend_close> reason_;
 };
@@ -102,6 +110,18 @@ class backend_pool : public std::enable_shared_from_this<backend_pool> {
   // a new one, waiting up to wait_timeout; `ex` is the caller's thread.
   net::awaitable<acquired> acquire(param_list wanted, net::any_io_executor ex);
 
+  // min_idle: opens one backend in advance on the lease's slot, in the background, and
+  // hands it back with pool_lease::give_back (or drops the lease when it fails).
+  using opener = std::function<void(std::unique_ptr<pool_lease>)>;
+  // A client's login worked: from now on the pool keeps min_idle idle backends.
+  void set_opener(opener o);
+  // A backend opened in advance logged in (ok) or not; `refused`: the database refused
+  // the credential, which is dropped until a client's login works again.
+  void prefill_done(bool ok, bool refused);
+  const std::string& route() const { return route_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+
   // Reload: new limits; `flush` retires every backend made before (the route changed).
   void apply(const pool_limits& l, bool flush);
   // Closes idle backends; later give-backs are closed and waiters told (drain, removal).
@@ -119,9 +139,14 @@ class backend_pool : public std::enable_shared_from_this<backend_pool> {
     std::optional<acquired> grant;
   };
 
-  void give_back(idle_backend b);
-  void release_slot(backend_close why);
+  void give_back(idle_backend b, bool prefilled);
+  void release_slot(backend_close why, bool prefilled);
+  // min_idle: opens what is missing (takes mu_; the opener runs outside it).
+  void top_up();
   // Under mu_.
+  void put_back_locked(idle_backend b, bool prefilled);
+  void apply_locked(const pool_limits& l, bool flush);
+  void reap_locked(clock::time_point now);
   std::optional<acquired> take_locked(const param_list& wanted);
   acquired fresh_locked();
   void close_locked(idle_backend b, backend_close why);
@@ -136,8 +161,12 @@ class backend_pool : public std::enable_shared_from_this<backend_pool> {
   backend_close retired_why_ = backend_close::shutdown;
   std::deque<idle_backend> idle_;  // most recently used at the back
   std::deque<std::shared_ptr<waiter>> waiters_;
-  uint32_t open_ = 0;  // idle + leased
-  uint64_t created_ = 0, reused_ = 0, wait_timeouts_ = 0;
+  uint32_t open_ = 0;     // idle + leased (opening included)
+  uint32_t opening_ = 0;  // leased to a login opened in advance
+  opener opener_;         // empty: no credential yet (or it was refused)
+  clock::time_point retry_after_{};
+  uint32_t failures_ = 0;  // of logins opened in advance, in a row
+  uint64_t created_ = 0, reused_ = 0, wait_timeouts_ = 0, prefilled_ = 0;
   histogram wait_seconds_;
   std::map<std::string, uint64_t> closed_;
 };
@@ -145,6 +174,11 @@ class backend_pool : public std::enable_shared_from_this<backend_pool> {
 // Every pool of every route; the server's. Reloads and drain reach all of them.
 class pool_registry {
  public:
+  pool_registry() = default;
+  // Retires every pool: a login opened in advance that ends later opens nothing more.
+  ~pool_registry();
+  pool_registry(const pool_registry&) = delete;
+  pool_registry& operator=(const pool_registry&) = delete;
   std::shared_ptr<backend_pool> pool_for(const config::route& r, const std::string& user,
                                          const std::string& database);
   void apply(const config::settings& s);

@@ -35,6 +35,9 @@ enum class close_reason {
   upstream_certificate,
   upstream_io,
   tunnel,
+  // Logged in by sluice (terminate, pooled backends): the backend accepted the connection
+  // but did not finish the login (to ReadyForQuery) within upstream.login_timeout.
+  upstream_login_timeout,
   // Authentication: the database refused the login (passthrough, or terminate's server
   // leg), sluice refused the client (terminate), or the secret lookup failed.
   auth_failed,
@@ -108,6 +111,8 @@ constexpr std::string_view to_string(close_reason r) {
       return "upstream_io";
     case close_reason::tunnel:
       return "tunnel";
+    case close_reason::upstream_login_timeout:
+      return "upstream_login_timeout";
     case close_reason::auth_failed:
       return "auth_failed";
     case close_reason::auth_lookup_failed:

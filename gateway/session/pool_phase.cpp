@@ -12,6 +12,7 @@
 #include "config/log.hpp"
 #include "config/units.hpp"
 #include "gateway/cancel.hpp"
+#include "gateway/session/pool_prefill.hpp"
 #include "gateway/session/session.hpp"
 
 namespace sluice::gateway {
@@ -226,6 +227,17 @@ net::awaitable<void> session::release_backend() {
   pool_->lease->give_back(std::move(pool_->meta));
   pool_->lease.reset();
   close_all();
+}
+
+void session::start_prefill(const route_runtime& rr, server_credentials creds, pg::bytes startup) {
+  auto r = std::make_shared<prefill_recipe>();
+  r->rt = rt_;
+  r->route = rr.cfg->name;
+  r->tunnels = env_.tunnels;
+  r->startup = std::move(startup);
+  r->origin = pool_meta_.origin;
+  r->creds = std::move(creds);
+  lease_->pool().set_opener(prefill_opener(std::move(r), client_.socket().get_executor()));
 }
 
 }  // namespace sluice::gateway

@@ -228,6 +228,13 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   record_.upstream_tls = up.tls;
   tunnel_channel_ = up.tunnel_channel;
   tunnel_ = rr->cfg->upstream.via;
+  // routes[].pool.min_idle: what the pool may log in with later, once this login worked.
+  std::optional<server_credentials> for_pool;
+  if (pooled && rr->cfg->pool.min_idle > 0)
+    for_pool = proved->creds;
+  if (terminate)
+    login_limit_ =
+        std::make_unique<login_deadline>(server_->socket(), rr->cfg->upstream.login_timeout);
   if (terminate && !co_await login_upstream(*proved, up.pending)) {
     close_all();
     co_return;
@@ -253,6 +260,9 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     close_all();
     co_return;
   }
+  login_limit_.reset();
+  if (for_pool && lease_)
+    start_prefill(*rr, std::move(*for_pool), pg::encode_startup(startup));
   env_.home->stats.latency[record_.route].login.observe(seconds_since(login_started));
   advance(phase::relaying);
   if (!pooled && can_hand_off()) {
@@ -311,6 +321,10 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
     if (out.status == auth_status::ready)
       co_return true;
     size_t n = co_await server_->read_some(net::buffer(chunk), ec);
+    if (ec && login_limit_ && login_limit_->fired()) {
+      co_await reject_login_timeout();
+      co_return false;
+    }
     if (ec) {
       // A failed login ends here: the backend sent its ErrorResponse and closed.
       record_.end(close_reason::server_closed);  // unless auth_failed came first

@@ -37,6 +37,7 @@
 #include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/session/admit.hpp"
+#include "gateway/session/login_deadline.hpp"
 #include "gateway/session/record.hpp"
 #include "gateway/session/relay.hpp"
 #include "gateway/session/server_login.hpp"
@@ -144,6 +145,8 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<std::optional<terminated_client>> authenticate_client(const route_runtime& rr,
                                                                        pg::bytes& early);
   net::awaitable<bool> login_upstream(terminated_client& c, pg::bytes& pending);
+  // upstream.login_timeout passed (login_limit_ fired): tells the client, closes.
+  net::awaitable<void> reject_login_timeout();
   // pool_phase.cpp (routes[].pool). connect: a slot is leased, open a new backend;
   // relay: a warm backend is in place and the client greeted; closed: cause recorded.
   enum class pool_start { connect, relay, closed };
@@ -152,6 +155,9 @@ class session : public std::enable_shared_from_this<session> {
                                              terminated_client& c, pg::bytes& early);
   // After the relay: reset the backend and give it back, or close it.
   net::awaitable<void> release_backend();
+  // pool.min_idle: this new backend's login worked, so the pool may open more in
+  // advance with the same credential and startup packet (session/pool_prefill.hpp).
+  void start_prefill(const route_runtime& rr, server_credentials creds, pg::bytes startup);
   // A simple Query of sluice's own on the backend, bounded by the route's connect_timeout.
   net::awaitable<bool> pool_query(const std::string& sql, pool::query_reply& reply);
   // Operator drains and the route's connection budget, once the route is known; a
@@ -209,6 +215,8 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::unique_ptr<pool_state> pool_;
   std::unique_ptr<pg_stream> server_;
+  // Terminate mode: bounds sluice's own login to the database (upstream.login_timeout).
+  std::unique_ptr<login_deadline> login_limit_;
   runtime_ptr rt_;
   session_env env_;
   config::ip_address peer_addr_;  // the client's (from the PROXY header, if any)

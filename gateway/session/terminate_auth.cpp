@@ -14,6 +14,7 @@
 #include "gateway/session/message_reader.hpp"
 #include "gateway/session/server_login.hpp"
 #include "gateway/session/session.hpp"
+#include "gateway/upstream.hpp"
 
 namespace sluice::gateway {
 
@@ -142,6 +143,23 @@ net::awaitable<std::optional<terminated_client>> session::authenticate_client(
   co_return out;
 }
 
+net::awaitable<void> session::reject_login_timeout() {
+  const auto* rr = rt_->route(record_.route);
+  if (!rr) {
+    record_.end(close_reason::upstream_login_timeout);
+    co_return;
+  }
+  const auto f = login_timed_out(*rr->cfg, record_.user);
+  log::warn("upstream_failed")
+      .kv("conn", record_.conn)
+      .kv("route", record_.route)
+      .kv("reason", to_string(f.reason))
+      .kv("message", f.message);
+  // A named refusal: GCC 12 mis-destroys braced temporaries in co_await.
+  const refusal why_refused{f.reason, f.sqlstate, f.message, f.hint};
+  co_await reject(why_refused);
+}
+
 net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pending) {
   if (server_->is_tls())
     c.creds.channel_binding = binding_of(SSL_get0_peer_certificate(server_->tls().native_handle()));
@@ -152,6 +170,10 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
   error_code ec;
   for (;;) {
     if (!co_await in.next(*server_, type, body, ec)) {
+      if (login_limit_ && login_limit_->fired()) {
+        co_await reject_login_timeout();
+        co_return false;
+      }
       const refusal why_refused{
           close_reason::server_closed,
           "08006",
@@ -190,6 +212,10 @@ net::awaitable<bool> session::login_upstream(terminated_client& c, pg::bytes& pe
     }
     if (!st.to_server.empty()) {
       co_await server_->write_all(net::buffer(st.to_server), ec);
+      if (ec && login_limit_ && login_limit_->fired()) {
+        co_await reject_login_timeout();
+        co_return false;
+      }
       if (ec) {
         record_.end(close_reason::server_closed, "while logging in to the database");
         co_return false;

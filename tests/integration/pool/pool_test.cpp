@@ -3,12 +3,16 @@
 // and session pooling. Reuse is seen from the database (same pg_backend_pid and
 // backend_start), is invisible (session state does not leak), never skips the client's
 // password check, keeps cancel working, skips backends killed while idle, respects size
-// and wait_timeout, survives reload, and drains; pgbench -C runs through it.
+// and wait_timeout, survives reload, and drains; pgbench -C runs through it. min_idle
+// opens backends in advance once a client's credential logged in, and refills them.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/integration/tunnel/fixture.hpp"
 #include "tests/support/gateway_process.hpp"
@@ -376,4 +380,101 @@ TEST_CASE("pool: pgbench -C through a tunnel route reuses backends behind the tu
   INFO(p.dump());
   CHECK(p.value("open", 99) <= 8);
   CHECK(p.value("reused", 0) > 500);
+}
+
+namespace {
+
+// alice's backends' pids, as the database lists them.
+std::string alice_pids(pool_env& e) {
+  return trim(
+      e.pg().sql("select string_agg(pid::text, ',' order by pid) from pg_stat_activity "
+                 "where usename = 'alice' and datname = 'app'"));
+}
+
+}  // namespace
+
+TEST_CASE("pool: min_idle opens backends in advance once a login worked and refills within size",
+          "[pool][min_idle]") {
+  pool_options o;
+  o.size = 5;
+  o.extra = "min_idle: 3, ";
+  pool_env e(o);
+  // No client yet: sluice has no credential to log in with, so nothing is opened.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(e.backends() == 0);
+
+  // The first client's own backend logs in; the pool then opens 3 more in advance.
+  auto first = e.sql(kWho);
+  INFO(first.output << e.gw().log());
+  REQUIRE(first.exit_code == 0);
+  CHECK(
+      eventually([&] { return e.pool_status().value("idle", 0) == 4; }, std::chrono::seconds(10)));
+  CHECK(e.backends() == 4);
+  auto p = e.pool_status();
+  INFO(p.dump());
+  CHECK(p.value("prefilled", 0) == 3);
+  CHECK(p.value("opening", 9) == 0);
+  CHECK(count_of(e.gw().log(), "pool_backend_prefilled route=app user=alice database=app") == 3);
+  CHECK(has(e.gw().log(), "pool_prefill_enabled route=app user=alice database=app min_idle=3"));
+
+  // Idle backends killed by the database are noticed and replaced, back to min_idle.
+  const auto before = alice_pids(e);
+  e.pg().sql(
+      "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'alice' and "
+      "datname = 'app'");
+  CHECK(eventually(
+      [&] {
+        const auto pids = alice_pids(e);
+        return e.backends() == 3 && e.pool_status().value("idle", 0) == 3 &&
+               pids.find(before.substr(0, before.find(','))) == std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  CHECK(count_of(e.gw().log(), "reason=server_closed") >= 4);
+  // A prefilled backend serves the next client like any warm one.
+  auto next = e.sql("select current_user");
+  INFO(next.output << e.gw().log());
+  CHECK(next.output == "alice\n");
+
+  // Five clients at once: idle ones are taken, the pool opens more, never above size.
+  std::vector<background_process> holders;
+  for (int i = 0; i < 5; ++i)
+    holders.push_back(e.hold("select pg_sleep(2)", "holder" + std::to_string(i)));
+  int most = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  while (std::chrono::steady_clock::now() < until) {
+    most = std::max(most, e.backends());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& h : holders)
+    CHECK(h.wait(std::chrono::milliseconds(10000)) == 0);
+  CHECK(most <= 5);
+  CHECK(most >= 3);
+  CHECK(
+      eventually([&] { return e.pool_status().value("idle", 0) == 5; }, std::chrono::seconds(10)));
+  CHECK(e.backends() == 5);
+  CHECK(e.pool_status().value("open", 0) == 5);
+}
+
+TEST_CASE("pool: min_idle stops opening when the database refuses the stored credential",
+          "[pool][min_idle]") {
+  pool_options o;
+  o.size = 4;
+  o.extra = "min_idle: 2, ";
+  pool_env e(o);
+  REQUIRE(e.sql("select 1").exit_code == 0);
+  REQUIRE(eventually([&] { return e.backends() == 3; }, std::chrono::seconds(10)));
+  // A new password: the ClientKey sluice holds no longer logs in.
+  e.pg().sql("alter role alice password 'a-new-password'");
+  e.pg().sql(
+      "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'alice' and "
+      "datname = 'app'");
+  CHECK(eventually([&] { return has(e.gw().log(), "pool_prefill_disabled route=app user=alice"); },
+                   std::chrono::seconds(10)));
+  // sluice sees the new salt and refuses to try the old key (its own SQLSTATE class 28).
+  CHECK(has(e.gw().log(),
+            "pool_prefill_failed route=app user=alice database=app "
+            "reason=auth_failed message=\"28"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  CHECK(e.backends() == 0);
+  CHECK(count_of(e.gw().log(), "pool_prefill_failed") <= 2);
 }

@@ -447,3 +447,19 @@ routes:
       CHECK(issues.find(line) != std::string::npos);
   }
 }
+
+TEST_CASE("routes upstream login_timeout defaults to 10s and must be positive", "[config]") {
+  auto r = parse(kAuthBase);
+  REQUIRE(r.settings);
+  CHECK(r.settings->routes[0].upstream.login_timeout == duration{10'000});
+  const std::string base =
+      "\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:6432\n    client_tls: disabled\n"
+      "routes:\n  - name: db\n    upstream: {host: 127.0.0.1, port: 5432, login_timeout: ";
+  auto t = parse(base + "2500ms}\n");
+  INFO(t.issues.str());
+  REQUIRE(t.settings);
+  CHECK(t.settings->routes[0].upstream.login_timeout == duration{2'500});
+  CHECK(problems(base + "0s}\n") ==
+        "routes[0].upstream.login_timeout (line 8): must be more than 0 (how long sluice waits "
+        "for the database to log it in)\n");
+}

@@ -102,6 +102,7 @@ TEST_CASE("close reason: the spellings logs, metrics and alerts depend on", "[se
       {close_reason::upstream_certificate, "upstream_certificate", false},
       {close_reason::upstream_io, "upstream_io", false},
       {close_reason::tunnel, "tunnel", false},
+      {close_reason::upstream_login_timeout, "upstream_login_timeout", false},
       {close_reason::cancel_rejected_allowlist, "cancel_rejected_allowlist", false},
       {close_reason::cancel_rate_limited, "cancel_rate_limited", false},
       {close_reason::cancel_forwarded, "cancel_forwarded", false},
