@@ -235,9 +235,9 @@ void session::start_prefill(const route_runtime& rr, server_credentials creds, p
   r->route = rr.cfg->name;
   r->tunnels = env_.tunnels;
   r->startup = std::move(startup);
-  r->origin = pool_meta_.origin;
+  r->origin = pool_->meta.origin;
   r->creds = std::move(creds);
-  lease_->pool().set_opener(prefill_opener(std::move(r), client_.socket().get_executor()));
+  pool_->lease->pool().set_opener(prefill_opener(std::move(r), client_.socket().get_executor()));
 }
 
 }  // namespace sluice::gateway

@@ -261,7 +261,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
     co_return;
   }
   login_limit_.reset();
-  if (for_pool && lease_)
+  if (for_pool && pool_ && pool_->lease)
     start_prefill(*rr, std::move(*for_pool), pg::encode_startup(startup));
   env_.home->stats.latency[record_.route].login.observe(seconds_since(login_started));
   advance(phase::relaying);
