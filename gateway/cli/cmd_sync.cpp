@@ -121,6 +121,19 @@ class command_tunnels {
 };
 
 // Runs the checklist; prints it; returns true when everything passed.
+// The last line of a verify, local or by the running gateway: what to do next.
+void print_verify_verdict(bool ok, bool unreachable, const config::sync& sc,
+                          const std::string& config_path) {
+  if (ok)
+    std::cout << "all checks passed\n";
+  else if (unreachable)
+    std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
+              << config_path << "` walks each stage (network, TLS, authentication)\n";
+  else
+    std::cout << "some checks failed: run each fix as a superuser or the database owner, then "
+                 "verify again\n";
+}
+
 bool run_verify(const config::settings& s, const config::sync& sc, const command_tunnels& tunnels,
                 const std::string& config_path) {
   std::vector<sync::check> checks;
@@ -141,14 +154,7 @@ bool run_verify(const config::settings& s, const config::sync& sc, const command
   std::cout << sync::render(checks);
   bool ok = sync::all_pass(checks);
   bool unreachable = std::any_of(checks.begin(), checks.end(), sync::is_connection_failure);
-  if (ok)
-    std::cout << "all checks passed\n";
-  else if (unreachable)
-    std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
-              << config_path << "` walks each stage (network, TLS, authentication)\n";
-  else
-    std::cout << "some checks failed: run each fix as a superuser or the database owner, then "
-                 "verify again\n";
+  print_verify_verdict(ok, unreachable, sc, config_path);
   return ok;
 }
 
@@ -201,18 +207,12 @@ bool verify_through_gateway(const config::sync& sc, const config::tunnel& t,
             << ")\n"
             << doc.value("text", "");
   const bool ok = doc.value("ok", false);
-  if (ok)
-    std::cout << "all checks passed\n";
-  else if (doc.value("agent_missing", false))
+  if (!ok && doc.value("agent_missing", false))
     std::cout << "the database cannot be reached: reverse tunnel " << t.name
               << " has no agent forwarding its port at this gateway; start one as shown above, "
                  "then verify again\n";
-  else if (doc.value("unreachable", false))
-    std::cout << "the database could not be reached: `sluice doctor sync " << sc.name << " -c "
-              << config_path << "` walks each stage (network, TLS, authentication)\n";
   else
-    std::cout << "some checks failed: run each fix as a superuser or the database owner, then "
-                 "verify again\n";
+    print_verify_verdict(ok, doc.value("unreachable", false), sc, config_path);
   return ok;
 }
 
