@@ -17,6 +17,7 @@
 #include "gateway/tunnel/backoff.hpp"
 #include "gateway/tunnel/reverse/agent.hpp"
 #include "gateway/tunnel/reverse/agent_relay.hpp"
+#include "gateway/tunnel/reverse/target_connect.hpp"
 #include "gateway/tunnel/ssh_format.hpp"
 
 namespace sluice::tunnel::reverse {
@@ -46,48 +47,6 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
     return false;
   host = s.substr(0, colon);
   return !host.empty() && parse_port(s.substr(colon + 1), port);
-}
-
-// TCP connect with a deadline; -1 and `error` on failure.
-int connect_tcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
-                std::string& error) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
-    error = "cannot resolve " + host + ": " + gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  error = "no address for " + host;
-  for (auto* ai = res; ai; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0)
-      continue;
-    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-      int soerr = 0;
-      socklen_t len = sizeof soerr;
-      if (rc == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0) {
-        rc = 0;
-      } else {
-        error = rc == 0 ? "connect to " + host + ":" + std::to_string(port) + " timed out"
-                        : "connect to " + host + ":" + std::to_string(port) + ": " +
-                              std::strerror(soerr ? soerr : errno);
-        rc = -1;
-      }
-    } else if (rc != 0) {
-      error = "connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
-    }
-    if (rc == 0)
-      break;  // stays non-blocking: channel_relay never waits on it
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(res);
-  return fd;
 }
 
 class gateway_link {
@@ -195,20 +154,29 @@ class gateway_link {
     return pump(s);
   }
 
-  // A connected target for a forwarded-tcpip channel the gateway opened, or -1 (logged).
-  int connect_target(int dport) {
+  // A channel the gateway opened, waiting for its target's TCP connect.
+  struct opening {
+    ssh_channel ch;
+    std::unique_ptr<target_connect> connect;  // null: no --forward for the port
+    int dport;
+  };
+
+  opening open_target(ssh_channel ch, int dport) {
     const forward_spec* f = nullptr;
     for (const auto& x : o_.forwards)
       f = x.remote_port == dport ? &x : f;
-    std::string error = "no --forward for port " + std::to_string(dport);
-    int fd = f ? connect_tcp(f->target_host, f->target_port, std::chrono::seconds(5), error) : -1;
-    if (fd < 0) {
-      log::warn("agent_target_unreachable")
-          .kv("gateway", gateway_)
-          .kv("port", dport)
-          .kv("error", error);
-    }
-    return fd;
+    opening o{ch, nullptr, dport};
+    if (f)
+      o.connect =
+          std::make_unique<target_connect>(f->target_host, f->target_port, std::chrono::seconds(5));
+    return o;
+  }
+
+  void log_unreachable(int dport, const std::string& error) {
+    log::warn("agent_target_unreachable")
+        .kv("gateway", gateway_)
+        .kv("port", dport)
+        .kv("error", error);
   }
 
   // The session's loop: one poll(2) over the SSH socket and every target socket, libssh
@@ -221,6 +189,7 @@ class gateway_link {
     ssh_event_add_session(ev, s);
     const int sfd = ssh_get_fd(s);
     std::list<std::unique_ptr<channel_relay>> relays;
+    std::list<opening> openings;
     std::vector<pollfd> fds;
     auto last_keepalive = std::chrono::steady_clock::now();
     std::string why;
@@ -230,7 +199,30 @@ class gateway_link {
       fds.push_back({sfd, static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)), 0});
       for (const auto& r : relays)
         fds.push_back({r->fd(), r->wanted_events(), 0});
+      for (const auto& o : openings)
+        fds.push_back({o.connect->fd(), o.connect->wanted_events(), 0});
       ::poll(fds.data(), fds.size(), 100);
+      // Targets whose connect finished become relays; the channel waits meanwhile (what
+      // the client sends stays in libssh's buffer, bounded by the window).
+      {
+        const auto now = std::chrono::steady_clock::now();
+        size_t i = 1 + relays.size();
+        for (auto it = openings.begin(); it != openings.end(); ++i) {
+          const auto st = it->connect->advance(fds[i].revents, now);
+          if (st == target_connect::state::connecting) {
+            ++it;
+            continue;
+          }
+          if (st == target_connect::state::connected) {
+            relays.push_back(std::make_unique<channel_relay>(it->ch, it->connect->take_fd()));
+          } else {
+            log_unreachable(it->dport, it->connect->error());
+            ssh_channel_close(it->ch);
+            ssh_channel_free(it->ch);
+          }
+          it = openings.erase(it);
+        }
+      }
       // libssh reads at most 4 KiB per poll: keep it going while the kernel holds more.
       // What it buffers per channel is bounded by the window we grant.
       for (int i = 0; i < 256; ++i) {
@@ -249,13 +241,18 @@ class gateway_link {
       while (ssh_channel ch = ssh_channel_open_forward_port(s, 0, &dport, &originator, &oport)) {
         ssh_string_free_char(originator);
         originator = nullptr;
-        const int fd = connect_target(dport);
-        if (fd < 0) {
+        auto o = open_target(ch, dport);
+        if (!o.connect || o.connect->current() == target_connect::state::failed) {
+          log_unreachable(dport, o.connect ? o.connect->error()
+                                           : "no --forward for port " + std::to_string(dport));
           ssh_channel_close(ch);
           ssh_channel_free(ch);
           continue;
         }
-        relays.push_back(std::make_unique<channel_relay>(ch, fd));
+        if (o.connect->current() == target_connect::state::connected)
+          relays.push_back(std::make_unique<channel_relay>(ch, o.connect->take_fd()));
+        else
+          openings.push_back(std::move(o));
       }
       for (auto it = relays.begin(); it != relays.end();) {
         auto& r = **it;
@@ -280,6 +277,10 @@ class gateway_link {
       }
     }
     relays.clear();
+    for (auto& o : openings) {
+      ssh_channel_close(o.ch);
+      ssh_channel_free(o.ch);
+    }
     return stop_ ? std::string("stopping") : why;
   }
 

@@ -116,7 +116,10 @@ void channel_relay::to_gateway() {
       return;
     const size_t want = std::min<size_t>(p.buf.size(), window);
     const ssize_t n = ::recv(fd_, p.buf.data(), want, MSG_DONTWAIT);
-    if (n == 0) {
+    // A reset is how PostgreSQL usually ends: after Terminate the backend exits with the
+    // client's TLS close_notify unread, and the kernel answers with RST. For the relay it
+    // is the target's end, as EOF is (the gateway's side already said goodbye).
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
       target_eof_ = true;
       continue;
     }

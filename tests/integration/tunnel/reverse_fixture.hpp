@@ -33,10 +33,11 @@ struct agent_key {
 
 struct reverse_gateway {
   struct options {
-    std::string acme_extra;   // more keys of tunnel acme, each line indented by 4 spaces
-    std::string ssh_extra;    // more keys of ssh_server, indented by 2
-    std::string host_key_of;  // use this host key file (instances behind one name share one)
-    std::string upstream_ca;  // the CA the route verifies the database with (default: ours)
+    std::string acme_extra;    // more keys of tunnel acme, each line indented by 4 spaces
+    std::string ssh_extra;     // more keys of ssh_server, indented by 2
+    std::string host_key_of;   // use this host key file (instances behind one name share one)
+    std::string upstream_ca;   // the CA the route verifies the database with (default: ours)
+    std::string routes_first;  // routes matched before "db", each starting "  - name: "
   };
 
   explicit reverse_gateway(options o = {}) : opts(std::move(o)) {
@@ -78,7 +79,8 @@ struct reverse_gateway {
            opts.acme_extra + "  - name: other\n    reverse:\n      authorized_keys: [\"" +
            other.pub +
            "\"]\nlisteners:\n  - name: pg\n    listen: 127.0.0.1:" + std::to_string(pg_port_gw) +
-           "\n    client_tls: disabled\n    allow: [clients]\nroutes:\n  - name: db\n"
+           "\n    client_tls: disabled\n    allow: [clients]\nroutes:\n" + opts.routes_first +
+           "  - name: db\n"
            "    upstream: {host: localhost, port: 5432, via: acme, connect_timeout: 5s, tls: "
            "{sslmode: verify-full, ca: " +
            (opts.upstream_ca.empty() ? pki.ca_cert : opts.upstream_ca) + "}}\n";
