@@ -86,6 +86,17 @@ outcome<std::string> scram_client::on_server_first(std::string_view server_first
     client_key = *opts_.client_key;
     server_key_ = opts_.secret->server_key;
   } else {
+    // The password path runs PBKDF2 with the server's count on a worker thread that
+    // serves other sessions too: a server asking for 2^31 rounds would stall them for
+    // minutes. PostgreSQL's default is 4096; a million is far above any real setting.
+    if (m.iterations > kMaxServerIterations) {
+      return fail(
+          refused("the server asked for " + std::to_string(m.iterations) + " SCRAM iterations",
+                  "sluice computes at most " + std::to_string(kMaxServerIterations) +
+                      " (PostgreSQL's default is 4096). Lower scram_iterations where this password "
+                      "was set and set the password again, or check that this is the database you "
+                      "meant to reach."));
+    }
     auto prepared = prepare_password(opts_.password);
     if (!prepared)
       return fail(prepared.error());

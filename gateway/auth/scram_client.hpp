@@ -34,6 +34,9 @@ struct scram_client_options {
   std::string client_nonce;              // tests only; empty = 18 random bytes, base64
 };
 
+// The highest iteration count the password path computes (see on_server_first).
+inline constexpr int kMaxServerIterations = 1'000'000;
+
 struct client_first {
   std::string mechanism;  // for SASLInitialResponse
   std::string message;    // client-first-message

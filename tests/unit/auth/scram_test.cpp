@@ -554,6 +554,18 @@ TEST_CASE("scram client: a server that cannot prove the secret is refused", "[sc
     REQUIRE_FALSE(f);
     CHECK(f.error().message == "the server's SCRAM secret differs from the stored one");
   }
+  {
+    // A server asking for more PBKDF2 rounds than sluice computes is refused before any
+    // are run (the cap is the exchange's only CPU cost a server controls).
+    auto c = make_client(o);
+    auto f = c.on_server_first("r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=2147483647");
+    REQUIRE_FALSE(f);
+    CHECK(f.error().message == "the server asked for 2147483647 SCRAM iterations");
+    CHECK_THAT(f.error().detail, Catch::Contains("at most 1000000"));
+    auto just_over = make_client(o);
+    CHECK_FALSE(
+        just_over.on_server_first("r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1000001"));
+  }
   for (const char* bad : {"r=rOprNGfwEbeRWgbNEkqOx,s=!!!!,i=4096",
                           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0",
                           "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=-1",
