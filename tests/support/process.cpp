@@ -4,16 +4,20 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -184,20 +188,59 @@ bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds 
   return false;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+bool bindable_on_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT is no owner
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    throw std::runtime_error("bind(0) failed");
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   close(fd);
-  return ntohs(a.sin_port);
+  return ok;
+}
+
+// [lo, hi): below the kernel's ephemeral range, so no outgoing connection's source port
+// takes a handed-out port before the server that was given it binds it.
+std::pair<int, int> reservable_range() {
+  int eph_lo = 32768, eph_hi = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> eph_lo >> eph_hi;
+  if (eph_lo < 12000)
+    return {eph_hi + 1, 65535};
+  return {std::max(10000, eph_lo - 12000), eph_lo};
+}
+
+}  // namespace
+
+// Each port is reserved for this process's lifetime by an flock on a file named after it
+// (the descriptor stays open on purpose; the lock goes with the process), so tests that
+// CTest runs at once never get the same port. A port that was merely free at bind(0) time
+// was not enough: two tests were handed one port, both servers bound it with SO_REUSEPORT,
+// and each got some of the other's connections.
+int free_port() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  static const std::string dir = "/tmp/sluice-test-ports-" + std::to_string(getuid());
+  mkdir(dir.c_str(), 0700);
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  auto [lo, hi] = reservable_range();
+  for (int attempt = 0; attempt < 4000; ++attempt) {
+    int port = lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo));
+    std::string path = dir + "/" + std::to_string(port);
+    int fd = open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+      continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && bindable_on_loopback(port))
+      return port;  // fd kept: it holds the reservation
+    close(fd);
+  }
+  throw std::runtime_error("free_port: no reservable port in " + std::to_string(lo) + "-" +
+                           std::to_string(hi) + " (lock files in " + dir + ")");
 }
 
 temp_dir::temp_dir(const std::string& prefix) {

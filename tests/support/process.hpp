@@ -67,7 +67,8 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout) {
   return pred();
 }
 
-// A free TCP port on 127.0.0.1 (bind to 0, read it back, close).
+// A TCP port on 127.0.0.1 that is free now and that no other test process (or later
+// call here) is handed while this process runs.
 int free_port();
 
 // A fresh directory under $TMPDIR (or /tmp), world-traversable so a server running as
