@@ -414,6 +414,10 @@ TEST_CASE("pool: min_idle opens backends in advance once a login worked and refi
   INFO(p.dump());
   CHECK(p.value("prefilled", 0) == 3);
   CHECK(p.value("opening", 9) == 0);
+  const auto metrics = e.admin("/metrics");
+  CHECK(
+      has(metrics, "sluice_pool_prefilled_total{route=\"app\",user=\"alice\",database=\"app\"} 3"));
+  CHECK(has(metrics, "sluice_pool_opening{route=\"app\",user=\"alice\",database=\"app\"} 0"));
   CHECK(count_of(e.gw().log(), "pool_backend_prefilled route=app user=alice database=app") == 3);
   CHECK(has(e.gw().log(), "pool_prefill_enabled route=app user=alice database=app min_idle=3"));
 
