@@ -7,34 +7,39 @@ std::unique_ptr<route_budget::slot> route_budget::acquire(const std::string& rou
                                                           uint32_t max_connections,
                                                           uint32_t max_per_user, verdict& why) {
   std::lock_guard lk(mu_);
-  auto& on_route = routes_[route];
-  if (max_connections != 0 && on_route >= max_connections) {
+  auto on_route = routes_.try_emplace(route, 0).first;
+  auto drop_empty_route = [&] {
+    if (on_route->second == 0)
+      routes_.erase(on_route);
+  };
+  if (max_connections != 0 && on_route->second >= max_connections) {
     why = verdict::route_full;
     return nullptr;
   }
+  std::optional<user_counts::iterator> mine;
   if (!user.empty()) {
-    auto& mine = users_[{route, user}];
-    if (max_per_user != 0 && mine >= max_per_user) {
+    mine = users_.try_emplace({route, user}, 0).first;
+    if (max_per_user != 0 && (*mine)->second >= max_per_user) {
       why = verdict::user_full;
-      if (mine == 0)
-        users_.erase({route, user});
+      if ((*mine)->second == 0)
+        users_.erase(*mine);
+      drop_empty_route();
       return nullptr;
     }
-    ++mine;
+    ++(*mine)->second;
   }
-  ++on_route;
+  ++on_route->second;
   why = verdict::admitted;
-  return std::make_unique<slot>(*this, route, user);
+  return std::make_unique<slot>(*this, on_route, mine);
 }
 
-void route_budget::release(const std::string& route, const std::string& user) {
+void route_budget::release(route_counts::iterator route,
+                           std::optional<user_counts::iterator> user) {
   std::lock_guard lk(mu_);
-  if (auto it = routes_.find(route); it != routes_.end() && --it->second == 0)
-    routes_.erase(it);
-  if (user.empty())
-    return;
-  if (auto it = users_.find(std::make_pair(route, user)); it != users_.end() && --it->second == 0)
-    users_.erase(it);
+  if (--route->second == 0)
+    routes_.erase(route);
+  if (user && --(*user)->second == 0)
+    users_.erase(*user);
 }
 
 uint32_t route_budget::on_route(const std::string& route) const {

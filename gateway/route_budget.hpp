@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -18,18 +19,24 @@ class route_budget {
  public:
   enum class verdict { admitted, route_full, user_full };
 
-  // Held by a session for its lifetime; gives its place back when destroyed.
+  using route_counts = std::map<std::string, uint32_t, std::less<>>;
+  using user_counts = std::map<std::pair<std::string, std::string>, uint32_t, std::less<>>;
+
+  // Held by a session for its lifetime; gives its place back when destroyed. It points at
+  // its counters (a map entry stays put, and is not erased while a slot counts in it)
+  // instead of copying the names: every idle session holds one.
   class slot {
    public:
-    slot(route_budget& b, std::string route, std::string user)
-        : budget_(b), route_(std::move(route)), user_(std::move(user)) {}
+    slot(route_budget& b, route_counts::iterator route, std::optional<user_counts::iterator> user)
+        : budget_(b), route_(route), user_(user) {}
     ~slot() { budget_.release(route_, user_); }
     slot(const slot&) = delete;
     slot& operator=(const slot&) = delete;
 
    private:
     route_budget& budget_;
-    std::string route_, user_;
+    route_counts::iterator route_;
+    std::optional<user_counts::iterator> user_;
   };
 
   // 0 = unlimited. `user` may be empty (a passthrough route sees no user name): then only
@@ -41,10 +48,10 @@ class route_budget {
   uint32_t of_user(const std::string& route, const std::string& user) const;
 
  private:
-  void release(const std::string& route, const std::string& user);
+  void release(route_counts::iterator route, std::optional<user_counts::iterator> user);
   mutable std::mutex mu_;
-  std::map<std::string, uint32_t, std::less<>> routes_;
-  std::map<std::pair<std::string, std::string>, uint32_t, std::less<>> users_;
+  route_counts routes_;
+  user_counts users_;
 };
 
 }  // namespace sluice::gateway

@@ -42,7 +42,8 @@ tcp::endpoint resolve_bind(const config::host_port& hp) {
 server::server(runtime_ptr initial, tunnel::manager* tunnels)
     : current_(std::move(initial)),
       tunnels_(tunnels),
-      cancels_(current_->settings->cancel.instance_id) {
+      cancels_(current_->settings->cancel.instance_id),
+      services_{&cancels_, tunnels_, &pools_, &budget_, &drains_} {
   unsigned n = current_->settings->workers;
   if (n == 0)
     n = std::max(1u, std::thread::hardware_concurrency());
@@ -170,7 +171,7 @@ void server::admit_accepted(worker& w, bound_listener& bl, tcp::socket sock) {
         .kv("reason", to_string(close_reason::max_connections));
     return;
   }
-  session_env env{&w, &cancels_, tunnels_, bl.active.get(), &pools_, &budget_, &drains_};
+  session_env env{&w, bl.active.get(), &services_};
   std::make_shared<session>(std::move(sock), std::move(rt), bl.name, env,
                             next_id_.fetch_add(1, std::memory_order_relaxed))
       ->start();

@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "gateway/cancel.hpp"
-#include "gateway/pool/backend_pool.hpp"
 #include "gateway/drains.hpp"
+#include "gateway/pool/backend_pool.hpp"
 #include "gateway/route_budget.hpp"
 #include "gateway/runtime.hpp"
+#include "gateway/session/shared_services.hpp"
 #include "gateway/worker.hpp"
 
 namespace sluice::tunnel {
@@ -85,6 +86,7 @@ class server {
   // After workers_, so destroyed first: idle backends' sockets and the reaper's timer
   // belong to the workers' io_contexts.
   pool::pool_registry pools_;
+  shared_services services_;  // what sessions point at: after the members it names
   std::unique_ptr<boost::asio::steady_timer> reaper_;
   std::vector<std::unique_ptr<bound_listener>> listeners_;
   std::vector<std::thread> threads_;

@@ -23,16 +23,16 @@ net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
     record_.end(close_reason::cancel_rejected_allowlist);
     co_return;
   }
-  if (!env_.cancels || !env_.cancels->admit(peer_addr_, cfg.rate_per_second)) {
+  if (!env_.cancels() || !env_.cancels()->admit(peer_addr_, cfg.rate_per_second)) {
     record_.end(close_reason::cancel_rate_limited);
     co_return;
   }
-  if (auto target = env_.cancels->find(c)) {
+  if (auto target = env_.cancels()->find(c)) {
     record_.route = target->route;
     const route_runtime* rr = target->rt->route(target->route);
     pg::cancel_request backend{target->backend.pid, target->backend.key};
     upstream_connection up;
-    auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_cancel_request(backend), up);
+    auto f = co_await connect_upstream(*rr, env_.tunnels(), pg::encode_cancel_request(backend), up);
     if (f)
       record_.end(close_reason::cancel_failed, f->message);
     else
@@ -42,7 +42,7 @@ net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
     co_return;
   }
   const uint32_t instance = cancel_registry::instance_of(c.pid);
-  if (instance != env_.cancels->instance_id()) {
+  if (instance != env_.cancels()->instance_id()) {
     for (const auto& peer : cfg.peers) {
       if (peer.instance_id != instance)
         continue;
@@ -78,7 +78,7 @@ net::awaitable<void> session::handle_cancel(const pg::cancel_request& c) {
       if (!tried.insert(where).second)
         continue;
       upstream_connection up;
-      co_await connect_upstream(*rt_->route(r.name), env_.tunnels, pg::encode_cancel_request(c),
+      co_await connect_upstream(*rt_->route(r.name), env_.tunnels(), pg::encode_cancel_request(c),
                                 up);
       if (up.stream)
         up.stream->close();

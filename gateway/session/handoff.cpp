@@ -14,7 +14,7 @@ namespace sluice::gateway {
 
 bool session::can_hand_off() const {
   // TLS on either leg needs this thread's SSL objects, and splice keeps its own relay.
-  return tunnel_channel_ != 0 && env_.tunnels && !client_.is_tls() && !record_.upstream_tls &&
+  return tunnel_channel_ != 0 && env_.tunnels() && !client_.is_tls() && !record_.upstream_tls &&
          rt_->settings->relay != config::settings::relay_mode::splice && !ending();
 }
 
@@ -61,7 +61,7 @@ net::awaitable<void> session::hand_off() {
   handoff_->observe_client = [frames](const uint8_t* p, size_t n) { frames->feed({p, n}); };
   handoff_->client_terminated = [frames] { return frames->last_type() == 'X'; };
   handoff_->to_server_first = std::move(relay_.c2s_rest);
-  env_.tunnels->hand_off(tunnel_, tunnel_channel_, handoff_);
+  env_.tunnels()->hand_off(*tunnel_, tunnel_channel_, handoff_);
   // 3. Wait for the end; the idle timer and terminate() keep working through handoff_.
   while (!handoff_end_)
     co_await gate().wait_until(std::chrono::steady_clock::time_point::max());

@@ -54,9 +54,8 @@ bool session::can_relay_in_kernel() const {
   // TLS needs this thread's SSL objects; a tunnel route hands off instead; a pooled
   // session must watch its bytes to know whether the backend can be kept.
   return rt_->settings->relay == config::settings::relay_mode::kernel && !relay_.opaque &&
-         !relay_.pooled &&
-         !client_.is_tls() && !record_.upstream_tls && tunnel_channel_ == 0 && !ending() &&
-         kernel_relay::get() != nullptr;
+         !relay_.pooled && !client_.is_tls() && !record_.upstream_tls && tunnel_channel_ == 0 &&
+         !ending() && kernel_relay::get() != nullptr;
 }
 
 net::awaitable<void> session::relay_in_kernel() {

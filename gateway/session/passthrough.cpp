@@ -58,7 +58,7 @@ net::awaitable<bool> session::passthrough(pg::bytes buf) {
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
-  if (auto f = co_await connect_passthrough(*a.route, env_.tunnels, up, record_.conn)) {
+  if (auto f = co_await connect_passthrough(*a.route, env_.tunnels(), up, record_.conn)) {
     record_.end(f->reason, f->message);
     co_return false;
   }

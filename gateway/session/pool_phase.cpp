@@ -70,7 +70,7 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
                                                              terminated_client& c,
                                                              pg::bytes& early) {
   auto self = shared_from_this();
-  auto p = env_.pools->pool_for(*rr.cfg, record_.user, record_.database);
+  auto p = env_.pools()->pool_for(*rr.cfg, record_.user, record_.database);
   const auto wanted = params_of(startup);
   const auto home = client_.socket().get_executor();
   for (;;) {
@@ -141,7 +141,7 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
         pool::set_param(b.params, n, v);
     }
     record_.upstream_tls = b.tls;
-    tunnel_ = rr.cfg->upstream.via;
+    tunnel_ = &rr.cfg->upstream.via;
     pool_->meta.tls = b.tls;
     pool_->meta.key = b.key;
     pool_->meta.origin = b.origin;
@@ -154,8 +154,8 @@ net::awaitable<session::pool_start> session::acquire_backend(const route_runtime
     auto ps = pool::encode_parameter_status(b.params);
     hello.insert(hello.end(), ps.begin(), ps.end());
     pg::backend_key_data key = b.key;
-    if (env_.cancels) {
-      cancel_key_ = env_.cancels->mint(b.key, record_.route, rt_);
+    if (env_.cancels()) {
+      cancel_key_ = env_.cancels()->mint(b.key, record_.route, rt_);
       key = *cancel_key_;
     }
     auto k = pg::encode_backend_key_data(key);
@@ -233,7 +233,7 @@ void session::start_prefill(const route_runtime& rr, server_credentials creds, p
   auto r = std::make_shared<prefill_recipe>();
   r->rt = rt_;
   r->route = rr.cfg->name;
-  r->tunnels = env_.tunnels;
+  r->tunnels = env_.tunnels();
   r->startup = std::move(startup);
   r->origin = pool_->meta.origin;
   r->creds = std::move(creds);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "gateway/session/close_reason.hpp"
 
@@ -28,9 +29,10 @@ class close_record {
   // The log line's facts, filled in by the phases as they learn them.
   uint64_t conn = 0;
   std::string peer, listener, balancer, route, user, database;
-  std::string client_tls = "false";  // "true", "false" or "passthrough"
+  // Literals only (held by every session, so not a std::string each).
+  std::string_view client_tls = "false";  // "true", "false" or "passthrough"
   bool upstream_tls = false;
-  std::string relay = "-";  // how the logged-in session was relayed: copy, splice, kernel
+  std::string_view relay = "-";  // how the logged-in session was relayed: copy, splice, kernel
   uint64_t bytes_in = 0, bytes_out = 0;  // client->server, server->client
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 

@@ -88,8 +88,9 @@ void session::start_relay(bool client_to_server) {
 void session::relay_arm(bool client_to_server) {
   pg_stream& from = client_to_server ? client_ : *server_;
   auto self = shared_from_this();
-  from.async_wait_readable(
-      [self, client_to_server](error_code ec) { self->relay_run(client_to_server, true, ec); });
+  from.async_wait_readable(in_slot(
+      wait_slots_[client_to_server ? 0 : 1],
+      [self, client_to_server](error_code ec) { self->relay_run(client_to_server, true, ec); }));
 }
 
 void session::relay_run(bool client_to_server, bool readable, error_code ec) {

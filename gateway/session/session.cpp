@@ -30,7 +30,7 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
     : client_(std::move(client)),
       rt_(std::move(rt)),
       env_(env),
-      timer_(client_.socket().get_executor()) {
+      timer_(env.home->ioc.get_executor()) {
   record_.conn = id;
   record_.listener = std::move(listener);  // also the session's listener name
   env_.home->sessions.insert(this);
@@ -42,8 +42,8 @@ session::session(tcp::socket client, runtime_ptr rt, std::string listener, sessi
 session::~session() {
   if (handoff_)
     handoff_->detach();
-  if (cancel_key_ && env_.cancels)
-    env_.cancels->forget(*cancel_key_);
+  if (cancel_key_ && env_.cancels())
+    env_.cancels()->forget(*cancel_key_);
   env_.home->sessions.erase(this);
   env_.home->active.fetch_sub(1, std::memory_order_relaxed);
   if (env_.listener_active)
@@ -176,7 +176,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
       co_return;
     }
   }
-  const bool pooled = terminate && env_.pools && rr->cfg->pool.mode == config::pool_mode::session;
+  const bool pooled = terminate && env_.pools() && rr->cfg->pool.mode == config::pool_mode::session;
   bool warm = false;
   if (pooled) {
     relay_.pooled = true;
@@ -203,7 +203,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   advance(phase::connecting);
   upstream_connection up;
   const auto connect_started = std::chrono::steady_clock::now();
-  if (auto f = co_await connect_upstream(*rr, env_.tunnels, pg::encode_startup(startup), up,
+  if (auto f = co_await connect_upstream(*rr, env_.tunnels(), pg::encode_startup(startup), up,
                                          record_.conn)) {
     log::warn("upstream_failed")
         .kv("conn", record_.conn)
@@ -227,7 +227,7 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
   server_ = std::move(up.stream);
   record_.upstream_tls = up.tls;
   tunnel_channel_ = up.tunnel_channel;
-  tunnel_ = rr->cfg->upstream.via;
+  tunnel_ = &rr->cfg->upstream.via;
   // routes[].pool.min_idle: what the pool may log in with later, once this login worked.
   std::optional<server_credentials> for_pool;
   if (pooled && rr->cfg->pool.min_idle > 0)
@@ -276,11 +276,11 @@ net::awaitable<void> session::run_startup(pg::startup_message startup, std::stri
 
 net::awaitable<bool> session::authenticate(pg::bytes pending) {
   auth_phase::mint_fn mint;
-  if (env_.cancels) {
+  if (env_.cancels()) {
     mint = [this](const pg::backend_key_data& k) {
       if (pool_)
         pool_->meta.key = k;  // a pooled backend's next clients get keys that map to it
-      return env_.cancels->mint(k, record_.route, rt_);
+      return env_.cancels()->mint(k, record_.route, rt_);
     };
   }
   auth_phase auth(record_.upstream_tls, record_.route, std::move(mint));
@@ -337,24 +337,24 @@ net::awaitable<bool> session::authenticate(pg::bytes pending) {
 }
 
 std::optional<refusal> session::admit_budget(const config::route& r, const std::string& user) {
-  if (env_.drained && env_.drained->drained(drains::kind::listener, record_.listener)) {
+  if (env_.drained() && env_.drained()->drained(drains::kind::listener, record_.listener)) {
     return refusal{
         close_reason::drained,
         "57P03",
         "listener \"" + record_.listener + "\" is drained by an operator; try again later",
         {}};
   }
-  if (env_.drained && env_.drained->drained(drains::kind::route, r.name)) {
+  if (env_.drained() && env_.drained()->drained(drains::kind::route, r.name)) {
     return refusal{close_reason::drained,
                    "57P03",
                    "route \"" + r.name + "\" is drained by an operator; try again later",
                    {}};
   }
-  if (!env_.budget)
+  if (!env_.budget())
     return std::nullopt;
   route_budget::verdict why{};
   budget_slot_ =
-      env_.budget->acquire(r.name, user, r.max_connections, r.max_connections_per_user, why);
+      env_.budget()->acquire(r.name, user, r.max_connections, r.max_connections_per_user, why);
   if (budget_slot_)
     return std::nullopt;
   refusal out;

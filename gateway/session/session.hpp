@@ -41,6 +41,8 @@
 #include "gateway/session/record.hpp"
 #include "gateway/session/relay.hpp"
 #include "gateway/session/server_login.hpp"
+#include "gateway/session/shared_services.hpp"
+#include "gateway/session/wait_slot.hpp"
 #include "gateway/tunnel/handoff.hpp"
 #include "gateway/tunnel/waker.hpp"
 #include "gateway/worker.hpp"
@@ -63,12 +65,13 @@ struct terminated_client {
 
 struct session_env {
   worker* home = nullptr;
-  cancel_registry* cancels = nullptr;
-  tunnel::manager* tunnels = nullptr;
   std::atomic<uint32_t>* listener_active = nullptr;  // max_connections accounting
-  pool::pool_registry* pools = nullptr;              // routes[].pool
-  route_budget* budget = nullptr;                    // routes' max_connections(_per_user)
-  const drains* drained = nullptr;                   // operator drains (admin API)
+  const shared_services* services = nullptr;
+  cancel_registry* cancels() const { return services->cancels; }
+  tunnel::manager* tunnels() const { return services->tunnels; }
+  pool::pool_registry* pools() const { return services->pools; }
+  route_budget* budget() const { return services->budget; }
+  const drains* drained() const { return services->drained; }
 };
 
 // One open session as the admin API lists it (GET /v1/sessions).
@@ -224,11 +227,16 @@ class session : public std::enable_shared_from_this<session> {
   phase phase_ = phase::startup;
   relay_state relay_;
   config::duration idle_timeout_{0};
-  net::steady_timer timer_;  // startup_timeout, then idle_timeout
-  // The cancel key given to this client, registered in env_.cancels until the end.
+  // startup_timeout, then idle_timeout. On the worker's io_context's own executor: every
+  // session holds one, and the polymorphic executor of net::steady_timer is 32 bytes more.
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
+                            net::io_context::executor_type>
+      timer_;
+  // The cancel key given to this client, registered in env_.cancels() until the end.
   std::optional<pg::backend_key_data> cancel_key_;
-  // A route via an SSH tunnel: its name and the channel, for the hand-off.
-  std::string tunnel_;
+  // A route via an SSH tunnel: its name (in rt_'s route, which lives as long as the
+  // session) and the channel, for the hand-off.
+  const std::string* tunnel_ = nullptr;
   uint64_t tunnel_channel_ = 0;
   std::shared_ptr<tunnel::handoff> handoff_;  // once handed off
   std::unique_ptr<tunnel::handoff_end> handoff_end_;
@@ -250,6 +258,8 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::unique_ptr<kernel_legs> kernel_;
   std::unique_ptr<route_budget::slot> budget_slot_;  // held while the session lives
+  // The copy relay's pending waits, client->server and server->client (wait_slot.hpp).
+  wait_slot wait_slots_[2];
   std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
 };
 

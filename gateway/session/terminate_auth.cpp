@@ -69,7 +69,7 @@ net::awaitable<std::optional<terminated_client>> session::authenticate_client(
   } guard{deadline};
 
   const std::string& user = record_.user;
-  auto answer = co_await lookup_secret(rr, env_.tunnels, user, record_.database);
+  auto answer = co_await lookup_secret(rr, env_.tunnels(), user, record_.database);
   if (phase_ == phase::closed)
     co_return std::nullopt;
   if (answer.failure) {
