@@ -82,11 +82,13 @@ class server {
   cancel_registry cancels_;
   route_budget budget_;
   drains drains_;
+  // What sessions point at. Before workers_: sessions still held by pending operations
+  // die when a worker's io_context is destroyed, and read it then.
+  shared_services services_;
   std::vector<std::unique_ptr<worker>> workers_;
   // After workers_, so destroyed first: idle backends' sockets and the reaper's timer
   // belong to the workers' io_contexts.
   pool::pool_registry pools_;
-  shared_services services_;  // what sessions point at: after the members it names
   std::unique_ptr<boost::asio::steady_timer> reaper_;
   std::vector<std::unique_ptr<bound_listener>> listeners_;
   std::vector<std::thread> threads_;

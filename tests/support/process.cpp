@@ -210,9 +210,11 @@ bool bindable_on_loopback(int port) {
 std::pair<int, int> reservable_range() {
   int eph_lo = 32768, eph_hi = 60999;
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> eph_lo >> eph_hi;
-  if (eph_lo < 12000)
-    return {eph_hi + 1, 65535};
-  return {std::max(10000, eph_lo - 12000), eph_lo};
+  if (eph_lo >= 12000)
+    return {std::max(10000, eph_lo - 12000), eph_lo};
+  if (eph_hi <= 55535)
+    return {eph_hi + 1, 65536};  // [lo, hi): 65535 is a port too
+  return {20000, 30000};         // the kernel may use any port: the bind check below still holds
 }
 
 }  // namespace
