@@ -154,9 +154,18 @@ class gateway_link {
     return pump(s);
   }
 
+  // Closes and frees a channel no relay took over (refused target, stop, exception).
+  struct channel_closer {
+    void operator()(ssh_channel ch) const {
+      ssh_channel_close(ch);
+      ssh_channel_free(ch);
+    }
+  };
+  using owned_channel = std::unique_ptr<ssh_channel_struct, channel_closer>;
+
   // A channel the gateway opened, waiting for its target's TCP connect.
   struct opening {
-    ssh_channel ch;
+    owned_channel ch;
     std::unique_ptr<target_connect> connect;  // null: no --forward for the port
     int dport;
   };
@@ -165,11 +174,19 @@ class gateway_link {
     const forward_spec* f = nullptr;
     for (const auto& x : o_.forwards)
       f = x.remote_port == dport ? &x : f;
-    opening o{ch, nullptr, dport};
+    opening o{owned_channel(ch), nullptr, dport};
     if (f)
       o.connect =
           std::make_unique<target_connect>(f->target_host, f->target_port, std::chrono::seconds(5));
     return o;
+  }
+
+  // The relay takes over the channel and the connected socket.
+  static void start_relay(std::list<std::unique_ptr<channel_relay>>& relays, opening& o) {
+    auto r = std::make_unique<channel_relay>(o.ch.get(), o.connect->fd());
+    o.ch.release();
+    o.connect->take_fd();
+    relays.push_back(std::move(r));
   }
 
   void log_unreachable(int dport, const std::string& error) {
@@ -213,14 +230,11 @@ class gateway_link {
             ++it;
             continue;
           }
-          if (st == target_connect::state::connected) {
-            relays.push_back(std::make_unique<channel_relay>(it->ch, it->connect->take_fd()));
-          } else {
+          if (st == target_connect::state::connected)
+            start_relay(relays, *it);
+          else
             log_unreachable(it->dport, it->connect->error());
-            ssh_channel_close(it->ch);
-            ssh_channel_free(it->ch);
-          }
-          it = openings.erase(it);
+          it = openings.erase(it);  // closes a channel no relay took
         }
       }
       // libssh reads at most 4 KiB per poll: keep it going while the kernel holds more.
@@ -245,12 +259,10 @@ class gateway_link {
         if (!o.connect || o.connect->current() == target_connect::state::failed) {
           log_unreachable(dport, o.connect ? o.connect->error()
                                            : "no --forward for port " + std::to_string(dport));
-          ssh_channel_close(ch);
-          ssh_channel_free(ch);
-          continue;
+          continue;  // `o` closes the channel
         }
         if (o.connect->current() == target_connect::state::connected)
-          relays.push_back(std::make_unique<channel_relay>(ch, o.connect->take_fd()));
+          start_relay(relays, o);
         else
           openings.push_back(std::move(o));
       }
@@ -277,10 +289,7 @@ class gateway_link {
       }
     }
     relays.clear();
-    for (auto& o : openings) {
-      ssh_channel_close(o.ch);
-      ssh_channel_free(o.ch);
-    }
+    openings.clear();
     return stop_ ? std::string("stopping") : why;
   }
 

@@ -37,9 +37,13 @@ void target_connect::fail(std::string why) {
   error_ = std::move(why);
 }
 
+std::string target_connect::what() const {
+  return "connect to " + host_ + ":" + std::to_string(port_);
+}
+
 // Starts a connect to `ai` or the first later address that gets one going.
 void target_connect::try_from(addrinfo* ai) {
-  const std::string where = "connect to " + host_ + ":" + std::to_string(port_);
+  const std::string where = what();
   for (at_ = ai; at_; at_ = at_->ai_next) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -72,13 +76,13 @@ target_connect::state target_connect::advance(short revents, clock::time_point n
       state_ = state::connected;
       return state_;
     }
-    error_ = "connect to " + host_ + ":" + std::to_string(port_) + ": " + std::strerror(soerr);
+    error_ = what() + ": " + std::strerror(soerr);
     try_from(at_->ai_next);
     if (state_ != state::connecting)
       return state_;
   }
   if (now >= deadline_)
-    fail("connect to " + host_ + ":" + std::to_string(port_) + " timed out");
+    fail(what() + " timed out");
   return state_;
 }
 

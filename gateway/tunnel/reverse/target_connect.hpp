@@ -39,6 +39,7 @@ class target_connect {
  private:
   void try_from(addrinfo* ai);
   void fail(std::string why);
+  std::string what() const;  // "connect to HOST:PORT", the start of every error
 
   std::string host_;
   uint16_t port_;
