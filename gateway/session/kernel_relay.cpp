@@ -8,15 +8,18 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 awaitable.hpp needs std::exchange
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/log.hpp"
 #include "gateway/relay/frames.hpp"
+#include "gateway/relay/leg_watch.hpp"
 #include "gateway/relay/tcp_written.hpp"
 #include "gateway/session/session.hpp"
 
@@ -124,6 +127,11 @@ net::awaitable<void> session::relay_in_kernel() {
       co_await kernel_resync();
       continue;
     }
+    if (kernel_park()) {
+      co_await gate().wait_until(std::chrono::steady_clock::time_point::max());
+      kernel_unpark();
+      continue;
+    }
     for (int i = 0; i < 2; ++i) {
       if (kernel_->waiting[i])
         continue;
@@ -171,7 +179,14 @@ net::awaitable<void> session::kernel_resync() {
       shared_store(s.acked, ps);
       shared_store(c.armed, 1u);
       shared_store(s.armed, 1u);
-      co_return;
+      // A program run that read `armed` as 0 just before these stores may still pass its
+      // skb up (runs on one socket are serialised, so nothing was redirected before it).
+      // Once the runs in flight are done nothing else can pass while the pair stays
+      // armed, which is what lets kernel_park() stop watching for readable data.
+      while (phase_ == phase::in_kernel && !quiet())
+        co_await pause_for(std::chrono::milliseconds(1));
+      if (shared_load(c.passed) == pc && shared_load(s.passed) == ps)
+        co_return;
     }
   }
 }
@@ -242,6 +257,7 @@ net::awaitable<void> session::kernel_finish(bool client_side) {
 
 net::awaitable<void> session::kernel_terminate(std::string sqlstate, std::string message) {
   auto self = shared_from_this();
+  kernel_unpark();
   kernel_relay& k = *kernel_->relay;
   relay_end& c = k.end(kernel_->pair.client);
   relay_end& s = k.end(kernel_->pair.server);
@@ -262,6 +278,72 @@ net::awaitable<void> session::kernel_terminate(std::string sqlstate, std::string
     co_await client_.write_all(net::buffer(bytes), ec);
   }
   close_all();
+}
+
+bool session::kernel_park() {
+  std::string why;
+  leg_watch* w = leg_watch::get(why);
+  if (!w) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true))
+      log::warn("kernel_relay_watch_unavailable")
+          .kv("reason", why)
+          .kv("effect",
+              "relayed sockets stay in the workers' epoll: each message wakes a "
+              "worker; logged once");
+    return false;
+  }
+  kernel_legs& k = *kernel_;
+  tcp::socket* socks[2] = {&client_.socket(), &server_->socket()};
+  error_code ec;
+  for (int i = 0; i < 2; ++i) {
+    auto ep = socks[i]->local_endpoint(ec);
+    k.parked_v6[i] = !ec && ep.address().is_v6();
+  }
+  // The wake runs on the watch thread: it only posts to this session's thread.
+  auto wake = [weak = weak_from_this(), ex = client_.socket().get_executor()] {
+    net::post(ex, [weak] {
+      if (auto s = weak.lock())
+        s->notify_gate();
+    });
+  };
+  k.watch = w->add(socks[0]->native_handle(), socks[1]->native_handle(), std::move(wake), why);
+  if (!k.watch) {
+    log::debug("kernel_relay_park_failed").kv("conn", record_.conn).kv("reason", why);
+    return false;
+  }
+  for (int i = 0; i < 2; ++i)
+    k.parked_fd[i] = socks[i]->release(ec);  // no operation is pending on either
+  return true;
+}
+
+void session::kernel_unpark() {
+  if (!kernel_ || !kernel_->watch)
+    return;
+  kernel_legs& k = *kernel_;
+  std::string ignored;
+  leg_watch::get(ignored)->remove(k.watch);
+  k.watch = 0;
+  tcp::socket* socks[2] = {&client_.socket(), &server_->socket()};
+  for (int i = 0; i < 2; ++i) {
+    error_code ec;
+    socks[i]->assign(k.parked_v6[i] ? tcp::v6() : tcp::v4(), k.parked_fd[i], ec);
+    if (ec)
+      ::close(k.parked_fd[i]);  // the socket stays closed: the watch loop sees the end
+    else
+      socks[i]->non_blocking(true, ec);
+    k.parked_fd[i] = -1;
+  }
+}
+
+session::kernel_legs::~kernel_legs() {
+  if (watch) {
+    std::string ignored;
+    leg_watch::get(ignored)->remove(watch);
+  }
+  for (int fd : parked_fd)
+    if (fd >= 0)
+      ::close(fd);
 }
 
 void session::kernel_leave() {

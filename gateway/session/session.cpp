@@ -70,6 +70,7 @@ void session::close_all() {
   phase_ = phase::closed;
   timer_.cancel();
   notify_gate();
+  kernel_unpark();  // the sockets back in Asio's hands, to be closed as usual
   client_.close();
   if (server_)
     server_->close();

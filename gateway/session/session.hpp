@@ -200,6 +200,10 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> kernel_finish(bool client_side);
   net::awaitable<void> kernel_terminate(std::string sqlstate, std::string message);
   void kernel_leave();
+  // Steady state of an armed pair: its sockets leave Asio's epoll (leg_watch.hpp says
+  // why) until either ends or the session needs them. False: park not possible.
+  bool kernel_park();
+  void kernel_unpark();  // no-op unless parked
   std::chrono::steady_clock::time_point last_activity() const;
   void arm_idle_timer();
   void close_all();
@@ -255,6 +259,15 @@ class session : public std::enable_shared_from_this<session> {
     uint64_t base_to_client = 0, base_to_server = 0;  // bytes written before entering
     uint64_t user_to_client = 0, user_to_server = 0;  // written by sluice since
     bool waiting[2] = {false, false};                 // an async_wait is out (client, server)
+    // While parked (armed, both sockets out of Asio's reactor and in the leg watch):
+    // the watch's token and the released descriptors, client then server.
+    uint64_t watch = 0;
+    int parked_fd[2] = {-1, -1};
+    bool parked_v6[2] = {false, false};
+    kernel_legs() = default;
+    kernel_legs(const kernel_legs&) = delete;
+    kernel_legs& operator=(const kernel_legs&) = delete;
+    ~kernel_legs();  // a session gone while parked: out of the watch, descriptors closed
   };
   std::unique_ptr<kernel_legs> kernel_;
   std::unique_ptr<route_budget::slot> budget_slot_;  // held while the session lives
