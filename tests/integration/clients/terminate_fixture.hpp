@@ -77,8 +77,11 @@ class terminate_env {
     return psql(conninfo(db, user, extra), q, pw);
   }
 
-  // Each of `parts` is in the gateway's log, which is shown when one is not.
+  // Each of `parts` is in the gateway's log within 5 s (a session's connection_closed
+  // line is written after the client has already gone); the log is shown when one is not.
   void check_log_has(std::initializer_list<std::string> parts) {
+    for (const auto& part : parts)
+      eventually([&] { return has(gw().log(), part); }, std::chrono::seconds(5));
     const auto log = gw().log();
     INFO(log);
     for (const auto& part : parts) {
