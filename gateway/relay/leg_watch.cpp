@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace sluice::gateway {
 
@@ -35,8 +36,8 @@ bool leg_watch::start(std::string& why) {
     return false;
   }
   try {
-    thread_ = std::thread([this] { loop(); });
-    thread_.detach();
+    // Detached: the watch lives as long as the process (see get()).
+    std::thread([this] { loop(); }).detach();
   } catch (const std::exception& e) {
     why = std::string("cannot start the socket watch thread: ") + e.what();
     return false;
@@ -73,6 +74,12 @@ void leg_watch::remove(uint64_t token) {
   for (int fd : it->second.fds)
     ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
   entries_.erase(it);
+}
+
+void leg_watch::forget(uint64_t token) {
+  std::string why;
+  if (leg_watch* w = get(why))
+    w->remove(token);
 }
 
 void leg_watch::loop() {

@@ -12,7 +12,6 @@
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 namespace sluice::gateway {
@@ -31,6 +30,8 @@ class leg_watch {
   uint64_t add(int fd_a, int fd_b, wake_fn wake, std::string& why);
   // After it returns, the wake function of `token` is not running and never will.
   void remove(uint64_t token);
+  // remove() on the running watch: for a token add() gave, so get() succeeded before.
+  static void forget(uint64_t token);
 
   leg_watch(const leg_watch&) = delete;
   leg_watch& operator=(const leg_watch&) = delete;
@@ -49,7 +50,6 @@ class leg_watch {
   std::mutex mu_;  // entries_ and next_; held while a wake function runs
   std::unordered_map<uint64_t, entry> entries_;
   uint64_t next_ = 1;
-  std::thread thread_;
 };
 
 }  // namespace sluice::gateway

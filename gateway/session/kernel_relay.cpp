@@ -321,8 +321,7 @@ void session::kernel_unpark() {
   if (!kernel_ || !kernel_->watch)
     return;
   kernel_legs& k = *kernel_;
-  std::string ignored;
-  leg_watch::get(ignored)->remove(k.watch);
+  leg_watch::forget(k.watch);
   k.watch = 0;
   tcp::socket* socks[2] = {&client_.socket(), &server_->socket()};
   for (int i = 0; i < 2; ++i) {
@@ -337,10 +336,8 @@ void session::kernel_unpark() {
 }
 
 session::kernel_legs::~kernel_legs() {
-  if (watch) {
-    std::string ignored;
-    leg_watch::get(ignored)->remove(watch);
-  }
+  if (watch)
+    leg_watch::forget(watch);
   for (int fd : parked_fd)
     if (fd >= 0)
       ::close(fd);
