@@ -39,37 +39,37 @@ pg_result run(pg_conn& c, const std::string& sql, std::function<void()>& meanwhi
   return c.exec_overlapped(sql, m);
 }
 
-// Upserts from the stage: insert new ids, update stored rows whose version is not
-// newer when the data differs (or the version moved forward), one event per change.
-counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
-                     const std::string& coll, const std::string& stage,
-                     std::function<void()>& meanwhile) {
-  const std::string qt = sq + "." + quote_ident(t.ident);
-  std::vector<std::string> cols;
-  for (const auto& ident : t.order)
-    cols.push_back(quote_ident(ident));
-  if (t.has_overflow)
-    cols.push_back(kOverflowColumn);  // replaced with the row like every data column
-  const bool soft = s.deletes == config::delete_mode::soft;
-  std::string lit = quote_literal(coll);
-  std::string sql = "with s as (select * from " + stage + " as _stage where not _del";
+// The stage's rows to upsert: no deletes, none a tombstone already supersedes.
+std::string upsert_source(const std::string& sq, const table_info& t, const std::string& lit,
+                          const std::string& stage) {
+  std::string sql = "select * from " + stage + " as _stage where not _del";
   if (t.tombstones) {
     sql += " and not exists (select 1 from " + sq +
            "._sync_deleted d where d.object_type = " + lit +
            " and d.record_id = _stage.id and d.version >= _stage._sync_version)";
   }
-  sql += ")";
-  if (s.events)
-    sql += ", old as (select t.* from " + qt + " t join s on s.id = t.id)";
-  std::string set = "_sync_version = excluded._sync_version, _sync_updated_at = now()";
-  for (const auto& col : cols)
-    set += ", " + col + " = excluded." + col;
-  if (soft)
-    set += ", _sync_deleted_at = null";
+  return sql;
+}
+
+// The data columns a merge replaces, quoted: the table's, then the overflow column.
+std::vector<std::string> merged_columns(const table_info& t) {
+  std::vector<std::string> cols;
+  for (const auto& ident : t.order)
+    cols.push_back(quote_ident(ident));
+  if (t.has_overflow)
+    cols.push_back(kOverflowColumn);  // replaced with the row like every data column
+  return cols;
+}
+
+// When a stored row takes the incoming one (`in` names it): its version is not newer,
+// and the version moved forward or the data differs. The version test comes first: OR
+// stops there for a newer version, which spares the row comparison (detoasting and
+// comparing every column) on the update path.
+std::string takes_incoming(const std::vector<std::string>& cols, bool soft, const std::string& in) {
   std::vector<std::string> mine, theirs;
   for (const auto& col : cols) {
     mine.push_back("t." + col);
-    theirs.push_back("excluded." + col);
+    theirs.push_back(in + "." + col);
   }
   if (soft) {
     mine.push_back("t._sync_deleted_at");
@@ -78,14 +78,65 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
   std::string distinct =
       mine.empty() ? "false"
                    : "row(" + join(mine, "") + ") is distinct from row(" + join(theirs, "") + ")";
+  return "t._sync_version <= " + in + "._sync_version and (t._sync_version < " + in +
+         "._sync_version or " + distinct + ")";
+}
+
+std::string update_set(const std::vector<std::string>& cols, bool soft, const std::string& in) {
+  std::string set = "_sync_version = " + in + "._sync_version, _sync_updated_at = now()";
+  for (const auto& col : cols)
+    set += ", " + col + " = " + in + "." + col;
+  if (soft)
+    set += ", _sync_deleted_at = null";
+  return set;
+}
+
+// Upserts without events on PostgreSQL 15 and later: one MERGE. Against INSERT ... ON
+// CONFLICT DO UPDATE it spares each updated row a speculative insertion and a tuple-lock
+// WAL record (a quarter less WAL when every row changes). Hash and merge joins are off
+// for its transaction: the planner, not knowing the stage's size, would hash the whole
+// table for a big batch; one index probe per staged row is what ON CONFLICT costs too.
+// JIT is off because compiling the plan costs more than this statement ever runs.
+counts merge_statement(pg_conn& c, const config::sync& s, const std::string& sq,
+                       const table_info& t, const std::string& coll, const std::string& stage,
+                       std::function<void()>& meanwhile) {
+  const std::string qt = sq + "." + quote_ident(t.ident);
+  const auto cols = merged_columns(t);
+  const bool soft = s.deletes == config::delete_mode::soft;
+  c.exec(
+      "select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', "
+      "'off', true), set_config('jit', 'off', true)");
+  std::string values = "s.id, s._sync_version";
+  for (const auto& col : cols)
+    values += ", s." + col;
+  std::string sql = "merge into " + qt + " as t using (" +
+                    upsert_source(sq, t, quote_literal(coll), stage) +
+                    ") as s on t.id = s.id when matched and " + takes_incoming(cols, soft, "s") +
+                    " then update set " + update_set(cols, soft, "s") +
+                    " when not matched then insert (id, _sync_version" +
+                    (cols.empty() ? "" : ", " + join(cols, "")) + ") values (" + values + ")";
+  return {static_cast<uint64_t>(run(c, sql, meanwhile).affected()), 0};
+}
+
+// Upserts from the stage: insert new ids, update stored rows whose version is not
+// newer when the data differs (or the version moved forward), one event per change.
+counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
+                     const std::string& coll, const std::string& stage,
+                     std::function<void()>& meanwhile) {
+  if (!s.events && c.server_version() >= 150000)
+    return merge_statement(c, s, sq, t, coll, stage, meanwhile);
+  const std::string qt = sq + "." + quote_ident(t.ident);
+  const auto cols = merged_columns(t);
+  const bool soft = s.deletes == config::delete_mode::soft;
+  std::string lit = quote_literal(coll);
+  std::string sql = "with s as (" + upsert_source(sq, t, lit, stage) + ")";
+  if (s.events)
+    sql += ", old as (select t.* from " + qt + " t join s on s.id = t.id)";
   sql += ", up as (insert into " + qt + " as t (id, _sync_version" +
          (cols.empty() ? "" : ", " + join(cols, "")) + ") select id, _sync_version" +
          (cols.empty() ? "" : ", " + join(cols, "")) + " from s on conflict (id) do update set " +
-         set + " where t._sync_version <= excluded._sync_version and (" +
-         // The version test first: OR stops there for a newer version, which spares the
-         // row comparison (detoasting and comparing every column) on the update path.
-         "t._sync_version < excluded._sync_version or " + distinct + ") returning " +
-         (s.events ? "t.*)" : "1)");
+         update_set(cols, soft, "excluded") + " where " + takes_incoming(cols, soft, "excluded") +
+         " returning " + (s.events ? "t.*)" : "1)");
   if (s.events) {
     // An update that only moved the version forward is not a change: no event.
     sql +=

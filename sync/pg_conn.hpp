@@ -38,6 +38,11 @@ class pg_result {
   bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
   std::string get(int row, int col) const { return PQgetvalue(r_.get(), row, col); }
   int64_t get_int(int row, int col) const { return std::stoll(get(row, col)); }
+  // Rows the command inserted, updated or deleted (its command tag's count).
+  int64_t affected() const {
+    const char* n = PQcmdTuples(r_.get());
+    return *n ? std::stoll(n) : 0;
+  }
   PGresult* native() const { return r_.get(); }
 
  private:
@@ -54,6 +59,8 @@ class pg_conn {
 
   bool ok() const;
   PGconn* native() const { return c_; }
+  // PostgreSQL's version as a number (150004 for 15.4).
+  int server_version() const { return PQserverVersion(c_); }
 
   pg_result exec(const std::string& sql);
   pg_result exec(const std::string& sql, const std::vector<std::string>& params);
