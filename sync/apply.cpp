@@ -82,6 +82,14 @@ std::string takes_incoming(const std::vector<std::string>& cols, bool soft, cons
          "._sync_version or " + distinct + ")";
 }
 
+// The columns an upsert inserts, in its order: id, the version, the data. With a prefix
+// ("s.") the same list names the source's values.
+std::string inserted_columns(const std::vector<std::string>& cols, const std::string& prefix = "") {
+  std::vector<std::string> all{"id", "_sync_version"};
+  all.insert(all.end(), cols.begin(), cols.end());
+  return join(all, prefix);
+}
+
 std::string update_set(const std::vector<std::string>& cols, bool soft, const std::string& in) {
   std::string set = "_sync_version = " + in + "._sync_version, _sync_updated_at = now()";
   for (const auto& col : cols)
@@ -91,30 +99,42 @@ std::string update_set(const std::vector<std::string>& cols, bool soft, const st
   return set;
 }
 
+// Without events, on PostgreSQL 15 and later, upserts are one MERGE. With events the
+// statement needs RETURNING, which MERGE has only from PostgreSQL 17.
+bool upserts_by_merge(const config::sync& s, const pg_conn& c) {
+  return !s.events && c.server_version() >= 150000;
+}
+
+// For batches that upsert by MERGE: the plan every join of the stage with its table should
+// get is one index probe per staged row (MERGE's join, and apply_deletes' after it). The
+// planner does not know the stage's size and, for a big batch, would hash or sort the
+// whole table instead. JIT is off because compiling those plans costs more than the
+// statements ever run. Not with events: their statements also join two CTEs, which have
+// no index and need a hash join. The settings last until the batch's transaction ends,
+// so they are sent once per transaction.
+void plan_stage_joins(pg_conn& c, bool& planned) {
+  if (planned)
+    return;
+  c.exec(
+      "select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', "
+      "'off', true), set_config('jit', 'off', true)");
+  planned = true;
+}
+
 // Upserts without events on PostgreSQL 15 and later: one MERGE. Against INSERT ... ON
 // CONFLICT DO UPDATE it spares each updated row a speculative insertion and a tuple-lock
-// WAL record (a quarter less WAL when every row changes). Hash and merge joins are off
-// for its transaction: the planner, not knowing the stage's size, would hash the whole
-// table for a big batch; one index probe per staged row is what ON CONFLICT costs too.
-// JIT is off because compiling the plan costs more than this statement ever runs.
+// WAL record (a quarter less WAL when every row changes).
 counts merge_statement(pg_conn& c, const config::sync& s, const std::string& sq,
                        const table_info& t, const std::string& coll, const std::string& stage,
                        std::function<void()>& meanwhile) {
   const std::string qt = sq + "." + quote_ident(t.ident);
   const auto cols = merged_columns(t);
   const bool soft = s.deletes == config::delete_mode::soft;
-  c.exec(
-      "select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', "
-      "'off', true), set_config('jit', 'off', true)");
-  std::string values = "s.id, s._sync_version";
-  for (const auto& col : cols)
-    values += ", s." + col;
-  std::string sql = "merge into " + qt + " as t using (" +
-                    upsert_source(sq, t, quote_literal(coll), stage) +
-                    ") as s on t.id = s.id when matched and " + takes_incoming(cols, soft, "s") +
-                    " then update set " + update_set(cols, soft, "s") +
-                    " when not matched then insert (id, _sync_version" +
-                    (cols.empty() ? "" : ", " + join(cols, "")) + ") values (" + values + ")";
+  std::string sql =
+      "merge into " + qt + " as t using (" + upsert_source(sq, t, quote_literal(coll), stage) +
+      ") as s on t.id = s.id when matched and " + takes_incoming(cols, soft, "s") +
+      " then update set " + update_set(cols, soft, "s") + " when not matched then insert (" +
+      inserted_columns(cols) + ") values (" + inserted_columns(cols, "s.") + ")";
   return {static_cast<uint64_t>(run(c, sql, meanwhile).affected()), 0};
 }
 
@@ -123,7 +143,7 @@ counts merge_statement(pg_conn& c, const config::sync& s, const std::string& sq,
 counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, const table_info& t,
                      const std::string& coll, const std::string& stage,
                      std::function<void()>& meanwhile) {
-  if (!s.events && c.server_version() >= 150000)
+  if (upserts_by_merge(s, c))
     return merge_statement(c, s, sq, t, coll, stage, meanwhile);
   const std::string qt = sq + "." + quote_ident(t.ident);
   const auto cols = merged_columns(t);
@@ -132,9 +152,8 @@ counts merge_upserts(pg_conn& c, const config::sync& s, const std::string& sq, c
   std::string sql = "with s as (" + upsert_source(sq, t, lit, stage) + ")";
   if (s.events)
     sql += ", old as (select t.* from " + qt + " t join s on s.id = t.id)";
-  sql += ", up as (insert into " + qt + " as t (id, _sync_version" +
-         (cols.empty() ? "" : ", " + join(cols, "")) + ") select id, _sync_version" +
-         (cols.empty() ? "" : ", " + join(cols, "")) + " from s on conflict (id) do update set " +
+  sql += ", up as (insert into " + qt + " as t (" + inserted_columns(cols) + ") select " +
+         inserted_columns(cols) + " from s on conflict (id) do update set " +
          update_set(cols, soft, "excluded") + " where " + takes_incoming(cols, soft, "excluded") +
          " returning " + (s.events ? "t.*)" : "1)");
   if (s.events) {
@@ -389,6 +408,7 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
       tables.push_back(&t);
     }
     std::function<void()> meanwhile = hooks.meanwhile;
+    bool planned = false;  // plan_stage_joins ran in this transaction
     for (size_t g = 0; g < groups.size(); ++g) {
       collection_batch cb = *use[g];  // a copy: quarantine may take records out of it
       auto& t = *tables[g];
@@ -429,6 +449,8 @@ apply_result apply_batch(pg_conn& c, catalog& cat, const config::sync& s, int64_
       for (const auto* r : cb.records)
         (r->operation == op::upsert ? any_up : any_del) = true;
       counts total_counts;
+      if (any_up && upserts_by_merge(s, c))
+        plan_stage_joins(c, planned);
       if (any_up) {
         auto n = merge_upserts(c, s, sq, t, cb.collection, stage, meanwhile);
         total_counts.rows += n.rows;

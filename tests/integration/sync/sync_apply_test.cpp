@@ -109,6 +109,24 @@ TEST_CASE("apply: MERGE (events off) and ON CONFLICT (events on) agree on every 
       CHECK((log.find("merge into \"stripe\".") != std::string::npos) == !events);
       CHECK((log.find("on conflict (id) do update set _sync_version") != std::string::npos) ==
             events);
+      // The MERGE path's plan settings go once per transaction, not once per collection
+      // (both collections merge in most batches); the events path never sends them.
+      const auto occurrences = [&](const std::string& what) {
+        size_t n = 0;
+        for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1))
+          ++n;
+        return n;
+      };
+      const size_t settings = occurrences("set_config('enable_hashjoin'");
+      const size_t merges = occurrences("merge into \"stripe\".");
+      INFO("settings sent " << settings << " times for " << merges << " MERGE statements");
+      if (events) {
+        CHECK(settings == 0);
+      } else {
+        CHECK(settings > 0);
+        CHECK(settings <= stream.size());
+        CHECK(merges > settings);
+      }
     }
     CHECK(applied[0] == applied[1]);
     CHECK(rows[0] == rows[1]);
