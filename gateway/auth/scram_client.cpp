@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "gateway/auth/salted_keys.hpp"
 #include "gateway/auth/scram_messages.hpp"
 
 namespace sluice::auth {
@@ -100,9 +101,10 @@ outcome<std::string> scram_client::on_server_first(std::string_view server_first
     auto prepared = prepare_password(opts_.password);
     if (!prepared)
       return fail(prepared.error());
-    auto salted = salted_password(prepared.value(), m.salt, m.iterations);
-    client_key = client_key_from(salted);
-    server_key_ = server_key_from(salted);
+    // Kept per (password, salt, iterations): the next login to this server skips PBKDF2.
+    const auto keys = derive_salted_keys(prepared.value(), m.salt, m.iterations);
+    client_key = keys.client_key;
+    server_key_ = keys.server_key;
   }
   const std::string without_proof =
       "c=" +

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <climits>
 
+#include "gateway/auth/salted_keys.hpp"
+
 namespace sluice::auth {
 
 namespace {
@@ -81,9 +83,9 @@ scram_secret make_scram_secret(std::string_view password, byte_view salt, int it
   scram_secret s;
   s.iterations = iterations;
   s.salt.assign(salt.begin(), salt.end());
-  auto salted = salted_password(password, salt, iterations);
-  s.stored_key = sha256(client_key_from(salted));
-  s.server_key = server_key_from(salted);
+  const auto keys = derive_salted_keys(password, salt, iterations);
+  s.stored_key = sha256(keys.client_key);
+  s.server_key = keys.server_key;
   return s;
 }
 
@@ -174,7 +176,8 @@ outcome<scram_secret> scram_secret_for(std::string_view stored) {
   auto prepared = prepare_password(stored);
   if (!prepared)
     return prepared.error();
-  return make_scram_secret(prepared.value());
+  // The same salt for the same password: the secret's keys are derived once, not per login.
+  return make_scram_secret(prepared.value(), plaintext_salt(prepared.value()));
 }
 
 }  // namespace sluice::auth
